@@ -1,0 +1,235 @@
+/* libllm — a minimal transformer inference library in C.
+ *
+ * The whole public interface is in this file. Conventions:
+ *
+ *  - Every name starts with llm_. Objects are opaque handles made by a
+ *    *_new or *_load function and released by the matching *_free, which
+ *    accepts NULL.
+ *  - Functions that can fail return an llm_status (or NULL) and, when the
+ *    caller passes a non-NULL llm_error, fill it with the code and a message
+ *    naming the problem. The library never prints, never calls exit() or
+ *    abort(), and keeps no mutable global state.
+ *  - Functions that write into a caller's buffer take its capacity and report
+ *    the size needed; a buffer that is too small gives LLM_ERR_BUFFER_TOO_SMALL
+ *    and the needed size, so the caller can grow it and call again.
+ *
+ * Thread safety:
+ *  - llm_model is immutable once loaded: any number of threads may use one
+ *    model at once (tokenize, detokenize, create contexts).
+ *  - llm_ctx, llm_sampler and llm_detok are used by one thread at a time;
+ *    different objects may be used by different threads concurrently.
+ */
+#ifndef LLM_H
+#define LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define LLM_API __attribute__((visibility("default")))
+#else
+#define LLM_API
+#endif
+
+#define LLM_VERSION_MAJOR 0
+#define LLM_VERSION_MINOR 1
+#define LLM_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- status */
+
+typedef enum llm_status {
+    LLM_OK = 0,
+    LLM_ERR_INVALID_ARG = 1,      /* NULL or out-of-range argument */
+    LLM_ERR_NOMEM = 2,            /* an allocation failed */
+    LLM_ERR_IO = 3,               /* a file could not be opened, read or mapped */
+    LLM_ERR_FORMAT = 4,           /* a file is malformed, truncated or inconsistent */
+    LLM_ERR_UNSUPPORTED = 5,      /* valid input that this build cannot handle */
+    LLM_ERR_CONTEXT_FULL = 6,     /* the KV cache has no room for more tokens */
+    LLM_ERR_BUFFER_TOO_SMALL = 7, /* a caller's buffer is too small; size reported */
+    LLM_ERR_LIMIT = 8             /* a size exceeds a documented limit (see below) */
+} llm_status;
+
+#define LLM_ERROR_MSG_SIZE 256
+
+/* Filled by failing functions when the caller passes one. */
+typedef struct llm_error {
+    llm_status code;
+    char msg[LLM_ERROR_MSG_SIZE]; /* human-readable, names the problem */
+} llm_error;
+
+/* A static description of a status code ("context full", ...). */
+LLM_API const char *llm_strerror(llm_status code);
+
+/* Documented limits: files declaring more are refused with LLM_ERR_LIMIT
+ * before any large allocation. */
+#define LLM_MAX_TENSORS      65536        /* tensors in one model file */
+#define LLM_MAX_KV           65536        /* metadata entries in one GGUF file */
+#define LLM_MAX_STRING       (1u << 24)   /* bytes in one metadata string */
+#define LLM_MAX_VOCAB        (1 << 22)    /* tokens in a vocabulary */
+#define LLM_MAX_DIMS         4            /* tensor dimensions */
+#define LLM_MAX_PENALTY_WINDOW (1 << 20)  /* sampler repeat_last_n */
+
+/* ---------------------------------------------------------------- model */
+
+typedef struct llm_model llm_model;
+
+typedef struct llm_model_params {
+    /* For llama2.c checkpoints: path of the tokenizer.bin to use. NULL means
+     * "tokenizer.bin" in the checkpoint's directory. Ignored for GGUF files,
+     * which carry their own vocabulary. */
+    const char *tokenizer_path;
+} llm_model_params;
+
+LLM_API llm_model_params llm_model_default_params(void);
+
+/* Opens a model file: GGUF v2/v3 (by its magic) or a llama2.c checkpoint
+ * (anything else). The file is mapped read-only and tensor data is used in
+ * place. Returns NULL on failure with err filled. params may be NULL. */
+LLM_API llm_model *llm_model_load(const char *path, const llm_model_params *params,
+                          llm_error *err);
+LLM_API void llm_model_free(llm_model *model);
+
+/* Hyper-parameters. All return 0 for a NULL model. */
+LLM_API int32_t llm_model_n_vocab(const llm_model *model);
+LLM_API int32_t llm_model_n_ctx_train(const llm_model *model); /* trained context length */
+LLM_API int32_t llm_model_n_embd(const llm_model *model);
+LLM_API int32_t llm_model_n_layer(const llm_model *model);
+LLM_API int32_t llm_model_n_head(const llm_model *model);
+LLM_API int32_t llm_model_n_head_kv(const llm_model *model);
+
+/* Writes a one-line description ("llama, 5 layers, dim 64, F32, ...") into
+ * buf. Returns LLM_ERR_BUFFER_TOO_SMALL with *needed set (including the
+ * terminating NUL) when cap is too small. needed may be NULL. */
+LLM_API llm_status llm_model_desc(const llm_model *model, char *buf, size_t cap,
+                          size_t *needed);
+
+/* ---------------------------------------------------------------- tokens */
+
+#define LLM_TOKEN_NULL (-1)
+
+LLM_API int32_t llm_token_bos(const llm_model *model); /* LLM_TOKEN_NULL if none */
+LLM_API int32_t llm_token_eos(const llm_model *model);
+LLM_API int32_t llm_token_unk(const llm_model *model);
+/* Nonzero when tok ends generation (EOS or, as llama2.c does, BOS). */
+LLM_API int llm_token_is_eog(const llm_model *model, int32_t tok);
+
+/* Flags for llm_tokenize. */
+#define LLM_TOKENIZE_ADD_BOS  1u  /* prepend BOS */
+#define LLM_TOKENIZE_SPECIAL  2u  /* match control tokens written in the text
+                                      (user-defined pieces always match) */
+
+/* Encodes len bytes of text (any bytes: invalid UTF-8 goes through byte
+ * fallback) into token ids. *n_tokens receives the number of tokens the
+ * text needs; if that exceeds cap, nothing useful is in out and the result
+ * is LLM_ERR_BUFFER_TOO_SMALL. out may be NULL when cap is 0. */
+LLM_API llm_status llm_tokenize(const llm_model *model, const char *text, size_t len,
+                        int32_t *out, size_t cap, size_t *n_tokens,
+                        uint32_t flags, llm_error *err);
+
+/* The bytes of one token: "▁" becomes a space, byte pieces <0xNN> become
+ * the byte, control tokens give no bytes. Not NUL-terminated. *len receives
+ * the piece length; LLM_ERR_BUFFER_TOO_SMALL if it exceeds cap. */
+LLM_API llm_status llm_token_to_piece(const llm_model *model, int32_t tok, char *buf,
+                              size_t cap, size_t *len);
+
+/* Streaming detokenizer: feed tokens one at a time and receive the bytes
+ * that are complete UTF-8 so far. A character whose bytes are split across
+ * byte-fallback tokens is held back until it is whole. When the vocabulary
+ * adds a dummy-prefix space, the leading space of the first piece (at the
+ * start, or after BOS) is dropped, as SentencePiece does. */
+typedef struct llm_detok llm_detok;
+
+LLM_API llm_detok *llm_detok_new(const llm_model *model, llm_error *err);
+LLM_API void llm_detok_free(llm_detok *d);
+/* Appends tok; writes the newly complete bytes to buf, *len their count.
+ * At most 64 + the longest piece bytes are produced per call, so a buffer of
+ * 256 bytes always suffices for the vocabularies libllm reads. */
+LLM_API llm_status llm_detok_push(llm_detok *d, int32_t tok, char *buf, size_t cap,
+                          size_t *len);
+/* Emits whatever is held back (an incomplete sequence, as its raw bytes). */
+LLM_API llm_status llm_detok_flush(llm_detok *d, char *buf, size_t cap, size_t *len);
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct llm_ctx llm_ctx;
+
+typedef struct llm_ctx_params {
+    int32_t n_ctx;     /* KV cache length in tokens; 0 = min(model's, 2048) */
+    int32_t n_threads; /* worker threads for the forward pass; 1 = none */
+} llm_ctx_params;
+
+LLM_API llm_ctx_params llm_ctx_default_params(void);
+
+LLM_API llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params,
+                     llm_error *err);
+LLM_API void llm_ctx_free(llm_ctx *ctx);
+
+LLM_API int32_t llm_ctx_n_ctx(const llm_ctx *ctx); /* capacity in tokens */
+LLM_API int32_t llm_ctx_pos(const llm_ctx *ctx);   /* tokens in the cache */
+/* Forgets every token from position pos on (0 empties the cache). */
+LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos);
+
+/* Runs the model over n tokens at the next positions of the cache. On
+ * success the logits of the last token are available from llm_logits.
+ * If the tokens do not fit, nothing is done and LLM_ERR_CONTEXT_FULL is
+ * returned. Token ids out of range give LLM_ERR_INVALID_ARG. */
+LLM_API llm_status llm_decode(llm_ctx *ctx, const int32_t *tokens, int32_t n,
+                      llm_error *err);
+
+/* Logits (n_vocab floats) of the last decoded token, or NULL before any
+ * decode. Valid until the next call that changes ctx. */
+LLM_API const float *llm_logits(const llm_ctx *ctx);
+
+/* ---------------------------------------------------------------- sampler */
+
+/* A sampler is a chain of stages applied in order to the logits of a step.
+ * Filtering stages (penalty, top-k, top-p, min-p, temperature) reshape the
+ * candidate list; the chain ends by picking a token, greedily when it has a
+ * greedy stage or when the temperature is 0, otherwise by drawing from the
+ * softmax with the chain's own random generator (seeded, reproducible). */
+typedef struct llm_sampler llm_sampler;
+
+typedef struct llm_sampler_params {
+    float temperature;    /* 0 = greedy */
+    int32_t top_k;        /* 0 = off */
+    float top_p;          /* 1 = off */
+    float min_p;          /* 0 = off */
+    float repeat_penalty; /* 1 = off */
+    int32_t repeat_last_n;/* window of recent tokens the penalty looks at */
+    uint64_t seed;
+} llm_sampler_params;
+
+LLM_API llm_sampler_params llm_sampler_default_params(void);
+
+/* An empty chain (it picks greedily until stages are added). */
+LLM_API llm_sampler *llm_sampler_new(uint64_t seed, llm_error *err);
+/* A chain built from params in the usual order: penalty, top-k, top-p,
+ * min-p, temperature, then draw (or greedy when temperature is 0). */
+LLM_API llm_sampler *llm_sampler_from_params(const llm_sampler_params *params,
+                                     llm_error *err);
+LLM_API void llm_sampler_free(llm_sampler *s);
+
+LLM_API llm_status llm_sampler_add_penalty(llm_sampler *s, float penalty, int32_t last_n);
+LLM_API llm_status llm_sampler_add_top_k(llm_sampler *s, int32_t k);
+LLM_API llm_status llm_sampler_add_top_p(llm_sampler *s, float p);
+LLM_API llm_status llm_sampler_add_min_p(llm_sampler *s, float p);
+LLM_API llm_status llm_sampler_add_temperature(llm_sampler *s, float t);
+LLM_API llm_status llm_sampler_add_greedy(llm_sampler *s);
+
+/* Picks the next token from n_vocab logits. Returns the token id, or
+ * LLM_TOKEN_NULL with err filled on bad arguments or allocation failure. */
+LLM_API int32_t llm_sampler_sample(llm_sampler *s, const float *logits, int32_t n_vocab,
+                           llm_error *err);
+/* Records a token (prompt or generated) in the penalty window. */
+LLM_API void llm_sampler_accept(llm_sampler *s, int32_t tok);
+LLM_API void llm_sampler_reset(llm_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLM_H */

@@ -1,0 +1,121 @@
+#include "threadpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "error.h"
+
+/* How many times an idle worker polls for new work before it sleeps:
+ * long enough to bridge the gap between the matrix products of one token,
+ * short enough (tens of microseconds) not to burn a core between tokens. */
+#define SPIN_POLLS 20000
+
+struct llm_pool {
+    int n;                     /* threads including the caller */
+    pthread_t *threads;        /* (n - 1) workers */
+    pthread_mutex_t mu;
+    pthread_cond_t wake;       /* workers sleep here */
+    atomic_uint gen;           /* bumped once per task */
+    atomic_int pending;        /* workers still running the current task */
+    atomic_bool stop;
+    llm_task_fn fn;
+    void *arg;
+    int started;               /* workers created, for cleanup after failure */
+};
+
+typedef struct worker_arg {
+    llm_pool *p;
+    int ith;
+} worker_arg;
+
+/* Waits for a generation other than seen: spinning first, then sleeping. */
+static unsigned wait_task(llm_pool *p, unsigned seen) {
+    for (int i = 0; i < SPIN_POLLS; i++) {
+        unsigned g = atomic_load_explicit(&p->gen, memory_order_acquire);
+        if (g != seen) return g;
+    }
+    pthread_mutex_lock(&p->mu);
+    unsigned g;
+    while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen)
+        pthread_cond_wait(&p->wake, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    return g;
+}
+
+static void *worker(void *v) {
+    llm_pool *p = ((worker_arg *)v)->p;
+    int ith = ((worker_arg *)v)->ith;
+    free(v);
+    unsigned seen = 0;
+    for (;;) {
+        seen = wait_task(p, seen);
+        if (atomic_load(&p->stop)) return NULL;
+        p->fn(p->arg, ith, p->n);
+        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+    }
+}
+
+static void start_task(llm_pool *p, llm_task_fn fn, void *arg) {
+    p->fn = fn;
+    p->arg = arg;
+    atomic_store(&p->pending, p->started);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void llm_pool_run(llm_pool *p, llm_task_fn fn, void *arg) {
+    if (!p) {
+        fn(arg, 0, 1);
+        return;
+    }
+    start_task(p, fn, arg);
+    fn(arg, 0, p->n);
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+    }
+}
+
+static void noop(void *arg, int ith, int nth) { (void)arg; (void)ith; (void)nth; }
+
+llm_status llm_pool_new(llm_pool **out, int n_threads, llm_error *err) {
+    *out = NULL;
+    if (n_threads < 2) return llm_fail(err, LLM_ERR_INVALID_ARG, "a pool needs at least 2 threads, got %d", n_threads);
+    llm_pool *p = calloc(1, sizeof *p);
+    if (!p) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a thread pool");
+    p->n = n_threads;
+    p->threads = calloc((size_t)n_threads - 1, sizeof *p->threads);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    if (!p->threads) {
+        llm_pool_free(p);
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a thread pool");
+    }
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (a) *a = (worker_arg){p, i};
+        if (!a || pthread_create(&p->threads[i - 1], NULL, worker, a) != 0) {
+            free(a);
+            llm_pool_free(p);
+            return llm_fail(err, LLM_ERR_NOMEM, "cannot start worker thread %d of %d", i, n_threads);
+        }
+        p->started++;
+    }
+    *out = p;
+    return LLM_OK;
+}
+
+int llm_pool_size(const llm_pool *p) { return p ? p->n : 1; }
+
+void llm_pool_free(llm_pool *p) {
+    if (!p) return;
+    atomic_store(&p->stop, true);
+    start_task(p, noop, NULL);
+    for (int i = 0; i < p->started; i++) pthread_join(p->threads[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    free(p->threads);
+    free(p);
+}

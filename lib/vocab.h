@@ -1,0 +1,59 @@
+/* A vocabulary: the pieces, scores and types of every token, plus the
+ * special ids and a hash index from piece bytes to id. Owned memory (the
+ * strings are copied out of the file), immutable once built. */
+#ifndef LLM_VOCAB_H
+#define LLM_VOCAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+#include "llm.h"
+
+/* Token types as GGUF's tokenizer.ggml.token_type numbers them. */
+enum {
+    LLM_TOKTYPE_NORMAL = 1, LLM_TOKTYPE_UNKNOWN = 2, LLM_TOKTYPE_CONTROL = 3,
+    LLM_TOKTYPE_USER_DEFINED = 4, LLM_TOKTYPE_UNUSED = 5, LLM_TOKTYPE_BYTE = 6
+};
+
+typedef struct llm_vocab {
+    int32_t n;              /* number of tokens */
+    char *arena;            /* every piece's bytes, back to back */
+    uint32_t *off;          /* (n + 1) offsets of the pieces in arena */
+    float *scores;          /* (n) merge priority, higher merges first */
+    uint8_t *types;         /* (n) LLM_TOKTYPE_* */
+    int32_t byte_tok[256];  /* id of the piece <0xNN>, or -1 */
+    int32_t bos, eos, unk;  /* LLM_TOKEN_NULL when the vocabulary has none */
+    bool add_bos;           /* prepend BOS by default */
+    bool add_space_prefix;  /* SentencePiece dummy prefix: " " before the text */
+    uint32_t *index;        /* (index_cap) open-addressing table of id + 1 */
+    uint32_t index_cap;     /* power of two, >= 2 n */
+    uint32_t max_piece;     /* longest piece in bytes */
+    int32_t *special;       /* (n_special) CONTROL, USER_DEFINED and UNKNOWN ids
+                               with non-empty pieces, longest piece first */
+    int32_t n_special;
+} llm_vocab;
+
+/* From GGUF tokenizer.ggml.* keys (model "llama"). */
+llm_status llm_vocab_from_gguf(llm_vocab *v, const gguf_file *f, llm_error *err);
+/* From a llama2.c tokenizer.bin image; n_vocab comes from the checkpoint.
+ * Spaces in pieces are stored as "▁" so both sources look alike. */
+llm_status llm_vocab_from_llama2c(llm_vocab *v, const void *data, size_t size,
+                                  int32_t n_vocab, llm_error *err);
+void llm_vocab_free(llm_vocab *v);
+
+/* Id of the piece with these bytes, or -1. When several tokens share a
+ * piece, the highest id wins (as llama.cpp's token_to_id map has it). */
+int32_t llm_vocab_find(const llm_vocab *v, const char *s, size_t len);
+
+/* The byte a piece of the exact form "<0xNN>" (hex digits of either case)
+ * stands for, or -1. */
+int llm_piece_byte(const char *s, size_t len);
+
+static inline const char *llm_vocab_piece(const llm_vocab *v, int32_t id, size_t *len) {
+    *len = v->off[id + 1] - v->off[id];
+    return v->arena + v->off[id];
+}
+
+#endif

@@ -1,0 +1,145 @@
+/* llm-tokenize: prints the token ids libllm makes of a text, optionally
+ * with each token's piece. Uses only the public API. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm.h"
+
+static const char usage[] =
+    "usage: llm-tokenize -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [--no-bos] [--special] [--pieces]\n"
+    "  -m MODEL      GGUF file or llama2.c checkpoint\n"
+    "  -z TOKENIZER  tokenizer.bin for a llama2.c checkpoint (default: beside it)\n"
+    "  -p TEXT       text to tokenize\n"
+    "  -f FILE       file whose bytes to tokenize\n"
+    "  --no-bos      do not prepend the BOS token\n"
+    "  --special     match control tokens written in the text (<s>, ...)\n"
+    "  --pieces      print one token per line as: id 'piece'\n";
+
+static void die(const char *fmt, const char *arg) {
+    fprintf(stderr, "llm-tokenize: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+/* Reads a whole file as bytes (it may hold NULs); *len its size. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot open %s", path);
+    size_t cap = 4096, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+            if (!nb) free(buf);
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf) die("out of memory reading %s", path);
+    if (bad) die("cannot read %s", path);
+    *len = n;
+    return buf;
+}
+
+static int32_t *alloc_ids(size_t n) {
+    int32_t *ids = n <= SIZE_MAX / sizeof *ids ? malloc(n * sizeof *ids) : NULL;
+    if (!ids) die("%s", "out of memory");
+    return ids;
+}
+
+/* Tokenizes, growing the id buffer to the reported size if the first
+ * guess is short. */
+static int32_t *tokenize(const llm_model *model, const char *text, size_t len, uint32_t flags, size_t *n) {
+    size_t cap = len < SIZE_MAX / 8 ? len + 8 : len;
+    int32_t *ids = alloc_ids(cap);
+    llm_error err;
+    llm_status s = llm_tokenize(model, text, len, ids, cap, n, flags, &err);
+    if (s == LLM_ERR_BUFFER_TOO_SMALL) {
+        free(ids);
+        ids = alloc_ids(*n);
+        s = llm_tokenize(model, text, len, ids, *n, n, flags, &err);
+    }
+    if (s != LLM_OK) die("%s", err.msg);
+    return ids;
+}
+
+static void print_pieces(const llm_model *model, const int32_t *ids, size_t n) {
+    char buf[256];
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        char *piece = buf;
+        if (llm_token_to_piece(model, ids[i], buf, sizeof buf, &len) == LLM_ERR_BUFFER_TOO_SMALL) {
+            piece = malloc(len);
+            if (!piece || llm_token_to_piece(model, ids[i], piece, len, &len) != LLM_OK)
+                die("%s", "cannot get a token's piece");
+        }
+        printf("%d '", (int)ids[i]);
+        fwrite(piece, 1, len, stdout);
+        printf("'\n");
+        if (piece != buf) free(piece);
+    }
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *text = NULL, *file = NULL;
+    llm_model_params params = llm_model_default_params();
+    uint32_t flags = LLM_TOKENIZE_ADD_BOS;
+    int pieces = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--no-bos") == 0) {
+            flags &= ~LLM_TOKENIZE_ADD_BOS;
+        } else if (strcmp(a, "--special") == 0) {
+            flags |= LLM_TOKENIZE_SPECIAL;
+        } else if (strcmp(a, "--pieces") == 0) {
+            pieces = 1;
+        } else if (strcmp(a, "-m") == 0 && has_value) {
+            model_path = argv[++i];
+        } else if (strcmp(a, "-z") == 0 && has_value) {
+            params.tokenizer_path = argv[++i];
+        } else if (strcmp(a, "-p") == 0 && has_value) {
+            text = argv[++i];
+        } else if (strcmp(a, "-f") == 0 && has_value) {
+            file = argv[++i];
+        } else if (a[0] == '-' && a[1] && !a[2] && strchr("mzpf", a[1])) {
+            die("option %s needs a value (see --help)", a);
+        } else {
+            die("unknown argument '%s' (see --help)", a);
+        }
+    }
+    if (!model_path) die("%s", "no model given: -m MODEL (see --help)");
+    if (!text == !file) die("%s", "give exactly one of -p TEXT or -f FILE (see --help)");
+
+    size_t len;
+    char *data = NULL;
+    if (file) {
+        data = read_file(file, &len);
+    } else {
+        len = strlen(text);
+    }
+    llm_error err;
+    llm_model *model = llm_model_load(model_path, &params, &err);
+    if (!model) die("%s", err.msg);
+
+    size_t n;
+    int32_t *ids = tokenize(model, file ? data : text, len, flags, &n);
+    if (pieces) {
+        print_pieces(model, ids, n);
+    } else {
+        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
+        printf("\n");
+    }
+    free(ids);
+    free(data);
+    llm_model_free(model);
+    return 0;
+}
