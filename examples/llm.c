@@ -227,6 +227,7 @@ int main(int argc, char **argv) {
         size_t len;
         if (llm_detok_flush(d, tail, sizeof tail, &len) == LLM_OK) fwrite(tail, 1, len, stdout);
         printf("\n");
+        fflush(stdout);
         if (n >= 0) {
             fprintf(stderr, "llm: load %.1f ms, prompt %zu tokens %.1f tok/s, generated %d tokens %.1f tok/s, seed %llu\n",
                     t_load * 1e3, np, tp > 0 ? np / tp : 0.0, n, tg > 0 ? n / tg : 0.0,

@@ -159,7 +159,13 @@ typedef struct llm_ctx llm_ctx;
 
 typedef struct llm_ctx_params {
     int32_t n_ctx;     /* KV cache length in tokens; 0 = min(model's, 2048) */
-    int32_t n_threads; /* worker threads for the forward pass; 1 = none */
+    int32_t n_threads; /* threads for the forward pass, the caller's included;
+                          1 = the caller alone, no pool is started */
+    int32_t n_batch;   /* most tokens one forward pass processes together;
+                          longer llm_decode calls are split (default 512) */
+    const char *kernels; /* "scalar", "avx2", "avx512", "neon", or NULL /
+                            "auto": $LLM_KERNELS if set, else the best the
+                            CPU supports. An unsupported name is an error. */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);
@@ -170,6 +176,8 @@ LLM_API void llm_ctx_free(llm_ctx *ctx);
 
 LLM_API int32_t llm_ctx_n_ctx(const llm_ctx *ctx); /* capacity in tokens */
 LLM_API int32_t llm_ctx_pos(const llm_ctx *ctx);   /* tokens in the cache */
+/* Name of the kernel set the context computes with ("avx2", ...). */
+LLM_API const char *llm_ctx_kernels(const llm_ctx *ctx);
 /* Forgets every token from position pos on (0 empties the cache). */
 LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos);
 

@@ -8,8 +8,10 @@
 
 #define MAX_CTX (1 << 20)
 
+#define DEFAULT_BATCH 512
+
 llm_ctx_params llm_ctx_default_params(void) {
-    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1};
+    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL};
     return p;
 }
 
@@ -19,12 +21,14 @@ llm_ctx_params llm_ctx_default_params(void) {
  * against SIZE_MAX for 32-bit hosts. */
 static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
     const llm_hparams *h = &c->model->hp;
-    uint64_t dim = (uint64_t)h->n_embd, q_dim = (uint64_t)h->n_head * (uint64_t)h->head_dim;
+    uint64_t b = (uint64_t)c->n_batch, dim = (uint64_t)h->n_embd;
+    uint64_t q_dim = (uint64_t)h->n_head * (uint64_t)h->head_dim;
     uint64_t kv = (uint64_t)h->n_layer * (uint64_t)c->n_ctx * (uint64_t)h->n_head_kv * (uint64_t)h->head_dim;
+    uint64_t threads = (uint64_t)llm_pool_size(c->mc.pool);
     struct { float **p; uint64_t n; } parts[] = {
-        {&c->x, dim}, {&c->xb, dim}, {&c->xb2, dim}, {&c->q, q_dim},
-        {&c->hb, (uint64_t)h->n_ff}, {&c->hb2, (uint64_t)h->n_ff},
-        {&c->att, (uint64_t)h->n_head * (uint64_t)c->n_ctx}, {&c->norm_w, dim},
+        {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim},
+        {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
+        {&c->att, threads * (uint64_t)c->n_ctx}, {&c->norm_w, dim},
         {&c->rope_freq, (uint64_t)h->n_rot / 2}, {&c->logits, (uint64_t)h->n_vocab},
         {&c->key_cache, kv}, {&c->value_cache, kv},
     };
@@ -52,9 +56,18 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
         return NULL;
     }
     llm_ctx_params p = params ? *params : llm_ctx_default_params();
-    if (p.n_ctx < 0 || p.n_ctx > MAX_CTX || p.n_threads < 1 || p.n_threads > 256) {
-        llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_new: n_ctx %d (0 to %d) or n_threads %d (1 to 256) out of range",
-                 p.n_ctx, MAX_CTX, p.n_threads);
+    if (p.n_ctx < 0 || p.n_ctx > MAX_CTX || p.n_threads < 1 || p.n_threads > 256 || p.n_batch < 0 ||
+        p.n_batch > MAX_CTX) {
+        llm_fail(err, LLM_ERR_INVALID_ARG,
+                 "llm_ctx_new: n_ctx %d (0 to %d), n_threads %d (1 to 256) or n_batch %d out of range",
+                 p.n_ctx, MAX_CTX, p.n_threads, p.n_batch);
+        return NULL;
+    }
+    const llm_kernels *k = llm_kernels_get(p.kernels);
+    if (!k) {
+        const char *name = p.kernels && strcmp(p.kernels, "auto") ? p.kernels : getenv("LLM_KERNELS");
+        llm_fail(err, LLM_ERR_UNSUPPORTED, "kernel set '%s' is not available on this CPU or build",
+                 name ? name : "auto");
         return NULL;
     }
     llm_ctx *c = calloc(1, sizeof *c);
@@ -63,9 +76,15 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
         return NULL;
     }
     c->model = model;
-    c->n_ctx = p.n_ctx ? p.n_ctx : (model->hp.n_ctx_train < 2048 ? model->hp.n_ctx_train : 2048);
-    if (alloc_buffers(c, err) != LLM_OK ||
-        (p.n_threads > 1 && llm_pool_new(&c->pool, p.n_threads, err) != LLM_OK)) {
+    const llm_hparams *h = &model->hp;
+    c->n_ctx = p.n_ctx ? p.n_ctx : (h->n_ctx_train < 2048 ? h->n_ctx_train : 2048);
+    c->n_batch = p.n_batch ? p.n_batch : DEFAULT_BATCH;
+    if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
+    llm_pool *pool = NULL;
+    int64_t max_in = h->n_ff > h->n_embd ? h->n_ff : h->n_embd;
+    if ((p.n_threads > 1 && llm_pool_new(&pool, p.n_threads, err) != LLM_OK) ||
+        llm_compute_init(&c->mc, pool, k, c->n_batch, max_in, err) != LLM_OK ||
+        alloc_buffers(c, err) != LLM_OK) {
         llm_ctx_free(c);
         return NULL;
     }
@@ -74,13 +93,15 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
 
 void llm_ctx_free(llm_ctx *c) {
     if (!c) return;
-    llm_pool_free(c->pool);
+    llm_pool_free(c->mc.pool);
+    llm_compute_free(&c->mc);
     free(c->arena);
     free(c);
 }
 
 int32_t llm_ctx_n_ctx(const llm_ctx *c) { return c ? c->n_ctx : 0; }
 int32_t llm_ctx_pos(const llm_ctx *c) { return c ? c->pos : 0; }
+const char *llm_ctx_kernels(const llm_ctx *c) { return c ? c->mc.k->name : NULL; }
 
 llm_status llm_ctx_truncate(llm_ctx *c, int32_t pos) {
     if (!c || pos < 0 || pos > c->pos) return LLM_ERR_INVALID_ARG;
@@ -99,9 +120,10 @@ llm_status llm_decode(llm_ctx *c, const int32_t *tokens, int32_t n, llm_error *e
         if (tokens[i] < 0 || tokens[i] >= c->model->hp.n_vocab)
             return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_decode: token %d at index %d is outside the vocabulary (0..%d)",
                             tokens[i], i, c->model->hp.n_vocab - 1);
-    for (int32_t i = 0; i < n; i++) {
-        llm_forward(c, tokens[i]);
-        c->pos++;
+    for (int32_t i = 0; i < n; i += c->n_batch) {
+        int32_t b = n - i < c->n_batch ? n - i : c->n_batch;
+        llm_forward(c, tokens + i, b);
+        c->pos += b;
     }
     c->has_logits = true;
     return LLM_OK;

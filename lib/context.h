@@ -1,38 +1,42 @@
 /* A context: everything that changes while a model runs — the KV cache,
- * the activation buffers and the position. One thread at a time. */
+ * the activation buffers, the position, the threads. One thread at a time
+ * calls into it. */
 #ifndef LLM_CONTEXT_H
 #define LLM_CONTEXT_H
 
 #include <stdbool.h>
 
+#include "matmul.h"
 #include "model.h"
-#include "threadpool.h"
 
 struct llm_ctx {
     const llm_model *model;
     int32_t n_ctx;       /* KV cache capacity in tokens */
-    llm_pool *pool;      /* NULL when single-threaded */
+    int32_t n_batch;     /* tokens per forward pass at most */
     int32_t pos;         /* tokens in the cache */
     bool has_logits;
-    /* activations of the current token; one allocation holds them all */
-    float *x;            /* (dim) residual stream */
-    float *xb;           /* (dim) normed input of a sub-block */
-    float *xb2;          /* (dim) */
-    float *q;            /* (n_head * head_dim) */
-    float *hb;           /* (n_ff) */
-    float *hb2;          /* (n_ff) */
-    float *att;          /* (n_head, n_ctx) attention scores */
+    llm_compute mc;      /* kernels, thread pool, activation scratch */
+    /* activations of a batch of B <= n_batch tokens; one allocation holds
+     * them all */
+    float *x;            /* (B, dim) residual stream */
+    float *xb;           /* (B, dim) normed input of a sub-block */
+    float *xb2;          /* (B, dim) */
+    float *q;            /* (B, n_head * head_dim) */
+    float *hb;           /* (B, n_ff) */
+    float *hb2;          /* (B, n_ff) */
+    float *att;          /* (n_threads, n_ctx) attention scores, one row per thread */
     float *norm_w;       /* (dim) norm weights converted to float, if stored narrower */
     float *rope_freq;    /* (n_rot / 2) theta_i = base^(-2i / n_rot) */
-    float *logits;       /* (n_vocab) */
+    float *logits;       /* (n_vocab) of the batch's last token */
     float *key_cache;    /* (n_layer, n_ctx, n_head_kv * head_dim) */
     float *value_cache;  /* (n_layer, n_ctx, n_head_kv * head_dim) */
     float *arena;        /* the allocation behind all of the above */
 };
 
-/* Runs one token at position ctx->pos: writes its keys and values into the
- * cache and its logits into ctx->logits. The caller has checked the token
- * id and that the cache has room. */
-void llm_forward(llm_ctx *ctx, int32_t token);
+/* Runs n <= n_batch tokens at positions pos .. pos + n - 1: writes their
+ * keys and values into the cache and the last token's logits into
+ * ctx->logits. The caller has checked the ids and that the cache has
+ * room; ctx->pos is advanced by the caller. */
+void llm_forward(llm_ctx *ctx, const int32_t *tokens, int n);
 
 #endif

@@ -1,7 +1,9 @@
-/* The Llama forward pass for one token, in the shape of llama2.c's run.c:
- * per layer RMSNorm -> Q,K,V -> RoPE -> attention over the KV cache ->
- * output projection -> residual, then RMSNorm -> SwiGLU feed-forward ->
- * residual; a final RMSNorm and the classifier give the logits. */
+/* The Llama forward pass over a batch of tokens, in the shape of llama2.c's
+ * run.c: per layer RMSNorm -> Q,K,V -> RoPE -> causal attention over the
+ * KV cache -> output projection -> residual, then RMSNorm -> SwiGLU
+ * feed-forward -> residual; a final RMSNorm and the classifier give the
+ * logits of the last token. Weight products take the whole batch at once
+ * (llm_matmul), so each weight is streamed once per batch, not per token. */
 #include <math.h>
 
 #include "context.h"
@@ -23,6 +25,13 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) 
     ss += eps;
     ss = 1.0f / sqrtf(ss);
     for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
+}
+
+/* The same norm for each of n rows of dim values. */
+static void rmsnorm_rows(llm_ctx *c, float *o, const float *x, const llm_tensor *w, int n) {
+    const float *wf = norm_weights(c, w);
+    int dim = c->model->hp.n_embd;
+    for (int t = 0; t < n; t++) rmsnorm(o + (size_t)t * dim, x + (size_t)t * dim, wf, dim, c->model->hp.rms_eps);
 }
 
 static void softmax(float *x, int n) {
@@ -52,67 +61,90 @@ static void rope(float *v, int n_heads, int head_dim, int n_rot, const float *fr
     }
 }
 
-/* Grouped-query attention of the current token over positions 0..pos:
- * query head h reads KV head h / (n_head / n_head_kv). */
-static void attention(llm_ctx *c, const float *kc, const float *vc) {
+typedef struct attn_task {
+    llm_ctx *c;
+    const float *kc, *vc; /* this layer's caches, (n_ctx, kv_dim) */
+    int n;                /* tokens in the batch */
+} attn_task;
+
+/* Attention of query head h of batch token t over positions 0..pos+t
+ * (causal): query head h reads KV head h / (n_head / n_head_kv). */
+static void attend(const attn_task *a, int t, int h, float *att) {
+    const llm_ctx *c = a->c;
     const llm_hparams *hp = &c->model->hp;
-    int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv;
+    int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, q_dim = hp->n_head * hd;
+    int kvh = h / (hp->n_head / hp->n_head_kv), len = c->pos + t + 1;
     float scale = sqrtf((float)hd);
-    for (int h = 0; h < hp->n_head; h++) {
-        const float *q = c->q + h * hd;
-        float *att = c->att + (size_t)h * c->n_ctx;
-        int kvh = h / group;
-        for (int t = 0; t <= c->pos; t++) {
-            const float *k = kc + (size_t)t * kv_dim + kvh * hd;
-            float score = 0.0f;
-            for (int i = 0; i < hd; i++) score += q[i] * k[i];
-            att[t] = score / scale;
-        }
-        softmax(att, c->pos + 1);
-        float *out = c->xb + h * hd;
-        for (int i = 0; i < hd; i++) out[i] = 0.0f;
-        for (int t = 0; t <= c->pos; t++) {
-            const float *v = vc + (size_t)t * kv_dim + kvh * hd;
-            for (int i = 0; i < hd; i++) out[i] += att[t] * v[i];
-        }
+    const float *q = c->q + (size_t)t * q_dim + h * hd;
+    for (int s = 0; s < len; s++) {
+        const float *k = a->kc + (size_t)s * kv_dim + kvh * hd;
+        float score = 0.0f;
+        for (int i = 0; i < hd; i++) score += q[i] * k[i];
+        att[s] = score / scale;
+    }
+    softmax(att, len);
+    float *out = c->xb + (size_t)t * q_dim + h * hd;
+    for (int i = 0; i < hd; i++) out[i] = 0.0f;
+    for (int s = 0; s < len; s++) {
+        const float *v = a->vc + (size_t)s * kv_dim + kvh * hd;
+        for (int i = 0; i < hd; i++) out[i] += att[s] * v[i];
     }
 }
 
-static void ffn(llm_ctx *c, const llm_layer *L) {
-    int ff = c->model->hp.n_ff;
-    llm_matvec(c->pool, c->hb, &L->w_gate, c->xb);
-    llm_matvec(c->pool, c->hb2, &L->w_up, c->xb);
-    for (int i = 0; i < ff; i++) {
+/* Thread ith takes every nth (token, head) pair, with its own score row. */
+static void attention_slice(void *arg, int ith, int nth) {
+    const attn_task *a = arg;
+    int n_head = a->c->model->hp.n_head;
+    float *att = a->c->att + (size_t)ith * a->c->n_ctx;
+    for (int j = ith; j < a->n * n_head; j += nth) attend(a, j / n_head, j % n_head, att);
+}
+
+static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
+    const llm_hparams *hp = &c->model->hp;
+    int kv_dim = hp->n_head_kv * hp->head_dim, q_dim = hp->n_head * hp->head_dim;
+    float *kc = c->key_cache + (size_t)l * c->n_ctx * kv_dim;
+    float *vc = c->value_cache + (size_t)l * c->n_ctx * kv_dim;
+    float *k_new = kc + (size_t)c->pos * kv_dim, *v_new = vc + (size_t)c->pos * kv_dim;
+    rmsnorm_rows(c, c->xb, c->x, &L->attn_norm, n);
+    llm_matmul(&c->mc, c->q, &L->wq, c->xb, n);
+    llm_matmul(&c->mc, k_new, &L->wk, c->xb, n);
+    llm_matmul(&c->mc, v_new, &L->wv, c->xb, n);
+    for (int t = 0; t < n; t++) {
+        rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, c->rope_freq, c->pos + t);
+        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_freq, c->pos + t);
+    }
+    attn_task a = {c, kc, vc, n};
+    if (n * hp->n_head > 1 && (size_t)n * (size_t)(c->pos + n) * (size_t)q_dim >= 65536)
+        llm_pool_run(c->mc.pool, attention_slice, &a);
+    else
+        attention_slice(&a, 0, 1);
+    llm_matmul(&c->mc, c->xb2, &L->wo, c->xb, n);
+    for (size_t i = 0; i < (size_t)n * hp->n_embd; i++) c->x[i] += c->xb2[i];
+}
+
+static void ffn_block(llm_ctx *c, const llm_layer *L, int n) {
+    size_t ff = (size_t)n * c->model->hp.n_ff;
+    rmsnorm_rows(c, c->xb, c->x, &L->ffn_norm, n);
+    llm_matmul(&c->mc, c->hb, &L->w_gate, c->xb, n);
+    llm_matmul(&c->mc, c->hb2, &L->w_up, c->xb, n);
+    for (size_t i = 0; i < ff; i++) {
         float val = c->hb[i];
         val *= 1.0f / (1.0f + expf(-val)); /* silu */
         c->hb[i] = val * c->hb2[i];
     }
-    llm_matvec(c->pool, c->xb, &L->w_down, c->hb);
+    llm_matmul(&c->mc, c->xb, &L->w_down, c->hb, n);
+    for (size_t i = 0; i < (size_t)n * c->model->hp.n_embd; i++) c->x[i] += c->xb[i];
 }
 
-void llm_forward(llm_ctx *c, int32_t token) {
+void llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
     const llm_model *m = c->model;
-    const llm_hparams *hp = &m->hp;
-    int dim = hp->n_embd, kv_dim = hp->n_head_kv * hp->head_dim;
-    llm_tensor_row(&m->tok_embd, token, c->x);
-    for (int l = 0; l < hp->n_layer; l++) {
-        const llm_layer *L = &m->layers[l];
-        size_t off = ((size_t)l * c->n_ctx + c->pos) * kv_dim;
-        float *kc = c->key_cache + (size_t)l * c->n_ctx * kv_dim;
-        float *vc = c->value_cache + (size_t)l * c->n_ctx * kv_dim;
-        rmsnorm(c->xb, c->x, norm_weights(c, &L->attn_norm), dim, hp->rms_eps);
-        llm_matvec(c->pool, c->q, &L->wq, c->xb);
-        llm_matvec(c->pool, c->key_cache + off, &L->wk, c->xb);
-        llm_matvec(c->pool, c->value_cache + off, &L->wv, c->xb);
-        rope(c->q, hp->n_head, hp->head_dim, hp->n_rot, c->rope_freq, c->pos);
-        rope(c->key_cache + off, hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_freq, c->pos);
-        attention(c, kc, vc);
-        llm_matvec(c->pool, c->xb2, &L->wo, c->xb);
-        for (int i = 0; i < dim; i++) c->x[i] += c->xb2[i];
-        rmsnorm(c->xb, c->x, norm_weights(c, &L->ffn_norm), dim, hp->rms_eps);
-        ffn(c, L);
-        for (int i = 0; i < dim; i++) c->x[i] += c->xb[i];
+    int dim = m->hp.n_embd;
+    for (int t = 0; t < n; t++) llm_tensor_row(&m->tok_embd, tokens[t], c->x + (size_t)t * dim);
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        attention_block(c, &m->layers[l], l, n);
+        ffn_block(c, &m->layers[l], n);
     }
-    rmsnorm(c->x, c->x, norm_weights(c, &m->output_norm), dim, hp->rms_eps);
-    llm_matvec(c->pool, c->logits, &m->output, c->x);
+    float *last = c->x + (size_t)(n - 1) * dim;
+    rmsnorm(last, last, norm_weights(c, &m->output_norm), dim, m->hp.rms_eps);
+    llm_matmul(&c->mc, c->logits, &m->output, last, 1);
 }

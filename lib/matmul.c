@@ -1,82 +1,108 @@
 #include "matmul.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "dtype.h"
+#include "error.h"
+#include "quant.h"
 
-/* Scalar reference dot products, one per weight type. The sum runs left to
- * right in float, exactly as llama2.c's matmul does, which is what makes
- * greedy output reproduce its tokens bit for bit. */
-static float dot_f32(const float *w, const float *x, int64_t n) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += w[i] * x[i];
-    return sum;
+llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *k, int n_batch,
+                            int64_t max_in, llm_error *err) {
+    memset(mc, 0, sizeof *mc);
+    mc->pool = pool;
+    mc->k = k;
+    mc->xq_size = (size_t)n_batch * (size_t)((max_in + QK8_0 - 1) / QK8_0) * sizeof(block_q8_0);
+    mc->xq = malloc(mc->xq_size ? mc->xq_size : 1);
+    if (!mc->xq)
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %zu bytes of quantized activations", mc->xq_size);
+    return LLM_OK;
 }
 
-static float dot_f16(const uint16_t *w, const float *x, int64_t n) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += llm_f16_to_f32(w[i]) * x[i];
-    return sum;
+void llm_compute_free(llm_compute *mc) {
+    free(mc->xq);
+    memset(mc, 0, sizeof *mc);
 }
 
-static float dot_bf16(const uint16_t *w, const float *x, int64_t n) {
-    float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += llm_bf16_to_f32(w[i]) * x[i];
-    return sum;
-}
+static bool is_quantized(uint32_t type) { return type == LLM_DT_Q8_0 || type == LLM_DT_Q4_0; }
 
-/* Rows [r0, r1) of the product. */
-static void matvec_rows(float *out, const llm_tensor *w, const float *x, int64_t r0, int64_t r1) {
-    int64_t n = w->ne[0];
-    switch (w->type) {
-    case LLM_DT_F32:
-        for (int64_t r = r0; r < r1; r++) out[r] = dot_f32((const float *)w->data + r * n, x, n);
-        break;
-    case LLM_DT_F16:
-        for (int64_t r = r0; r < r1; r++) out[r] = dot_f16((const uint16_t *)w->data + r * n, x, n);
-        break;
-    case LLM_DT_BF16:
-        for (int64_t r = r0; r < r1; r++) out[r] = dot_bf16((const uint16_t *)w->data + r * n, x, n);
-        break;
-    }
-}
-
-typedef struct matvec_task {
+typedef struct matmul_task {
+    const llm_kernels *k;
     float *out;
     const llm_tensor *w;
-    const float *x;
-} matvec_task;
+    const void *x;          /* floats, or Q8_0 blocks for quantized weights */
+    size_t x_stride;        /* bytes from one activation vector to the next */
+    int n;
+} matmul_task;
 
-static void matvec_slice(void *arg, int ith, int nth) {
-    const matvec_task *t = arg;
-    int64_t rows = t->w->ne[1];
-    matvec_rows(t->out, t->w, t->x, rows * ith / nth, rows * (ith + 1) / nth);
+/* Output rows [r0, r1) for every vector of the batch. Each weight row is
+ * read once and meets all vectors while it is in cache. */
+static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
+    const llm_kernels *k = t->k;
+    int64_t n_in = t->w->ne[0], rows = t->w->ne[1];
+    uint64_t row_bytes;
+    llm_dtype_row_size(t->w->type, (uint64_t)n_in, &row_bytes);
+    for (int64_t r = r0; r < r1; r++) {
+        const void *wr = (const char *)t->w->data + (size_t)r * row_bytes;
+        for (int i = 0; i < t->n; i++) {
+            const void *xi = (const char *)t->x + (size_t)i * t->x_stride;
+            float v = 0.0f;
+            switch (t->w->type) {
+            case LLM_DT_F32: v = k->dot_f32(n_in, wr, xi); break;
+            case LLM_DT_F16: v = k->dot_f16(n_in, wr, xi); break;
+            case LLM_DT_BF16: v = k->dot_bf16(n_in, wr, xi); break;
+            case LLM_DT_Q8_0: v = k->dot_q8_0(n_in, wr, xi); break;
+            case LLM_DT_Q4_0: v = k->dot_q4_0(n_in, wr, xi); break;
+            }
+            t->out[(size_t)i * (size_t)rows + (size_t)r] = v;
+        }
+    }
 }
 
-/* Below this many weights a product is over before the workers would
- * wake, so it runs on the caller alone. */
-#define PARALLEL_MIN_WEIGHTS (1 << 16)
+static void matmul_slice(void *arg, int ith, int nth) {
+    const matmul_task *t = arg;
+    int64_t rows = t->w->ne[1];
+    matmul_rows(t, rows * ith / nth, rows * (ith + 1) / nth);
+}
 
-void llm_matvec(llm_pool *pool, float *out, const llm_tensor *w, const float *x) {
-    if (!pool || w->ne[0] * w->ne[1] < PARALLEL_MIN_WEIGHTS) {
-        matvec_rows(out, w, x, 0, w->ne[1]);
-        return;
+/* Below this many multiply-adds a product is over before the workers
+ * would wake, so it runs on the caller alone. */
+#define PARALLEL_MIN_MACS (1 << 16)
+
+void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
+    int64_t n_in = w->ne[0];
+    matmul_task t = {mc->k, out, w, x, (size_t)n_in * sizeof(float), n};
+    if (is_quantized(w->type)) {
+        size_t blocks = (size_t)(n_in / QK8_0);
+        block_q8_0 *xq = mc->xq;
+        for (int i = 0; i < n; i++) mc->k->quantize_act(x + (size_t)i * (size_t)n_in, xq + (size_t)i * blocks, n_in);
+        t.x = xq;
+        t.x_stride = blocks * sizeof(block_q8_0);
     }
-    matvec_task t = {out, w, x};
-    llm_pool_run(pool, matvec_slice, &t);
+    if (!mc->pool || n_in * w->ne[1] * n < PARALLEL_MIN_MACS)
+        matmul_rows(&t, 0, w->ne[1]);
+    else
+        llm_pool_run(mc->pool, matmul_slice, &t);
 }
 
 void llm_tensor_row(const llm_tensor *w, int64_t r, float *out) {
     int64_t n = w->ne[0];
+    const uint16_t *h = (const uint16_t *)w->data + r * n;
     switch (w->type) {
     case LLM_DT_F32:
         memcpy(out, (const float *)w->data + r * n, (size_t)n * sizeof(float));
         break;
     case LLM_DT_F16:
-        for (int64_t i = 0; i < n; i++) out[i] = llm_f16_to_f32(((const uint16_t *)w->data)[r * n + i]);
+        for (int64_t i = 0; i < n; i++) out[i] = llm_f16_to_f32(h[i]);
         break;
     case LLM_DT_BF16:
-        for (int64_t i = 0; i < n; i++) out[i] = llm_bf16_to_f32(((const uint16_t *)w->data)[r * n + i]);
+        for (int64_t i = 0; i < n; i++) out[i] = llm_bf16_to_f32(h[i]);
+        break;
+    case LLM_DT_Q8_0:
+        llm_dequantize_row_q8_0((const block_q8_0 *)w->data + r * (n / QK8_0), out, n);
+        break;
+    case LLM_DT_Q4_0:
+        llm_dequantize_row_q4_0((const block_q4_0 *)w->data + r * (n / QK4_0), out, n);
         break;
     }
 }

@@ -1,17 +1,36 @@
-/* The one interface the forward pass uses for weights: matrix-vector
- * products and row lookups over any supported weight type. Kernels (scalar
- * today; SIMD and threads later) are chosen behind it. */
+/* The one interface the forward pass uses for weights: products of a
+ * weight matrix with a batch of activation vectors, and row lookups, over
+ * every supported weight type. Which kernel set runs, how the work is
+ * split over threads, and whether activations are quantized first are
+ * decided here. */
 #ifndef LLM_MATMUL_H
 #define LLM_MATMUL_H
 
+#include "kernels.h"
+#include "llm.h"
 #include "model.h"
 #include "threadpool.h"
 
-/* out[r] = sum_c w[r][c] * x[c] for r < w->ne[1]; x has w->ne[0] floats.
- * With a pool, large products are split by rows across its threads; every
- * row is still computed by the same code, so results do not depend on the
- * thread count. pool may be NULL. */
-void llm_matvec(llm_pool *pool, float *out, const llm_tensor *w, const float *x);
+typedef struct llm_compute {
+    llm_pool *pool;          /* NULL when single-threaded */
+    const llm_kernels *k;
+    void *xq;                /* (n_batch, max row / 32) Q8_0 blocks of the activations */
+    size_t xq_size;          /* bytes */
+} llm_compute;
+
+/* Sets up scratch for products of up to n_batch vectors of at most
+ * max_in elements. pool may be NULL. */
+llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *k, int n_batch,
+                            int64_t max_in, llm_error *err);
+void llm_compute_free(llm_compute *mc);
+
+/* out[t][r] = sum_c w[r][c] * x[t][c] for t < n, r < w->ne[1]: x is
+ * (n, w->ne[0]) and out (n, w->ne[1]), both row-major. Rows are split over
+ * the pool's threads; each output is computed by the same dot product
+ * whatever the batch size or thread count, so a batched prompt gives the
+ * same logits as one token at a time. */
+void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n);
+
 /* Row r of w converted to w->ne[0] floats. */
 void llm_tensor_row(const llm_tensor *w, int64_t r, float *out);
 

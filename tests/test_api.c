@@ -132,6 +132,56 @@ static void test_f16_model(void **state) {
     llm_model_free(m);
 }
 
+/* Logits of the last prompt token after one llm_decode with the given
+ * batch size and thread count. */
+static void prompt_logits(const llm_model *m, int n_batch, int threads, float *out) {
+    llm_error err = {0};
+    llm_ctx_params p = llm_ctx_default_params();
+    p.n_batch = n_batch;
+    p.n_threads = threads;
+    llm_ctx *c = llm_ctx_new(m, &p, &err);
+    assert_non_null(c);
+    int32_t toks[100];
+    for (int i = 0; i < 100; i++) toks[i] = i == 0 ? 1 : (i * 37) % llm_model_n_vocab(m);
+    assert_int_equal(llm_decode(c, toks, 100, &err), LLM_OK);
+    memcpy(out, llm_logits(c), (size_t)llm_model_n_vocab(m) * sizeof(float));
+    llm_ctx_free(c);
+}
+
+/* A 100-token prompt in batches of 512, 7 and 1, on 1 to 3 threads: the
+ * batch is split across weight rows only, each output is the same dot
+ * product, so the logits agree to the bit (the stated bound is 0). */
+static void check_batching(const char *rel) {
+    llm_model *m = load(rel);
+    int nv = llm_model_n_vocab(m);
+    float *ref = malloc((size_t)nv * sizeof(float)), *got = malloc((size_t)nv * sizeof(float));
+    prompt_logits(m, 1, 1, ref);
+    int batches[] = {512, 7, 1};
+    for (int b = 0; b < 3; b++)
+        for (int threads = 1; threads <= 3; threads++) {
+            prompt_logits(m, batches[b], threads, got);
+            float max_diff = 0;
+            for (int i = 0; i < nv; i++) {
+                float d = got[i] > ref[i] ? got[i] - ref[i] : ref[i] - got[i];
+                if (d > max_diff) max_diff = d;
+            }
+            if (max_diff > 0)
+                fprintf(stderr, "%s: batch %d, %d threads: max |diff| %g\n", rel, batches[b], threads, max_diff);
+            assert_true(max_diff == 0.0f);
+        }
+    free(ref);
+    free(got);
+    llm_model_free(m);
+}
+
+static void test_batching(void **state) {
+    (void)state;
+    check_batching("stories260K.gguf");
+    check_batching("llama-2-tiny-random.gguf");
+    check_batching("stories260K-q8_0.gguf");
+    check_batching("stories260K-q4_0.gguf");
+}
+
 typedef struct job {
     const llm_model *m;
     int32_t out[64];
@@ -184,6 +234,7 @@ int main(void) {
         cmocka_unit_test(test_context_full),
         cmocka_unit_test(test_f16_model),
         cmocka_unit_test(test_shared_model_threads),
+        cmocka_unit_test(test_batching),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "kernels.h"
 #include "llm.h"
 #include "testutil.h"
 
@@ -68,7 +69,7 @@ static void detok_append(llm_detok *d, int32_t tok, char *out, size_t *len, size
 
 /* Runs one golden case through the public API: prompt with BOS, then
  * greedy steps until `steps` tokens follow BOS or BOS is sampled. */
-static void run_case(llm_model *m, const golden *g) {
+static void run_case(llm_model *m, const golden *g, const llm_ctx_params *cp) {
     llm_error err;
     int32_t toks[1100];
     size_t n_prompt;
@@ -76,9 +77,10 @@ static void run_case(llm_model *m, const golden *g) {
                                   LLM_TOKENIZE_ADD_BOS, &err), LLM_OK);
     assert_true(n_prompt >= 1);
     assert_int_equal(toks[0], llm_token_bos(m));
-    llm_ctx *ctx = llm_ctx_new(m, NULL, &err);
+    llm_ctx *ctx = llm_ctx_new(m, cp, &err);
     llm_sampler *s = llm_sampler_new(0, &err);
     llm_detok *d = llm_detok_new(m, &err);
+    if (!ctx) fprintf(stderr, "%s\n", err.msg);
     assert_non_null(ctx);
     assert_non_null(s);
     assert_non_null(d);
@@ -98,11 +100,14 @@ static void run_case(llm_model *m, const golden *g) {
     assert_int_equal(llm_detok_flush(d, text + len, sizeof text - len, &tail), LLM_OK);
     len += tail;
     text[len++] = '\n';
-    if (n - 1 != g->n_ids) fprintf(stderr, "%s: %d tokens, golden has %d\n", g->name, n - 1, g->n_ids);
+    if (n - 1 != g->n_ids)
+        fprintf(stderr, "%s (%s, %d threads, batch %d): %d tokens, golden has %d\n", g->name,
+                llm_ctx_kernels(ctx), cp->n_threads, cp->n_batch, n - 1, g->n_ids);
     assert_int_equal(n - 1, g->n_ids);
     for (int i = 0; i < g->n_ids; i++) {
         if (toks[i + 1] != g->ids[i])
-            fprintf(stderr, "%s: token %d is %d, golden %d\n", g->name, i, toks[i + 1], g->ids[i]);
+            fprintf(stderr, "%s (%s, %d threads, batch %d): token %d is %d, golden %d\n", g->name,
+                    llm_ctx_kernels(ctx), cp->n_threads, cp->n_batch, i, toks[i + 1], g->ids[i]);
         assert_int_equal(toks[i + 1], g->ids[i]);
     }
     assert_int_equal(len, g->text_len);
@@ -112,13 +117,24 @@ static void run_case(llm_model *m, const golden *g) {
     llm_ctx_free(ctx);
 }
 
+/* Every case, on every kernel set this CPU runs, with 1 to 4 threads, the
+ * prompt in one batch and token by token: the tokens may not change. */
 static void run_all(llm_model *m) {
     assert_non_null(m);
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        golden g;
-        load_golden(&g, cases[i]);
-        run_case(m, &g);
-        free_golden(&g);
+    for (const llm_kernels *const *k = llm_kernels_all(); *k; k++) {
+        if (!llm_kernels_get((*k)->name)) continue;
+        for (int threads = 1; threads <= 4; threads++) {
+            llm_ctx_params cp = llm_ctx_default_params();
+            cp.kernels = (*k)->name;
+            cp.n_threads = threads;
+            cp.n_batch = threads == 3 ? 1 : 512;
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                golden g;
+                load_golden(&g, cases[i]);
+                run_case(m, &g, &cp);
+                free_golden(&g);
+            }
+        }
     }
     llm_model_free(m);
 }

@@ -1,0 +1,430 @@
+/* llm-bench: measures a model's speed on the public API only, the way
+ * llama.cpp's llama-bench does, so the figures can be set side by side:
+ *
+ *  pp  prompt processing: one llm_decode of p random token ids into a
+ *      fresh context, in tokens per second;
+ *  tg  text generation: n single-token decodes from an empty context,
+ *      each fed the greedy choice of the previous step, in tokens/second.
+ *
+ * Each is repeated (-r) and reported as mean and standard deviation. One
+ * single-token decode runs first, untimed, so that the mapped weights are
+ * in memory. Beside the speeds: the file size, the load time, the peak RSS
+ * of the run, and a memory read-bandwidth probe with the same thread count,
+ * which tells how close generation comes to the machine's limit (a decode
+ * step must stream every weight once: model bytes x tg t/s / bandwidth).
+ *
+ * --tok-bench FILE measures the tokenizer instead: encode speed in MB/s. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <llm.h>
+
+typedef struct options {
+    const char *model;
+    const char *tok_file;  /* --tok-bench */
+    int32_t threads;
+    int32_t n_prompt;      /* -p */
+    int32_t n_gen;         /* -n */
+    int32_t reps;          /* -r */
+    int json;
+} options;
+
+typedef struct stats {
+    double mean, std;
+} stats;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: llm-bench -m MODEL [-t THREADS] [-p N] [-n N] [-r REPS] [--json]\n"
+            "       llm-bench -m MODEL --tok-bench FILE [-r REPS] [--json]\n"
+            "Measures prompt processing (pp) and generation (tg) speed, as llama-bench does.\n\n"
+            "  -m, --model PATH      model file (.gguf, or llama2.c .bin)\n"
+            "  -t, --threads N       worker threads (default: online CPUs)\n"
+            "  -p, --n-prompt N      pp: tokens decoded in one batch (default 512)\n"
+            "  -n, --n-gen N         tg: tokens generated one by one (default 128)\n"
+            "  -r, --repetitions N   runs of each test (default 3)\n"
+            "      --json            print one JSON object instead of a table\n"
+            "      --tok-bench FILE  only measure tokenizing FILE, in MB/s\n"
+            "  -h, --help            this help\n");
+}
+
+static _Noreturn void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "llm-bench: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Mean and sample standard deviation (0 for a single value). */
+static stats summarize(const double *x, int n) {
+    stats s = {0, 0};
+    for (int i = 0; i < n; i++) s.mean += x[i] / n;
+    for (int i = 0; n > 1 && i < n; i++) s.std += (x[i] - s.mean) * (x[i] - s.mean) / (n - 1);
+    s.std = sqrt(s.std);
+    return s;
+}
+
+/* ---------------------------------------------------------------- decode */
+
+static llm_ctx *new_ctx(const llm_model *m, const options *o) {
+    llm_ctx_params cp = llm_ctx_default_params();
+    cp.n_ctx = o->n_prompt + o->n_gen;
+    cp.n_threads = o->threads;
+    llm_error err;
+    llm_ctx *ctx = llm_ctx_new(m, &cp, &err);
+    if (!ctx) die("%s", err.msg);
+    return ctx;
+}
+
+static void decode(llm_ctx *ctx, const int32_t *toks, int32_t n) {
+    llm_error err;
+    if (llm_decode(ctx, toks, n, &err) != LLM_OK) die("%s", err.msg);
+}
+
+/* Tokens per second of one batch of n_prompt ids into a fresh context. */
+static double run_pp(const llm_model *m, const options *o, const int32_t *toks) {
+    llm_ctx *ctx = new_ctx(m, o);
+    double t0 = now();
+    decode(ctx, toks, o->n_prompt);
+    double dt = now() - t0;
+    llm_ctx_free(ctx);
+    return o->n_prompt / dt;
+}
+
+/* Tokens per second of n_gen single-token steps from an empty context,
+ * starting from BOS (or id 0) and feeding back the greedy choice. */
+static double run_tg(const llm_model *m, const options *o, llm_sampler *greedy) {
+    llm_ctx *ctx = new_ctx(m, o);
+    int32_t tok = llm_token_bos(m) != LLM_TOKEN_NULL ? llm_token_bos(m) : 0;
+    llm_error err;
+    double t0 = now();
+    for (int32_t i = 0; i < o->n_gen; i++) {
+        decode(ctx, &tok, 1);
+        tok = llm_sampler_sample(greedy, llm_logits(ctx), llm_model_n_vocab(m), &err);
+        if (tok < 0) die("%s", err.msg);
+    }
+    double dt = now() - t0;
+    llm_ctx_free(ctx);
+    return o->n_gen / dt;
+}
+
+/* Random ids in [0, n_vocab) from a fixed xorshift seed, so every run
+ * decodes the same prompt. */
+static int32_t *random_tokens(int32_t n, int32_t n_vocab) {
+    int32_t *t = xmalloc((size_t)n * sizeof *t);
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    for (int32_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        t[i] = (int32_t)(x % (uint64_t)n_vocab);
+    }
+    return t;
+}
+
+/* ---------------------------------------------------------------- bandwidth */
+
+typedef struct probe_slice {
+    const uint64_t *p;
+    size_t n;          /* words */
+    uint64_t sum;
+} probe_slice;
+
+/* Sums a slice of 64-bit words; four independent sums let the loads
+ * overlap and the compiler vectorize. The sum is kept so the reads cannot
+ * be optimized away. */
+static void *probe_read(void *arg) {
+    probe_slice *s = arg;
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    size_t i = 0;
+    for (; i + 4 <= s->n; i += 4) {
+        a += s->p[i];
+        b += s->p[i + 1];
+        c += s->p[i + 2];
+        d += s->p[i + 3];
+    }
+    for (; i < s->n; i++) a += s->p[i];
+    s->sum = a + b + c + d;
+    return NULL;
+}
+
+/* The larger of 1 GiB and four times the last-level cache, so that the
+ * probe measures memory, not cache. */
+static size_t probe_size(void) {
+    size_t size = (size_t)1 << 30;
+    long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (llc <= 0) llc = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (llc > 0 && (size_t)llc <= SIZE_MAX / 4 && (size_t)llc * 4 > size) size = (size_t)llc * 4;
+    return size;
+}
+
+/* Memory read bandwidth in GB/s: n threads each read an equal slice of a
+ * buffer much larger than the cache; the best of five runs counts. */
+static double probe_bandwidth(int threads) {
+    size_t bytes = probe_size(), words = bytes / sizeof(uint64_t);
+    uint64_t *buf = xmalloc(bytes);
+    memset(buf, 1, bytes); /* touch every page before timing */
+    probe_slice *sl = xmalloc((size_t)threads * sizeof *sl);
+    pthread_t *tid = xmalloc((size_t)threads * sizeof *tid);
+    double best = 0;
+    uint64_t total = 0;
+    for (int run = 0; run < 5; run++) {
+        double t0 = now();
+        for (int i = 0; i < threads; i++) {
+            size_t lo = words * (size_t)i / (size_t)threads, hi = words * (size_t)(i + 1) / (size_t)threads;
+            sl[i] = (probe_slice){buf + lo, hi - lo, 0};
+            if (i > 0 && pthread_create(&tid[i], NULL, probe_read, &sl[i]) != 0)
+                die("cannot start a bandwidth probe thread");
+        }
+        probe_read(&sl[0]);
+        for (int i = 1; i < threads; i++) pthread_join(tid[i], NULL);
+        double dt = now() - t0;
+        for (int i = 0; i < threads; i++) total += sl[i].sum;
+        if (bytes / dt / 1e9 > best) best = bytes / dt / 1e9;
+    }
+    if (total != (uint64_t)5 * words * 0x0101010101010101ull) die("bandwidth probe read wrong data");
+    free(tid);
+    free(sl);
+    free(buf);
+    return best;
+}
+
+/* ---------------------------------------------------------------- output */
+
+/* s as a JSON string literal. */
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
+}
+
+static uint64_t file_size(const char *path) {
+    struct stat st;
+    if (stat(path, &st) != 0) die("cannot stat %s: %s", path, strerror(errno));
+    return (uint64_t)st.st_size;
+}
+
+/* Peak resident set of the process so far, in bytes (mapped weights that
+ * were read count too). */
+static uint64_t peak_rss(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (uint64_t)ru.ru_maxrss * 1024;
+}
+
+static char *model_desc(const llm_model *m) {
+    size_t need = 0;
+    llm_model_desc(m, NULL, 0, &need);
+    char *buf = xmalloc(need ? need : 1);
+    if (llm_model_desc(m, buf, need ? need : 1, NULL) != LLM_OK) buf[0] = 0;
+    return buf;
+}
+
+typedef struct result {
+    uint64_t size_bytes;
+    stats pp, tg;            /* tokens per second */
+    double bandwidth_gbs;
+    double tg_fraction;      /* of the bandwidth that tg streams weights at */
+    uint64_t peak_rss_bytes;
+    double load_ms;
+    char *desc;
+} result;
+
+static void print_json(const options *o, const result *r) {
+    printf("{\"model\": ");
+    json_str(o->model);
+    printf(", \"desc\": ");
+    json_str(r->desc);
+    printf(", \"size_bytes\": %llu, \"threads\": %d, \"reps\": %d, \"pp_tokens\": %d, \"tg_tokens\": %d, "
+           "\"pp_tps_mean\": %.3f, \"pp_tps_std\": %.3f, \"tg_tps_mean\": %.3f, \"tg_tps_std\": %.3f, "
+           "\"bandwidth_gbs\": %.3f, \"tg_bandwidth_fraction\": %.4f, \"peak_rss_bytes\": %llu, "
+           "\"load_ms\": %.3f}\n",
+           (unsigned long long)r->size_bytes, o->threads, o->reps, o->n_prompt, o->n_gen, r->pp.mean,
+           r->pp.std, r->tg.mean, r->tg.std, r->bandwidth_gbs, r->tg_fraction,
+           (unsigned long long)r->peak_rss_bytes, r->load_ms);
+}
+
+static void print_table(const options *o, const result *r) {
+    printf("model      %s\n           %s\n", o->model, r->desc);
+    printf("size       %.2f MiB (%llu bytes), loaded in %.1f ms\n", r->size_bytes / 1048576.0,
+           (unsigned long long)r->size_bytes, r->load_ms);
+    printf("threads    %d, %d repetitions, peak RSS %.1f MiB\n\n", o->threads, o->reps,
+           r->peak_rss_bytes / 1048576.0);
+    printf("| test      |                  t/s |\n|-----------|----------------------|\n");
+    printf("| pp%-7d | %9.2f ± %8.2f |\n", o->n_prompt, r->pp.mean, r->pp.std);
+    printf("| tg%-7d | %9.2f ± %8.2f |\n\n", o->n_gen, r->tg.mean, r->tg.std);
+    printf("memory read bandwidth %.2f GB/s (%d threads); tg streams the weights at %.1f%% of it\n",
+           r->bandwidth_gbs, o->threads, 100.0 * r->tg_fraction);
+}
+
+/* ---------------------------------------------------------------- modes */
+
+static void bench_model(const llm_model *m, const options *o, double load_ms) {
+    int32_t *prompt = random_tokens(o->n_prompt, llm_model_n_vocab(m));
+    llm_error err;
+    llm_sampler *greedy = llm_sampler_new(0, &err);
+    if (!greedy) die("%s", err.msg);
+    llm_ctx *warm = new_ctx(m, o);
+    decode(warm, prompt, 1);
+    llm_ctx_free(warm);
+
+    double *pp = xmalloc((size_t)o->reps * sizeof *pp), *tg = xmalloc((size_t)o->reps * sizeof *tg);
+    for (int i = 0; i < o->reps; i++) {
+        pp[i] = run_pp(m, o, prompt);
+        tg[i] = run_tg(m, o, greedy);
+    }
+    result r = {file_size(o->model), summarize(pp, o->reps), summarize(tg, o->reps), 0, 0,
+                peak_rss(), load_ms, model_desc(m)};
+    r.bandwidth_gbs = probe_bandwidth(o->threads); /* after peak_rss: its buffer is not the model's */
+    r.tg_fraction = (double)r.size_bytes * r.tg.mean / (r.bandwidth_gbs * 1e9);
+    if (o->json) print_json(o, &r);
+    else print_table(o, &r);
+    free(r.desc);
+    free(pp);
+    free(tg);
+    llm_sampler_free(greedy);
+    free(prompt);
+}
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) die("cannot open %s: %s", path, strerror(errno));
+    *len = (size_t)st.st_size;
+    char *buf = xmalloc(*len);
+    if (fread(buf, 1, *len, f) != *len) die("cannot read %s", path);
+    fclose(f);
+    return buf;
+}
+
+/* Encodes text into ids, growing the buffer when the first guess is short;
+ * returns the token count. */
+static size_t tokenize(const llm_model *m, const char *text, size_t len, int32_t **ids, size_t *cap) {
+    llm_error err;
+    size_t n;
+    llm_status s = llm_tokenize(m, text, len, *ids, *cap, &n, 0, &err);
+    if (s == LLM_ERR_BUFFER_TOO_SMALL) {
+        free(*ids);
+        *ids = xmalloc(n * sizeof **ids);
+        *cap = n;
+        s = llm_tokenize(m, text, len, *ids, *cap, &n, 0, &err);
+    }
+    if (s != LLM_OK) die("%s", err.msg);
+    return n;
+}
+
+/* Tokenizer encode speed over a whole file, without BOS. An untimed first
+ * run sizes the id buffer. */
+static void bench_tokenizer(const llm_model *m, const options *o) {
+    size_t len, cap = 1024;
+    char *text = read_file(o->tok_file, &len);
+    int32_t *ids = xmalloc(cap * sizeof *ids);
+    size_t n = tokenize(m, text, len, &ids, &cap);
+    double *mbs = xmalloc((size_t)o->reps * sizeof *mbs);
+    for (int i = 0; i < o->reps; i++) {
+        double t0 = now();
+        tokenize(m, text, len, &ids, &cap);
+        mbs[i] = len / 1e6 / (now() - t0);
+    }
+    stats s = summarize(mbs, o->reps);
+    if (o->json) {
+        printf("{\"model\": ");
+        json_str(o->model);
+        printf(", \"file\": ");
+        json_str(o->tok_file);
+        printf(", \"bytes\": %zu, \"tokens\": %zu, \"reps\": %d, \"tok_mbs_mean\": %.3f, \"tok_mbs_std\": %.3f}\n",
+               len, n, o->reps, s.mean, s.std);
+    } else {
+        printf("tokenize %s: %zu bytes -> %zu tokens, %.2f ± %.2f MB/s (%d repetitions)\n", o->tok_file, len, n,
+               s.mean, s.std, o->reps);
+    }
+    free(mbs);
+    free(ids);
+    free(text);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int32_t parse_int(const char *opt, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        die("option %s: '%s' is not a number from %ld to %ld", opt, s, lo, hi);
+    return (int32_t)v;
+}
+
+static void parse_args(int argc, char **argv, options *o) {
+    enum { O_JSON = 256, O_TOK };
+    static const struct option longs[] = {
+        {"model", required_argument, NULL, 'm'},   {"threads", required_argument, NULL, 't'},
+        {"n-prompt", required_argument, NULL, 'p'}, {"n-gen", required_argument, NULL, 'n'},
+        {"repetitions", required_argument, NULL, 'r'}, {"json", no_argument, NULL, O_JSON},
+        {"tok-bench", required_argument, NULL, O_TOK}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    *o = (options){NULL, NULL, cpus < 1 ? 1 : cpus > 256 ? 256 : (int32_t)cpus, 512, 128, 3, 0};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":m:t:p:n:r:h", longs, NULL)) != -1) {
+        switch (c) {
+        case 'm': o->model = optarg; break;
+        case 't': o->threads = parse_int("-t", optarg, 1, 256); break;
+        case 'p': o->n_prompt = parse_int("-p", optarg, 1, 1 << 20); break;
+        case 'n': o->n_gen = parse_int("-n", optarg, 1, 1 << 20); break;
+        case 'r': o->reps = parse_int("-r", optarg, 1, 1000); break;
+        case O_JSON: o->json = 1; break;
+        case O_TOK: o->tok_file = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        case ':': die("option '%s' needs a value (see --help)", argv[optind - 1]);
+        default: die("unknown option '%s' (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) die("unexpected argument '%s' (see --help)", argv[optind]);
+    if (!o->model) die("no model given: use -m MODEL (see --help)");
+}
+
+int main(int argc, char **argv) {
+    options o;
+    parse_args(argc, argv, &o);
+    llm_error err;
+    double t0 = now();
+    llm_model *m = llm_model_load(o.model, NULL, &err);
+    double load_ms = (now() - t0) * 1e3;
+    if (!m) die("%s", err.msg);
+    if (o.tok_file) bench_tokenizer(m, &o);
+    else bench_model(m, &o, load_ms);
+    llm_model_free(m);
+    return 0;
+}

@@ -1,0 +1,319 @@
+/* llm-perplexity: how well a model predicts a text, measured the way
+ * llama.cpp's perplexity tool does, and optionally how far a model's
+ * predictions drift from a base model's (KL divergence, top-token
+ * agreement, perplexity ratio). Uses only the public API.
+ *
+ * The method: the whole text is tokenized once with BOS. It is cut into
+ * n_tokens / CHUNK chunks of CHUNK tokens (the remainder is dropped). Each
+ * chunk is evaluated from an empty context with its first token replaced by
+ * BOS, and only its second half is scored: for positions i = CHUNK/2 ..
+ * CHUNK-2, the model's logits after token i are judged on token i+1, so
+ * every scored prediction sees at least CHUNK/2 tokens of context.
+ * Perplexity is exp(mean of -log softmax(logits)[next]).
+ *
+ * With a base model every figure is computed exactly, in double, from both
+ * models' logits. llama.cpp instead stores the base's log-probabilities as
+ * 16-bit values floored at 16 nats below the top token, so on a text with a
+ * very unlikely token its perplexity ratio comes out higher than this one. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm.h"
+
+static const char usage[] =
+    "usage: llm-perplexity -m MODEL [-z TOKENIZER] -f TEXT [-c CHUNK] [--kl-base BASE_MODEL]\n"
+    "                      [-t THREADS] [--json]\n"
+    "  -m MODEL         GGUF file or llama2.c checkpoint to measure\n"
+    "  -z TOKENIZER     tokenizer.bin for llama2.c checkpoints (used for -m and\n"
+    "                   --kl-base; default: tokenizer.bin beside each checkpoint)\n"
+    "  -f TEXT          file whose text to score (one trailing newline is dropped)\n"
+    "  -c CHUNK         tokens per chunk; the second half of each is scored (default 128)\n"
+    "  --kl-base BASE   also evaluate BASE on the same tokens and report the mean\n"
+    "                   KL(P_base || P_model), how often the top tokens agree, and\n"
+    "                   the perplexity ratio model/base\n"
+    "  -t THREADS       worker threads per model (default 1)\n"
+    "  --json           print the results as one JSON object\n";
+
+static void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "llm-perplexity: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+/* Reads a whole file as bytes; *len its size. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot open %s", path);
+    size_t cap = 4096, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
+            if (!nb) free(buf);
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf) die("out of memory reading %s", path);
+    if (bad) die("cannot read %s", path);
+    *len = n;
+    return buf;
+}
+
+/* A decimal integer in [lo, hi], or death naming the option. */
+static int32_t parse_int(const char *s, const char *opt, long lo, long hi) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi)
+        die("%s wants an integer from %ld to %ld, not '%s'", opt, lo, hi, s);
+    return (int32_t)v;
+}
+
+/* Tokenizes text with BOS, growing the buffer to the reported size. */
+static int32_t *tokenize(const llm_model *model, const char *text, size_t len, size_t *n) {
+    llm_error err;
+    llm_status s = llm_tokenize(model, text, len, NULL, 0, n, LLM_TOKENIZE_ADD_BOS, &err);
+    if (s != LLM_OK && s != LLM_ERR_BUFFER_TOO_SMALL) die("%s", err.msg);
+    size_t cap = *n ? *n : 1;
+    int32_t *ids = cap <= SIZE_MAX / sizeof *ids ? malloc(cap * sizeof *ids) : NULL;
+    if (!ids) die("cannot hold %zu tokens", *n);
+    if (llm_tokenize(model, text, len, ids, cap, n, LLM_TOKENIZE_ADD_BOS, &err) != LLM_OK)
+        die("%s", err.msg);
+    return ids;
+}
+
+/* One model being evaluated: its context and a scratch row of n_vocab
+ * log-probabilities for the position just decoded. */
+typedef struct {
+    const char *path;
+    llm_model *model;
+    llm_ctx *ctx;
+    int32_t n_vocab;
+    double *logp; /* (n_vocab,) log softmax of the last logits */
+} runner;
+
+static void runner_open(runner *r, const char *path, const char *tokenizer, int32_t n_ctx,
+                        int32_t n_threads) {
+    llm_error err;
+    llm_model_params mp = llm_model_default_params();
+    mp.tokenizer_path = tokenizer;
+    r->path = path;
+    r->model = llm_model_load(path, &mp, &err);
+    if (!r->model) die("%s", err.msg);
+    llm_ctx_params cp = llm_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    cp.n_threads = n_threads;
+    r->ctx = llm_ctx_new(r->model, &cp, &err);
+    if (!r->ctx) die("%s: %s", path, err.msg);
+    r->n_vocab = llm_model_n_vocab(r->model);
+    r->logp = r->n_vocab > 0 ? malloc((size_t)r->n_vocab * sizeof *r->logp) : NULL;
+    if (!r->logp) die("%s: cannot hold %d log-probabilities", path, (int)r->n_vocab);
+}
+
+static void runner_close(runner *r) {
+    free(r->logp);
+    llm_ctx_free(r->ctx);
+    llm_model_free(r->model);
+}
+
+/* Runs n more tokens through the model (from an empty cache when fresh is
+ * set), then turns the last token's logits into log-probabilities in
+ * r->logp, computed in double: logp[i] = l[i] - max - log(sum exp(l - max)).
+ * Returns the arg-max token (the first one on ties). Non-finite logits are
+ * fatal: they would make every figure meaningless. */
+static int32_t runner_step(runner *r, const int32_t *toks, int32_t n, int fresh) {
+    llm_error err;
+    if (fresh && llm_ctx_truncate(r->ctx, 0) != LLM_OK) die("%s: cannot empty the context", r->path);
+    if (llm_decode(r->ctx, toks, n, &err) != LLM_OK) die("%s: %s", r->path, err.msg);
+    const float *l = llm_logits(r->ctx);
+    int32_t top = 0;
+    for (int32_t i = 1; i < r->n_vocab; i++)
+        if (l[i] > l[top]) top = i;
+    double sum = 0;
+    for (int32_t i = 0; i < r->n_vocab; i++) sum += exp((double)l[i] - l[top]);
+    double lse = l[top] + log(sum);
+    if (!isfinite(lse)) die("%s: the model produced non-finite logits", r->path);
+    for (int32_t i = 0; i < r->n_vocab; i++) r->logp[i] = l[i] - lse;
+    return top;
+}
+
+/* Sums over the scored positions. */
+typedef struct {
+    double nll;       /* sum of -log P_model(next) */
+    double nll_base;  /* sum of -log P_base(next) */
+    double kl;        /* sum of KL(P_base || P_model) */
+    int64_t same_top; /* positions where both models' arg-max agree */
+    int64_t count;    /* scored positions */
+} totals;
+
+/* KL(P_base || P_model) = sum_i P_base(i) (log P_base(i) - log P_model(i)). */
+static double kl_divergence(const double *logp_base, const double *logp, int32_t n_vocab) {
+    double kl = 0;
+    for (int32_t i = 0; i < n_vocab; i++) kl += exp(logp_base[i]) * (logp_base[i] - logp[i]);
+    return kl;
+}
+
+/* Adds the figures of one position whose logits are in r (and base, when
+ * there is one) and whose true next token is next. */
+static void score(totals *t, const runner *r, int32_t top, const runner *base, int32_t base_top,
+                  int32_t next) {
+    t->nll -= r->logp[next];
+    if (base) {
+        t->nll_base -= base->logp[next];
+        t->kl += kl_divergence(base->logp, r->logp, r->n_vocab);
+        t->same_top += top == base_top;
+    }
+    t->count++;
+}
+
+/* Evaluates one chunk of n_ctx tokens and scores positions n_ctx/2 ..
+ * n_ctx-2. The unscored prefix goes in as one batch;
+ * the scored positions go one token at a time because llm_decode returns
+ * only the last token's logits (a batched-logits API would make this one
+ * decode per chunk). The last token is never decoded: nothing follows it.
+ * chunk[0] is overwritten with BOS in place, which is harmless: no scored
+ * position ever predicts the first token of a chunk. */
+static void eval_chunk(totals *t, runner *r, runner *base, int32_t *chunk, int32_t n_ctx,
+                       int32_t bos) {
+    const int32_t first = n_ctx / 2;
+    if (bos != LLM_TOKEN_NULL) chunk[0] = bos;
+    for (int32_t i = first; i < n_ctx - 1; i++) {
+        const int32_t *toks = i == first ? chunk : chunk + i;
+        int32_t n = i == first ? first + 1 : 1;
+        int32_t top = runner_step(r, toks, n, i == first);
+        int32_t base_top = base ? runner_step(base, toks, n, i == first) : 0;
+        score(t, r, top, base, base_top, chunk[i + 1]);
+    }
+}
+
+/* Tokenizes with the base model (or the model when there is none) and,
+ * with a base, checks that the model's vocabulary agrees on every id. */
+static int32_t *tokens_for(const runner *r, const runner *base, const char *text, size_t len,
+                           size_t *n) {
+    int32_t *ids = tokenize(base ? base->model : r->model, text, len, n);
+    if (!base) return ids;
+    if (r->n_vocab != base->n_vocab)
+        die("vocabularies differ: %s has %d tokens, %s has %d", r->path, (int)r->n_vocab,
+            base->path, (int)base->n_vocab);
+    if (llm_token_bos(r->model) != llm_token_bos(base->model))
+        die("the models' BOS tokens differ (%d and %d)", (int)llm_token_bos(r->model),
+            (int)llm_token_bos(base->model));
+    size_t n_model;
+    int32_t *mine = tokenize(r->model, text, len, &n_model);
+    if (n_model != *n || memcmp(mine, ids, *n * sizeof *ids) != 0)
+        die("%s and %s tokenize the text differently", r->path, base->path);
+    free(mine);
+    return ids;
+}
+
+/* A JSON number, or null for what JSON cannot express. */
+static void json_num(const char *key, double v, int last) {
+    if (isfinite(v)) printf("\"%s\": %.10g%s", key, v, last ? "" : ", ");
+    else printf("\"%s\": null%s", key, last ? "" : ", ");
+}
+
+static void report(const totals *t, size_t n_tokens, size_t n_chunk, int32_t n_ctx, int with_base,
+                   int json) {
+    double ppl = exp(t->nll / (double)t->count);
+    double ppl_base = exp(t->nll_base / (double)t->count);
+    double ratio = exp((t->nll - t->nll_base) / (double)t->count);
+    double kl = t->kl / (double)t->count;
+    double top = (double)t->same_top / (double)t->count;
+    if (json) {
+        printf("{\"tokens\": %zu, \"chunk\": %d, \"chunks\": %zu, \"scored\": %lld, ", n_tokens,
+               (int)n_ctx, n_chunk, (long long)t->count);
+        json_num("perplexity", ppl, !with_base);
+        if (with_base) {
+            json_num("base_perplexity", ppl_base, 0);
+            json_num("perplexity_ratio", ratio, 0);
+            json_num("mean_kl", kl, 0);
+            json_num("same_top", top, 1);
+        }
+        printf("}\n");
+        return;
+    }
+    printf("tokens: %zu, scored %lld positions in %zu chunks of %d\n", n_tokens,
+           (long long)t->count, n_chunk, (int)n_ctx);
+    printf("perplexity: %.4f\n", ppl);
+    if (!with_base) return;
+    printf("base perplexity: %.4f\n", ppl_base);
+    printf("perplexity ratio model/base: %.4f\n", ratio);
+    printf("mean KL divergence KL(base || model): %.6f\n", kl);
+    printf("same top token: %.2f%%\n", 100.0 * top);
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *base_path = NULL, *text_path = NULL, *tokenizer = NULL;
+    int32_t n_ctx = 128, n_threads = llm_ctx_default_params().n_threads;
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_value = i + 1 < argc;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "-m") == 0 && has_value) {
+            model_path = argv[++i];
+        } else if (strcmp(a, "-z") == 0 && has_value) {
+            tokenizer = argv[++i];
+        } else if (strcmp(a, "-f") == 0 && has_value) {
+            text_path = argv[++i];
+        } else if (strcmp(a, "--kl-base") == 0 && has_value) {
+            base_path = argv[++i];
+        } else if (strcmp(a, "-c") == 0 && has_value) {
+            n_ctx = parse_int(argv[++i], "-c", 3, INT32_MAX / 2);
+        } else if (strcmp(a, "-t") == 0 && has_value) {
+            n_threads = parse_int(argv[++i], "-t", 1, 256);
+        } else if (strcmp(a, "--kl-base") == 0 || (a[0] == '-' && a[1] && !a[2] && strchr("mzfct", a[1]))) {
+            die("option %s needs a value (see --help)", a);
+        } else {
+            die("unknown argument '%s' (see --help)", a);
+        }
+    }
+    if (!model_path) die("no model given: -m MODEL (see --help)");
+    if (!text_path) die("no text given: -f TEXT (see --help)");
+
+    size_t len;
+    char *text = read_file(text_path, &len);
+    if (len > 0 && text[len - 1] == '\n') len--; /* as llama.cpp's -f does */
+
+    runner r, base;
+    runner_open(&r, model_path, tokenizer, n_ctx, n_threads);
+    if (base_path) runner_open(&base, base_path, tokenizer, n_ctx, n_threads);
+    runner *b = base_path ? &base : NULL;
+
+    size_t n_tokens;
+    int32_t *tokens = tokens_for(&r, b, text, len, &n_tokens);
+    if (n_tokens < 2 * (size_t)n_ctx)
+        die("the text has %zu tokens; a chunk of %d needs at least %d", n_tokens, (int)n_ctx,
+            2 * (int)n_ctx);
+    size_t n_chunk = n_tokens / (size_t)n_ctx;
+    int32_t bos = llm_token_bos(r.model);
+
+    totals t = {0};
+    for (size_t c = 0; c < n_chunk; c++) {
+        eval_chunk(&t, &r, b, tokens + c * (size_t)n_ctx, n_ctx, bos);
+        fprintf(stderr, "[%zu/%zu] perplexity so far %.4f\n", c + 1, n_chunk,
+                exp(t.nll / (double)t.count));
+    }
+    report(&t, n_tokens, n_chunk, n_ctx, b != NULL, json);
+
+    free(tokens);
+    if (b) runner_close(b);
+    runner_close(&r);
+    free(text);
+    return 0;
+}

@@ -1,0 +1,398 @@
+/* llm-synth: writes a Llama GGUF file with random weights in the shape of
+ * a known model, so that speed can be measured at real sizes without
+ * downloading real weights. The vocabulary (every tokenizer.ggml.* key) is
+ * copied from a vocabulary-only GGUF file, which also fixes n_vocab.
+ *
+ * Weights are drawn from normal(0, 0.02) by Box-Muller over a seeded
+ * splitmix64 stream, in one fixed order, so a seed gives the same weights
+ * in every type (a q8_0 file holds the quantized values of the f32 one).
+ * Norm weights are 1 and stay F32, as converters write them.
+ *
+ * The writer (lib/gguf_write.h) serializes from memory, so the whole model
+ * is held in memory once before it is written (about 2.2 GB for the 1.1B
+ * shape in F16). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "gguf.h"
+#include "gguf_write.h"
+#include "quant.h"
+
+typedef struct shape {
+    const char *name;
+    int dim;        /* embedding length */
+    int ff;         /* feed-forward hidden length */
+    int n_layer;
+    int n_head;
+    int n_head_kv;
+} shape;
+
+static const shape shapes[] = {
+    {"tiny", 64, 128, 2, 4, 2},
+    {"stories15M", 288, 768, 6, 6, 6},
+    {"stories110M", 768, 2048, 12, 12, 12},
+    {"tinyllama-1.1B", 2048, 5632, 22, 32, 4},
+};
+
+/* ftype is llama.cpp's general.file_type for the mix (LLAMA_FTYPE_*). */
+typedef struct wtype {
+    const char *name;
+    uint32_t dt;      /* matrices */
+    uint32_t out_dt;  /* output head */
+    uint32_t ftype;
+} wtype;
+
+static const wtype wtypes[] = {
+    {"f32", LLM_DT_F32, LLM_DT_F32, 0},
+    {"f16", LLM_DT_F16, LLM_DT_F16, 1},
+    {"bf16", LLM_DT_BF16, LLM_DT_BF16, 32},
+    {"q8_0", LLM_DT_Q8_0, LLM_DT_Q8_0, 7},
+    {"q4_0", LLM_DT_Q4_0, LLM_DT_Q8_0, 2},
+};
+
+#define N_SHAPES (sizeof shapes / sizeof shapes[0])
+#define N_WTYPES (sizeof wtypes / sizeof wtypes[0])
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: llm-synth --shape NAME --type TYPE --vocab VOCAB.gguf -o OUT.gguf [--seed S]\n"
+            "Writes a Llama GGUF with random weights, normal(0, 0.02), norms 1.\n\n"
+            "  --shape NAME   tiny            dim 64,   ffn 128,  2 layers,  4 heads,  2 KV heads\n"
+            "                 stories15M      dim 288,  ffn 768,  6 layers,  6 heads,  6 KV heads\n"
+            "                 stories110M     dim 768,  ffn 2048, 12 layers, 12 heads, 12 KV heads\n"
+            "                 tinyllama-1.1B  dim 2048, ffn 5632, 22 layers, 32 heads, 4 KV heads\n"
+            "  --type TYPE    f32, f16, bf16, q8_0 or q4_0 for the weight matrices;\n"
+            "                 norms stay F32; with q4_0 the output head is Q8_0\n"
+            "  --vocab FILE   GGUF whose tokenizer.ggml.* keys are copied; its token\n"
+            "                 count is the model's n_vocab (e.g. 32000 for\n"
+            "                 ggml-vocab-llama-spm.gguf)\n"
+            "  -o FILE        output path\n"
+            "  --seed S       seed of the weights (default 1)\n"
+            "  -h, --help     this help\n");
+}
+
+static _Noreturn void die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "llm-synth: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(1);
+}
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory (%zu bytes)", n);
+    return p;
+}
+
+/* ---------------------------------------------------------------- random */
+
+typedef struct rng {
+    uint64_t state;
+    int has_spare;
+    double spare;   /* the second value of the last Box-Muller pair */
+} rng;
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static double uniform(rng *r) { return (double)(splitmix64(&r->state) >> 11) * 0x1p-53; }
+
+/* Standard normal by Box-Muller: two uniforms give two independent
+ * normals; the second is kept for the next call. 1 - u keeps log's
+ * argument in (0, 1]. */
+static double normal(rng *r) {
+    if (r->has_spare) {
+        r->has_spare = 0;
+        return r->spare;
+    }
+    double radius = sqrt(-2.0 * log(1.0 - uniform(r)));
+    double angle = 2.0 * M_PI * uniform(r);
+    r->spare = radius * sin(angle);
+    r->has_spare = 1;
+    return radius * cos(angle);
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+/* The writer borrows tensor data until it is serialized, so every buffer
+ * is kept here until then. */
+typedef struct synth {
+    gguf_writer *w;
+    rng r;
+    void **bufs;    /* (n_bufs) */
+    size_t n_bufs;
+} synth;
+
+static void check(llm_status s, const llm_error *err) {
+    if (s != LLM_OK) die("%s", err->msg);
+}
+
+static void encode_row(uint32_t dt, const float *x, void *out, int64_t n) {
+    switch (dt) {
+    case LLM_DT_F32: memcpy(out, x, (size_t)n * sizeof *x); break;
+    case LLM_DT_F16:
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)out)[i] = llm_f32_to_f16(x[i]);
+        break;
+    case LLM_DT_BF16:
+        for (int64_t i = 0; i < n; i++) ((uint16_t *)out)[i] = llm_f32_to_bf16(x[i]);
+        break;
+    case LLM_DT_Q8_0: llm_quantize_row_q8_0(x, out, n); break;
+    case LLM_DT_Q4_0: llm_quantize_row_q4_0(x, out, n); break;
+    }
+}
+
+/* Adds tensor `name` of ne = [n, rows] in type dt: random weights, or all
+ * ones for a norm (rows 1, F32). Sizes are checked before allocating. */
+static void add_tensor(synth *s, const char *name, int64_t n, int64_t rows, uint32_t dt, int ones) {
+    uint64_t row_bytes;
+    if (!llm_dtype_row_size(dt, (uint64_t)n, &row_bytes))
+        die("tensor '%s': a row of %lld is not a whole number of %s blocks", name, (long long)n,
+            llm_dtype_name(dt));
+    if (row_bytes > SIZE_MAX / (uint64_t)rows) die("tensor '%s' is too large", name);
+    size_t nbytes = (size_t)(row_bytes * (uint64_t)rows);
+    unsigned char *data = xmalloc(nbytes);
+    float *x = xmalloc((size_t)n * sizeof *x);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < n; i++) x[i] = ones ? 1.0f : (float)(0.02 * normal(&s->r));
+        encode_row(dt, x, data + (size_t)r * row_bytes, n);
+    }
+    free(x);
+    s->bufs[s->n_bufs++] = data;
+    llm_error err;
+    int64_t ne[2] = {n, rows};
+    check(gguf_writer_add_tensor(s->w, name, rows == 1 ? 1 : 2, ne, dt, data, nbytes, &err), &err);
+}
+
+/* Every tensor llama's loader looks for, ne = [inputs, outputs]. */
+static void add_weights(synth *s, const shape *sh, const wtype *t, int64_t n_vocab) {
+    int64_t dim = sh->dim, ff = sh->ff, kv_dim = (int64_t)sh->dim / sh->n_head * sh->n_head_kv;
+    add_tensor(s, "token_embd.weight", dim, n_vocab, t->dt, 0);
+    for (int l = 0; l < sh->n_layer; l++) {
+        struct { const char *name; int64_t n, rows; int norm; } w[] = {
+            {"attn_norm", dim, 1, 1},    {"attn_q", dim, dim, 0},   {"attn_k", dim, kv_dim, 0},
+            {"attn_v", dim, kv_dim, 0},  {"attn_output", dim, dim, 0}, {"ffn_norm", dim, 1, 1},
+            {"ffn_gate", dim, ff, 0},    {"ffn_down", ff, dim, 0},  {"ffn_up", dim, ff, 0},
+        };
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, w[i].name);
+            add_tensor(s, name, w[i].n, w[i].rows, w[i].norm ? LLM_DT_F32 : t->dt, w[i].norm);
+        }
+    }
+    add_tensor(s, "output_norm.weight", dim, 1, LLM_DT_F32, 1);
+    add_tensor(s, "output.weight", dim, n_vocab, t->out_dt, 0);
+}
+
+/* ---------------------------------------------------------------- vocab */
+
+/* A gguf string as a NUL-terminated copy; strings holding a NUL byte
+ * cannot pass through the writer's C-string interface and are refused. */
+static char *cstr(gguf_str s, const char *what) {
+    if (memchr(s.ptr, 0, (size_t)s.len)) die("%s holds a NUL byte; it cannot be copied", what);
+    char *c = xmalloc((size_t)s.len + 1);
+    memcpy(c, s.ptr, (size_t)s.len);
+    c[s.len] = 0;
+    return c;
+}
+
+static uint32_t scalar_size(uint32_t t) {
+    switch (t) {
+    case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
+    case GGUF_U16: case GGUF_I16: return 2;
+    case GGUF_U32: case GGUF_I32: case GGUF_F32: return 4;
+    case GGUF_U64: case GGUF_I64: case GGUF_F64: return 8;
+    default: return 0;
+    }
+}
+
+static uint64_t rd_le(const unsigned char *p, uint32_t size) {
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < size; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+/* Stores a little-endian file value as the host's C value of its size. */
+static void to_host(void *dst, const unsigned char *src, uint32_t size) {
+    uint64_t v = rd_le(src, size);
+    switch (size) {
+    case 1: { uint8_t x = (uint8_t)v; memcpy(dst, &x, 1); break; }
+    case 2: { uint16_t x = (uint16_t)v; memcpy(dst, &x, 2); break; }
+    case 4: { uint32_t x = (uint32_t)v; memcpy(dst, &x, 4); break; }
+    default: memcpy(dst, &v, 8); break;
+    }
+}
+
+static llm_status copy_scalar(gguf_writer *w, const char *key, uint32_t type, const unsigned char *p,
+                              llm_error *err) {
+    uint64_t v = rd_le(p, scalar_size(type));
+    float f;
+    double d;
+    switch (type) {
+    case GGUF_U8: return gguf_writer_add_u8(w, key, (uint8_t)v, err);
+    case GGUF_I8: return gguf_writer_add_i8(w, key, (int8_t)v, err);
+    case GGUF_U16: return gguf_writer_add_u16(w, key, (uint16_t)v, err);
+    case GGUF_I16: return gguf_writer_add_i16(w, key, (int16_t)v, err);
+    case GGUF_U32: return gguf_writer_add_u32(w, key, (uint32_t)v, err);
+    case GGUF_I32: return gguf_writer_add_i32(w, key, (int32_t)v, err);
+    case GGUF_U64: return gguf_writer_add_u64(w, key, v, err);
+    case GGUF_I64: return gguf_writer_add_i64(w, key, (int64_t)v, err);
+    case GGUF_BOOL: return gguf_writer_add_bool(w, key, v != 0, err);
+    case GGUF_F32: to_host(&f, p, 4); return gguf_writer_add_f32(w, key, f, err);
+    default: to_host(&d, p, 8); return gguf_writer_add_f64(w, key, d, err);
+    }
+}
+
+/* An array of strings: one block holds all the copies, back to back. */
+static llm_status copy_str_arr(gguf_writer *w, const char *key, const gguf_kv *kv, llm_error *err) {
+    if (kv->arr_n > SIZE_MAX / sizeof(char *)) die("key '%s' has too many strings", key);
+    const char **v = xmalloc((size_t)kv->arr_n * sizeof *v);
+    const unsigned char *p = kv->val;
+    for (uint64_t i = 0; i < kv->arr_n; i++) v[i] = cstr(gguf_next_str(&p), key);
+    llm_status s = gguf_writer_add_str_arr(w, key, v, kv->arr_n, err);
+    for (uint64_t i = 0; i < kv->arr_n; i++) free((void *)v[i]);
+    free(v);
+    return s;
+}
+
+static llm_status copy_kv(gguf_writer *w, const gguf_kv *kv, const char *key, llm_error *err) {
+    if (kv->type == GGUF_STRING) {
+        const unsigned char *p = kv->val;
+        char *v = cstr(gguf_next_str(&p), key);
+        llm_status s = gguf_writer_add_str(w, key, v, err);
+        free(v);
+        return s;
+    }
+    if (kv->type != GGUF_ARRAY) return copy_scalar(w, key, kv->type, kv->val, err);
+    if (kv->arr_type == GGUF_STRING) return copy_str_arr(w, key, kv, err);
+    uint32_t es = scalar_size(kv->arr_type);
+    if (!es) die("key '%s' is an array of arrays, which cannot be copied", key);
+    if (kv->arr_n > SIZE_MAX / es) die("key '%s' is too large", key);
+    unsigned char *host = xmalloc((size_t)kv->arr_n * es);
+    for (uint64_t i = 0; i < kv->arr_n; i++) to_host(host + i * es, kv->val + i * es, es);
+    llm_status s = gguf_writer_add_arr(w, key, kv->arr_type, host, kv->arr_n, err);
+    free(host);
+    return s;
+}
+
+/* The vocabulary's token count, which becomes the model's n_vocab. */
+static int64_t vocab_size(const gguf_file *f, const char *path) {
+    uint64_t n;
+    const unsigned char *first;
+    llm_error err;
+    check(gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_STRING, &n, &first, &err), &err);
+    if (n == 0 || n > LLM_MAX_VOCAB) die("%s: %llu tokens", path, (unsigned long long)n);
+    return (int64_t)n;
+}
+
+/* Copies every tokenizer.ggml.* key of the vocabulary file, whatever its
+ * type. */
+static void copy_vocab(gguf_writer *w, const gguf_file *f) {
+    const char prefix[] = "tokenizer.ggml.";
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        const gguf_kv *kv = &f->kv[i];
+        if (kv->key.len < sizeof prefix - 1 || memcmp(kv->key.ptr, prefix, sizeof prefix - 1)) continue;
+        char *key = cstr(kv->key, "a metadata key");
+        llm_error err;
+        check(copy_kv(w, kv, key, &err), &err);
+        free(key);
+    }
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void add_hparams(gguf_writer *w, const shape *sh, const wtype *t, int64_t n_vocab, uint64_t seed) {
+    llm_error err;
+    char name[128];
+    snprintf(name, sizeof name, "synthetic %s %s (random weights, seed %llu)", sh->name, t->name,
+             (unsigned long long)seed);
+    struct { const char *key; uint32_t v; } u32s[] = {
+        {"llama.vocab_size", (uint32_t)n_vocab},
+        {"llama.context_length", 2048},
+        {"llama.embedding_length", (uint32_t)sh->dim},
+        {"llama.block_count", (uint32_t)sh->n_layer},
+        {"llama.feed_forward_length", (uint32_t)sh->ff},
+        {"llama.rope.dimension_count", (uint32_t)(sh->dim / sh->n_head)},
+        {"llama.attention.head_count", (uint32_t)sh->n_head},
+        {"llama.attention.head_count_kv", (uint32_t)sh->n_head_kv},
+        {"general.file_type", t->ftype},
+    };
+    check(gguf_writer_add_str(w, "general.architecture", "llama", &err), &err);
+    check(gguf_writer_add_str(w, "general.name", name, &err), &err);
+    for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++)
+        check(gguf_writer_add_u32(w, u32s[i].key, u32s[i].v, &err), &err);
+    check(gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err), &err);
+    check(gguf_writer_add_f32(w, "llama.rope.freq_base", 10000.0f, &err), &err);
+}
+
+static const shape *find_shape(const char *name) {
+    for (size_t i = 0; i < N_SHAPES; i++)
+        if (strcmp(shapes[i].name, name) == 0) return &shapes[i];
+    die("unknown shape '%s' (see --help)", name);
+}
+
+static const wtype *find_wtype(const char *name) {
+    for (size_t i = 0; i < N_WTYPES; i++)
+        if (strcmp(wtypes[i].name, name) == 0) return &wtypes[i];
+    die("unknown type '%s' (see --help)", name);
+}
+
+static uint64_t parse_seed(const char *s) {
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || s[0] == '-') die("invalid seed '%s'", s);
+    return v;
+}
+
+int main(int argc, char **argv) {
+    const char *shape_name = NULL, *type_name = NULL, *vocab = NULL, *out = NULL;
+    uint64_t seed = 1;
+    for (int i = 1; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        const char **dst = strcmp(a, "--shape") == 0 ? &shape_name
+                           : strcmp(a, "--type") == 0 ? &type_name
+                           : strcmp(a, "--vocab") == 0 ? &vocab
+                           : strcmp(a, "-o") == 0 ? &out
+                           : NULL;
+        if (!dst && strcmp(a, "--seed") != 0) die("unknown argument '%s' (see --help)", a);
+        if (!v) die("option %s needs a value (see --help)", a);
+        if (dst) *dst = v;
+        else seed = parse_seed(v);
+    }
+    if (!shape_name || !type_name || !vocab || !out)
+        die("--shape, --type, --vocab and -o are required (see --help)");
+    const shape *sh = find_shape(shape_name);
+    const wtype *t = find_wtype(type_name);
+
+    llm_error err;
+    synth s = {gguf_writer_new(&err), {seed, 0, 0.0}, NULL, 0};
+    if (!s.w) die("%s", err.msg);
+    s.bufs = xmalloc((size_t)(3 + 9 * sh->n_layer) * sizeof *s.bufs);
+    gguf_file vf;
+    check(gguf_open(&vf, vocab, &err), &err);
+    int64_t n_vocab = vocab_size(&vf, vocab);
+    add_hparams(s.w, sh, t, n_vocab, seed);
+    copy_vocab(s.w, &vf);
+    gguf_close(&vf);
+    add_weights(&s, sh, t, n_vocab);
+    check(gguf_writer_to_file(s.w, out, &err), &err);
+    for (size_t i = 0; i < s.n_bufs; i++) free(s.bufs[i]);
+    free(s.bufs);
+    gguf_writer_free(s.w);
+    return 0;
+}
