@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "error.h"
 
 #define MAX_CTX (1 << 20)
@@ -36,7 +37,7 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) total += parts[i].n;
     if (total > SIZE_MAX / sizeof(float))
         return llm_fail(err, LLM_ERR_NOMEM, "context of %d tokens is too large for this machine", c->n_ctx);
-    c->arena = calloc((size_t)total, sizeof(float));
+    c->arena = llm_calloc((size_t)total, sizeof(float));
     if (!c->arena)
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a context of %d tokens (%llu bytes)",
                         c->n_ctx, (unsigned long long)(total * sizeof(float)));
@@ -70,7 +71,7 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
                  name ? name : "auto");
         return NULL;
     }
-    llm_ctx *c = calloc(1, sizeof *c);
+    llm_ctx *c = llm_calloc(1, sizeof *c);
     if (!c) {
         llm_fail(err, LLM_ERR_NOMEM, "out of memory for a context");
         return NULL;

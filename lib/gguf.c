@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "dtype.h"
 #include "error.h"
 
@@ -159,7 +160,7 @@ static int str_cmp(const void *a, const void *b) {
 static llm_status check_unique(const gguf_str *first, uint64_t n, size_t stride, const char *what,
                                llm_error *err) {
     if (n < 2) return LLM_OK;
-    const gguf_str **v = malloc(n * sizeof *v);
+    const gguf_str **v = llm_malloc(n * sizeof *v);
     if (!v) return llm_fail(err, LLM_ERR_NOMEM, "out of memory checking %s names", what);
     for (uint64_t i = 0; i < n; i++) v[i] = (const gguf_str *)((const char *)first + i * stride);
     qsort(v, n, sizeof *v, str_cmp);
@@ -261,8 +262,8 @@ static llm_status parse(gguf_file *f, llm_error *err) {
     if (f->n_kv > LLM_MAX_KV)
         return llm_fail(err, LLM_ERR_LIMIT, "%llu metadata entries exceed the limit of %d",
                         (unsigned long long)f->n_kv, LLM_MAX_KV);
-    f->kv = calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
-    f->tensors = calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
+    f->kv = llm_calloc(f->n_kv ? f->n_kv : 1, sizeof *f->kv);
+    f->tensors = llm_calloc(f->n_tensors ? f->n_tensors : 1, sizeof *f->tensors);
     if (!f->kv || !f->tensors) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for the GGUF index");
     if ((s = read_kvs(f, &r)) ||
         (s = check_unique(&f->kv[0].key, f->n_kv, sizeof f->kv[0], "metadata key", err)) ||

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "dtype.h"
 #include "error.h"
 #include "gguf.h"
@@ -53,7 +54,7 @@ static bool reserve(bytes *b, size_t n) {
     if (n > SIZE_MAX / 2 - b->len) return false;
     size_t cap = b->cap ? b->cap : 256;
     while (cap - b->len < n) cap *= 2;
-    unsigned char *p = realloc(b->p, cap);
+    unsigned char *p = llm_realloc(b->p, cap);
     if (!p) return false;
     b->p = p;
     b->cap = cap;
@@ -88,7 +89,7 @@ static llm_status nomem(llm_error *err) {
 }
 
 gguf_writer *gguf_writer_new(llm_error *err) {
-    gguf_writer *w = calloc(1, sizeof *w);
+    gguf_writer *w = llm_calloc(1, sizeof *w);
     if (!w) {
         nomem(err);
         return NULL;
@@ -145,7 +146,7 @@ static llm_status end_kv(gguf_writer *w, const char *key, size_t mark, bool ok, 
     char **keys = NULL;
     char *copy = NULL;
     if (ok) {
-        keys = realloc(w->keys, (size_t)(w->n_kv + 1) * sizeof *keys);
+        keys = llm_realloc(w->keys, (size_t)(w->n_kv + 1) * sizeof *keys);
         if (keys) w->keys = keys;
         copy = strdup(key);
     }
@@ -310,7 +311,7 @@ llm_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_d
             return llm_fail(err, LLM_ERR_INVALID_ARG, "duplicate tensor '%s'", name);
     if (w->n_tensors >= LLM_MAX_TENSORS)
         return llm_fail(err, LLM_ERR_LIMIT, "more than %d tensors", LLM_MAX_TENSORS);
-    wtensor *ts = realloc(w->tensors, (size_t)(w->n_tensors + 1) * sizeof *ts);
+    wtensor *ts = llm_realloc(w->tensors, (size_t)(w->n_tensors + 1) * sizeof *ts);
     if (!ts) return nomem(err);
     w->tensors = ts;
     wtensor *t = &ts[w->n_tensors];
@@ -387,7 +388,7 @@ static llm_status make_layout(const gguf_writer *w, layout *l, llm_error *err) {
     for (uint64_t i = 0; i < w->n_tensors; i++)
         info += 8 + strlen(w->tensors[i].name) + 4 + 8 * (uint64_t)w->tensors[i].n_dims + 4 + 8;
     bytes *h = &l->head;
-    l->offset = calloc(w->n_tensors ? w->n_tensors : 1, sizeof *l->offset);
+    l->offset = llm_calloc(w->n_tensors ? w->n_tensors : 1, sizeof *l->offset);
     bool ok = l->offset && put(h, "GGUF", 4) && put_le(h, 3, 4) && put_le(h, w->n_tensors, 8) &&
               put_le(h, n_kv, 8) && put(h, w->kv.p, w->kv.len);
     if (with_align)
@@ -459,7 +460,7 @@ llm_status gguf_writer_to_mem(const gguf_writer *w, void **out, size_t *size, ll
     layout l;
     llm_status s = make_layout(w, &l, err);
     if (s) return s;
-    unsigned char *mem = l.size <= SIZE_MAX ? malloc((size_t)l.size) : NULL;
+    unsigned char *mem = l.size <= SIZE_MAX ? llm_malloc((size_t)l.size) : NULL;
     if (!mem) {
         layout_free(&l);
         return nomem(err);
@@ -490,7 +491,7 @@ static void sync_dir(const char *path) {
  * so a crash or error never leaves a partial file under the final name. */
 static llm_status write_atomic(const gguf_writer *w, const layout *l, const char *path, llm_error *err) {
     size_t n = strlen(path);
-    char *tmp = malloc(n + 8);
+    char *tmp = llm_malloc(n + 8);
     if (!tmp) return nomem(err);
     memcpy(tmp, path, n);
     memcpy(tmp + n, ".XXXXXX", 8);

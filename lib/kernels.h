@@ -34,8 +34,8 @@ typedef struct llm_kernels {
 /* The set with this name if this CPU can run it, else NULL. name NULL or
  * "auto" means: $LLM_KERNELS if set, else the best supported set. */
 const llm_kernels *llm_kernels_get(const char *name);
-/* All sets compiled into this build, NULL-terminated (whether or not the
- * CPU supports them: check with llm_kernels_get). */
+/* All sets compiled into this build, best first, NULL-terminated (whether
+ * or not the CPU supports them: check with llm_kernels_get). */
 const llm_kernels *const *llm_kernels_all(void);
 
 #endif

@@ -101,17 +101,21 @@ static inline __m256 term_q8_0(const void *w, int64_t b, const block_q8_0 *x, __
 }
 
 /* Q4_0: low nibbles are elements 0..15, high nibbles 16..31, each stored
- * with +8; unpacked into one vector of int8 in element order. */
+ * with +8. The 16 bytes go to both halves of a vector, the upper half
+ * shifted right by 4, and masked: 32 unsigned quants in element order.
+ * Their products with x, less 8 * x, are the block's integer products
+ * (the pair sums are at most 2 * 15 * 128: no saturation). */
 static inline __m256 term_q4_0(const void *w, int64_t b, const block_q8_0 *x, __m256 acc) {
     const block_q4_0 *wb = (const block_q4_0 *)w + b;
-    const __m128i mask = _mm_set1_epi8(0x0f);
-    __m128i bytes = _mm_loadu_si128((const __m128i *)wb->qs);
-    __m128i lo = _mm_and_si128(bytes, mask);
-    __m128i hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
-    __m256i q = _mm256_sub_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1),
-                                _mm256_set1_epi8(8));
+    __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)wb->qs));
+    __m256i q = _mm256_and_si256(_mm256_srlv_epi64(bytes, _mm256_setr_epi64x(0, 0, 4, 4)),
+                                 _mm256_set1_epi8(0x0f));
+    __m256i xq = _mm256_loadu_si256((const __m256i *)x[b].qs);
+    __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(q, xq),
+                                     _mm256_maddubs_epi16(_mm256_set1_epi8(8), xq));
+    __m256 sums = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
     __m256 d = _mm256_set1_ps(_cvtsh_ss(wb->d) * _cvtsh_ss(x[b].d));
-    return _mm256_fmadd_ps(d, int8_dot(q, _mm256_loadu_si256((const __m256i *)x[b].qs)), acc);
+    return _mm256_fmadd_ps(d, sums, acc);
 }
 
 /* The quantized product over nb blocks, four blocks in flight. */

@@ -1,16 +1,15 @@
 /* The AVX-512 kernel set (F, BW and VL, with FMA and F16C: this file
  * alone is compiled with those enabled, and kernels.c hands the set out
  * only when the CPU has all five). AVX512-VNNI is optional: the quantized
- * products use its vpdpbusd when the CPU has it and the equivalent
- * maddubs + madd pair otherwise, both exact.
+ * products use it when the CPU has it, and are the AVX2 set's otherwise.
  *
  * Float products keep four independent 16-lane accumulators; the
  * elements past the last multiple of 16 go through one masked load (the
  * masked-off lanes are never read), so there is no scalar tail. bf16 is
- * widened exactly to f32. Quantized products take two blocks per 512-bit
- * register and compute each block's 32 integer products exactly, then
- * scale them in float. Results differ from the scalar set only by the
- * order of float additions; quantize_act's bytes are the scalar's. */
+ * widened exactly to f32. Quantized products compute each block's 32
+ * integer products exactly, then scale them in float. Results differ
+ * from the scalar set only by the order of float additions; quantize_act's
+ * bytes are the scalar's. */
 #include <immintrin.h>
 
 #include "kernels_impl.h"
@@ -71,119 +70,89 @@ static float dot_bf16(int64_t n, const uint16_t *w, const float *x) {
 
 /* ------------------------------------------------------------ quantized types */
 
-/* u[j] * s[j] over 64 byte pairs, u unsigned and s signed, summed four at
- * a time into 16 int32 lanes. Two implementations with the same result:
- * for the inputs below (u <= 128, |s| <= 127) the int16 pair sums of
- * maddubs never saturate. */
-typedef __m512i (*dot4_fn)(__m512i u, __m512i s);
+/* With VNNI, one vpdpbusd (unsigned times signed bytes, summed four at a
+ * time into int32 lanes) does what AVX2 needs maddubs + madd for. Blocks
+ * are 32 bytes, so each goes in one 256-bit register: on Zen 4 that runs
+ * faster than two blocks per 512-bit register, whose joins and two-scale
+ * blend cost more than they save. Without VNNI, AVX-512 adds nothing to
+ * the AVX2 set's quantized products, so those run instead (every CPU
+ * with AVX-512 has AVX2). */
 
+/* acc + d_w * d_x * (the block's integer sum, spread over 8 lanes; each
+ * lane is exact in float, at most 4 * 128 * 127). */
+static inline __m256 scaled(uint16_t dw, uint16_t dx, __m256i isum, __m256 acc) {
+    return _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dw) * _cvtsh_ss(dx)), _mm256_cvtepi32_ps(isum), acc);
+}
+
+/* Q8_0 times Q8_0: w's sign moves onto x, |w| * (x * sign(w)), which is
+ * exact for any w (|-128| is 128 unsigned) and for x in [-127, 127],
+ * where quantized activations always are. */
 __attribute__((target("avx512vnni")))
-static inline __m512i dot4_vnni(__m512i u, __m512i s) {
-    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), u, s);
-}
-
-static inline __m512i dot4_bw(__m512i u, __m512i s) {
-    return _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1));
-}
-
-/* w[j] * x[j] for signed bytes, as floats in 16 lanes (exact: each lane
- * is at most 4 * 128 * 127). w's sign moves onto x, |w| * (x * sign(w)),
- * which is exact for any w (|-128| is 128 unsigned) and for x in
- * [-127, 127], where quantized activations always are. */
-static inline __attribute__((always_inline))
-__m512 int8_dot(__m512i w, __m512i x, dot4_fn dot4) {
-    __m512i s = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(w), _mm512_setzero_si512(), x);
-    return _mm512_cvtepi32_ps(dot4(_mm512_abs_epi8(w), s));
-}
-
-/* Two 256-bit halves as one register. */
-static inline __m512i join(__m256i lo, __m256i hi) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-/* Blocks b and b+1 (only b when nblk is 1; the upper half is then zero)
- * of the activations, and of the weights as int8 in element order, one
- * loader per weight type; scales gets d_w * d_x of each block. */
-typedef __m512i (*load_pair_fn)(const void *w, int64_t b, int nblk, float scale_w[2]);
-
-static inline __m512i load_pair_q8_0(const void *w, int64_t b, int nblk, float scale_w[2]) {
+static inline __m256 term_q8_0(const void *w, int64_t b, const block_q8_0 *x, __m256 acc) {
     const block_q8_0 *wb = (const block_q8_0 *)w + b;
-    scale_w[0] = _cvtsh_ss(wb[0].d);
-    scale_w[1] = nblk == 2 ? _cvtsh_ss(wb[1].d) : 0.0f;
-    __m256i hi = nblk == 2 ? _mm256_loadu_si256((const __m256i *)wb[1].qs) : _mm256_setzero_si256();
-    return join(_mm256_loadu_si256((const __m256i *)wb[0].qs), hi);
+    __m256i q = _mm256_loadu_si256((const __m256i *)wb->qs);
+    __m256i xs = _mm256_loadu_si256((const __m256i *)x[b].qs);
+    __m256i isum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(q, q), _mm256_sign_epi8(xs, q));
+    return scaled(wb->d, x[b].d, isum, acc);
 }
 
 /* Q4_0: byte j holds element j (low nibble) and j + 16 (high), each
- * stored with +8. Each block's 16 bytes go to two 128-bit lanes; the
- * second lane of each pair is shifted down a nibble. */
-static inline __m512i load_pair_q4_0(const void *w, int64_t b, int nblk, float scale_w[2]) {
+ * stored with +8. The nibbles are already unsigned bytes, so
+ * sum (q - 8) * x = sum q * x - sum 8 * x, two vpdpbusd. */
+__attribute__((target("avx512vnni")))
+static inline __m256 term_q4_0(const void *w, int64_t b, const block_q8_0 *x, __m256 acc) {
     const block_q4_0 *wb = (const block_q4_0 *)w + b;
-    scale_w[0] = _cvtsh_ss(wb[0].d);
-    scale_w[1] = nblk == 2 ? _cvtsh_ss(wb[1].d) : 0.0f;
-    __m128i hi = nblk == 2 ? _mm_loadu_si128((const __m128i *)wb[1].qs) : _mm_setzero_si128();
-    __m512i bytes = _mm512_castsi256_si512(
-        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)wb[0].qs)), hi, 1));
-    bytes = _mm512_shuffle_i64x2(bytes, bytes, _MM_SHUFFLE(1, 1, 0, 0));
-    bytes = _mm512_mask_srli_epi16(bytes, 0xff00ff00, bytes, 4);
-    return _mm512_sub_epi8(_mm512_and_si512(bytes, _mm512_set1_epi8(0x0f)), _mm512_set1_epi8(8));
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    __m128i bytes = _mm_loadu_si128((const __m128i *)wb->qs);
+    __m256i q = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_and_si128(bytes, mask)),
+                                        _mm_and_si128(_mm_srli_epi16(bytes, 4), mask), 1);
+    __m256i xs = _mm256_loadu_si256((const __m256i *)x[b].qs);
+    __m256i isum = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), q, xs),
+                                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), xs));
+    return scaled(wb->d, x[b].d, isum, acc);
 }
 
-/* acc + each block's scales times its integer products (lanes 0..7 hold
- * block b's, lanes 8..15 block b+1's). */
-static inline __attribute__((always_inline))
-__m512 pair_term(const void *w, int64_t b, int nblk, const block_q8_0 *x, __m512 acc,
-                 load_pair_fn load, dot4_fn dot4) {
-    float sw[2];
-    __m512i q = load(w, b, nblk, sw);
-    __m256i xhi = nblk == 2 ? _mm256_loadu_si256((const __m256i *)x[b + 1].qs) : _mm256_setzero_si256();
-    __m512i xs = join(_mm256_loadu_si256((const __m256i *)x[b].qs), xhi);
-    float s1 = nblk == 2 ? sw[1] * _cvtsh_ss(x[b + 1].d) : 0.0f;
-    __m512 scale = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(sw[0] * _cvtsh_ss(x[b].d)), _mm512_set1_ps(s1));
-    return _mm512_fmadd_ps(scale, int8_dot(q, xs, dot4), acc);
-}
+/* acc + block b's scaled product, one per weight type. */
+typedef __m256 (*block_term_fn)(const void *w, int64_t b, const block_q8_0 *x, __m256 acc);
 
-/* The quantized product over nb blocks, four blocks in flight, an odd
- * last block alone. */
+/* The quantized product over nb blocks, four blocks in flight. */
+__attribute__((target("avx512vnni")))
 static inline __attribute__((always_inline))
-float dot_blocks(int64_t nb, const void *w, const block_q8_0 *x, load_pair_fn load, dot4_fn dot4) {
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+float dot_blocks(int64_t nb, const void *w, const block_q8_0 *x, block_term_fn term) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc2 = _mm256_setzero_ps(), acc3 = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + 4 <= nb; b += 4) {
-        acc0 = pair_term(w, b, 2, x, acc0, load, dot4);
-        acc1 = pair_term(w, b + 2, 2, x, acc1, load, dot4);
+        acc0 = term(w, b, x, acc0);
+        acc1 = term(w, b + 1, x, acc1);
+        acc2 = term(w, b + 2, x, acc2);
+        acc3 = term(w, b + 3, x, acc3);
     }
-    if (b + 2 <= nb) {
-        acc0 = pair_term(w, b, 2, x, acc0, load, dot4);
-        b += 2;
-    }
-    if (b < nb) acc1 = pair_term(w, b, 1, x, acc1, load, dot4);
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+    for (; b < nb; b++) acc0 = term(w, b, x, acc0);
+    __m256 sum = _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3));
+    return _mm512_reduce_add_ps(_mm512_zextps256_ps512(sum));
 }
 
-/* The VNNI versions: separate functions so that only they are compiled
- * for it (dot_blocks and dot4_vnni inline into them), called only when
- * the CPU has it. */
+/* Only these functions and the ones they inline are compiled for VNNI;
+ * they run only after has_vnni() said yes. */
 __attribute__((target("avx512vnni")))
 static float dot_q8_0_vnni(int64_t n, const void *w, const void *xq) {
-    return dot_blocks(n / QK8_0, w, xq, load_pair_q8_0, dot4_vnni);
+    return dot_blocks(n / QK8_0, w, xq, term_q8_0);
 }
 
 __attribute__((target("avx512vnni")))
 static float dot_q4_0_vnni(int64_t n, const void *w, const void *xq) {
-    return dot_blocks(n / QK4_0, w, xq, load_pair_q4_0, dot4_vnni);
+    return dot_blocks(n / QK4_0, w, xq, term_q4_0);
 }
 
 static bool has_vnni(void) { return __builtin_cpu_supports("avx512vnni"); }
 
 static float dot_q8_0(int64_t n, const void *w, const void *xq) {
-    if (has_vnni()) return dot_q8_0_vnni(n, w, xq);
-    return dot_blocks(n / QK8_0, w, xq, load_pair_q8_0, dot4_bw);
+    return has_vnni() ? dot_q8_0_vnni(n, w, xq) : llm_kernels_avx2.dot_q8_0(n, w, xq);
 }
 
 static float dot_q4_0(int64_t n, const void *w, const void *xq) {
-    if (has_vnni()) return dot_q4_0_vnni(n, w, xq);
-    return dot_blocks(n / QK4_0, w, xq, load_pair_q4_0, dot4_bw);
+    return has_vnni() ? dot_q4_0_vnni(n, w, xq) : llm_kernels_avx2.dot_q4_0(n, w, xq);
 }
 
 /* ------------------------------------------------------------ quantize_act */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "dtype.h"
 #include "error.h"
 #include "model.h"
@@ -118,7 +119,7 @@ llm_status llm_model_load_llama2c(llm_model *m, const char *path, const char *to
     const float *emb = NULL, *final_norm = NULL, *rope = NULL, *cls = NULL;
     uint64_t dim = (uint64_t)h->n_embd;
     if ((s = take(&c, dim * (uint64_t)h->n_vocab, "token_embedding", &emb, err))) return s;
-    m->layers = calloc((size_t)h->n_layer, sizeof *m->layers);
+    m->layers = llm_calloc((size_t)h->n_layer, sizeof *m->layers);
     if (!m->layers) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %d layers", h->n_layer);
     if ((s = read_layers(m, &c, err)) || (s = take(&c, dim, "rms_final", &final_norm, err)) ||
         (s = take(&c, (uint64_t)h->n_ctx_train * (uint64_t)h->head_dim, "freq_cis", &rope, err)))

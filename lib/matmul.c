@@ -1,11 +1,17 @@
 #include "matmul.h"
 
+#include <cblas.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dtype.h"
 #include "error.h"
 #include "quant.h"
+
+/* Batches from this size on use sgemm for float weights; below it the
+ * weight-streaming dot products are as fast and keep results exact. */
+#define BLAS_MIN_BATCH 32
+#define BLAS_TILE_ROWS 128
 
 llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *k, int n_batch,
                             int64_t max_in, llm_error *err) {
@@ -16,11 +22,16 @@ llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *
     mc->xq = malloc(mc->xq_size ? mc->xq_size : 1);
     if (!mc->xq)
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %zu bytes of quantized activations", mc->xq_size);
+    if (n_batch >= BLAS_MIN_BATCH) {
+        mc->wtile = malloc((size_t)BLAS_TILE_ROWS * (size_t)max_in * sizeof(float));
+        if (!mc->wtile) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a weight tile");
+    }
     return LLM_OK;
 }
 
 void llm_compute_free(llm_compute *mc) {
     free(mc->xq);
+    free(mc->wtile);
     memset(mc, 0, sizeof *mc);
 }
 
@@ -69,8 +80,49 @@ static void matmul_slice(void *arg, int ith, int nth) {
  * would wake, so it runs on the caller alone. */
 #define PARALLEL_MIN_MACS (1 << 16)
 
+typedef struct widen_task {
+    const llm_tensor *w;
+    float *dst;
+    int64_t r0, rows;
+} widen_task;
+
+static void widen_slice(void *arg, int ith, int nth) {
+    const widen_task *t = arg;
+    for (int64_t r = t->rows * ith / nth; r < t->rows * (ith + 1) / nth; r++)
+        llm_tensor_row(t->w, t->r0 + r, t->dst + r * t->w->ne[0]);
+}
+
+/* out = x w^T by sgemm: F32 weights in place, others widened to floats a
+ * tile of rows at a time (by the pool's threads) into mc->wtile. OpenBLAS
+ * runs sgemm on threads of its own; as llama.cpp does, its thread count is
+ * set to the context's before each call, while the pool's workers sleep.
+ * (That count is OpenBLAS's process-wide setting: contexts with different
+ * thread counts in one process take turns setting it, which only affects
+ * speed.) */
+static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
+    int64_t k = w->ne[0], rows = w->ne[1];
+#ifdef OPENBLAS_VERSION
+    openblas_set_num_threads(llm_pool_size(mc->pool));
+#endif
+    if (w->type == LLM_DT_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)rows, (int)k, 1.0f, x, (int)k,
+                    w->data, (int)k, 0.0f, out, (int)rows);
+        return;
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += BLAS_TILE_ROWS) {
+        widen_task t = {w, mc->wtile, r0, rows - r0 < BLAS_TILE_ROWS ? rows - r0 : BLAS_TILE_ROWS};
+        llm_pool_run(mc->pool, widen_slice, &t);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)t.rows, (int)k, 1.0f, x, (int)k,
+                    mc->wtile, (int)k, 0.0f, out + r0, (int)rows);
+    }
+}
+
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
     int64_t n_in = w->ne[0];
+    if (n >= BLAS_MIN_BATCH && mc->wtile && !is_quantized(w->type)) {
+        matmul_blas(mc, out, w, x, n);
+        return;
+    }
     matmul_task t = {mc->k, out, w, x, (size_t)n_in * sizeof(float), n};
     if (is_quantized(w->type)) {
         size_t blocks = (size_t)(n_in / QK8_0);

@@ -16,6 +16,7 @@ typedef struct llm_compute {
     const llm_kernels *k;
     void *xq;                /* (n_batch, max row / 32) Q8_0 blocks of the activations */
     size_t xq_size;          /* bytes */
+    float *wtile;            /* (BLAS_TILE_ROWS, max row) weights widened for sgemm, or NULL */
 } llm_compute;
 
 /* Sets up scratch for products of up to n_batch vectors of at most
@@ -25,10 +26,15 @@ llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *
 void llm_compute_free(llm_compute *mc);
 
 /* out[t][r] = sum_c w[r][c] * x[t][c] for t < n, r < w->ne[1]: x is
- * (n, w->ne[0]) and out (n, w->ne[1]), both row-major. Rows are split over
- * the pool's threads; each output is computed by the same dot product
- * whatever the batch size or thread count, so a batched prompt gives the
- * same logits as one token at a time. */
+ * (n, w->ne[0]) and out (n, w->ne[1]), both row-major.
+ *
+ * Quantized weights, and batches of fewer than BLAS_MIN_BATCH vectors, go
+ * through the kernel set, rows split over the pool's threads; there each
+ * output is the same dot product whatever the batch size or thread count,
+ * so results do not depend on either. Larger batches of F32/F16/BF16
+ * weights go to OpenBLAS sgemm (F16/BF16 widened a tile of rows at a
+ * time), whose summation order differs: those outputs agree with the dot
+ * products to float rounding (relative 1e-5 of sum |w x|), not bit for bit. */
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n);
 
 /* Row r of w converted to w->ne[0] floats. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "dtype.h"
 #include "error.h"
 
@@ -144,10 +145,14 @@ static llm_status gguf_hparams(const gguf_file *f, llm_hparams *h, llm_error *er
 
 llm_status llm_model_load_gguf(llm_model *m, const char *path, llm_error *err) {
     llm_status s = gguf_open(&m->gguf, path, err);
-    if (s) return s;
+    return s ? s : llm_model_from_gguf(m, err);
+}
+
+llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     const gguf_file *f = &m->gguf;
     gguf_str arch;
-    if ((s = gguf_get_str(f, "general.architecture", &arch, err))) return s;
+    llm_status s = gguf_get_str(f, "general.architecture", &arch, err);
+    if (s) return s;
     if (!gguf_str_eq(arch, "llama"))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (llama is)",
                         (int)(arch.len > 32 ? 32 : arch.len), arch.ptr);
@@ -166,7 +171,7 @@ llm_status llm_model_load_gguf(llm_model *m, const char *path, llm_error *err) {
     } else {
         m->output = m->tok_embd;
     }
-    m->layers = calloc((size_t)h->n_layer, sizeof *m->layers);
+    m->layers = llm_calloc((size_t)h->n_layer, sizeof *m->layers);
     if (!m->layers) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %d layers", h->n_layer);
     for (int l = 0; l < h->n_layer; l++)
         if ((s = layer_weights(f, h, l, &m->layers[l], err))) return s;
@@ -182,7 +187,7 @@ llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_
         return NULL;
     }
     llm_model_params p = params ? *params : llm_model_default_params();
-    llm_model *m = calloc(1, sizeof *m);
+    llm_model *m = llm_calloc(1, sizeof *m);
     if (!m) {
         llm_fail(err, LLM_ERR_NOMEM, "out of memory for the model");
         return NULL;

@@ -61,6 +61,9 @@ struct llm_model {
 
 /* Loaders, each filling a zeroed model (model.c calls them by format). */
 llm_status llm_model_load_gguf(llm_model *m, const char *path, llm_error *err);
+/* The GGUF loader's second half: builds the model from m->gguf, already
+ * parsed (gguf_open, or gguf_parse of an image that outlives m). */
+llm_status llm_model_from_gguf(llm_model *m, llm_error *err);
 llm_status llm_model_load_llama2c(llm_model *m, const char *path,
                                   const char *tokenizer_path, llm_error *err);
 /* Checks the hyper-parameters for sane ranges and consistency, before any

@@ -8,6 +8,7 @@
  *
  * Nothing is allocated per step: the candidate buffer grows to the largest
  * n_vocab seen and the penalty window to the largest last_n added. */
+#include "alloc.h"
 #include "error.h"
 
 #include <math.h>
@@ -150,7 +151,7 @@ static llm_status load(cands *c, const float *logits, int32_t n_vocab, llm_error
     if (n > c->cap) {
         if (n > SIZE_MAX / sizeof(cand))
             return llm_fail(err, LLM_ERR_NOMEM, "n_vocab %d is too large", (int)n_vocab);
-        cand *v = malloc(n * sizeof *v);
+        cand *v = llm_malloc(n * sizeof *v);
         if (!v)
             return llm_fail(err, LLM_ERR_NOMEM, "cannot allocate %zu sampler candidates", n);
         free(c->v);
@@ -179,7 +180,7 @@ static llm_status grow_window(llm_sampler *s, size_t n, llm_error *err) {
     if (n <= s->win_cap) return LLM_OK;
     if (n > SIZE_MAX / sizeof(int32_t))
         return llm_fail(err, LLM_ERR_NOMEM, "penalty window of %zu tokens is too large", n);
-    int32_t *ring = malloc(n * sizeof *ring), *window = malloc(n * sizeof *window);
+    int32_t *ring = llm_malloc(n * sizeof *ring), *window = llm_malloc(n * sizeof *window);
     if (!ring || !window) {
         free(ring);
         free(window);
@@ -369,7 +370,7 @@ static llm_status add_stage(llm_sampler *s, stage st, llm_error *err) {
         size_t cap = s->cap_stages ? 2 * s->cap_stages : 8;
         if (cap > SIZE_MAX / sizeof(stage))
             return llm_fail(err, LLM_ERR_NOMEM, "too many sampler stages");
-        stage *p = realloc(s->stages, cap * sizeof *p);
+        stage *p = llm_realloc(s->stages, cap * sizeof *p);
         if (!p) return llm_fail(err, LLM_ERR_NOMEM, "cannot grow the sampler chain");
         s->stages = p;
         s->cap_stages = cap;
@@ -394,7 +395,7 @@ llm_sampler_params llm_sampler_default_params(void) {
 }
 
 llm_sampler *llm_sampler_new(uint64_t seed, llm_error *err) {
-    llm_sampler *s = calloc(1, sizeof *s);
+    llm_sampler *s = llm_calloc(1, sizeof *s);
     if (!s) {
         llm_fail(err, LLM_ERR_NOMEM, "cannot allocate a sampler");
         return NULL;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "alloc.h"
 #include "error.h"
 
 /* How many times an idle worker polls for new work before it sleeps:
@@ -83,10 +84,10 @@ static void noop(void *arg, int ith, int nth) { (void)arg; (void)ith; (void)nth;
 llm_status llm_pool_new(llm_pool **out, int n_threads, llm_error *err) {
     *out = NULL;
     if (n_threads < 2) return llm_fail(err, LLM_ERR_INVALID_ARG, "a pool needs at least 2 threads, got %d", n_threads);
-    llm_pool *p = calloc(1, sizeof *p);
+    llm_pool *p = llm_calloc(1, sizeof *p);
     if (!p) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a thread pool");
     p->n = n_threads;
-    p->threads = calloc((size_t)n_threads - 1, sizeof *p->threads);
+    p->threads = llm_calloc((size_t)n_threads - 1, sizeof *p->threads);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     if (!p->threads) {
@@ -94,7 +95,7 @@ llm_status llm_pool_new(llm_pool **out, int n_threads, llm_error *err) {
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a thread pool");
     }
     for (int i = 1; i < n_threads; i++) {
-        worker_arg *a = malloc(sizeof *a);
+        worker_arg *a = llm_malloc(sizeof *a);
         if (a) *a = (worker_arg){p, i};
         if (!a || pthread_create(&p->threads[i - 1], NULL, worker, a) != 0) {
             free(a);

@@ -148,10 +148,14 @@ static void prompt_logits(const llm_model *m, int n_batch, int threads, float *o
     llm_ctx_free(c);
 }
 
-/* A 100-token prompt in batches of 512, 7 and 1, on 1 to 3 threads: the
- * batch is split across weight rows only, each output is the same dot
- * product, so the logits agree to the bit (the stated bound is 0). */
+/* A 100-token prompt in batches of 512, 7 and 1, on 1 to 3 threads, against
+ * token by token on one thread. Quantized weights always go through the
+ * same dot products, whatever the batch; float weights in batches of 32 or
+ * more go through sgemm, whose other summation order moves logits by float
+ * rounding. All these models have float weights (the quantized fixtures
+ * keep their FFN in F32), so the bound is 1e-4 (measured: ~5e-6). */
 static void check_batching(const char *rel) {
+    const float bound = 1e-4f;
     llm_model *m = load(rel);
     int nv = llm_model_n_vocab(m);
     float *ref = malloc((size_t)nv * sizeof(float)), *got = malloc((size_t)nv * sizeof(float));
@@ -165,9 +169,9 @@ static void check_batching(const char *rel) {
                 float d = got[i] > ref[i] ? got[i] - ref[i] : ref[i] - got[i];
                 if (d > max_diff) max_diff = d;
             }
-            if (max_diff > 0)
+            if (max_diff > bound)
                 fprintf(stderr, "%s: batch %d, %d threads: max |diff| %g\n", rel, batches[b], threads, max_diff);
-            assert_true(max_diff == 0.0f);
+            assert_true(max_diff <= bound);
         }
     free(ref);
     free(got);

@@ -96,7 +96,7 @@ static int check_quantized_file(const char *rel, uint32_t type) {
 }
 
 /* stories260K has 5 layers with 4 attention matrices each, plus
- * token_embd: 21 tensors of the file's type (output is Q8_0 in both). */
+ * token_embd: 21 tensors of the file's type; output is Q8_0 in both. */
 static void test_matches_llama_cpp_q8_0(void **state) {
     (void)state;
     assert_int_equal(check_quantized_file("stories260K-q8_0.gguf", LLM_DT_Q8_0), 22);

@@ -19,7 +19,7 @@ for type in f32 f16 bf16 q8_0 q4_0; do
     "$synth" --shape tiny --type $type --vocab "$vocab" -o "$model" || fail "llm-synth --type $type"
     "$build/examples/llm" -m "$model" -n 8 --seed 1 -v >"$dir/out" 2>"$dir/err" ||
         { cat "$dir/err"; fail "llm cannot generate with the $type model"; }
-    upper=$(echo $type | tr a-z A-Z)
+    upper=$(echo $type | tr '[:lower:]' '[:upper:]')
     grep -q "llama, $upper, dim 64, ffn 128, 2 layers, 4 heads (2 kv), vocab 32000" "$dir/err" ||
         { cat "$dir/err"; fail "the $type model does not describe itself as expected"; }
     echo "ok: tiny $type loads and generates"
