@@ -133,8 +133,8 @@ float dot_blocks(int64_t nb, const void *w, const block_q8_0 *x, block_term_fn t
     return _mm512_reduce_add_ps(_mm512_zextps256_ps512(sum));
 }
 
-/* Only these functions and the ones they inline are compiled for VNNI;
- * they run only after has_vnni() said yes. */
+/* The entry points compiled for VNNI (as are the inline functions they
+ * use); called only after has_vnni() said yes. */
 __attribute__((target("avx512vnni")))
 static float dot_q8_0_vnni(int64_t n, const void *w, const void *xq) {
     return dot_blocks(n / QK8_0, w, xq, term_q8_0);
