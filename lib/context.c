@@ -46,8 +46,12 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
         *parts[i].p = p;
         p += parts[i].n;
     }
-    for (int i = 0; i < h->n_rot / 2; i++)
-        c->rope_freq[i] = 1.0f / powf(h->rope_base, (float)(2 * i) / (float)h->n_rot);
+    const float *factors = c->model->rope_freqs.data;
+    for (int i = 0; i < h->n_rot / 2; i++) {
+        float theta = 1.0f / powf(h->rope_base, (float)(2 * i) / (float)h->n_rot);
+        if (h->rope_scale != 1.0f) theta *= h->rope_scale;
+        c->rope_freq[i] = factors ? theta / factors[i] : theta;
+    }
     return LLM_OK;
 }
 

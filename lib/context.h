@@ -26,7 +26,7 @@ struct llm_ctx {
     float *hb2;          /* (B, n_ff) */
     float *att;          /* (n_threads, n_ctx) attention scores, one row per thread */
     float *norm_w;       /* (dim) norm weights converted to float, if stored narrower */
-    float *rope_freq;    /* (n_rot / 2) theta_i = base^(-2i / n_rot) */
+    float *rope_freq;    /* (n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i */
     float *logits;       /* (n_vocab) of the batch's last token */
     float *key_cache;    /* (n_layer, n_ctx, n_head_kv * head_dim) */
     float *value_cache;  /* (n_layer, n_ctx, n_head_kv * head_dim) */

@@ -46,19 +46,31 @@ static void softmax(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] /= sum;
 }
 
-/* Rotates consecutive pairs (v[2i], v[2i+1]) of the first n_rot dims of
- * each head by pos * theta_i: the interleaved layout GGUF and llama2.c use. */
-static void rope(float *v, int n_heads, int head_dim, int n_rot, const float *freq, int pos) {
-    for (int i = 0; i < n_rot; i += 2) {
-        float val = pos * freq[i / 2];
+/* Rotates pairs of the first n_rot dims of each head by pos * theta_i:
+ * (v[2i], v[2i+1]) in the interleaved layout GGUF and llama2.c use for
+ * Llama, (v[i], v[i + n_rot/2]) in the NeoX layout (qwen2). */
+static void rope(float *v, int n_heads, int head_dim, int n_rot, bool neox, const float *freq, int pos) {
+    int half = n_rot / 2;
+    for (int i = 0; i < half; i++) {
+        float val = pos * freq[i];
         float fcr = cosf(val), fci = sinf(val);
+        int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
         for (int h = 0; h < n_heads; h++) {
-            float *p = v + h * head_dim + i;
-            float v0 = p[0], v1 = p[1];
-            p[0] = v0 * fcr - v1 * fci;
-            p[1] = v0 * fci + v1 * fcr;
+            float *p = v + h * head_dim;
+            float v0 = p[a], v1 = p[b];
+            p[a] = v0 * fcr - v1 * fci;
+            p[b] = v0 * fci + v1 * fcr;
         }
     }
+}
+
+/* Adds an optional bias vector (F32, checked at load) to n rows. */
+static void add_bias(float *x, const llm_tensor *bias, int n) {
+    if (!bias->data) return;
+    const float *b = bias->data;
+    int64_t dim = bias->ne[0];
+    for (int t = 0; t < n; t++)
+        for (int64_t i = 0; i < dim; i++) x[t * dim + i] += b[i];
 }
 
 typedef struct attn_task {
@@ -109,9 +121,13 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
     llm_matmul(&c->mc, c->q, &L->wq, c->xb, n);
     llm_matmul(&c->mc, k_new, &L->wk, c->xb, n);
     llm_matmul(&c->mc, v_new, &L->wv, c->xb, n);
+    add_bias(c->q, &L->bq, n);
+    add_bias(k_new, &L->bk, n);
+    add_bias(v_new, &L->bv, n);
     for (int t = 0; t < n; t++) {
-        rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, c->rope_freq, c->pos + t);
-        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, c->rope_freq, c->pos + t);
+        int pos = c->pos + t;
+        rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, c->rope_freq, pos);
+        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, c->rope_freq, pos);
     }
     attn_task a = {c, kc, vc, n};
     if (n * hp->n_head > 1 && (size_t)n * (size_t)(c->pos + n) * (size_t)q_dim >= 65536)

@@ -15,6 +15,7 @@
 #define LLM_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct llm_kernels {
@@ -29,6 +30,16 @@ typedef struct llm_kernels {
     /* activations to Q8_0 blocks (n a multiple of 32); every set's bytes
      * equal llm_quantize_row_q8_0's for every input, NaN and inf included */
     void (*quantize_act)(const float *x, void *yq, int64_t n);
+    /* Optional (NULL: matmul.c loops over the dot products). Products of
+     * nr weight rows (w_stride bytes apart) with nt quantized activation
+     * vectors (x_stride bytes apart), out[t * ldo + r], tiled so that each
+     * weight block loaded serves several vectors. Every output must equal
+     * the set's dot product bit for bit, so batching never changes
+     * results. */
+    void (*gemm_q8_0)(int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
+                      size_t x_stride, int nt, float *out, size_t ldo);
+    void (*gemm_q4_0)(int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
+                      size_t x_stride, int nt, float *out, size_t ldo);
 } llm_kernels;
 
 /* The set with this name if this CPU can run it, else NULL. name NULL or

@@ -75,7 +75,7 @@ static llm_status read_hparams(llm_model *m, const l2c_header *hd, llm_error *er
         .n_vocab = abs(hd->vocab_size), .n_embd = hd->dim, .n_ff = hd->hidden_dim,
         .n_layer = hd->n_layers, .n_head = hd->n_heads, .n_head_kv = hd->n_kv_heads,
         .head_dim = hd->dim / hd->n_heads, .n_ctx_train = hd->seq_len,
-        .rope_base = 10000.0f, .rms_eps = 1e-5f,
+        .rope_base = 10000.0f, .rope_scale = 1.0f, .rms_eps = 1e-5f,
     };
     h->n_rot = h->head_dim;
     return LLM_OK;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "dtype.h"
 #include "error.h"
 #include "quant.h"
@@ -19,11 +20,11 @@ llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *
     mc->pool = pool;
     mc->k = k;
     mc->xq_size = (size_t)n_batch * (size_t)((max_in + QK8_0 - 1) / QK8_0) * sizeof(block_q8_0);
-    mc->xq = malloc(mc->xq_size ? mc->xq_size : 1);
+    mc->xq = llm_malloc(mc->xq_size ? mc->xq_size : 1);
     if (!mc->xq)
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %zu bytes of quantized activations", mc->xq_size);
     if (n_batch >= BLAS_MIN_BATCH) {
-        mc->wtile = malloc((size_t)BLAS_TILE_ROWS * (size_t)max_in * sizeof(float));
+        mc->wtile = llm_malloc((size_t)BLAS_TILE_ROWS * (size_t)max_in * sizeof(float));
         if (!mc->wtile) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a weight tile");
     }
     return LLM_OK;
@@ -46,13 +47,24 @@ typedef struct matmul_task {
     int n;
 } matmul_task;
 
-/* Output rows [r0, r1) for every vector of the batch. Each weight row is
- * read once and meets all vectors while it is in cache. */
+/* Output rows [r0, r1) for every vector of the batch: by the set's tiled
+ * product where it has one, else each weight row is read once and meets
+ * all vectors while it is in cache. */
 static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
     const llm_kernels *k = t->k;
     int64_t n_in = t->w->ne[0], rows = t->w->ne[1];
     uint64_t row_bytes;
     llm_dtype_row_size(t->w->type, (uint64_t)n_in, &row_bytes);
+    const char *w0 = (const char *)t->w->data + (size_t)r0 * row_bytes;
+    float *out0 = t->out + r0;
+    if (t->w->type == LLM_DT_Q8_0 && k->gemm_q8_0) {
+        k->gemm_q8_0(n_in, w0, row_bytes, (int)(r1 - r0), t->x, t->x_stride, t->n, out0, (size_t)rows);
+        return;
+    }
+    if (t->w->type == LLM_DT_Q4_0 && k->gemm_q4_0) {
+        k->gemm_q4_0(n_in, w0, row_bytes, (int)(r1 - r0), t->x, t->x_stride, t->n, out0, (size_t)rows);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const void *wr = (const char *)t->w->data + (size_t)r * row_bytes;
         for (int i = 0; i < t->n; i++) {

@@ -77,6 +77,17 @@ static llm_status gguf_weight(const gguf_file *f, const char *name, int64_t ne0,
     return LLM_OK;
 }
 
+/* An optional F32 vector of n elements: absent leaves t zeroed (data NULL). */
+static llm_status gguf_opt_vector(const gguf_file *f, const char *name, int64_t n, llm_tensor *t,
+                                  llm_error *err) {
+    if (!gguf_find_tensor(f, name)) return LLM_OK;
+    llm_status s = gguf_weight(f, name, n, 1, t, err);
+    if (s == LLM_OK && t->type != LLM_DT_F32)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' has type %s; only F32 is supported for it",
+                        name, llm_dtype_name(t->type));
+    return s;
+}
+
 static llm_status layer_weights(const gguf_file *f, const llm_hparams *h, int l, llm_layer *L,
                                 llm_error *err) {
     int64_t dim = h->n_embd, q_dim = (int64_t)h->n_head * h->head_dim;
@@ -92,6 +103,15 @@ static llm_status layer_weights(const gguf_file *f, const llm_hparams *h, int l,
         char name[64];
         snprintf(name, sizeof name, "blk.%d.%s.weight", l, w[i].name);
         llm_status s = gguf_weight(f, name, w[i].ne0, w[i].ne1, w[i].t, err);
+        if (s) return s;
+    }
+    struct { const char *name; llm_tensor *t; int64_t n; } b[] = {
+        {"attn_q", &L->bq, q_dim}, {"attn_k", &L->bk, kv_dim}, {"attn_v", &L->bv, kv_dim},
+    };
+    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "blk.%d.%s.bias", l, b[i].name);
+        llm_status s = gguf_opt_vector(f, name, b[i].n, b[i].t, err);
         if (s) return s;
     }
     return LLM_OK;
@@ -115,32 +135,74 @@ static llm_status gguf_f32_or(const gguf_file *f, const char *key, float def, fl
     return gguf_find_kv(f, key) ? gguf_get_f32(f, key, out, err) : LLM_OK;
 }
 
-/* Hyper-parameters from the llama.* keys. Required keys have no default
+/* The architectures libllm runs: all are the Llama block; they differ in
+ * the RoPE layout and in whether q, k, v carry biases (optional tensors,
+ * picked up whenever present). */
+static const struct { const char *name; bool rope_neox; } archs[] = {
+    {"llama", false},
+    {"qwen2", true},
+};
+
+static llm_status arch_u32(const gguf_file *f, const char *arch, const char *key, uint32_t def,
+                           int32_t *out, llm_error *err) {
+    char full[96];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    if (def == UINT32_MAX && !gguf_find_kv(f, full))
+        return llm_fail(err, LLM_ERR_FORMAT, "missing metadata key '%s'", full);
+    return gguf_u32_or(f, full, def, out, err);
+}
+
+static llm_status arch_f32(const gguf_file *f, const char *arch, const char *key, float def,
+                           float *out, llm_error *err) {
+    char full[96];
+    snprintf(full, sizeof full, "%s.%s", arch, key);
+    return gguf_f32_or(f, full, def, out, err);
+}
+
+/* Linear RoPE scaling from ARCH.rope.scaling.type / .factor: positions are
+ * compressed by the factor. Other scaling types are refused by name
+ * rather than silently ignored. */
+static llm_status rope_scaling(const gguf_file *f, const char *arch, llm_hparams *h, llm_error *err) {
+    char key[96];
+    h->rope_scale = 1.0f;
+    snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+    if (!gguf_find_kv(f, key)) return LLM_OK;
+    gguf_str type;
+    llm_status s = gguf_get_str(f, key, &type, err);
+    if (s) return s;
+    if (gguf_str_eq(type, "none")) return LLM_OK;
+    if (!gguf_str_eq(type, "linear"))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "RoPE scaling '%.*s' is not supported (none and linear are)",
+                        (int)(type.len > 32 ? 32 : type.len), type.ptr);
+    float factor;
+    if ((s = arch_f32(f, arch, "rope.scaling.factor", 1.0f, &factor, err))) return s;
+    if (!(factor >= 1.0f && factor <= 1e6f))
+        return llm_fail(err, LLM_ERR_FORMAT, "RoPE scaling factor %g out of range", (double)factor);
+    h->rope_scale = 1.0f / factor;
+    return LLM_OK;
+}
+
+/* Hyper-parameters from the ARCH.* keys. Required keys have no default
  * (UINT32_MAX marks them); optional ones default as llama.cpp does. */
-static llm_status gguf_hparams(const gguf_file *f, llm_hparams *h, llm_error *err) {
-    struct { const char *key; int32_t *out; uint32_t def; } ints[] = {
-        {"llama.embedding_length", &h->n_embd, UINT32_MAX},
-        {"llama.feed_forward_length", &h->n_ff, UINT32_MAX},
-        {"llama.block_count", &h->n_layer, UINT32_MAX},
-        {"llama.attention.head_count", &h->n_head, UINT32_MAX},
-        {"llama.context_length", &h->n_ctx_train, UINT32_MAX},
+static llm_status gguf_hparams(const gguf_file *f, const char *arch, llm_hparams *h, llm_error *err) {
+    struct { const char *key; int32_t *out; } ints[] = {
+        {"embedding_length", &h->n_embd},     {"feed_forward_length", &h->n_ff},
+        {"block_count", &h->n_layer},         {"attention.head_count", &h->n_head},
+        {"context_length", &h->n_ctx_train},
     };
     llm_status s;
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
-        if (!gguf_find_kv(f, ints[i].key))
-            return llm_fail(err, LLM_ERR_FORMAT, "missing metadata key '%s'", ints[i].key);
-        if ((s = gguf_u32_or(f, ints[i].key, ints[i].def, ints[i].out, err))) return s;
-    }
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if ((s = arch_u32(f, arch, ints[i].key, UINT32_MAX, ints[i].out, err))) return s;
     if (h->n_head <= 0 || h->n_embd % h->n_head)
         return llm_fail(err, LLM_ERR_FORMAT, "embedding size %d is not a multiple of the head count %d",
                         h->n_embd, h->n_head);
     h->head_dim = h->n_embd / h->n_head;
-    if ((s = gguf_u32_or(f, "llama.attention.head_count_kv", (uint32_t)h->n_head, &h->n_head_kv, err)) ||
-        (s = gguf_u32_or(f, "llama.rope.dimension_count", (uint32_t)h->head_dim, &h->n_rot, err)) ||
-        (s = gguf_f32_or(f, "llama.rope.freq_base", 10000.0f, &h->rope_base, err)) ||
-        (s = gguf_f32_or(f, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &h->rms_eps, err)))
+    if ((s = arch_u32(f, arch, "attention.head_count_kv", (uint32_t)h->n_head, &h->n_head_kv, err)) ||
+        (s = arch_u32(f, arch, "rope.dimension_count", (uint32_t)h->head_dim, &h->n_rot, err)) ||
+        (s = arch_f32(f, arch, "rope.freq_base", 10000.0f, &h->rope_base, err)) ||
+        (s = arch_f32(f, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &h->rms_eps, err)))
         return s;
-    return LLM_OK;
+    return rope_scaling(f, arch, h, err);
 }
 
 llm_status llm_model_load_gguf(llm_model *m, const char *path, llm_error *err) {
@@ -153,12 +215,15 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     gguf_str arch;
     llm_status s = gguf_get_str(f, "general.architecture", &arch, err);
     if (s) return s;
-    if (!gguf_str_eq(arch, "llama"))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (llama is)",
+    size_t a = 0;
+    while (a < sizeof archs / sizeof archs[0] && !gguf_str_eq(arch, archs[a].name)) a++;
+    if (a == sizeof archs / sizeof archs[0])
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (llama and qwen2 are)",
                         (int)(arch.len > 32 ? 32 : arch.len), arch.ptr);
-    snprintf(m->arch, sizeof m->arch, "llama");
+    snprintf(m->arch, sizeof m->arch, "%s", archs[a].name);
     llm_hparams *h = &m->hp;
-    if ((s = gguf_hparams(f, h, err))) return s;
+    if ((s = gguf_hparams(f, m->arch, h, err))) return s;
+    h->rope_neox = archs[a].rope_neox;
     const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
     if (!emb) return llm_fail(err, LLM_ERR_FORMAT, "missing tensor 'token_embd.weight'");
     h->n_vocab = emb->ne[1] > LLM_MAX_VOCAB ? -1 : (int32_t)emb->ne[1];
@@ -171,6 +236,7 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     } else {
         m->output = m->tok_embd;
     }
+    if ((s = gguf_opt_vector(f, "rope_freqs.weight", h->n_rot / 2, &m->rope_freqs, err))) return s;
     m->layers = llm_calloc((size_t)h->n_layer, sizeof *m->layers);
     if (!m->layers) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %d layers", h->n_layer);
     for (int l = 0; l < h->n_layer; l++)

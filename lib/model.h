@@ -5,6 +5,7 @@
 #ifndef LLM_MODEL_H
 #define LLM_MODEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "gguf.h"
@@ -25,6 +26,7 @@ typedef struct llm_layer {
     llm_tensor wq;        /* (n_head * head_dim, dim): rows are outputs */
     llm_tensor wk;        /* (n_head_kv * head_dim, dim) */
     llm_tensor wv;        /* (n_head_kv * head_dim, dim) */
+    llm_tensor bq, bk, bv; /* optional biases of q, k, v (qwen2); data NULL when absent */
     llm_tensor wo;        /* (dim, n_head * head_dim) */
     llm_tensor ffn_norm;  /* (dim) */
     llm_tensor w_gate;    /* (n_ff, dim)  w1 in llama2.c */
@@ -42,7 +44,9 @@ typedef struct llm_hparams {
     int32_t head_dim;    /* n_embd / n_head */
     int32_t n_rot;       /* dimensions of each head that RoPE rotates */
     int32_t n_ctx_train;
-    float rope_base;     /* theta, 10000 for Llama 2 */
+    float rope_base;     /* theta, 10000 for Llama 2, 500000 for Llama 3 */
+    float rope_scale;    /* linear position scaling: angles are multiplied by it (1 = none) */
+    bool rope_neox;      /* NeoX rotation: pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
     float rms_eps;
 } llm_hparams;
 
@@ -51,6 +55,8 @@ struct llm_model {
     llm_tensor tok_embd;    /* (n_vocab, dim) */
     llm_tensor output_norm; /* (dim) */
     llm_tensor output;      /* (n_vocab, dim); == tok_embd when tied */
+    llm_tensor rope_freqs;  /* optional (n_rot / 2) divisors of the RoPE
+                               frequencies (Llama 3.1 scaling); data NULL when absent */
     llm_layer *layers;      /* (n_layer) */
     llm_vocab vocab;
     gguf_file gguf;         /* when loaded from GGUF */
