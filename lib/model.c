@@ -159,26 +159,45 @@ static llm_status arch_f32(const gguf_file *f, const char *arch, const char *key
     return gguf_f32_or(f, full, def, out, err);
 }
 
-/* Linear RoPE scaling from ARCH.rope.scaling.type / .factor: positions are
- * compressed by the factor. Other scaling types are refused by name
- * rather than silently ignored. */
+/* Linear RoPE scaling: positions are compressed by a factor, from
+ * ARCH.rope.scaling.factor (with ARCH.rope.scaling.type "linear", or no
+ * type at all, as llama.cpp reads it) or the older ARCH.rope.scale_linear.
+ * Other scaling types are refused by name rather than silently ignored. */
 static llm_status rope_scaling(const gguf_file *f, const char *arch, llm_hparams *h, llm_error *err) {
     char key[96];
-    h->rope_scale = 1.0f;
+    float factor = 1.0f;
+    llm_status s;
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
-    if (!gguf_find_kv(f, key)) return LLM_OK;
-    gguf_str type;
-    llm_status s = gguf_get_str(f, key, &type, err);
-    if (s) return s;
-    if (gguf_str_eq(type, "none")) return LLM_OK;
-    if (!gguf_str_eq(type, "linear"))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "RoPE scaling '%.*s' is not supported (none and linear are)",
-                        (int)(type.len > 32 ? 32 : type.len), type.ptr);
-    float factor;
-    if ((s = arch_f32(f, arch, "rope.scaling.factor", 1.0f, &factor, err))) return s;
+    if (gguf_find_kv(f, key)) {
+        gguf_str type;
+        if ((s = gguf_get_str(f, key, &type, err))) return s;
+        if (gguf_str_eq(type, "none")) {
+            h->rope_scale = 1.0f;
+            return LLM_OK;
+        }
+        if (!gguf_str_eq(type, "linear"))
+            return llm_fail(err, LLM_ERR_UNSUPPORTED, "RoPE scaling '%.*s' is not supported (none and linear are)",
+                            (int)(type.len > 32 ? 32 : type.len), type.ptr);
+    }
+    if ((s = arch_f32(f, arch, "rope.scale_linear", 1.0f, &factor, err)) ||
+        (s = arch_f32(f, arch, "rope.scaling.factor", factor, &factor, err)))
+        return s;
     if (!(factor >= 1.0f && factor <= 1e6f))
-        return llm_fail(err, LLM_ERR_FORMAT, "RoPE scaling factor %g out of range", (double)factor);
+        return llm_fail(err, LLM_ERR_FORMAT, "RoPE scaling factor %g out of range (1 to 1e6)", (double)factor);
     h->rope_scale = 1.0f / factor;
+    return LLM_OK;
+}
+
+/* The optional per-pair divisors of the RoPE frequencies: each must be a
+ * positive finite number, or every angle after it would be NaN or inf. */
+static llm_status rope_factors(const gguf_file *f, llm_model *m, llm_error *err) {
+    llm_status s = gguf_opt_vector(f, "rope_freqs.weight", m->hp.n_rot / 2, &m->rope_freqs, err);
+    if (s || !m->rope_freqs.data) return s;
+    const float *v = m->rope_freqs.data;
+    for (int i = 0; i < m->hp.n_rot / 2; i++)
+        if (!(v[i] > 0.0f && v[i] <= 1e30f))
+            return llm_fail(err, LLM_ERR_FORMAT, "tensor 'rope_freqs.weight': factor %d is %g, not a positive number",
+                            i, (double)v[i]);
     return LLM_OK;
 }
 
@@ -236,7 +255,7 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     } else {
         m->output = m->tok_embd;
     }
-    if ((s = gguf_opt_vector(f, "rope_freqs.weight", h->n_rot / 2, &m->rope_freqs, err))) return s;
+    if ((s = rope_factors(f, m, err))) return s;
     m->layers = llm_calloc((size_t)h->n_layer, sizeof *m->layers);
     if (!m->layers) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %d layers", h->n_layer);
     for (int l = 0; l < h->n_layer; l++)

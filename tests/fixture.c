@@ -29,7 +29,7 @@ static const char *const pieces[FIXTURE_N_PIECES] = {
 fixture_spec fixture_default(void) {
     fixture_spec s = {
         .dim = 32, .ffn = 64, .n_layer = 2, .n_head = 4, .n_head_kv = 2, .n_ctx = 128,
-        .wtype = LLM_DT_F32, .seed = 0x5eed,
+        .wtype = LLM_DT_F32, .seed = 0x5eed, .arch = "llama", .rope_base = 10000.0f,
     };
     return s;
 }
@@ -55,6 +55,7 @@ typedef struct builder {
     void **bufs;         /* (n_bufs) tensor data, freed at the end */
     size_t n_bufs;
     llm_error *err;
+    char key[96];        /* the last ARCH.* key arch_key made */
 } builder;
 
 static bool named(const char *field, const char *name) {
@@ -118,12 +119,23 @@ static llm_status add_weights(builder *b) {
         {"attn_v", dim, kv_dim},    {"attn_output", q_dim, dim}, {"ffn_norm", dim, 0},
         {"ffn_gate", dim, s->ffn},  {"ffn_down", s->ffn, dim},   {"ffn_up", dim, s->ffn},
     };
-    for (int l = 0; l < s->n_layer; l++)
+    if (s->rope_freqs) {
+        int64_t ne[1] = {s->n_rope_freqs};
+        uint64_t n = (uint64_t)(s->n_rope_freqs > 0 ? s->n_rope_freqs : 0) * sizeof(float);
+        if ((st = gguf_writer_add_tensor(b->w, "rope_freqs.weight", 1, ne, LLM_DT_F32, s->rope_freqs, n, b->err)))
+            return st;
+    }
+    for (int l = 0; l < s->n_layer; l++) {
+        char name[64];
         for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
-            char name[64];
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, w[i].name);
             if ((st = add_weight(b, name, w[i].ne0, w[i].ne1))) return st;
         }
+        for (size_t i = 1; s->qkv_bias && i <= 3; i++) { /* attn_q, attn_k, attn_v */
+            snprintf(name, sizeof name, "blk.%d.%s.bias", l, w[i].name);
+            if ((st = add_weight(b, name, w[i].ne1, 0))) return st;
+        }
+    }
     return LLM_OK;
 }
 
@@ -139,20 +151,30 @@ static llm_status add_str(builder *b, const char *key, const char *v) {
     return named(b->s->omit, key) ? LLM_OK : gguf_writer_add_str(b->w, key, v, b->err);
 }
 
+/* "ARCH.key" in b->key, valid until the next call. */
+static const char *arch_key(builder *b, const char *key) {
+    snprintf(b->key, sizeof b->key, "%s.%s", b->s->arch, key);
+    return b->key;
+}
+
 static llm_status add_hparams(builder *b) {
     const fixture_spec *s = b->s;
     llm_status st;
-    if ((st = add_str(b, "general.architecture", "llama")) ||
+    if ((st = add_str(b, "general.architecture", s->arch)) ||
         (st = add_str(b, "general.name", "libllm test fixture")) ||
-        (st = add_u32(b, "llama.context_length", (uint32_t)s->n_ctx)) ||
-        (st = add_u32(b, "llama.embedding_length", (uint32_t)s->dim)) ||
-        (st = add_u32(b, "llama.feed_forward_length", (uint32_t)s->ffn)) ||
-        (st = add_u32(b, "llama.block_count", (uint32_t)s->n_layer)) ||
-        (st = add_u32(b, "llama.attention.head_count", (uint32_t)s->n_head)) ||
-        (st = add_u32(b, "llama.attention.head_count_kv", (uint32_t)s->n_head_kv)) ||
-        (st = add_u32(b, "llama.rope.dimension_count", (uint32_t)(s->n_head ? s->dim / s->n_head : 0))) ||
-        (st = add_f32(b, "llama.rope.freq_base", 10000.0f)) ||
-        (st = add_f32(b, "llama.attention.layer_norm_rms_epsilon", 1e-5f)))
+        (st = add_u32(b, arch_key(b, "context_length"), (uint32_t)s->n_ctx)) ||
+        (st = add_u32(b, arch_key(b, "embedding_length"), (uint32_t)s->dim)) ||
+        (st = add_u32(b, arch_key(b, "feed_forward_length"), (uint32_t)s->ffn)) ||
+        (st = add_u32(b, arch_key(b, "block_count"), (uint32_t)s->n_layer)) ||
+        (st = add_u32(b, arch_key(b, "attention.head_count"), (uint32_t)s->n_head)) ||
+        (st = add_u32(b, arch_key(b, "attention.head_count_kv"), (uint32_t)s->n_head_kv)) ||
+        (st = add_u32(b, arch_key(b, "rope.dimension_count"), (uint32_t)(s->n_head ? s->dim / s->n_head : 0))) ||
+        (st = add_f32(b, arch_key(b, "rope.freq_base"), s->rope_base)) ||
+        (st = add_f32(b, arch_key(b, "attention.layer_norm_rms_epsilon"), 1e-5f)))
+        return st;
+    if (s->rope_scaling &&
+        ((st = add_str(b, arch_key(b, "rope.scaling.type"), s->rope_scaling)) ||
+         (st = add_f32(b, arch_key(b, "rope.scaling.factor"), s->rope_factor))))
         return st;
     return LLM_OK;
 }
@@ -197,8 +219,8 @@ static llm_status add_vocab(builder *b) {
 }
 
 void *fixture_build(const fixture_spec *spec, size_t *size, llm_error *err) {
-    size_t max_bufs = 3 + 9 * (size_t)(spec->n_layer > 0 ? spec->n_layer : 0);
-    builder b = {spec, gguf_writer_new(err), spec->seed, calloc(max_bufs, sizeof(void *)), 0, err};
+    size_t max_bufs = 3 + 12 * (size_t)(spec->n_layer > 0 ? spec->n_layer : 0);
+    builder b = {spec, gguf_writer_new(err), spec->seed, calloc(max_bufs, sizeof(void *)), 0, err, ""};
     void *image = NULL;
     llm_status st = !b.w || !b.bufs ? llm_fail(err, LLM_ERR_NOMEM, "fixture: out of memory") : LLM_OK;
     if (!st && !(st = add_hparams(&b)) && !(st = add_vocab(&b)) && !(st = add_weights(&b)))

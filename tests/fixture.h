@@ -19,10 +19,19 @@
 #define FIXTURE_N_VOCAB (3 + 256 + FIXTURE_N_PIECES)
 
 typedef struct fixture_spec {
-    int32_t dim, ffn, n_layer, n_head, n_head_kv, n_ctx; /* written as llama.* keys */
+    int32_t dim, ffn, n_layer, n_head, n_head_kv, n_ctx; /* written as ARCH.* keys */
     uint32_t wtype;      /* LLM_DT_F32, F16 or BF16: the 2-D weights (norms stay F32) */
     bool tied;           /* no output.weight: the classifier is token_embd */
     uint64_t seed;
+    const char *arch;    /* general.architecture; the hyper-parameters are ARCH.* keys */
+    float rope_base;     /* ARCH.rope.freq_base */
+    const char *rope_scaling; /* ARCH.rope.scaling.type, written with ARCH.rope.scaling.factor
+                                 = rope_factor; NULL writes neither key */
+    float rope_factor;
+    bool qkv_bias;       /* blk.N.attn_{q,k,v}.bias: 1-D F32, near 1 like the norms */
+    const float *rope_freqs; /* n_rope_freqs values written as the F32 tensor
+                                rope_freqs.weight; NULL: no such tensor */
+    int32_t n_rope_freqs;
     /* Deliberate defects for hostile tests; NULL names mean none. */
     const char *omit;    /* a metadata key or tensor left out of the file */
     const char *retype;  /* a tensor stored as retype_to (random bytes) */
@@ -31,7 +40,8 @@ typedef struct fixture_spec {
     int64_t reshape_ne[2];
 } fixture_spec;
 
-/* dim 32, ffn 64, 2 layers, 4 heads, 2 KV heads, context 128, F32, untied. */
+/* dim 32, ffn 64, 2 layers, 4 heads, 2 KV heads, context 128, F32, untied;
+ * llama, rope base 10000, no RoPE scaling, no biases. */
 fixture_spec fixture_default(void);
 
 /* The GGUF image, malloc'd (*size bytes), or NULL with err filled. Hyper-
