@@ -88,12 +88,7 @@ static void attend(const attn_task *a, int t, int h, float *att) {
     int kvh = h / (hp->n_head / hp->n_head_kv), len = c->pos + t + 1;
     float scale = sqrtf((float)hd);
     const float *q = c->q + (size_t)t * q_dim + h * hd;
-    for (int s = 0; s < len; s++) {
-        const float *k = a->kc + (size_t)s * kv_dim + kvh * hd;
-        float score = 0.0f;
-        for (int i = 0; i < hd; i++) score += q[i] * k[i];
-        att[s] = score / scale;
-    }
+    for (int s = 0; s < len; s++) att[s] = c->mc.k->dot_f32(hd, a->kc + (size_t)s * kv_dim + kvh * hd, q) / scale;
     softmax(att, len);
     float *out = c->xb + (size_t)t * q_dim + h * hd;
     for (int i = 0; i < hd; i++) out[i] = 0.0f;

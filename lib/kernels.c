@@ -45,8 +45,8 @@ static bool cpu_runs(const char *name) {
                cpu_has_f16c();
     if (strcmp(name, "avx512") == 0)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma") &&
-               cpu_has_f16c();
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+               __builtin_cpu_supports("fma") && cpu_has_f16c();
 #endif
 #if defined(__aarch64__)
     if (strcmp(name, "neon") == 0) return true;

@@ -17,4 +17,13 @@ extern const llm_kernels llm_kernels_avx2;
 extern const llm_kernels llm_kernels_avx512;
 extern const llm_kernels llm_kernels_neon;
 
+/* gemm_vnni.c (x86_64, AVX512-VNNI): the quantized products of the
+ * avx512 set when the CPU has VNNI; see kernels.h for the contract. */
+float llm_vnni_dot_q8_0(int64_t n, const void *w, const void *xq);
+float llm_vnni_dot_q4_0(int64_t n, const void *w, const void *xq);
+void llm_vnni_gemm_q8_0(int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
+                        size_t x_stride, int nt, float *out, size_t ldo);
+void llm_vnni_gemm_q4_0(int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
+                        size_t x_stride, int nt, float *out, size_t ldo);
+
 #endif

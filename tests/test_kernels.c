@@ -359,6 +359,60 @@ static void test_sets_against_scalar(void **state) {
 }
 
 /* Products of length 0 are 0 in every set. */
+/* The tiled products equal the set's dot product for every output, bit for
+ * bit (so a batched prompt gives the same logits as one token at a time),
+ * for row and vector counts around the tile sizes and odd block counts. */
+static void check_gemm(const llm_kernels *k, int64_t n, int nr, int nt) {
+    int64_t nb = n / 32;
+    size_t s8 = (size_t)nb * sizeof(block_q8_0), s4 = (size_t)nb * sizeof(block_q4_0);
+    char *w8 = xmalloc(s8 * (size_t)nr), *w4 = xmalloc(s4 * (size_t)nr), *xq = xmalloc(s8 * (size_t)nt);
+    float *out = xmalloc((size_t)nr * (size_t)nt * sizeof(float));
+    for (int t = 0; t < nt; t++) {
+        float *x = rnd_floats(n);
+        k->quantize_act(x, xq + (size_t)t * s8, n);
+        free(x);
+    }
+    for (int r = 0; r < nr; r++) {
+        float *w = rnd_floats(n);
+        llm_quantize_row_q8_0(w, (block_q8_0 *)(w8 + (size_t)r * s8), n);
+        llm_quantize_row_q4_0(w, (block_q4_0 *)(w4 + (size_t)r * s4), n);
+        free(w);
+    }
+    k->gemm_q8_0(n, w8, s8, nr, xq, s8, nt, out, (size_t)nr);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            float d = k->dot_q8_0(n, w8 + (size_t)r * s8, xq + (size_t)t * s8);
+            if (memcmp(&d, &out[t * nr + r], sizeof d))
+                fail_msg("%s gemm_q8_0 n %lld, %d x %d: out[%d][%d] %g != dot %g", k->name, (long long)n, nr,
+                         nt, t, r, out[t * nr + r], d);
+        }
+    k->gemm_q4_0(n, w4, s4, nr, xq, s8, nt, out, (size_t)nr);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            float d = k->dot_q4_0(n, w4 + (size_t)r * s4, xq + (size_t)t * s8);
+            if (memcmp(&d, &out[t * nr + r], sizeof d))
+                fail_msg("%s gemm_q4_0 n %lld, %d x %d: out[%d][%d] %g != dot %g", k->name, (long long)n, nr,
+                         nt, t, r, out[t * nr + r], d);
+        }
+    free(w8), free(w4), free(xq), free(out);
+}
+
+static void test_gemm_equals_dot(void **state) {
+    (void)state;
+    static const int counts[] = {1, 2, 3, 4, 5, 8, 9, 13};
+    int tested = 0;
+    for (const llm_kernels *const *all = llm_kernels_all(); *all; all++) {
+        const llm_kernels *k = llm_kernels_get((*all)->name);
+        if (!k || !k->gemm_q8_0) continue;
+        tested++;
+        for (size_t i = 0; i < sizeof block_lengths / sizeof block_lengths[0]; i++)
+            for (size_t a = 0; a < sizeof counts / sizeof counts[0]; a++)
+                for (size_t b = 0; b < sizeof counts / sizeof counts[0]; b += 3)
+                    check_gemm(k, block_lengths[i], counts[a], counts[b]);
+    }
+    if (!tested) fprintf(stderr, "no kernel set with tiled products on this CPU\n");
+}
+
 static void test_empty(void **state) {
     (void)state;
     float x = 1.0f;
@@ -383,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_selection),
         cmocka_unit_test(test_sets_against_scalar),
+        cmocka_unit_test(test_gemm_equals_dot),
         cmocka_unit_test(test_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

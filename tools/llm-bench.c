@@ -106,20 +106,18 @@ static void decode(llm_ctx *ctx, const int32_t *toks, int32_t n) {
     if (llm_decode(ctx, toks, n, &err) != LLM_OK) die("%s", err.msg);
 }
 
-/* Tokens per second of one batch of n_prompt ids into a fresh context. */
-static double run_pp(const llm_model *m, const options *o, const int32_t *toks) {
-    llm_ctx *ctx = new_ctx(m, o);
+/* Tokens per second of one batch of n_prompt ids into an emptied context. */
+static double run_pp(llm_ctx *ctx, const options *o, const int32_t *toks) {
+    llm_ctx_truncate(ctx, 0);
     double t0 = now();
     decode(ctx, toks, o->n_prompt);
-    double dt = now() - t0;
-    llm_ctx_free(ctx);
-    return o->n_prompt / dt;
+    return o->n_prompt / (now() - t0);
 }
 
-/* Tokens per second of n_gen single-token steps from an empty context,
+/* Tokens per second of n_gen single-token steps from an emptied context,
  * starting from BOS (or id 0) and feeding back the greedy choice. */
-static double run_tg(const llm_model *m, const options *o, llm_sampler *greedy) {
-    llm_ctx *ctx = new_ctx(m, o);
+static double run_tg(llm_ctx *ctx, const llm_model *m, const options *o, llm_sampler *greedy) {
+    llm_ctx_truncate(ctx, 0);
     int32_t tok = llm_token_bos(m) != LLM_TOKEN_NULL ? llm_token_bos(m) : 0;
     llm_error err;
     double t0 = now();
@@ -128,9 +126,7 @@ static double run_tg(const llm_model *m, const options *o, llm_sampler *greedy) 
         tok = llm_sampler_sample(greedy, llm_logits(ctx), llm_model_n_vocab(m), &err);
         if (tok < 0) die("%s", err.msg);
     }
-    double dt = now() - t0;
-    llm_ctx_free(ctx);
-    return o->n_gen / dt;
+    return o->n_gen / (now() - t0);
 }
 
 /* Random ids in [0, n_vocab) from a fixed xorshift seed, so every run
@@ -294,15 +290,16 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
     llm_error err;
     llm_sampler *greedy = llm_sampler_new(0, &err);
     if (!greedy) die("%s", err.msg);
-    llm_ctx *warm = new_ctx(m, o);
-    decode(warm, prompt, 1);
-    llm_ctx_free(warm);
-
+    /* One context for every run, as a program would keep it; a first
+     * untimed prompt maps the weights and touches the cache's pages. */
+    llm_ctx *ctx = new_ctx(m, o);
+    run_pp(ctx, o, prompt);
     double *pp = xmalloc((size_t)o->reps * sizeof *pp), *tg = xmalloc((size_t)o->reps * sizeof *tg);
     for (int i = 0; i < o->reps; i++) {
-        pp[i] = run_pp(m, o, prompt);
-        tg[i] = run_tg(m, o, greedy);
+        pp[i] = run_pp(ctx, o, prompt);
+        tg[i] = run_tg(ctx, m, o, greedy);
     }
+    llm_ctx_free(ctx);
     result r = {file_size(o->model), summarize(pp, o->reps), summarize(tg, o->reps), 0, 0,
                 peak_rss(), load_ms, model_desc(m)};
     r.bandwidth_gbs = probe_bandwidth(o->threads); /* after peak_rss: its buffer is not the model's */
