@@ -13,11 +13,17 @@ usage: ./build.sh COMMAND [ARGS...]
   run [LLM ARGS]  build, fetch the default model (models/get-model.sh), run
                   build/examples/llm -m MODEL -n 256 [LLM ARGS]
                   e.g. ./build.sh run -p "Once upon a time"
-  sanitize [ARGS] like test, in build-asan/ (debug, address+undefined sanitizers)
+  sanitize [ARGS] like test, in build-asan/ (debug, address+undefined sanitizers,
+                  and fault injection: the faults suite fails every allocation)
+  valgrind [ARGS] the C suites (meson suite 'unit') under valgrind memcheck, in
+                  build-vg/ (debug); fails on any invalid access or leak
+  tsan [ARGS]     the threads suite (8 contexts on one model) under
+                  ThreadSanitizer, in build-tsan/ (ARGS: other suites)
   -h, --help      this text
 
 Missing packages are installed with apt-get (as root, or through sudo):
-  meson ninja-build pkg-config gcc libopenblas-dev libcmocka-dev
+  meson ninja-build pkg-config gcc libopenblas-dev libcmocka-dev libcjson-dev libpcre2-dev
+(valgrind additionally needs valgrind).
 EOF
 }
 
@@ -28,7 +34,7 @@ die() { echo "build.sh: $*" >&2; exit 1; }
 # package:command pairs; a package with a command counts as present when the
 # command is on PATH (however it was installed), libraries when dpkg has them.
 DEPS=(meson:meson ninja-build:ninja pkg-config:pkg-config gcc:gcc
-      libopenblas-dev: libcmocka-dev:)
+      libopenblas-dev: libcmocka-dev: libcjson-dev: libpcre2-dev:)
 
 # Installs the packages of DEPS that are missing, with one apt-get update and
 # one apt-get install, and does nothing at all when everything is present.
@@ -92,10 +98,28 @@ case $cmd in
         ;;
     sanitize)
         ensure_deps
-        build_in build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+        build_in build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false \
+            -Dfault_injection=true
         # UBSan only reports by default; make a report fail the test.
         export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
         exec meson test -C build-asan --print-errorlogs "$@"
+        ;;
+    valgrind)
+        DEPS+=(valgrind:valgrind)
+        ensure_deps
+        build_in build-vg -Dbuildtype=debug
+        # LLM_TEST_QUICK: the golden suite runs one thread count per kernel
+        # set instead of four, which under valgrind is minutes.
+        export LLM_TEST_QUICK=1
+        exec meson test -C build-vg --print-errorlogs --suite unit --timeout-multiplier 4 \
+            --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-origins=no -q' "$@"
+        ;;
+    tsan)
+        ensure_deps
+        build_in build-tsan -Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false
+        export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+        [ $# -gt 0 ] || set -- threads
+        exec meson test -C build-tsan --print-errorlogs "$@"
         ;;
     -h | --help | help)
         usage

@@ -1,11 +1,14 @@
 /* SentencePiece BPE tokenizer, token for token what llama.cpp's SPM
- * tokenizer produces, and a streaming detokenizer.
+ * tokenizer produces; the shared front end that hands byte-level BPE
+ * vocabularies to tokenizer_bpe.c; and decoding, with a streaming
+ * detokenizer, for both.
  *
  * Encoding a text:
  *  1. Split it around the pieces of special tokens written in it
  *     (user-defined always, control and unknown with LLM_TOKENIZE_SPECIAL).
- *  2. For each run of plain text: spaces become U+2581 ("▁"), and one "▁"
- *     is prepended when the vocabulary asks for the dummy prefix and the
+ *  2. A BPE vocabulary encodes each run of plain text with llm_bpe_encode.
+ *     For SentencePiece: spaces become U+2581 ("▁"), and one "▁" is
+ *     prepended when the vocabulary asks for the dummy prefix and the
  *     run starts the text or follows a special token.
  *  3. Start from one symbol per UTF-8 character and repeatedly merge the
  *     adjacent pair whose concatenation is the best-scoring piece (ties:
@@ -13,37 +16,23 @@
  *  4. Each final symbol is its piece's token, or when it is no piece, one
  *     <0xNN> token per byte (byte fallback), or unk if that is missing.
  *
- * Decoding gives the text back except where these rules lose it, as in
- * llama.cpp: a literal U+2581 in the text comes back as a space; an
- * invalid lead byte takes up to three following bytes into its symbol,
- * so a space among them comes back as U+2581's bytes; and a run after a
- * special token gains the dummy prefix space. */
+ * SentencePiece decoding gives the text back except where these rules
+ * lose it, as in llama.cpp: a literal U+2581 in the text comes back as a
+ * space; an invalid lead byte takes up to three following bytes into its
+ * symbol, so a space among them comes back as U+2581's bytes; and a run
+ * after a special token gains the dummy prefix space. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "error.h"
 #include "model.h"
+#include "tokenizer_bpe.h"
 #include "vocab.h"
 
 #define PIECE_SPACE "\xe2\x96\x81"
-#define NONE SIZE_MAX
-
-/* A symbol: bytes text[off, off + n) of the escaped text, linked to the
- * symbols still alive. n is 0 once it has been merged into its left. */
-typedef struct sym {
-    size_t off, n;
-    size_t prev, next; /* NONE at the ends */
-} sym;
-
-/* A queued merge of two adjacent symbols into a piece of this score.
- * size is their byte length when queued: if either symbol has grown or
- * died since, the entry is stale and skipped. */
-typedef struct bigram {
-    float score;
-    size_t left, right, size;
-} bigram;
 
 /* A run of the input: plain text, or a special token matched in it. */
 typedef struct frag {
@@ -53,36 +42,21 @@ typedef struct frag {
 
 /* Scratch memory of one llm_tokenize call, reused across runs. */
 typedef struct work {
-    char *text;           /* (text_cap) escaped run */
+    char *text;           /* (text_cap) escaped run (SentencePiece) */
     size_t text_cap;
-    sym *syms;            /* (syms_cap) */
-    size_t syms_cap;
-    bigram *heap;         /* (heap_cap) binary max-heap of heap_n entries */
-    size_t heap_n, heap_cap;
+    llm_merge_work m;     /* SentencePiece symbols and merge queue */
+    llm_bpe_work bpe;     /* the byte-level BPE encoder's scratch */
     frag *frags, *spare;  /* (frags_cap / spare_cap) */
     size_t n_frags, frags_cap, spare_cap;
+    uint64_t pairs[1024]; /* bit a << 8 | b set: bytes a, b adjacent in the text */
 } work;
 
-/* The caller's buffer: tokens are stored while they fit and always
- * counted, so the needed size is known when the buffer is too small. */
-typedef struct sink {
-    int32_t *out;
-    size_t cap, n;
-} sink;
-
-static void emit(sink *o, int32_t id) {
-    if (o->n < o->cap) o->out[o->n] = id;
-    o->n++;
-}
-
-/* p grown to hold at least need elements of elem bytes (doubling), or
- * NULL when memory runs out, p then being left as it was. */
-static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
+void *llm_tok_grow(void *p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap && p) return p;
     size_t n = *cap ? *cap : 16;
     while (n < need) n = n > SIZE_MAX / 2 ? need : n * 2;
     if (n > SIZE_MAX / elem) return NULL;
-    void *q = realloc(p, n * elem);
+    void *q = llm_realloc(p, n * elem);
     if (q) *cap = n;
     return q;
 }
@@ -91,41 +65,79 @@ static llm_status nomem(llm_error *err) {
     return llm_fail(err, LLM_ERR_NOMEM, "out of memory in the tokenizer");
 }
 
-/* ------------------------------------------------------------- heap */
+/* ------------------------------------------------------- merge queue */
 
-static bool before(const bigram *a, const bigram *b) {
+static bool before(const llm_bigram *a, const llm_bigram *b) {
     return a->score > b->score || (a->score == b->score && a->left < b->left);
 }
 
-static llm_status heap_push(work *w, bigram b, llm_error *err) {
-    bigram *h = grow(w->heap, &w->heap_cap, w->heap_n + 1, sizeof *h);
+static llm_status heap_push(llm_merge_work *m, llm_bigram b, llm_error *err) {
+    llm_bigram *h = llm_tok_grow(m->heap, &m->heap_cap, m->heap_n + 1, sizeof *h);
     if (!h) return nomem(err);
-    w->heap = h;
-    size_t i = w->heap_n++;
-    while (i > 0 && before(&b, &w->heap[(i - 1) / 2])) {
-        w->heap[i] = w->heap[(i - 1) / 2];
+    m->heap = h;
+    size_t i = m->heap_n++;
+    while (i > 0 && before(&b, &m->heap[(i - 1) / 2])) {
+        m->heap[i] = m->heap[(i - 1) / 2];
         i = (i - 1) / 2;
     }
-    w->heap[i] = b;
+    m->heap[i] = b;
     return LLM_OK;
 }
 
-static bigram heap_pop(work *w) {
-    bigram top = w->heap[0], last = w->heap[--w->heap_n];
-    size_t i = 0, n = w->heap_n;
+static llm_bigram heap_pop(llm_merge_work *m) {
+    llm_bigram top = m->heap[0], last = m->heap[--m->heap_n];
+    size_t i = 0, n = m->heap_n;
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= n) break;
-        if (c + 1 < n && before(&w->heap[c + 1], &w->heap[c])) c++;
-        if (!before(&w->heap[c], &last)) break;
-        w->heap[i] = w->heap[c];
+        if (c + 1 < n && before(&m->heap[c + 1], &m->heap[c])) c++;
+        if (!before(&m->heap[c], &last)) break;
+        m->heap[i] = m->heap[c];
         i = c;
     }
-    if (n > 0) w->heap[i] = last;
+    if (n > 0) m->heap[i] = last;
     return top;
 }
 
-/* ------------------------------------------------------------- merging */
+/* Queues the merge of symbols left and right if pair says they merge. */
+static llm_status queue_pair(llm_merge_work *m, size_t left, size_t right, llm_pair_fn pair, const void *ctx,
+                             llm_error *err) {
+    if (left == LLM_SYM_NONE || right == LLM_SYM_NONE) return LLM_OK;
+    const llm_sym *l = &m->syms[left], *r = &m->syms[right];
+    llm_bigram b = {0.0f, -1, left, right, l->n + r->n};
+    return pair(ctx, l, r, &b.score, &b.id) ? heap_push(m, b, err) : LLM_OK;
+}
+
+/* The merge loop of llama.cpp's SPM and BPE tokenizers: pop the best
+ * pair, skip it if stale, merge, and queue the two pairs the merged
+ * symbol now forms. Each merge queues at most two entries, so the queue
+ * never holds more than 3 n. */
+llm_status llm_merge(llm_merge_work *m, size_t n, llm_pair_fn pair, const void *ctx, llm_error *err) {
+    llm_status st = LLM_OK;
+    m->heap_n = 0;
+    for (size_t i = 1; i < n && !st; i++) st = queue_pair(m, i - 1, i, pair, ctx, err);
+    while (m->heap_n > 0 && !st) {
+        llm_bigram b = heap_pop(m);
+        llm_sym *l = &m->syms[b.left], *r = &m->syms[b.right];
+        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
+        l->n += r->n;
+        l->id = b.id;
+        r->n = 0;
+        l->next = r->next;
+        if (r->next != LLM_SYM_NONE) m->syms[r->next].prev = b.left;
+        st = queue_pair(m, l->prev, b.left, pair, ctx, err);
+        if (!st) st = queue_pair(m, b.left, l->next, pair, ctx, err);
+    }
+    return st;
+}
+
+void llm_merge_work_free(llm_merge_work *m) {
+    free(m->syms);
+    free(m->heap);
+    memset(m, 0, sizeof *m);
+}
+
+/* ----------------------------------------------------- SentencePiece */
 
 /* The token plain text may become for these bytes, or -1. Control,
  * unknown, byte and unused pieces are never produced from text: they
@@ -137,14 +149,22 @@ static int32_t text_token(const llm_vocab *v, const char *s, size_t n) {
     return t == LLM_TOKTYPE_NORMAL || t == LLM_TOKTYPE_USER_DEFINED ? id : -1;
 }
 
-/* Queues the merge of symbols left and right if it makes a piece. */
-static llm_status try_bigram(const llm_vocab *v, work *w, size_t left, size_t right, llm_error *err) {
-    if (left == NONE || right == NONE) return LLM_OK;
-    size_t size = w->syms[left].n + w->syms[right].n;
-    if (size > v->max_piece) return LLM_OK;
-    int32_t id = text_token(v, w->text + w->syms[left].off, size);
-    if (id < 0) return LLM_OK;
-    return heap_push(w, (bigram){v->scores[id], left, right, size}, err);
+/* The escaped run whose symbols are being merged. */
+typedef struct spm_run {
+    const llm_vocab *v;
+    const char *text;
+} spm_run;
+
+/* Two symbols merge when their concatenation is a piece; its score is
+ * the priority. */
+static bool spm_pair(const void *ctx, const llm_sym *l, const llm_sym *r, float *score, int32_t *id) {
+    const spm_run *run = ctx;
+    size_t size = l->n + r->n;
+    if (size > run->v->max_piece) return false;
+    *id = text_token(run->v, run->text + l->off, size);
+    if (*id < 0) return false;
+    *score = run->v->scores[*id];
+    return true;
 }
 
 /* Bytes of the UTF-8 character a lead byte announces (1 for continuation
@@ -159,7 +179,7 @@ static size_t utf8_len(unsigned char c) {
 static llm_status escape(work *w, const char *s, size_t len, bool prefix, size_t *n, llm_error *err) {
     if (len > (SIZE_MAX - 3) / 3)
         return llm_fail(err, LLM_ERR_NOMEM, "text of %zu bytes is too large to tokenize", len);
-    char *t = grow(w->text, &w->text_cap, 3 + 3 * len, 1);
+    char *t = llm_tok_grow(w->text, &w->text_cap, 3 + 3 * len, 1);
     if (!t) return nomem(err);
     w->text = t;
     size_t k = 0;
@@ -179,72 +199,63 @@ static llm_status escape(work *w, const char *s, size_t len, bool prefix, size_t
     return LLM_OK;
 }
 
-/* Splits w->text[0, n) into one symbol per UTF-8 character; a sequence
- * cut short by the end keeps the bytes that remain. */
-static llm_status split_chars(work *w, size_t n, size_t *n_syms, llm_error *err) {
-    sym *sy = grow(w->syms, &w->syms_cap, n, sizeof *sy);
+/* Splits w->text[0, n) into one symbol per UTF-8 character, each with
+ * its piece's token if it has one; a sequence cut short by the end keeps
+ * the bytes that remain. */
+static llm_status split_chars(const llm_vocab *v, work *w, size_t n, size_t *n_syms, llm_error *err) {
+    llm_sym *sy = llm_tok_grow(w->m.syms, &w->m.syms_cap, n, sizeof *sy);
     if (!sy) return nomem(err);
-    w->syms = sy;
+    w->m.syms = sy;
     size_t k = 0;
     for (size_t off = 0; off < n; k++) {
         size_t c = utf8_len((unsigned char)w->text[off]);
         if (c > n - off) c = n - off;
-        w->syms[k] = (sym){off, c, k ? k - 1 : NONE, off + c < n ? k + 1 : NONE};
+        sy[k] = (llm_sym){off, c, k ? k - 1 : LLM_SYM_NONE, off + c < n ? k + 1 : LLM_SYM_NONE,
+                          text_token(v, w->text + off, c)};
         off += c;
     }
     *n_syms = k;
     return LLM_OK;
 }
 
-/* Emits the token of a final symbol, or its bytes through fallback. */
-static llm_status emit_symbol(const llm_vocab *v, const char *s, size_t n, sink *o, llm_error *err) {
-    int32_t id = text_token(v, s, n);
-    if (id >= 0) {
-        emit(o, id);
-        return LLM_OK;
-    }
+/* Emits, for each of the n bytes, its <0xNN> piece, else the unknown
+ * token; fails naming the byte when the vocabulary has neither. */
+static llm_status emit_bytes(const llm_vocab *v, const char *s, size_t n, llm_tok_sink *o, llm_error *err) {
     for (size_t j = 0; j < n; j++) {
         unsigned char b = (unsigned char)s[j];
-        id = v->byte_tok[b] >= 0 ? v->byte_tok[b] : v->unk;
+        int32_t id = v->byte_tok[b] >= 0 ? v->byte_tok[b] : v->unk;
         if (id < 0)
             return llm_fail(err, LLM_ERR_UNSUPPORTED,
                             "byte 0x%02X has no token and the vocabulary has no unknown token", b);
-        emit(o, id);
+        llm_tok_emit(o, id);
     }
     return LLM_OK;
 }
 
-/* Encodes one run of plain text with the merge loop of llama.cpp's
- * llm_tokenizer_spm: pop the best pair, skip it if stale, merge, and
- * queue the two pairs the merged symbol now forms. */
-static llm_status encode_run(const llm_vocab *v, work *w, const char *s, size_t len, bool prefix, sink *o,
-                             llm_error *err) {
+/* Encodes one run of plain text as llama.cpp's llm_tokenizer_spm does:
+ * merge, then each symbol is its token or goes out through byte fallback. */
+static llm_status encode_run(const llm_vocab *v, work *w, const char *s, size_t len, bool prefix,
+                             llm_tok_sink *o, llm_error *err) {
     size_t n = 0, ns = 0;
     llm_status st;
-    if ((st = escape(w, s, len, prefix, &n, err)) || (st = split_chars(w, n, &ns, err))) return st;
-    w->heap_n = 0;
-    for (size_t i = 1; i < ns; i++)
-        if ((st = try_bigram(v, w, i - 1, i, err))) return st;
-    while (w->heap_n > 0) {
-        bigram b = heap_pop(w);
-        sym *l = &w->syms[b.left], *r = &w->syms[b.right];
-        if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) continue;
-        l->n += r->n;
-        r->n = 0;
-        l->next = r->next;
-        if (r->next != NONE) w->syms[r->next].prev = b.left;
-        if ((st = try_bigram(v, w, l->prev, b.left, err)) || (st = try_bigram(v, w, b.left, l->next, err)))
-            return st;
+    spm_run run = {v, NULL};
+    if ((st = escape(w, s, len, prefix, &n, err)) || (st = split_chars(v, w, n, &ns, err))) return st;
+    run.text = w->text;
+    if ((st = llm_merge(&w->m, ns, spm_pair, &run, err))) return st;
+    for (size_t i = ns ? 0 : LLM_SYM_NONE; i != LLM_SYM_NONE && !st; i = w->m.syms[i].next) {
+        const llm_sym *y = &w->m.syms[i];
+        if (y->id >= 0)
+            llm_tok_emit(o, y->id);
+        else
+            st = emit_bytes(v, w->text + y->off, y->n, o, err);
     }
-    for (size_t i = ns ? 0 : NONE; i != NONE; i = w->syms[i].next)
-        if ((st = emit_symbol(v, w->text + w->syms[i].off, w->syms[i].n, o, err))) return st;
-    return LLM_OK;
+    return st;
 }
 
 /* --------------------------------------------------- special tokens */
 
 static llm_status push_frag(work *w, size_t off, size_t len, int32_t tok, llm_error *err) {
-    frag *f = grow(w->spare, &w->spare_cap, w->n_frags + 1, sizeof *f);
+    frag *f = llm_tok_grow(w->spare, &w->spare_cap, w->n_frags + 1, sizeof *f);
     if (!f) return nomem(err);
     w->spare = f;
     w->spare[w->n_frags++] = (frag){off, len, tok};
@@ -284,36 +295,56 @@ static llm_status split_special(work *w, const char *text, const char *piece, si
     return s;
 }
 
+/* Records which two-byte sequences the text holds, so that the many
+ * special pieces which cannot occur in it (some vocabularies have
+ * thousands) are skipped without a search. */
+static void mark_pairs(work *w, const char *text, size_t len) {
+    memset(w->pairs, 0, sizeof w->pairs);
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned p = (unsigned)(unsigned char)text[i] << 8 | (unsigned char)text[i + 1];
+        w->pairs[p >> 6] |= 1ull << (p & 63);
+    }
+}
+
+static bool may_occur(const work *w, const char *piece, size_t plen) {
+    if (plen < 2) return true;
+    unsigned p = (unsigned)(unsigned char)piece[0] << 8 | (unsigned char)piece[1];
+    return w->pairs[p >> 6] >> (p & 63) & 1;
+}
+
 /* Cuts the text into plain runs and special tokens. */
 static llm_status partition(const llm_vocab *v, work *w, const char *text, size_t len, uint32_t flags,
                             llm_error *err) {
     w->n_frags = 0;
     if (len == 0) return LLM_OK;
-    frag *f = grow(w->frags, &w->frags_cap, 1, sizeof *f);
+    frag *f = llm_tok_grow(w->frags, &w->frags_cap, 1, sizeof *f);
     if (!f) return nomem(err);
     w->frags = f;
     w->frags[w->n_frags++] = (frag){0, len, -1};
+    mark_pairs(w, text, len);
     llm_status s = LLM_OK;
     for (int32_t i = 0; i < v->n_special && !s; i++) {
         int32_t id = v->special[i];
         if (v->types[id] != LLM_TOKTYPE_USER_DEFINED && !(flags & LLM_TOKENIZE_SPECIAL)) continue;
         size_t plen;
         const char *piece = llm_vocab_piece(v, id, &plen);
-        if (plen <= len) s = split_special(w, text, piece, plen, id, err);
+        if (plen <= len && may_occur(w, piece, plen)) s = split_special(w, text, piece, plen, id, err);
     }
     return s;
 }
 
-static llm_status tokenize(const llm_vocab *v, work *w, const char *text, size_t len, sink *o,
+static llm_status tokenize(const llm_vocab *v, work *w, const char *text, size_t len, llm_tok_sink *o,
                            uint32_t flags, llm_error *err) {
-    if ((flags & LLM_TOKENIZE_ADD_BOS) && v->bos != LLM_TOKEN_NULL) emit(o, v->bos);
+    if ((flags & LLM_TOKENIZE_ADD_BOS) && v->bos != LLM_TOKEN_NULL) llm_tok_emit(o, v->bos);
     llm_status s = partition(v, w, text, len, flags, err);
     bool after_special = true; /* the text's start counts as following one */
     for (size_t i = 0; i < w->n_frags && !s; i++) {
         frag f = w->frags[i];
         if (f.tok >= 0) {
-            emit(o, f.tok);
+            llm_tok_emit(o, f.tok);
             after_special = true;
+        } else if (v->bpe) {
+            s = llm_bpe_encode(v, &w->bpe, text + f.off, f.len, o, err);
         } else {
             s = encode_run(v, w, text + f.off, f.len, v->add_space_prefix && after_special, o, err);
             after_special = false;
@@ -332,11 +363,11 @@ llm_status llm_tokenize(const llm_model *model, const char *text, size_t len, in
     const llm_vocab *v = &model->vocab;
     if (v->n <= 0) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_tokenize: the model has no vocabulary");
     work w = {0};
-    sink o = {out, cap, 0};
+    llm_tok_sink o = {out, cap, 0};
     llm_status s = tokenize(v, &w, text, len, &o, flags, err);
     free(w.text);
-    free(w.syms);
-    free(w.heap);
+    llm_merge_work_free(&w.m);
+    llm_bpe_work_free(&w.bpe);
     free(w.frags);
     free(w.spare);
     if (s) return s;
@@ -367,10 +398,13 @@ int llm_token_is_eog(const llm_model *model, int32_t tok) {
 }
 
 /* Writes the bytes token tok stands for to dst (when not NULL) and
- * returns their count: a byte piece gives its byte; ordinary and
- * user-defined pieces their text with U+2581 turned back into spaces;
- * control, unknown and unused tokens nothing (llama.cpp prints them
- * only when asked for special text, which libllm never does). */
+ * returns their count, never more than the piece's length: a byte piece
+ * gives its byte; ordinary and user-defined pieces their text with
+ * U+2581 turned back into spaces (SentencePiece), or ordinary pieces
+ * their GPT-2 characters turned back into bytes and user-defined ones
+ * their text as it is (BPE); control, unknown and unused tokens nothing
+ * (llama.cpp prints them only when asked for special text, which libllm
+ * never does). */
 static size_t piece_bytes(const llm_vocab *v, int32_t tok, char *dst) {
     size_t n;
     const char *s = llm_vocab_piece(v, tok, &n);
@@ -383,6 +417,11 @@ static size_t piece_bytes(const llm_vocab *v, int32_t tok, char *dst) {
         }
     } else if (t != LLM_TOKTYPE_NORMAL && t != LLM_TOKTYPE_USER_DEFINED) {
         return 0;
+    }
+    if (v->bpe && t == LLM_TOKTYPE_NORMAL) return llm_bpe_unmap(s, n, dst);
+    if (v->bpe) {
+        if (dst && n) memcpy(dst, s, n);
+        return n;
     }
     size_t k = 0;
     for (size_t i = 0; i < n; k++) {
@@ -421,8 +460,8 @@ llm_detok *llm_detok_new(const llm_model *model, llm_error *err) {
         llm_fail(err, LLM_ERR_INVALID_ARG, "llm_detok_new: no model or vocabulary");
         return NULL;
     }
-    llm_detok *d = calloc(1, sizeof *d);
-    char *scratch = malloc((size_t)model->vocab.max_piece + 3);
+    llm_detok *d = llm_calloc(1, sizeof *d);
+    char *scratch = llm_malloc((size_t)model->vocab.max_piece + 3);
     if (!d || !scratch) {
         free(d);
         free(scratch);

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "error.h"
+#include "tokenizer_bpe.h"
 
 /* U+2581 LOWER ONE EIGHTH BLOCK: SentencePiece's visible space. */
 #define PIECE_SPACE "\xe2\x96\x81"
@@ -16,6 +18,7 @@ void llm_vocab_free(llm_vocab *v) {
     free(v->types);
     free(v->index);
     free(v->special);
+    llm_bpe_free(v->bpe);
     memset(v, 0, sizeof *v);
 }
 
@@ -27,10 +30,10 @@ static llm_status vocab_alloc(llm_vocab *v, int32_t n, uint64_t arena, llm_error
         return llm_fail(err, LLM_ERR_LIMIT, "vocabulary pieces take %llu bytes, more than 4 GiB",
                         (unsigned long long)arena);
     v->n = n;
-    v->arena = malloc(arena ? (size_t)arena : 1);
-    v->off = calloc((size_t)n + 1, sizeof *v->off);
-    v->scores = calloc((size_t)n, sizeof *v->scores);
-    v->types = malloc((size_t)n);
+    v->arena = llm_malloc(arena ? (size_t)arena : 1);
+    v->off = llm_calloc((size_t)n + 1, sizeof *v->off);
+    v->scores = llm_calloc((size_t)n, sizeof *v->scores);
+    v->types = llm_malloc((size_t)n);
     if (!v->arena || !v->off || !v->scores || !v->types)
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a vocabulary of %d tokens", n);
     memset(v->types, LLM_TOKTYPE_NORMAL, (size_t)n);
@@ -85,7 +88,7 @@ int32_t llm_vocab_find(const llm_vocab *v, const char *s, size_t len) {
 static llm_status build_index(llm_vocab *v, llm_error *err) {
     uint32_t cap = 16;
     while (cap < 2u * (uint32_t)v->n) cap <<= 1; /* n <= 2^22: no overflow */
-    v->index = calloc(cap, sizeof *v->index);
+    v->index = llm_calloc(cap, sizeof *v->index);
     if (!v->index) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for the vocabulary index");
     v->index_cap = cap;
     for (int32_t id = 0; id < v->n; id++) {
@@ -120,8 +123,8 @@ static llm_status build_special(llm_vocab *v, llm_error *err) {
     int32_t n = 0;
     for (int32_t id = 0; id < v->n; id++) n += is_special(v, id);
     if (n == 0) return LLM_OK;
-    special_key *keys = malloc((size_t)n * sizeof *keys);
-    v->special = malloc((size_t)n * sizeof *v->special);
+    special_key *keys = llm_malloc((size_t)n * sizeof *keys);
+    v->special = llm_malloc((size_t)n * sizeof *v->special);
     if (!keys || !v->special) {
         free(keys);
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for the special token list");
@@ -212,13 +215,26 @@ static llm_status gguf_fill(llm_vocab *v, const unsigned char *tok, const unsign
     return LLM_OK;
 }
 
+/* The byte-level BPE part of a "gpt2" vocabulary: its merges and its
+ * pre-tokenizer (llama.cpp's "default" when the file names none). */
+static llm_status bpe_from_gguf(llm_vocab *v, const gguf_file *f, llm_error *err) {
+    uint64_t n;
+    const unsigned char *merges;
+    gguf_str pre = {NULL, 0};
+    llm_status s = gguf_get_arr(f, "tokenizer.ggml.merges", GGUF_STRING, &n, &merges, err);
+    if (!s && gguf_find_kv(f, "tokenizer.ggml.pre")) s = gguf_get_str(f, "tokenizer.ggml.pre", &pre, err);
+    return s ? s : llm_bpe_new(v, pre.ptr, (size_t)pre.len, merges, n, err);
+}
+
 static llm_status from_gguf(llm_vocab *v, const gguf_file *f, llm_error *err) {
     gguf_str model;
     llm_status s = gguf_get_str(f, "tokenizer.ggml.model", &model, err);
     if (s) return s;
-    if (!gguf_str_eq(model, "llama"))
+    bool bpe = gguf_str_eq(model, "gpt2");
+    if (!bpe && !gguf_str_eq(model, "llama"))
         return llm_fail(err, LLM_ERR_UNSUPPORTED,
-                        "tokenizer model '%.*s' is not supported (only 'llama', SentencePiece BPE)",
+                        "tokenizer model '%.*s' is not supported (only 'llama', SentencePiece, and 'gpt2', "
+                        "byte-level BPE)",
                         (int)(model.len > 64 ? 64 : model.len), model.ptr);
     uint64_t n;
     const unsigned char *tok, *scores, *types;
@@ -237,10 +253,13 @@ static llm_status from_gguf(llm_vocab *v, const gguf_file *f, llm_error *err) {
         (s = special_id(f, "tokenizer.ggml.bos_token_id", v->n, &v->bos, err)) ||
         (s = special_id(f, "tokenizer.ggml.eos_token_id", v->n, &v->eos, err)) ||
         (s = special_id(f, "tokenizer.ggml.unknown_token_id", v->n, &v->unk, err)) ||
-        (s = optional_bool(f, "tokenizer.ggml.add_bos_token", &v->add_bos, err)) ||
-        (s = optional_bool(f, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix, err)))
+        (s = vocab_finish(v, err)))
         return s;
-    return vocab_finish(v, err);
+    /* BPE sets its defaults (BOS by pre-tokenizer, never a dummy prefix)
+     * before the file's add_bos_token may override them */
+    if (bpe && (s = bpe_from_gguf(v, f, err))) return s;
+    if ((s = optional_bool(f, "tokenizer.ggml.add_bos_token", &v->add_bos, err))) return s;
+    return bpe ? LLM_OK : optional_bool(f, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix, err);
 }
 
 llm_status llm_vocab_from_gguf(llm_vocab *v, const gguf_file *f, llm_error *err) {

@@ -1,6 +1,7 @@
 /* A vocabulary: the pieces, scores and types of every token, plus the
- * special ids and a hash index from piece bytes to id. Owned memory (the
- * strings are copied out of the file), immutable once built. */
+ * special ids and a hash index from piece bytes to id; for byte-level BPE
+ * also the merges and the pre-tokenizer (tokenizer_bpe.h). Owned memory
+ * (the strings are copied out of the file), immutable once built. */
 #ifndef LLM_VOCAB_H
 #define LLM_VOCAB_H
 
@@ -23,7 +24,8 @@ typedef struct llm_vocab {
     uint32_t *off;          /* (n + 1) offsets of the pieces in arena */
     float *scores;          /* (n) merge priority, higher merges first */
     uint8_t *types;         /* (n) LLM_TOKTYPE_* */
-    int32_t byte_tok[256];  /* id of the piece <0xNN>, or -1 */
+    int32_t byte_tok[256];  /* id of the token for byte b alone: <0xNN>, or for
+                               BPE the byte's GPT-2 character; -1 if none */
     int32_t bos, eos, unk;  /* LLM_TOKEN_NULL when the vocabulary has none */
     bool add_bos;           /* prepend BOS by default */
     bool add_space_prefix;  /* SentencePiece dummy prefix: " " before the text */
@@ -33,9 +35,12 @@ typedef struct llm_vocab {
     int32_t *special;       /* (n_special) CONTROL, USER_DEFINED and UNKNOWN ids
                                with non-empty pieces, longest piece first */
     int32_t n_special;
+    struct llm_bpe *bpe;    /* byte-level BPE data (model "gpt2"), NULL for
+                               SentencePiece */
 } llm_vocab;
 
-/* From GGUF tokenizer.ggml.* keys (model "llama"). */
+/* From GGUF tokenizer.ggml.* keys: model "llama" (SentencePiece) or
+ * "gpt2" (byte-level BPE, with merges and pre-tokenizer). */
 llm_status llm_vocab_from_gguf(llm_vocab *v, const gguf_file *f, llm_error *err);
 /* From a llama2.c tokenizer.bin image; n_vocab comes from the checkpoint.
  * Spaces in pieces are stored as "▁" so both sources look alike. */

@@ -29,6 +29,7 @@ out=$root/docs/PERFORMANCE.md
 [ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release
 ninja -C "$build" tools/llm-bench tools/llm-synth
 mkdir -p "$cache"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The value of a numeric JSON field in the one-line object in file $1.
 field() { sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" "$1"; }
@@ -76,6 +77,7 @@ row() { # NAME LABEL REF_PP REF_TG
     }'
 }
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 tmp=$(mktemp)
@@ -89,6 +91,9 @@ trap 'rm -f "$tmp"' EXIT
     echo "- CPU: ${cpu:-unknown}, $(nproc) online CPUs"
     echo "- Memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "- Compiler: $(cc --version | head -n 1)"
+    echo "- Load average (1, 5, 15 min) before the runs: $load_before; after: $load_after."
+    echo "  Anything above 0 is other work competing for the CPUs and memory bus, and"
+    echo "  shows up as a large standard deviation."
     echo
     echo "## Method"
     echo

@@ -1,0 +1,889 @@
+#include "convert.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dtype.h"
+#include "alloc.h"
+#include "error.h"
+#include "gguf.h"
+#include "gguf_write.h"
+#include "mapfile.h"
+#include "model.h"
+#include "safetensors.h"
+#include "spm_model.h"
+#include "vocab.h"
+
+llm_convert_params llm_convert_default_params(void) {
+    llm_convert_params p = {LLM_CONVERT_KEEP, NULL, NULL};
+    return p;
+}
+
+static llm_status nomem(llm_error *err) {
+    return llm_fail(err, LLM_ERR_NOMEM, "out of memory converting a model");
+}
+
+/* dir/name into buf. */
+static llm_status path_in(char *buf, size_t cap, const char *dir, const char *name, llm_error *err) {
+    if ((size_t)snprintf(buf, cap, "%s/%s", dir, name) >= cap)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "path %s/%s is too long", dir, name);
+    return LLM_OK;
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ---------------------------------------------------------------- vocabulary */
+
+/* A vocabulary on its way into tokenizer.ggml.*: one token per embedding
+ * row, the merges of a BPE vocabulary, and the special ids and flags that
+ * the sources state (-1 where they say nothing, so no key is written). */
+typedef struct cvocab {
+    const char *model;      /* tokenizer.ggml.model: "llama" or "gpt2" */
+    const char *pre;        /* tokenizer.ggml.pre, or NULL */
+    int32_t n;
+    char **tokens;          /* (n) owned */
+    float *scores;          /* (n), NULL for BPE */
+    int32_t *types;         /* (n) LLM_TOKTYPE_* */
+    char **merges;          /* (n_merges) owned, "left right" */
+    uint64_t n_merges;
+    int32_t bos, eos, unk, pad;
+    int add_bos, add_eos, add_space_prefix;
+} cvocab;
+
+static void cvocab_free(cvocab *v) {
+    for (int32_t i = 0; v->tokens && i < v->n; i++) free(v->tokens[i]);
+    for (uint64_t i = 0; v->merges && i < v->n_merges; i++) free(v->merges[i]);
+    free(v->tokens);
+    free(v->scores);
+    free(v->types);
+    free(v->merges);
+    memset(v, 0, sizeof *v);
+}
+
+static llm_status cvocab_alloc(cvocab *v, const char *model, int32_t n, bool scores, llm_error *err) {
+    memset(v, 0, sizeof *v);
+    v->model = model;
+    v->n = n;
+    v->tokens = llm_calloc((size_t)n, sizeof *v->tokens);
+    v->types = llm_calloc((size_t)n, sizeof *v->types);
+    v->scores = scores ? llm_calloc((size_t)n, sizeof *v->scores) : NULL;
+    v->bos = v->eos = v->unk = v->pad = -1;
+    v->add_bos = v->add_eos = v->add_space_prefix = -1;
+    if (!v->tokens || !v->types || (scores && !v->scores)) return nomem(err);
+    return LLM_OK;
+}
+
+/* Ids the tokenizer does not define (the embedding has more rows) get
+ * placeholders, as llama.cpp's converter writes them. */
+static llm_status pad_vocab(cvocab *v, llm_error *err) {
+    for (int32_t id = 0; id < v->n; id++) {
+        if (v->tokens[id]) continue;
+        if (asprintf(&v->tokens[id], "[PAD%d]", id) < 0) {
+            v->tokens[id] = NULL;
+            return nomem(err);
+        }
+        v->types[id] = LLM_TOKTYPE_UNUSED;
+        if (v->scores) v->scores[id] = -1000.0f;
+    }
+    return LLM_OK;
+}
+
+static int32_t find_token(const cvocab *v, const char *text) {
+    for (int32_t id = 0; id < v->n; id++)
+        if (v->tokens[id] && strcmp(v->tokens[id], text) == 0) return id;
+    return -1;
+}
+
+/* A llama2.c tokenizer.bin, read by the library's own loader. llama2.c's
+ * export writes BOS and EOS as "\n<s>\n" and "\n</s>\n"; control pieces
+ * get their plain form back. */
+static llm_status vocab_llama2c(cvocab *v, const char *path, int32_t n_vocab, llm_error *err) {
+    llm_map map;
+    llm_vocab lv;
+    llm_status s = llm_map_open(&map, path, err);
+    if (s) return s;
+    s = llm_vocab_from_llama2c(&lv, map.data, map.size, n_vocab, err);
+    llm_map_close(&map);
+    if (s) {
+        llm_error_prefix(err, path);
+        return s;
+    }
+    s = cvocab_alloc(v, "llama", n_vocab, true, err);
+    for (int32_t id = 0; !s && id < n_vocab; id++) {
+        size_t len;
+        const char *p = llm_vocab_piece(&lv, id, &len);
+        if (memchr(p, 0, len)) {
+            s = llm_fail(err, LLM_ERR_FORMAT, "%s: piece %d holds a NUL byte", path, id);
+            break;
+        }
+        if (lv.types[id] == LLM_TOKTYPE_CONTROL && len >= 2 && p[0] == '\n' && p[len - 1] == '\n') {
+            p++;
+            len -= 2;
+        }
+        if (!(v->tokens[id] = strndup(p, len))) s = nomem(err);
+        v->scores[id] = lv.scores[id];
+        v->types[id] = lv.types[id];
+    }
+    v->bos = lv.bos;
+    v->eos = lv.eos;
+    v->unk = lv.unk;
+    llm_vocab_free(&lv);
+    return s;
+}
+
+/* A SentencePiece .model. libllm's SentencePiece tokenizer merges pieces
+ * by score, which is right for BPE models only, so others are refused. */
+static llm_status vocab_spm(cvocab *v, const char *path, int32_t n_vocab, llm_error *err) {
+    spm_model sm;
+    llm_status s = spm_model_open(&sm, path, err);
+    if (s) return s;
+    if (sm.model_type != 2)
+        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: trainer_spec.model_type is %d; only BPE models (2) are converted",
+                     path, sm.model_type);
+    else if (sm.n > n_vocab)
+        s = llm_fail(err, LLM_ERR_FORMAT, "%s: %d pieces, but the model has %d embedding rows", path, sm.n, n_vocab);
+    if (!s) s = cvocab_alloc(v, "llama", n_vocab, true, err);
+    for (int32_t id = 0; !s && id < sm.n; id++) {
+        if (!(v->tokens[id] = strdup(sm.pieces[id]))) s = nomem(err);
+        v->scores[id] = sm.scores[id];
+        v->types[id] = sm.types[id];
+    }
+    if (!s) {
+        v->unk = sm.unk_id;
+        v->bos = sm.bos_id;
+        v->eos = sm.eos_id;
+        v->pad = sm.pad_id;
+        v->add_space_prefix = sm.add_dummy_prefix;
+        s = pad_vocab(v, err);
+    }
+    spm_model_free(&sm);
+    return s;
+}
+
+/* Known pre-tokenizers of tokenizer.json, by the name llama.cpp gives
+ * them in tokenizer.ggml.pre. */
+static const char LLAMA3_SPLIT[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+static bool json_str_is(const cJSON *obj, const char *key, const char *want) {
+    const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
+    return s && strcmp(s, want) == 0;
+}
+
+/* A JSON boolean, or def when the key is absent. */
+static bool json_flag(const cJSON *obj, const char *key, bool def) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return it ? cJSON_IsTrue(it) : def;
+}
+
+static bool byte_level(const cJSON *p, bool use_regex) {
+    return json_str_is(p, "type", "ByteLevel") && !json_flag(p, "add_prefix_space", false) &&
+           json_flag(p, "use_regex", true) == use_regex;
+}
+
+static const char *pre_name(const cJSON *pt) {
+    if (byte_level(pt, true)) return "gpt-2";
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
+    if (json_str_is(pt, "type", "Sequence") && cJSON_GetArraySize(seq) == 2) {
+        const cJSON *split = seq->child, *bl = seq->child->next;
+        if (json_str_is(split, "type", "Split") && json_str_is(split, "behavior", "Isolated") &&
+            !json_flag(split, "invert", false) &&
+            json_str_is(cJSON_GetObjectItemCaseSensitive(split, "pattern"), "Regex", LLAMA3_SPLIT) &&
+            byte_level(bl, false))
+            return "llama-bpe";
+    }
+    return NULL;
+}
+
+/* Puts token text at id, which must be inside the embedding and free
+ * (or hold the same text: added tokens repeat vocabulary entries). */
+static llm_status bpe_token(cvocab *v, const char *path, uint64_t id, const char *text, llm_error *err) {
+    if (id >= (uint64_t)v->n)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: token '%.40s' has id %llu, outside the model's %d embedding rows",
+                        path, text, (unsigned long long)id, v->n);
+    if (v->tokens[id]) {
+        if (strcmp(v->tokens[id], text) == 0) return LLM_OK;
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: id %llu is given to both '%.40s' and '%.40s'", path,
+                        (unsigned long long)id, v->tokens[id], text);
+    }
+    return (v->tokens[id] = strdup(text)) ? LLM_OK : nomem(err);
+}
+
+static llm_status bpe_vocab(cvocab *v, const char *path, const cJSON *vocab, const cJSON *added, llm_error *err) {
+    uint64_t id;
+    llm_status s;
+    for (const cJSON *e = vocab->child; e; e = e->next) {
+        if (!st_json_uint(e, UINT32_MAX, &id))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: model.vocab['%.40s'] is not a token id", path, e->string);
+        if ((s = bpe_token(v, path, id, e->string, err))) return s;
+        v->types[id] = LLM_TOKTYPE_NORMAL;
+    }
+    int i = 0;
+    for (const cJSON *e = added ? added->child : NULL; e; e = e->next, i++) {
+        const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "content"));
+        if (!text || !st_json_uint(cJSON_GetObjectItemCaseSensitive(e, "id"), UINT32_MAX, &id))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: added_tokens[%d] lacks an id or content", path, i);
+        if ((s = bpe_token(v, path, id, text, err))) return s;
+        v->types[id] = json_flag(e, "special", false) ? LLM_TOKTYPE_CONTROL : LLM_TOKTYPE_USER_DEFINED;
+    }
+    return LLM_OK;
+}
+
+/* Merges come as "left right" strings or, in newer files, as
+ * ["left", "right"] pairs; GGUF stores the string form. */
+static llm_status bpe_merges(cvocab *v, const char *path, const cJSON *merges, llm_error *err) {
+    int n = cJSON_GetArraySize(merges);
+    v->merges = llm_calloc(n ? (size_t)n : 1, sizeof *v->merges);
+    if (!v->merges) return nomem(err);
+    for (const cJSON *e = merges->child; e; e = e->next) {
+        const char *a = cJSON_GetStringValue(e), *b = NULL;
+        if (!a && cJSON_GetArraySize(e) == 2) {
+            a = cJSON_GetStringValue(e->child);
+            b = cJSON_GetStringValue(e->child->next);
+        }
+        if (!a || (!b && !cJSON_IsString(e)))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: model.merges[%llu] is neither \"a b\" nor [\"a\", \"b\"]", path,
+                            (unsigned long long)v->n_merges);
+        char *m = b ? NULL : strdup(a);
+        if (b && asprintf(&m, "%s %s", a, b) < 0) m = NULL;
+        if (!m) return nomem(err);
+        v->merges[v->n_merges++] = m;
+    }
+    return LLM_OK;
+}
+
+/* tokenizer.json with a byte-level BPE model. */
+static llm_status vocab_bpe(cvocab *v, const char *path, int32_t n_vocab, llm_error *err) {
+    cJSON *root;
+    llm_status s = st_json_load(path, &root, err);
+    if (s) return s;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+    const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"));
+    if (!cJSON_IsObject(model) || !json_str_is(model, "type", "BPE"))
+        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: model.type is not BPE, the only tokenizer.json model converted", path);
+    else if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges) || (added && !cJSON_IsArray(added)))
+        s = llm_fail(err, LLM_ERR_FORMAT, "%s: model.vocab, model.merges or added_tokens is missing or malformed", path);
+    else if (norm && !cJSON_IsNull(norm))
+        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: a normalizer is set; byte-level BPE without one is converted", path);
+    else if (!pre)
+        s = llm_fail(err, LLM_ERR_UNSUPPORTED,
+                     "%s: pre_tokenizer is none that libllm knows (GPT-2's ByteLevel, Llama 3's Split + ByteLevel)", path);
+    if (!s) s = cvocab_alloc(v, "gpt2", n_vocab, false, err);
+    if (!s) {
+        v->pre = pre;
+        s = bpe_vocab(v, path, vocab, added, err);
+    }
+    if (!s) s = bpe_merges(v, path, merges, err);
+    if (!s) s = pad_vocab(v, err);
+    cJSON_Delete(root);
+    return s;
+}
+
+static llm_status put_vocab(gguf_writer *w, const cvocab *v, llm_error *err) {
+    llm_status s;
+    if ((s = gguf_writer_add_str(w, "tokenizer.ggml.model", v->model, err)) ||
+        (v->pre && (s = gguf_writer_add_str(w, "tokenizer.ggml.pre", v->pre, err))) ||
+        (s = gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, (uint64_t)v->n, err)) ||
+        (v->scores && (s = gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_F32, v->scores, (uint64_t)v->n, err))) ||
+        (s = gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_I32, v->types, (uint64_t)v->n, err)) ||
+        (v->n_merges && (s = gguf_writer_add_str_arr(w, "tokenizer.ggml.merges", (const char *const *)v->merges,
+                                                     v->n_merges, err))))
+        return s;
+    const char *ids[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                         "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"};
+    int32_t vals[] = {v->bos, v->eos, v->unk, v->pad};
+    for (int i = 0; i < 4; i++)
+        if (vals[i] >= 0 && (s = gguf_writer_add_u32(w, ids[i], (uint32_t)vals[i], err))) return s;
+    const char *flags[] = {"tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
+                           "tokenizer.ggml.add_space_prefix"};
+    int fv[] = {v->add_bos, v->add_eos, v->add_space_prefix};
+    for (int i = 0; i < 3; i++)
+        if (fv[i] >= 0 && (s = gguf_writer_add_bool(w, flags[i], fv[i] != 0, err))) return s;
+    return LLM_OK;
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+/* Dimensions of the weights, named by what they are. */
+enum { D_ONE, D_EMBD, D_Q, D_KV, D_FF, D_VOCAB };
+/* Rows to permute from rotate-half to interleaved order (HF only). */
+enum { P_NONE, P_HEAD, P_KV };
+
+/* The tensors of a layer, in llama2.c's file order, with their names in
+ * GGUF, Hugging Face and llama2.c and their shape: ne0 inputs, ne1
+ * outputs (D_ONE for the norm vectors). */
+static const struct layer_tensor {
+    const char *gguf, *hf, *l2c;
+    uint8_t ne0, ne1, perm;
+} layer_tensors[] = {
+    {"attn_norm", "input_layernorm", "rms_att", D_EMBD, D_ONE, P_NONE},
+    {"attn_q", "self_attn.q_proj", "wq", D_EMBD, D_Q, P_HEAD},
+    {"attn_k", "self_attn.k_proj", "wk", D_EMBD, D_KV, P_KV},
+    {"attn_v", "self_attn.v_proj", "wv", D_EMBD, D_KV, P_NONE},
+    {"attn_output", "self_attn.o_proj", "wo", D_Q, D_EMBD, P_NONE},
+    {"ffn_norm", "post_attention_layernorm", "rms_ffn", D_EMBD, D_ONE, P_NONE},
+    {"ffn_gate", "mlp.gate_proj", "w1", D_EMBD, D_FF, P_NONE},
+    {"ffn_down", "mlp.down_proj", "w2", D_FF, D_EMBD, P_NONE},
+    {"ffn_up", "mlp.up_proj", "w3", D_EMBD, D_FF, P_NONE},
+};
+#define N_LAYER_TENSORS (sizeof layer_tensors / sizeof layer_tensors[0])
+
+static int64_t dim_of(const llm_hparams *h, int d) {
+    switch (d) {
+    case D_EMBD: return h->n_embd;
+    case D_Q: return (int64_t)h->n_head * h->head_dim;
+    case D_KV: return (int64_t)h->n_head_kv * h->head_dim;
+    case D_FF: return h->n_ff;
+    case D_VOCAB: return h->n_vocab;
+    default: return 1;
+    }
+}
+
+/* A conversion in progress: the writer, the buffers it borrows, the
+ * progress count, and the type the matrices got (general.file_type). */
+typedef struct conv {
+    gguf_writer *w;
+    const llm_convert_params *p;
+    const char *out;
+    llm_hparams hp;
+    void **bufs;            /* (n_bufs) converted tensor data */
+    size_t n_bufs;
+    uint64_t index, count, total;
+    uint32_t ftype;         /* type of blk.0.attn_q, or UINT32_MAX before it */
+} conv;
+
+/* A source tensor: ne1 rows of ne0 elements (a vector: n_dims 1, ne1 1)
+ * of type F32, F16 or BF16, little-endian at any alignment. */
+typedef struct src {
+    const unsigned char *data;
+    uint32_t type;
+    int64_t ne0, ne1;
+    uint32_t n_dims;
+} src;
+
+/* The HF row that goes to GGUF row r. Per head of hd rows, HF holds the
+ * first members of the rotated pairs in rows 0..hd/2-1 and the second
+ * members in hd/2..hd-1; GGUF interleaves them: row 2i + j comes from
+ * row j * hd/2 + i. */
+static int64_t unrotate(int64_t r, int64_t rows, int64_t heads) {
+    int64_t hd = rows / heads, h = r / hd, k = r % hd;
+    return h * hd + (k % 2) * (hd / 2) + k / 2;
+}
+
+/* Adds tensor name from s: vectors become F32, matrices the requested
+ * type (or keep theirs). Data is borrowed from the source when neither
+ * the type nor the row order changes, else converted row by row. */
+static llm_status emit(conv *c, const char *name, const src *s, int64_t perm_heads, llm_error *err) {
+    uint32_t to = s->n_dims == 1 ? LLM_DT_F32 : c->p->type == LLM_CONVERT_KEEP ? s->type : c->p->type;
+    uint64_t in_row = (uint64_t)s->ne0 * llm_dtype(s->type)->size, out_row;
+    llm_dtype_row_size(to, (uint64_t)s->ne0, &out_row); /* F32, F16, BF16: any length */
+    uint64_t nbytes = out_row * (uint64_t)s->ne1;
+    const void *data = s->data;
+    if (to != s->type || perm_heads) {
+        if (nbytes > SIZE_MAX) return nomem(err);
+        unsigned char *dst = llm_malloc(nbytes ? (size_t)nbytes : 1);
+        float *x = llm_malloc((size_t)s->ne0 * sizeof *x);
+        void **bufs = llm_realloc(c->bufs, (c->n_bufs + 1) * sizeof *bufs);
+        if (bufs) c->bufs = bufs;
+        if (!dst || !x || !bufs) {
+            free(dst);
+            free(x);
+            return nomem(err);
+        }
+        c->bufs[c->n_bufs++] = dst;
+        for (int64_t r = 0; r < s->ne1; r++) {
+            const unsigned char *row = s->data + (uint64_t)(perm_heads ? unrotate(r, s->ne1, perm_heads) : r) * in_row;
+            if (to == s->type) {
+                memcpy(dst + (uint64_t)r * out_row, row, (size_t)in_row);
+            } else {
+                llm_row_to_f32(s->type, row, x, s->ne0);
+                llm_row_from_f32(to, x, dst + (uint64_t)r * out_row, s->ne0);
+            }
+        }
+        free(x);
+        data = dst;
+    }
+    int64_t ne[2] = {s->ne0, s->ne1};
+    llm_status st = gguf_writer_add_tensor(c->w, name, s->n_dims, ne, to, data, nbytes, err);
+    if (st) return st;
+    if (c->ftype == UINT32_MAX && strcmp(name, "blk.0.attn_q.weight") == 0) c->ftype = to;
+    c->index++;
+    c->total += nbytes;
+    if (c->p->report) {
+        llm_tensor_report r = {name, c->index, c->count, s->type, to, nbytes, c->total, NULL};
+        c->p->report(c->p->report_ud, &r);
+    }
+    return LLM_OK;
+}
+
+static llm_status put_hparams(conv *c, const char *name, llm_error *err) {
+    const llm_hparams *h = &c->hp;
+    struct { const char *key; int32_t v; } u32s[] = {
+        {"llama.vocab_size", h->n_vocab},
+        {"llama.context_length", h->n_ctx_train},
+        {"llama.embedding_length", h->n_embd},
+        {"llama.block_count", h->n_layer},
+        {"llama.feed_forward_length", h->n_ff},
+        {"llama.rope.dimension_count", h->n_rot},
+        {"llama.attention.head_count", h->n_head},
+        {"llama.attention.head_count_kv", h->n_head_kv},
+    };
+    llm_status s;
+    if ((s = gguf_writer_add_str(c->w, "general.architecture", "llama", err)) ||
+        (s = gguf_writer_add_str(c->w, "general.name", name, err)))
+        return s;
+    for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++)
+        if ((s = gguf_writer_add_u32(c->w, u32s[i].key, (uint32_t)u32s[i].v, err))) return s;
+    if ((s = gguf_writer_add_f32(c->w, "llama.attention.layer_norm_rms_epsilon", h->rms_eps, err)) ||
+        (s = gguf_writer_add_f32(c->w, "llama.rope.freq_base", h->rope_base, err)))
+        return s;
+    return LLM_OK;
+}
+
+/* The last component of path without its extension, for general.name. */
+static void base_name(char *buf, size_t cap, const char *path) {
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--;
+    size_t start = len;
+    while (start > 0 && path[start - 1] != '/') start--;
+    size_t end = len;
+    for (size_t i = len; i > start + 1; i--)
+        if (path[i - 1] == '.') {
+            end = i - 1;
+            break;
+        }
+    snprintf(buf, cap, "%.*s", (int)(end - start), path + start);
+}
+
+/* Metadata, then the write. The output may not be one of the inputs. */
+static llm_status finish(conv *c, const cvocab *v, const char *name, const char *const *inputs, size_t n_inputs,
+                         llm_error *err) {
+    llm_status s;
+    for (size_t i = 0; i < n_inputs; i++)
+        if ((s = llm_check_output(c->out, inputs[i], err))) return s;
+    uint32_t ftype = c->ftype == UINT32_MAX ? LLM_DT_F32 : c->ftype;
+    if ((s = put_hparams(c, name, err)) ||
+        (s = gguf_writer_add_u32(c->w, "general.file_type", llm_file_type(ftype), err)) ||
+        (s = put_vocab(c->w, v, err)))
+        return s;
+    return gguf_writer_to_file(c->w, c->out, err);
+}
+
+static llm_status conv_init(conv *c, const char *out, const llm_convert_params *p, llm_error *err) {
+    memset(c, 0, sizeof *c);
+    c->out = out;
+    c->p = p;
+    c->ftype = UINT32_MAX;
+    if (p->type != LLM_CONVERT_KEEP && p->type != LLM_DT_F32 && p->type != LLM_DT_F16 && p->type != LLM_DT_BF16)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot convert to %s: F32, F16 or BF16", llm_dtype_name(p->type));
+    c->w = gguf_writer_new(err);
+    return c->w ? LLM_OK : LLM_ERR_NOMEM;
+}
+
+static void conv_free(conv *c) {
+    for (size_t i = 0; i < c->n_bufs; i++) free(c->bufs[i]);
+    free(c->bufs);
+    gguf_writer_free(c->w);
+}
+
+/* ---------------------------------------------------------------- llama2.c */
+
+/* A cursor over the checkpoint's float data. */
+typedef struct l2c_cursor {
+    const unsigned char *p;
+    uint64_t left;          /* bytes */
+    const char *path;
+} l2c_cursor;
+
+static llm_status take(l2c_cursor *c, uint64_t floats, const char *what, const unsigned char **out,
+                       llm_error *err) {
+    if (floats > c->left / 4)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: truncated: %s needs %llu floats, %llu bytes remain", c->path, what,
+                        (unsigned long long)floats, (unsigned long long)c->left);
+    *out = c->p;
+    c->p += floats * 4;
+    c->left -= floats * 4;
+    return LLM_OK;
+}
+
+/* The header: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size
+ * (negative: a separate classifier follows), seq_len. */
+static llm_status l2c_hparams(const llm_map *m, const char *path, llm_hparams *h, bool *shared, llm_error *err) {
+    if (gguf_is_gguf(m->data, m->size))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s is a GGUF file already, not a llama2.c checkpoint", path);
+    if (m->size < 28)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: %zu bytes are too few for a llama2.c header", path, m->size);
+    int32_t v[7];
+    for (int i = 0; i < 7; i++) v[i] = (int32_t)gguf_rd_u32(m->data + 4 * i);
+    if (v[5] == INT32_MIN) return llm_fail(err, LLM_ERR_FORMAT, "%s: vocab_size %d", path, v[5]);
+    *h = (llm_hparams){
+        .n_vocab = abs(v[5]), .n_embd = v[0], .n_ff = v[1], .n_layer = v[2], .n_head = v[3], .n_head_kv = v[4],
+        .head_dim = v[3] > 0 ? v[0] / v[3] : 0, .n_ctx_train = v[6], .rope_base = 10000.0f, .rms_eps = 1e-5f,
+    };
+    h->n_rot = h->head_dim;
+    *shared = v[5] > 0;
+    llm_status s = llm_hparams_validate(h, err);
+    if (s) llm_error_prefix(err, path);
+    return s;
+}
+
+/* The tensors of a checkpoint: per-layer stacks in file order, each
+ * emitted layer by layer; the classifier is token_embd when shared, and
+ * written as output.weight either way, as llama.cpp's converter does. */
+static llm_status l2c_tensors(conv *c, const llm_map *m, const char *path, bool shared, llm_error *err) {
+    const llm_hparams *h = &c->hp;
+    l2c_cursor cur = {m->data + 28, m->size - 28, path};
+    uint64_t dim = (uint64_t)h->n_embd, vocab = (uint64_t)h->n_vocab;
+    const unsigned char *emb = NULL, *stack[N_LAYER_TENSORS] = {0}, *norm = NULL, *rope, *cls;
+    llm_status s = take(&cur, vocab * dim, "token_embedding", &emb, err);
+    for (size_t i = 0; !s && i < N_LAYER_TENSORS; i++) {
+        uint64_t per = (uint64_t)dim_of(h, layer_tensors[i].ne0) * (uint64_t)dim_of(h, layer_tensors[i].ne1);
+        s = take(&cur, per * (uint64_t)h->n_layer, layer_tensors[i].l2c, &stack[i], err);
+    }
+    if (!s) s = take(&cur, dim, "rms_final", &norm, err);
+    if (!s) s = take(&cur, (uint64_t)h->n_ctx_train * (uint64_t)h->head_dim, "freq_cis", &rope, err);
+    cls = emb;
+    if (!s && !shared) s = take(&cur, vocab * dim, "wcls", &cls, err);
+    if (s) return s;
+    if (cur.left)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: %llu bytes after the last tensor: not a llama2.c v0 checkpoint", path,
+                        (unsigned long long)cur.left);
+    c->count = 3 + N_LAYER_TENSORS * (uint64_t)h->n_layer;
+    src e = {emb, LLM_DT_F32, (int64_t)dim, (int64_t)vocab, 2}, n = {norm, LLM_DT_F32, (int64_t)dim, 1, 1};
+    src o = {cls, LLM_DT_F32, (int64_t)dim, (int64_t)vocab, 2};
+    if ((s = emit(c, "token_embd.weight", &e, 0, err)) || (s = emit(c, "output_norm.weight", &n, 0, err)) ||
+        (s = emit(c, "output.weight", &o, 0, err)))
+        return s;
+    for (int l = 0; l < h->n_layer; l++)
+        for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
+            const struct layer_tensor *lt = &layer_tensors[i];
+            int64_t ne0 = dim_of(h, lt->ne0), ne1 = dim_of(h, lt->ne1);
+            src t = {stack[i] + (uint64_t)l * (uint64_t)(ne0 * ne1) * 4, LLM_DT_F32, ne0, ne1, lt->ne1 == D_ONE ? 1 : 2};
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, lt->gguf);
+            if ((s = emit(c, name, &t, 0, err))) return s;
+        }
+    return LLM_OK;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+llm_status llm_convert_llama2c(const char *model, const char *tokenizer, const char *out,
+                               const llm_convert_params *p, llm_error *err) {
+    if (!model || !tokenizer || !out)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_convert_llama2c: NULL argument");
+    llm_convert_params def = llm_convert_default_params();
+    conv c;
+    llm_map map = {0};
+    cvocab v = {0};
+    bool shared = false;
+    char name[256];
+    const char *inputs[] = {model, tokenizer};
+    llm_status s = conv_init(&c, out, p ? p : &def, err);
+    if (!s) s = llm_map_open(&map, model, err);
+    if (!s) s = l2c_hparams(&map, model, &c.hp, &shared, err);
+    if (!s) s = ends_with(tokenizer, ".model") ? vocab_spm(&v, tokenizer, c.hp.n_vocab, err)
+                                               : vocab_llama2c(&v, tokenizer, c.hp.n_vocab, err);
+    if (!s) s = l2c_tensors(&c, &map, model, shared, err);
+    base_name(name, sizeof name, model);
+    if (!s) s = finish(&c, &v, name, inputs, 2, err);
+    cvocab_free(&v);
+    conv_free(&c);
+    llm_map_close(&map);
+    return s;
+}
+
+/* ---------------------------------------------------------------- Hugging Face */
+
+static llm_status cfg_int(const cJSON *cfg, const char *path, const char *key, int64_t def, int32_t *out,
+                          llm_error *err) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    uint64_t u;
+    if (!it || cJSON_IsNull(it)) {
+        if (def < 0) return llm_fail(err, LLM_ERR_FORMAT, "%s: %s is missing", path, key);
+        *out = (int32_t)def;
+        return LLM_OK;
+    }
+    if (!st_json_uint(it, INT32_MAX, &u))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: %s is not an integer from 0 to %d", path, key, INT32_MAX);
+    *out = (int32_t)u;
+    return LLM_OK;
+}
+
+static llm_status cfg_float(const cJSON *cfg, const char *path, const char *key, float def, float *out,
+                            llm_error *err) {
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg, key);
+    *out = def;
+    if (!it || cJSON_IsNull(it)) return LLM_OK;
+    if (!cJSON_IsNumber(it)) return llm_fail(err, LLM_ERR_FORMAT, "%s: %s is not a number", path, key);
+    *out = (float)it->valuedouble;
+    return LLM_OK;
+}
+
+/* What the converter cannot carry: another architecture, another
+ * activation, RoPE scaling, biases, a head size of its own. */
+static llm_status cfg_supported(const cJSON *cfg, const char *path, const llm_hparams *h, llm_error *err) {
+    const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "hidden_act");
+    const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
+    int32_t head_dim = 0;
+    llm_status s;
+    if (!json_str_is(cfg, "model_type", "llama"))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: model_type is not \"llama\"", path);
+    if (act && !json_str_is(cfg, "hidden_act", "silu"))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: hidden_act is not \"silu\"", path);
+    if (scaling && !cJSON_IsNull(scaling))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: rope_scaling is set; libllm has no RoPE scaling", path);
+    if (json_flag(cfg, "attention_bias", false) || json_flag(cfg, "mlp_bias", false))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: attention_bias or mlp_bias is set; libllm has no biases", path);
+    if ((s = cfg_int(cfg, path, "head_dim", h->head_dim, &head_dim, err))) return s;
+    if (head_dim != h->head_dim)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: head_dim %d is not hidden_size / num_attention_heads = %d", path,
+                        head_dim, h->head_dim);
+    return LLM_OK;
+}
+
+static llm_status hf_config(const cJSON *cfg, const char *path, llm_hparams *h, bool *tied, llm_error *err) {
+    struct { const char *key; int32_t *out; int64_t def; } ints[] = {
+        {"hidden_size", &h->n_embd, -1},
+        {"intermediate_size", &h->n_ff, -1},
+        {"num_hidden_layers", &h->n_layer, -1},
+        {"num_attention_heads", &h->n_head, -1},
+        {"vocab_size", &h->n_vocab, -1},
+        {"max_position_embeddings", &h->n_ctx_train, -1},
+    };
+    llm_status s;
+    memset(h, 0, sizeof *h);
+    if (!cJSON_IsObject(cfg)) return llm_fail(err, LLM_ERR_FORMAT, "%s: not a JSON object", path);
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if ((s = cfg_int(cfg, path, ints[i].key, ints[i].def, ints[i].out, err))) return s;
+    if ((s = cfg_int(cfg, path, "num_key_value_heads", h->n_head, &h->n_head_kv, err)) ||
+        (s = cfg_float(cfg, path, "rms_norm_eps", 1e-6f, &h->rms_eps, err)) ||
+        (s = cfg_float(cfg, path, "rope_theta", 10000.0f, &h->rope_base, err)))
+        return s;
+    h->head_dim = h->n_head > 0 ? h->n_embd / h->n_head : 0;
+    h->n_rot = h->head_dim;
+    if ((s = llm_hparams_validate(h, err))) {
+        llm_error_prefix(err, path);
+        return s;
+    }
+    *tied = json_flag(cfg, "tie_word_embeddings", false);
+    return cfg_supported(cfg, path, h, err);
+}
+
+static void shape_str(char *buf, size_t cap, const uint64_t *shape, uint32_t n) {
+    size_t pos = (size_t)snprintf(buf, cap, "[");
+    for (uint32_t i = 0; i < n && pos < cap; i++)
+        pos += (size_t)snprintf(buf + pos, cap - pos, "%s%llu", i ? ", " : "", (unsigned long long)shape[i]);
+    if (pos < cap) snprintf(buf + pos, cap - pos, "]");
+}
+
+/* The checkpoint tensor name with the shape config.json implies (HF lists
+ * rows first: [ne1, ne0], or [ne0] for a vector). */
+static llm_status hf_src(const st_model *m, const char *where, const char *name, int64_t ne0, int64_t ne1,
+                         uint32_t n_dims, src *s, llm_error *err) {
+    const char *path;
+    const st_tensor *t = st_model_find(m, name, &path);
+    if (!t) return llm_fail(err, LLM_ERR_FORMAT, "%s: missing tensor '%s'", where, name);
+    uint32_t type = t->dtype == ST_F32 ? LLM_DT_F32 : t->dtype == ST_F16 ? LLM_DT_F16
+                  : t->dtype == ST_BF16 ? LLM_DT_BF16 : UINT32_MAX;
+    if (type == UINT32_MAX)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s (F32, F16 and BF16 are converted)", path,
+                        name, st_dtype_name(t->dtype));
+    uint64_t want[2] = {(uint64_t)(n_dims == 2 ? ne1 : ne0), (uint64_t)ne0};
+    if (t->n_dims != n_dims || t->shape[0] != want[0] || (n_dims == 2 && t->shape[1] != want[1])) {
+        char got[96], exp[48];
+        shape_str(got, sizeof got, t->shape, t->n_dims);
+        shape_str(exp, sizeof exp, want, n_dims);
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: tensor '%s' has shape %s, config.json implies %s", path, name, got,
+                        exp);
+    }
+    *s = (src){t->data, type, ne0, ne1, n_dims};
+    return LLM_OK;
+}
+
+/* True for the names hf_tensors reads, and the RoPE frequency tables some
+ * checkpoints carry (recomputed by the loader, so dropped). */
+static bool hf_known(const char *name, int32_t n_layer) {
+    if (strcmp(name, "model.embed_tokens.weight") == 0 || strcmp(name, "model.norm.weight") == 0 ||
+        strcmp(name, "lm_head.weight") == 0)
+        return true;
+    int layer, pos = 0;
+    char prefix[32];
+    if (sscanf(name, "model.layers.%d.%n", &layer, &pos) != 1 || pos == 0 || layer < 0 || layer >= n_layer)
+        return false;
+    snprintf(prefix, sizeof prefix, "model.layers.%d.", layer);
+    if (strncmp(name, prefix, strlen(prefix)) != 0 || strlen(prefix) != (size_t)pos) return false;
+    const char *rest = name + pos;
+    if (strcmp(rest, "self_attn.rotary_emb.inv_freq") == 0) return true;
+    for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
+        size_t k = strlen(layer_tensors[i].hf);
+        if (strncmp(rest, layer_tensors[i].hf, k) == 0 && strcmp(rest + k, ".weight") == 0) return true;
+    }
+    return false;
+}
+
+static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool tied, llm_error *err) {
+    const llm_hparams *h = &c->hp;
+    for (size_t i = 0; i < m->n_entries; i++)
+        if (!hf_known(m->entries[i].t->name, h->n_layer))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: unexpected tensor '%.80s' (not part of a llama model)",
+                            m->paths[m->entries[i].file], m->entries[i].t->name);
+    c->count = (tied ? 2 : 3) + N_LAYER_TENSORS * (uint64_t)h->n_layer;
+    src s;
+    llm_status st;
+    if ((st = hf_src(m, where, "model.embed_tokens.weight", h->n_embd, h->n_vocab, 2, &s, err)) ||
+        (st = emit(c, "token_embd.weight", &s, 0, err)) ||
+        (st = hf_src(m, where, "model.norm.weight", h->n_embd, 1, 1, &s, err)) ||
+        (st = emit(c, "output_norm.weight", &s, 0, err)))
+        return st;
+    if (!tied && ((st = hf_src(m, where, "lm_head.weight", h->n_embd, h->n_vocab, 2, &s, err)) ||
+                  (st = emit(c, "output.weight", &s, 0, err))))
+        return st;
+    for (int l = 0; l < h->n_layer; l++)
+        for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
+            const struct layer_tensor *lt = &layer_tensors[i];
+            char hf[96], gg[64];
+            snprintf(hf, sizeof hf, "model.layers.%d.%s.weight", l, lt->hf);
+            snprintf(gg, sizeof gg, "blk.%d.%s.weight", l, lt->gguf);
+            int64_t heads = lt->perm == P_HEAD ? h->n_head : lt->perm == P_KV ? h->n_head_kv : 0;
+            if ((st = hf_src(m, where, hf, dim_of(h, lt->ne0), dim_of(h, lt->ne1), lt->ne1 == D_ONE ? 1 : 2, &s, err)) ||
+                (st = emit(c, gg, &s, heads, err)))
+                return st;
+        }
+    return LLM_OK;
+}
+
+/* A special token named by text in tokenizer_config.json: "<s>" or an
+ * added-token object {"content": "<s>", ...}. */
+static llm_status special_by_text(const cvocab *v, const char *path, const char *key, const cJSON *it, int32_t *id,
+                                  llm_error *err) {
+    const char *text = cJSON_IsObject(it) ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "content"))
+                                          : cJSON_GetStringValue(it);
+    if (!text) return llm_fail(err, LLM_ERR_FORMAT, "%s: %s is neither a string nor {\"content\": ...}", path, key);
+    if ((*id = find_token(v, text)) < 0)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: %s '%.40s' is not in the vocabulary", path, key, text);
+    return LLM_OK;
+}
+
+/* A special token id in generation_config.json or config.json (a list,
+ * as Llama 3 has for eos, gives its first id). */
+static llm_status special_by_id(const cvocab *v, const char *path, const char *key, const cJSON *it, int32_t *id,
+                                llm_error *err) {
+    const cJSON *first = cJSON_IsArray(it) ? it->child : it;
+    uint64_t u;
+    if (!st_json_uint(first, (uint64_t)v->n - 1, &u))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: %s is not a token id below %d", path, key, v->n);
+    *id = (int32_t)u;
+    return LLM_OK;
+}
+
+static const cJSON *json_get(const cJSON *obj, const char *key) {
+    const cJSON *it = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    return it && !cJSON_IsNull(it) ? it : NULL;
+}
+
+/* An optional JSON file: absent gives NULL and no error. */
+static llm_status load_optional(const char *path, cJSON **out, llm_error *err) {
+    *out = NULL;
+    return exists(path) ? st_json_load(path, out, err) : LLM_OK;
+}
+
+/* BOS, EOS, UNK and PAD: by text in tokenizer_config.json, else by id in
+ * generation_config.json, else in config.json, else as the tokenizer
+ * itself says; add_bos_token / add_eos_token from tokenizer_config.json. */
+static llm_status hf_specials(cvocab *v, const char *tc_path, const char *gc_path, const cJSON *cfg,
+                              const char *cfg_path, llm_error *err) {
+    cJSON *tc = NULL, *gc = NULL;
+    llm_status s = load_optional(tc_path, &tc, err);
+    if (!s) s = load_optional(gc_path, &gc, err);
+    const char *names[] = {"bos", "eos", "unk", "pad"};
+    int32_t *ids[] = {&v->bos, &v->eos, &v->unk, &v->pad};
+    for (int i = 0; !s && i < 4; i++) {
+        char tkey[16], ikey[16];
+        snprintf(tkey, sizeof tkey, "%s_token", names[i]);
+        snprintf(ikey, sizeof ikey, "%s_token_id", names[i]);
+        const cJSON *it;
+        if ((it = json_get(tc, tkey))) s = special_by_text(v, tc_path, tkey, it, ids[i], err);
+        else if ((it = json_get(gc, ikey))) s = special_by_id(v, gc_path, ikey, it, ids[i], err);
+        else if ((it = json_get(cfg, ikey))) s = special_by_id(v, cfg_path, ikey, it, ids[i], err);
+    }
+    const char *flags[] = {"add_bos_token", "add_eos_token"};
+    int *fv[] = {&v->add_bos, &v->add_eos};
+    for (int i = 0; !s && i < 2; i++) {
+        const cJSON *it = json_get(tc, flags[i]);
+        if (it && !cJSON_IsBool(it)) s = llm_fail(err, LLM_ERR_FORMAT, "%s: %s is not a boolean", tc_path, flags[i]);
+        else if (it) *fv[i] = cJSON_IsTrue(it);
+    }
+    cJSON_Delete(tc);
+    cJSON_Delete(gc);
+    return s;
+}
+
+/* The directory's files, each a path in dir. */
+typedef struct hf_paths {
+    char config[4096], spm[4096], json[4096], index[4096], tc[4096], gc[4096];
+} hf_paths;
+
+static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_error *err) {
+    hf_paths p;
+    cJSON *cfg = NULL;
+    bool tied = false;
+    llm_status s;
+    if ((s = path_in(p.config, sizeof p.config, dir, "config.json", err)) ||
+        (s = path_in(p.spm, sizeof p.spm, dir, "tokenizer.model", err)) ||
+        (s = path_in(p.json, sizeof p.json, dir, "tokenizer.json", err)) ||
+        (s = path_in(p.index, sizeof p.index, dir, "model.safetensors.index.json", err)) ||
+        (s = path_in(p.tc, sizeof p.tc, dir, "tokenizer_config.json", err)) ||
+        (s = path_in(p.gc, sizeof p.gc, dir, "generation_config.json", err)) ||
+        (s = st_json_load(p.config, &cfg, err)))
+        return s;
+    const char *tok = exists(p.spm) ? p.spm : p.json;
+    if (!(s = hf_config(cfg, p.config, &c->hp, &tied, err)) && !exists(tok))
+        s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
+    if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_bpe(v, tok, c->hp.n_vocab, err);
+    if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);
+    if (!s) s = st_model_open(m, dir, err);
+    cJSON_Delete(cfg);
+    if (s) return s;
+    const char *where = m->n_files == 1 && !exists(p.index) ? m->paths[0] : p.index;
+    if ((s = hf_tensors(c, m, where, tied, err))) return s;
+    /* every file read (those absent are not checked) */
+    const char **inputs = llm_calloc(m->n_files + 5, sizeof *inputs);
+    if (!inputs) return nomem(err);
+    const char *fixed[] = {p.config, tok, p.index, p.tc, p.gc};
+    memcpy(inputs, fixed, sizeof fixed);
+    for (uint32_t i = 0; i < m->n_files; i++) inputs[i + 5] = m->paths[i];
+    char name[256];
+    base_name(name, sizeof name, dir);
+    s = finish(c, v, name, inputs, m->n_files + 5, err);
+    free(inputs);
+    return s;
+}
+
+llm_status llm_convert_hf(const char *dir, const char *out, const llm_convert_params *p, llm_error *err) {
+    if (!dir || !out) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_convert_hf: NULL argument");
+    llm_convert_params def = llm_convert_default_params();
+    conv c;
+    cvocab v = {0};
+    st_model m = {0};
+    llm_status s = conv_init(&c, out, p ? p : &def, err);
+    if (!s) s = hf_run(&c, dir, &v, &m, err);
+    st_model_close(&m);
+    cvocab_free(&v);
+    conv_free(&c);
+    return s;
+}

@@ -1,0 +1,321 @@
+#include "quantize.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "dtype.h"
+#include "alloc.h"
+#include "error.h"
+#include "gguf.h"
+#include "gguf_write.h"
+#include "quant.h"
+
+/* ---------------------------------------------------------------- rows */
+
+bool llm_row_codec(uint32_t type) { return llm_dtype_supported(type); }
+
+static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static void wr16(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+void llm_row_to_f32(uint32_t type, const void *src, float *dst, int64_t n) {
+    const unsigned char *p = src;
+    switch (type) {
+    case LLM_DT_F32: memcpy(dst, src, (size_t)n * sizeof *dst); break;
+    case LLM_DT_F16:
+        for (int64_t i = 0; i < n; i++) dst[i] = llm_f16_to_f32(rd16(p + 2 * i));
+        break;
+    case LLM_DT_BF16:
+        for (int64_t i = 0; i < n; i++) dst[i] = llm_bf16_to_f32(rd16(p + 2 * i));
+        break;
+    case LLM_DT_Q8_0: llm_dequantize_row_q8_0(src, dst, n); break;
+    case LLM_DT_Q4_0: llm_dequantize_row_q4_0(src, dst, n); break;
+    }
+}
+
+void llm_row_from_f32(uint32_t type, const float *src, void *dst, int64_t n) {
+    unsigned char *p = dst;
+    switch (type) {
+    case LLM_DT_F32: memcpy(dst, src, (size_t)n * sizeof *src); break;
+    case LLM_DT_F16:
+        for (int64_t i = 0; i < n; i++) wr16(p + 2 * i, llm_f32_to_f16(src[i]));
+        break;
+    case LLM_DT_BF16:
+        for (int64_t i = 0; i < n; i++) wr16(p + 2 * i, llm_f32_to_bf16(src[i]));
+        break;
+    case LLM_DT_Q8_0: llm_quantize_row_q8_0(src, dst, n); break;
+    case LLM_DT_Q4_0: llm_quantize_row_q4_0(src, dst, n); break;
+    }
+}
+
+bool llm_type_from_name(const char *name, uint32_t *type) {
+    static const uint32_t types[] = {LLM_DT_F32, LLM_DT_F16, LLM_DT_BF16, LLM_DT_Q8_0, LLM_DT_Q4_0};
+    for (size_t i = 0; name && i < sizeof types / sizeof types[0]; i++)
+        if (strcasecmp(name, llm_dtype_name(types[i])) == 0) {
+            *type = types[i];
+            return true;
+        }
+    return false;
+}
+
+uint32_t llm_file_type(uint32_t type) {
+    switch (type) {
+    case LLM_DT_F16: return 1;
+    case LLM_DT_Q4_0: return 2;
+    case LLM_DT_Q8_0: return 7;
+    case LLM_DT_BF16: return 32;
+    default: return 0;
+    }
+}
+
+llm_status llm_check_output(const char *out, const char *in, llm_error *err) {
+    if (!out || !in) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_check_output: NULL path");
+    struct stat so, si;
+    if (stat(out, &so) != 0 || stat(in, &si) != 0) return LLM_OK;
+    if (so.st_dev == si.st_dev && so.st_ino == si.st_ino)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "output %s is the input %s: refusing to replace it", out, in);
+    return LLM_OK;
+}
+
+/* ---------------------------------------------------------------- metadata */
+
+/* A GGUF string as a NUL-terminated copy (NULL when it holds a NUL byte,
+ * which the writer's C strings cannot carry, or when out of memory). */
+static char *cstr(gguf_str s) {
+    if (memchr(s.ptr, 0, (size_t)s.len)) return NULL;
+    return strndup(s.ptr, (size_t)s.len);
+}
+
+static uint32_t scalar_size(uint32_t t) {
+    switch (t) {
+    case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
+    case GGUF_U16: case GGUF_I16: return 2;
+    case GGUF_U32: case GGUF_I32: case GGUF_F32: return 4;
+    case GGUF_U64: case GGUF_I64: case GGUF_F64: return 8;
+    default: return 0;
+    }
+}
+
+/* The little-endian value of size bytes as the host's C object of that
+ * size, which is what the writer's add functions take. */
+static void to_host(void *dst, const unsigned char *p, uint32_t size) {
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < size; i++) v |= (uint64_t)p[i] << (8 * i);
+    uint8_t b = (uint8_t)v;
+    uint16_t h = (uint16_t)v;
+    uint32_t w = (uint32_t)v;
+    memcpy(dst, size == 1 ? (void *)&b : size == 2 ? (void *)&h : size == 4 ? (void *)&w : (void *)&v, size);
+}
+
+static llm_status copy_scalar(gguf_writer *w, const char *key, uint32_t type, const unsigned char *p,
+                              llm_error *err) {
+    union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
+            uint64_t u64; int64_t i64; float f32; double f64; } v;
+    to_host(&v, p, scalar_size(type));
+    switch (type) {
+    case GGUF_U8: return gguf_writer_add_u8(w, key, v.u8, err);
+    case GGUF_I8: return gguf_writer_add_i8(w, key, v.i8, err);
+    case GGUF_U16: return gguf_writer_add_u16(w, key, v.u16, err);
+    case GGUF_I16: return gguf_writer_add_i16(w, key, v.i16, err);
+    case GGUF_U32: return gguf_writer_add_u32(w, key, v.u32, err);
+    case GGUF_I32: return gguf_writer_add_i32(w, key, v.i32, err);
+    case GGUF_U64: return gguf_writer_add_u64(w, key, v.u64, err);
+    case GGUF_I64: return gguf_writer_add_i64(w, key, v.i64, err);
+    case GGUF_F32: return gguf_writer_add_f32(w, key, v.f32, err);
+    case GGUF_F64: return gguf_writer_add_f64(w, key, v.f64, err);
+    default: return gguf_writer_add_bool(w, key, v.u8 != 0, err);
+    }
+}
+
+static llm_status copy_str_arr(gguf_writer *w, const char *key, const gguf_kv *kv, llm_error *err) {
+    char **v = llm_calloc(kv->arr_n ? (size_t)kv->arr_n : 1, sizeof *v);
+    llm_status s = v ? LLM_OK : llm_fail(err, LLM_ERR_NOMEM, "out of memory copying '%s'", key);
+    const unsigned char *p = kv->val;
+    for (uint64_t i = 0; !s && i < kv->arr_n; i++)
+        if (!(v[i] = cstr(gguf_next_str(&p))))
+            s = llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s'[%llu] holds a NUL byte or memory ran out", key,
+                         (unsigned long long)i);
+    if (!s) s = gguf_writer_add_str_arr(w, key, (const char *const *)v, kv->arr_n, err);
+    for (uint64_t i = 0; v && i < kv->arr_n; i++) free(v[i]);
+    free(v);
+    return s;
+}
+
+static llm_status copy_arr(gguf_writer *w, const char *key, const gguf_kv *kv, llm_error *err) {
+    if (kv->arr_type == GGUF_STRING) return copy_str_arr(w, key, kv, err);
+    uint32_t es = scalar_size(kv->arr_type);
+    if (!es) return llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s' is an array of arrays, which is not copied", key);
+    unsigned char *host = llm_malloc(kv->arr_n ? (size_t)(kv->arr_n * es) : 1);
+    if (!host) return llm_fail(err, LLM_ERR_NOMEM, "out of memory copying '%s'", key);
+    for (uint64_t i = 0; i < kv->arr_n; i++) to_host(host + i * es, kv->val + i * es, es);
+    llm_status s = gguf_writer_add_arr(w, key, kv->arr_type, host, kv->arr_n, err);
+    free(host);
+    return s;
+}
+
+static llm_status copy_kv(gguf_writer *w, const gguf_kv *kv, const char *key, llm_error *err) {
+    if (kv->type == GGUF_ARRAY) return copy_arr(w, key, kv, err);
+    if (kv->type != GGUF_STRING) return copy_scalar(w, key, kv->type, kv->val, err);
+    const unsigned char *p = kv->val;
+    char *v = cstr(gguf_next_str(&p));
+    llm_status s = v ? gguf_writer_add_str(w, key, v, err)
+                     : llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s' holds a NUL byte or memory ran out", key);
+    free(v);
+    return s;
+}
+
+/* Every entry but those the quantizer sets itself. */
+static llm_status copy_metadata(gguf_writer *w, const gguf_file *f, llm_error *err) {
+    static const char *const own[] = {"general.alignment", "general.file_type", "general.quantization_version"};
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        bool skip = false;
+        for (size_t j = 0; j < sizeof own / sizeof own[0]; j++) skip |= gguf_str_eq(f->kv[i].key, own[j]);
+        if (skip) continue;
+        char *key = cstr(f->kv[i].key);
+        llm_status s = key ? copy_kv(w, &f->kv[i], key, err)
+                           : llm_fail(err, LLM_ERR_UNSUPPORTED, "metadata key %llu holds a NUL byte or memory ran out",
+                                      (unsigned long long)i);
+        free(key);
+        if (s) return s;
+    }
+    return LLM_OK;
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+/* The type tensor t gets (see quantize.h); note explains any departure
+ * from the requested type. head is the output head's name: output.weight,
+ * or token_embd.weight when the embeddings are tied. */
+static uint32_t choose(const gguf_tensor *t, const char *name, const char *head, const llm_quantize_params *p,
+                       char *note, size_t cap) {
+    note[0] = 0;
+    if (t->n_dims < 2) {
+        if (t->type != LLM_DT_F32) snprintf(note, cap, "vectors are written F32");
+        return LLM_DT_F32;
+    }
+    uint32_t to = p->type;
+    size_t r = 0;
+    while (r < p->n_rules && !strstr(name, p->rules[r].pattern)) r++;
+    if (r < p->n_rules) {
+        to = p->rules[r].type;
+        snprintf(note, cap, "matches '%s'", p->rules[r].pattern);
+    } else if (to == LLM_DT_Q4_0 && strcmp(name, head) == 0) {
+        to = LLM_DT_Q8_0;
+        snprintf(note, cap, "the output head gets Q8_0 with Q4_0, as in llama.cpp");
+    }
+    uint64_t row;
+    if (!llm_dtype_row_size(to, (uint64_t)t->ne[0], &row)) {
+        uint32_t wide = t->type == LLM_DT_BF16 ? LLM_DT_BF16 : LLM_DT_F16;
+        snprintf(note, cap, "row length %lld is not a multiple of the %s block of %u, %s instead",
+                 (long long)t->ne[0], llm_dtype_name(to), llm_dtype(to)->blck, llm_dtype_name(wide));
+        to = wide;
+    }
+    return to;
+}
+
+/* Re-encodes t row by row into a new buffer (*out, *nbytes). */
+static llm_status reencode(const gguf_tensor *t, const char *name, uint32_t to, void **out, uint64_t *nbytes,
+                           llm_error *err) {
+    if (!llm_row_codec(t->type))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' is %s, which cannot be re-encoded", name,
+                        llm_dtype_name(t->type));
+    int64_t n = t->ne[0];
+    uint64_t in_row, out_row;
+    llm_dtype_row_size(t->type, (uint64_t)n, &in_row); /* the reader checked the shape */
+    llm_dtype_row_size(to, (uint64_t)n, &out_row);     /* choose() checked this one */
+    uint64_t rows = in_row ? t->nbytes / in_row : 0;
+    if (rows && out_row > SIZE_MAX / rows) return llm_fail(err, LLM_ERR_NOMEM, "tensor '%s' is too large", name);
+    *nbytes = out_row * rows;
+    unsigned char *dst = llm_malloc(*nbytes ? (size_t)*nbytes : 1);
+    float *x = llm_malloc(n ? (size_t)n * sizeof *x : 1);
+    if (!dst || !x) {
+        free(dst);
+        free(x);
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory re-encoding tensor '%s'", name);
+    }
+    const unsigned char *src = t->data;
+    for (uint64_t r = 0; r < rows; r++) {
+        llm_row_to_f32(t->type, src + r * in_row, x, n);
+        llm_row_from_f32(to, x, dst + r * out_row, n);
+    }
+    free(x);
+    *out = dst;
+    return LLM_OK;
+}
+
+typedef struct qjob {
+    gguf_file in;
+    gguf_writer *w;
+    void **bufs;            /* (in.n_tensors) re-encoded data, or NULL */
+} qjob;
+
+static llm_status add_tensors(qjob *j, const llm_quantize_params *p, llm_error *err) {
+    uint64_t total = 0;
+    const char *head = gguf_find_tensor(&j->in, "output.weight") ? "output.weight" : "token_embd.weight";
+    for (uint64_t i = 0; i < j->in.n_tensors; i++) {
+        const gguf_tensor *t = &j->in.tensors[i];
+        char *name = cstr(t->name);
+        if (!name) return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor %llu: name holds a NUL byte or memory ran out",
+                                   (unsigned long long)i);
+        char note[160];
+        uint32_t to = choose(t, name, head, p, note, sizeof note);
+        const void *data = t->data;
+        uint64_t nbytes = t->nbytes;
+        llm_status s = to == t->type ? LLM_OK : reencode(t, name, to, &j->bufs[i], &nbytes, err);
+        if (!s && j->bufs[i]) data = j->bufs[i];
+        if (!s) s = gguf_writer_add_tensor(j->w, name, t->n_dims, t->ne, to, data, nbytes, err);
+        total += nbytes;
+        if (!s && p->report) {
+            llm_tensor_report r = {name, i + 1, j->in.n_tensors, t->type, to, nbytes, total, note[0] ? note : NULL};
+            p->report(p->report_ud, &r);
+        }
+        free(name);
+        if (s) return s;
+    }
+    return LLM_OK;
+}
+
+static llm_status quantize(qjob *j, const char *in, const char *out, const llm_quantize_params *p,
+                           llm_error *err) {
+    llm_status s = gguf_open(&j->in, in, err);
+    if (s) return s;
+    if (j->in.alignment > UINT32_MAX)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: alignment %llu", in, (unsigned long long)j->in.alignment);
+    j->bufs = llm_calloc(j->in.n_tensors ? (size_t)j->in.n_tensors : 1, sizeof *j->bufs);
+    if (!j->bufs) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %llu tensors",
+                                  (unsigned long long)j->in.n_tensors);
+    if (!(j->w = gguf_writer_new(err))) return err ? err->code : LLM_ERR_NOMEM;
+    if ((s = gguf_writer_set_alignment(j->w, (uint32_t)j->in.alignment, err)) ||
+        (s = copy_metadata(j->w, &j->in, err)) ||
+        (s = gguf_writer_add_u32(j->w, "general.quantization_version", 2, err)) ||
+        (s = gguf_writer_add_u32(j->w, "general.file_type", llm_file_type(p->type), err)) ||
+        (s = add_tensors(j, p, err)))
+        return s;
+    return gguf_writer_to_file(j->w, out, err);
+}
+
+llm_status llm_quantize_file(const char *in, const char *out, const llm_quantize_params *p, llm_error *err) {
+    if (!in || !out || !p || (p->n_rules && !p->rules))
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_quantize_file: NULL argument");
+    if (!llm_row_codec(p->type))
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot write type %s", llm_dtype_name(p->type));
+    for (size_t i = 0; i < p->n_rules; i++)
+        if (!p->rules[i].pattern || !llm_row_codec(p->rules[i].type))
+            return llm_fail(err, LLM_ERR_INVALID_ARG, "rule %zu: no pattern, or a type that cannot be written", i);
+    llm_status s = llm_check_output(out, in, err);
+    if (s) return s;
+    qjob j;
+    memset(&j, 0, sizeof j);
+    s = quantize(&j, in, out, p, err);
+    for (uint64_t i = 0; j.bufs && i < j.in.n_tensors; i++) free(j.bufs[i]);
+    free(j.bufs);
+    gguf_writer_free(j.w);
+    gguf_close(&j.in);
+    return s;
+}

@@ -1,0 +1,156 @@
+/* Allocation failure at every allocation site (builds configured with
+ * -Dfault_injection=true only). Each test repeats one operation with the
+ * 1st, 2nd, 3rd ... allocation failing until a run makes fewer
+ * allocations than the one that was to fail, i.e. succeeds untouched.
+ * Every run with a failure must come back as LLM_ERR_NOMEM with a
+ * message, and leave nothing allocated: the suite runs under ASan's leak
+ * checker (./build.sh sanitize with the option, or CI's fault step). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "alloc.h"
+#include "llm.h"
+#include "testutil.h"
+
+/* One attempt of the operation under test: returns the status, with err
+ * filled on failure, and releases whatever it made on success. */
+typedef llm_status (*attempt_fn)(void *arg, llm_error *err);
+
+/* Runs fn with allocation n failing, for n = 1, 2, ... until it succeeds
+ * without reaching n. Returns the number of allocation sites exercised. */
+static uint64_t fail_each(attempt_fn fn, void *arg, const char *what) {
+    for (uint64_t n = 1;; n++) {
+        llm_error err = {0};
+        llm_fault_fail_at(n);
+        llm_status s = fn(arg, &err);
+        uint64_t count = llm_fault_count();
+        llm_fault_fail_at(0);
+        if (count < n) {
+            if (s) fail_msg("%s: failed with no allocation failing: %s", what, err.msg);
+            return n - 1;
+        }
+        if (s != LLM_ERR_NOMEM || err.code != LLM_ERR_NOMEM || !err.msg[0])
+            fail_msg("%s, allocation %llu failing: status %d '%s', expected LLM_ERR_NOMEM with a message", what,
+                     (unsigned long long)n, s, err.msg);
+    }
+}
+
+/* ------------------------------------------------------------- attempts */
+
+typedef struct load_arg {
+    const char *path;
+    const char *tokenizer; /* llama2.c only */
+} load_arg;
+
+static llm_status load(void *arg, llm_error *err) {
+    const load_arg *a = arg;
+    llm_model_params p = llm_model_default_params();
+    p.tokenizer_path = a->tokenizer;
+    llm_model *m = llm_model_load(a->path, &p, err);
+    llm_model_free(m);
+    return m ? LLM_OK : err->code;
+}
+
+typedef struct ctx_arg {
+    const llm_model *m;
+    int32_t n_threads;
+} ctx_arg;
+
+/* A context, and one decode in it (which allocates nothing, so a failure
+ * there would show up as an unexpected error). */
+static llm_status new_ctx(void *arg, llm_error *err) {
+    const ctx_arg *a = arg;
+    llm_ctx_params cp = llm_ctx_default_params();
+    cp.n_ctx = 64; /* a batch this long takes the BLAS path, with its own scratch */
+    cp.n_threads = a->n_threads;
+    llm_ctx *c = llm_ctx_new(a->m, &cp, err);
+    if (!c) return err->code;
+    int32_t tok = llm_token_bos(a->m);
+    llm_status s = llm_decode(c, &tok, 1, err);
+    llm_ctx_free(c);
+    return s;
+}
+
+/* Tokenizing a text long enough to grow every scratch buffer, then
+ * detokenizing it and sampling with a full chain. */
+static llm_status text_round(void *arg, llm_error *err) {
+    const llm_model *m = arg;
+    static const char text[] = "Once upon a time, there was a little girl named Lily. She loved to play "
+                               "outside in the sunshine. \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82 <s>!";
+    int32_t toks[256];
+    size_t n;
+    llm_status s = llm_tokenize(m, text, sizeof text - 1, toks, 256, &n,
+                                LLM_TOKENIZE_ADD_BOS | LLM_TOKENIZE_SPECIAL, err);
+    if (s) return s;
+    llm_detok *d = llm_detok_new(m, err);
+    if (!d) return err->code;
+    llm_detok_free(d);
+    llm_sampler_params sp = llm_sampler_default_params();
+    sp.repeat_penalty = 1.1f;
+    llm_sampler *smp = llm_sampler_from_params(&sp, err);
+    if (!smp) return err->code;
+    static float logits[512];
+    int32_t tok = llm_sampler_sample(smp, logits, 512, err);
+    llm_sampler_free(smp);
+    return tok < 0 ? err->code : LLM_OK;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_load_gguf(void **state) {
+    (void)state;
+    const char *files[] = {"stories260K.gguf", "stories260K-q8_0.gguf", "llama-2-tiny-random.gguf"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        load_arg a = {test_model_path(files[i]), NULL};
+        uint64_t sites = fail_each(load, &a, files[i]);
+        assert_true(sites >= 5); /* model, GGUF index (2), duplicate check, vocabulary, layers */
+    }
+}
+
+static void test_load_llama2c(void **state) {
+    (void)state;
+    char tok[4096];
+    snprintf(tok, sizeof tok, "%s", test_model_path("tok512.bin"));
+    load_arg a = {test_model_path("stories260K.bin"), tok};
+    assert_true(fail_each(load, &a, "stories260K.bin") >= 5);
+}
+
+static void test_context(void **state) {
+    (void)state;
+    llm_error err = {0};
+    llm_model *m = llm_model_load(test_model_path("stories260K.gguf"), NULL, &err);
+    if (!m) fail_msg("%s", err.msg);
+    for (int32_t threads = 1; threads <= 3; threads++) {
+        ctx_arg a = {m, threads};
+        char what[64];
+        snprintf(what, sizeof what, "llm_ctx_new with %d threads", threads);
+        uint64_t sites = fail_each(new_ctx, &a, what);
+        assert_true(sites >= (uint64_t)(threads == 1 ? 4 : 5 + threads)); /* ctx, pool, workers, scratch */
+    }
+    llm_model_free(m);
+}
+
+static void test_text(void **state) {
+    (void)state;
+    llm_error err = {0};
+    llm_model *m = llm_model_load(test_model_path("stories260K.gguf"), NULL, &err);
+    if (!m) fail_msg("%s", err.msg);
+    assert_true(fail_each(text_round, m, "tokenize, detokenizer, sampler") >= 8);
+    llm_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_load_gguf),
+        cmocka_unit_test(test_load_llama2c),
+        cmocka_unit_test(test_context),
+        cmocka_unit_test(test_text),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

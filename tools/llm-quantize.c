@@ -1,0 +1,76 @@
+/* llm-quantize: rewrites a GGUF model with its weight matrices in another
+ * type (Q8_0, Q4_0, F16, BF16, F32). Which tensor gets which type is
+ * lib/quantize.h's rule; every tensor that does not get the type asked
+ * for is reported with the reason. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dtype.h"
+#include "progress.h"
+#include "quantize.h"
+
+#define MAX_RULES 64
+
+static const char usage[] =
+    "usage: llm-quantize [--tensor-type PATTERN=TYPE]... IN.gguf OUT.gguf TYPE\n"
+    "  TYPE      q8_0, q4_0, f16, bf16 or f32 for the weight matrices. Norm vectors\n"
+    "            stay F32; with q4_0 the output head gets q8_0 (as llama.cpp does);\n"
+    "            a matrix whose row length is not a multiple of the block size (32)\n"
+    "            falls back to f16 (bf16 if it is bf16), and the tool says so\n"
+    "  --tensor-type PATTERN=TYPE\n"
+    "            tensors whose name contains PATTERN get TYPE (first match wins),\n"
+    "            e.g. --tensor-type ffn_=f32\n"
+    "  OUT is never IN, and appears only once complete.\n";
+
+static _Noreturn void die(const char *msg, const char *arg) {
+    fprintf(stderr, "llm-quantize: ");
+    fprintf(stderr, msg, arg);
+    fprintf(stderr, "\n");
+    exit(1);
+}
+
+static uint32_t parse_type(const char *name) {
+    uint32_t t;
+    if (!llm_type_from_name(name, &t)) die("unknown type '%s': use q8_0, q4_0, f16, bf16 or f32", name);
+    return t;
+}
+
+int main(int argc, char **argv) {
+    const char *pos[3];
+    int n_pos = 0;
+    llm_quant_rule rules[MAX_RULES];
+    size_t n_rules = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--tensor-type") == 0) {
+            if (i + 1 >= argc) die("%s needs PATTERN=TYPE", a);
+            char *rule = argv[++i], *eq = strrchr(rule, '=');
+            if (!eq || eq == rule) die("--tensor-type '%s': expected PATTERN=TYPE", rule);
+            if (n_rules == MAX_RULES) die("more than %s --tensor-type rules", "64");
+            *eq = 0;
+            rules[n_rules++] = (llm_quant_rule){rule, parse_type(eq + 1)};
+        } else if (a[0] == '-' && a[1]) {
+            die("unknown option '%s' (see --help)", a);
+        } else {
+            if (n_pos == 3) die("unexpected argument '%s' (see --help)", a);
+            pos[n_pos++] = a;
+        }
+    }
+    if (n_pos != 3) die("%s", "need IN.gguf OUT.gguf TYPE (see --help)");
+
+    progress prog;
+    progress_init(&prog, "llm-quantize");
+    llm_quantize_params p = {parse_type(pos[2]), rules, n_rules, progress_report, &prog};
+    llm_error err;
+    if (llm_quantize_file(pos[0], pos[1], &p, &err)) {
+        progress_clear(&prog);
+        die("%s", err.msg);
+    }
+    progress_done(&prog, pos[1]);
+    return 0;
+}
