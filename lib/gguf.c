@@ -88,6 +88,15 @@ gguf_str gguf_next_str(const unsigned char **p) {
     return s;
 }
 
+char *gguf_str_dup(gguf_str s) {
+    if (memchr(s.ptr, 0, (size_t)s.len)) return NULL;
+    char *c = llm_malloc((size_t)s.len + 1);
+    if (!c) return NULL;
+    memcpy(c, s.ptr, (size_t)s.len);
+    c[s.len] = 0;
+    return c;
+}
+
 bool gguf_str_eq(gguf_str s, const char *c) {
     size_t n = strlen(c);
     return s.len == n && memcmp(s.ptr, c, n) == 0;

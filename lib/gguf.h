@@ -85,6 +85,10 @@ llm_status gguf_get_arr(const gguf_file *f, const char *key, uint32_t elem_type,
 /* Walks a validated string array: reads the string at *p and advances *p. */
 gguf_str gguf_next_str(const unsigned char **p);
 
+/* A NUL-terminated copy of s (free it), or NULL when s holds a NUL byte,
+ * which C strings cannot carry, or memory runs out. */
+char *gguf_str_dup(gguf_str s);
+
 /* True when s equals the NUL-terminated c. */
 bool gguf_str_eq(gguf_str s, const char *c);
 

@@ -525,3 +525,92 @@ llm_status gguf_writer_to_file(const gguf_writer *w, const char *path, llm_error
     layout_free(&l);
     return s;
 }
+
+/* ---------------------------------------------------------------- copying */
+
+static uint32_t scalar_size(uint32_t t) {
+    switch (t) {
+    case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
+    case GGUF_U16: case GGUF_I16: return 2;
+    case GGUF_U32: case GGUF_I32: case GGUF_F32: return 4;
+    case GGUF_U64: case GGUF_I64: case GGUF_F64: return 8;
+    default: return 0;
+    }
+}
+
+/* The little-endian value of size bytes as the host's C object of that
+ * size, which is what the writer's add functions take. */
+static void to_host(void *dst, const unsigned char *p, uint32_t size) {
+    uint64_t v = 0;
+    for (uint32_t i = 0; i < size; i++) v |= (uint64_t)p[i] << (8 * i);
+    uint8_t b = (uint8_t)v;
+    uint16_t h = (uint16_t)v;
+    uint32_t w = (uint32_t)v;
+    memcpy(dst, size == 1 ? (void *)&b : size == 2 ? (void *)&h : size == 4 ? (void *)&w : (void *)&v, size);
+}
+
+static llm_status copy_scalar(gguf_writer *w, const char *key, uint32_t type, const unsigned char *p,
+                              llm_error *err) {
+    union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
+            uint64_t u64; int64_t i64; float f32; double f64; } v;
+    to_host(&v, p, scalar_size(type));
+    switch (type) {
+    case GGUF_U8: return gguf_writer_add_u8(w, key, v.u8, err);
+    case GGUF_I8: return gguf_writer_add_i8(w, key, v.i8, err);
+    case GGUF_U16: return gguf_writer_add_u16(w, key, v.u16, err);
+    case GGUF_I16: return gguf_writer_add_i16(w, key, v.i16, err);
+    case GGUF_U32: return gguf_writer_add_u32(w, key, v.u32, err);
+    case GGUF_I32: return gguf_writer_add_i32(w, key, v.i32, err);
+    case GGUF_U64: return gguf_writer_add_u64(w, key, v.u64, err);
+    case GGUF_I64: return gguf_writer_add_i64(w, key, v.i64, err);
+    case GGUF_F32: return gguf_writer_add_f32(w, key, v.f32, err);
+    case GGUF_F64: return gguf_writer_add_f64(w, key, v.f64, err);
+    default: return gguf_writer_add_bool(w, key, v.u8 != 0, err);
+    }
+}
+
+static llm_status copy_str_arr(gguf_writer *w, const char *key, const gguf_kv *kv, llm_error *err) {
+    char **v = llm_calloc(kv->arr_n ? (size_t)kv->arr_n : 1, sizeof *v);
+    llm_status s = v ? LLM_OK : llm_fail(err, LLM_ERR_NOMEM, "out of memory copying '%s'", key);
+    const unsigned char *p = kv->val;
+    for (uint64_t i = 0; !s && i < kv->arr_n; i++)
+        if (!(v[i] = gguf_str_dup(gguf_next_str(&p))))
+            s = llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s'[%llu] holds a NUL byte or memory ran out", key,
+                         (unsigned long long)i);
+    if (!s) s = gguf_writer_add_str_arr(w, key, (const char *const *)v, kv->arr_n, err);
+    for (uint64_t i = 0; v && i < kv->arr_n; i++) free(v[i]);
+    free(v);
+    return s;
+}
+
+static llm_status copy_arr(gguf_writer *w, const char *key, const gguf_kv *kv, llm_error *err) {
+    if (kv->arr_type == GGUF_STRING) return copy_str_arr(w, key, kv, err);
+    uint32_t es = scalar_size(kv->arr_type);
+    if (!es) return llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s' is an array of arrays, which is not copied", key);
+    unsigned char *host = llm_malloc(kv->arr_n ? (size_t)(kv->arr_n * es) : 1);
+    if (!host) return llm_fail(err, LLM_ERR_NOMEM, "out of memory copying '%s'", key);
+    for (uint64_t i = 0; i < kv->arr_n; i++) to_host(host + i * es, kv->val + i * es, es);
+    llm_status s = gguf_writer_add_arr(w, key, kv->arr_type, host, kv->arr_n, err);
+    free(host);
+    return s;
+}
+
+static llm_status copy_value(gguf_writer *w, const gguf_kv *kv, const char *key, llm_error *err) {
+    if (kv->type == GGUF_ARRAY) return copy_arr(w, key, kv, err);
+    if (kv->type != GGUF_STRING) return copy_scalar(w, key, kv->type, kv->val, err);
+    const unsigned char *p = kv->val;
+    char *v = gguf_str_dup(gguf_next_str(&p));
+    llm_status s = v ? gguf_writer_add_str(w, key, v, err)
+                     : llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s' holds a NUL byte or memory ran out", key);
+    free(v);
+    return s;
+}
+
+llm_status gguf_writer_copy_kv(gguf_writer *w, const gguf_kv *kv, llm_error *err) {
+    char *key = gguf_str_dup(kv->key);
+    llm_status s = key ? copy_value(w, kv, key, err)
+                       : llm_fail(err, LLM_ERR_UNSUPPORTED, "metadata key '%.*s' holds a NUL byte or memory ran out",
+                                  (int)(kv->key.len > 64 ? 64 : kv->key.len), kv->key.ptr);
+    free(key);
+    return s;
+}

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gguf.h"
 #include "llm.h"
 
 typedef struct gguf_writer gguf_writer;
@@ -62,5 +63,10 @@ llm_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_d
 llm_status gguf_writer_to_mem(const gguf_writer *w, void **out, size_t *size, llm_error *err);
 /* Writes the file to path, replacing any file there only on success. */
 llm_status gguf_writer_to_file(const gguf_writer *w, const char *path, llm_error *err);
+
+/* Adds a copy of a reader's metadata entry (any type, arrays included)
+ * under the same key. Keys or strings holding a NUL byte cannot pass the
+ * writer's C strings and give LLM_ERR_UNSUPPORTED. */
+llm_status gguf_writer_copy_kv(gguf_writer *w, const gguf_kv *kv, llm_error *err);
 
 #endif

@@ -36,6 +36,9 @@ void llm_row_to_f32(uint32_t type, const void *src, float *dst, int64_t n) {
         break;
     case LLM_DT_Q8_0: llm_dequantize_row_q8_0(src, dst, n); break;
     case LLM_DT_Q4_0: llm_dequantize_row_q4_0(src, dst, n); break;
+    case LLM_DT_Q4_K: llm_dequantize_row_q4_K(src, dst, n); break;
+    case LLM_DT_Q5_K: llm_dequantize_row_q5_K(src, dst, n); break;
+    case LLM_DT_Q6_K: llm_dequantize_row_q6_K(src, dst, n); break;
     }
 }
 
@@ -51,11 +54,15 @@ void llm_row_from_f32(uint32_t type, const float *src, void *dst, int64_t n) {
         break;
     case LLM_DT_Q8_0: llm_quantize_row_q8_0(src, dst, n); break;
     case LLM_DT_Q4_0: llm_quantize_row_q4_0(src, dst, n); break;
+    case LLM_DT_Q4_K: llm_quantize_row_q4_K(src, dst, n); break;
+    case LLM_DT_Q5_K: llm_quantize_row_q5_K(src, dst, n); break;
+    case LLM_DT_Q6_K: llm_quantize_row_q6_K(src, dst, n); break;
     }
 }
 
 bool llm_type_from_name(const char *name, uint32_t *type) {
-    static const uint32_t types[] = {LLM_DT_F32, LLM_DT_F16, LLM_DT_BF16, LLM_DT_Q8_0, LLM_DT_Q4_0};
+    static const uint32_t types[] = {LLM_DT_F32,  LLM_DT_F16,  LLM_DT_BF16, LLM_DT_Q8_0,
+                                     LLM_DT_Q4_0, LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
     for (size_t i = 0; name && i < sizeof types / sizeof types[0]; i++)
         if (strcasecmp(name, llm_dtype_name(types[i])) == 0) {
             *type = types[i];
@@ -69,6 +76,9 @@ uint32_t llm_file_type(uint32_t type) {
     case LLM_DT_F16: return 1;
     case LLM_DT_Q4_0: return 2;
     case LLM_DT_Q8_0: return 7;
+    case LLM_DT_Q4_K: return 14; /* llama.cpp's Q4_K_S, Q5_K_S, Q6_K */
+    case LLM_DT_Q5_K: return 16;
+    case LLM_DT_Q6_K: return 18;
     case LLM_DT_BF16: return 32;
     default: return 0;
     }
@@ -85,91 +95,6 @@ llm_status llm_check_output(const char *out, const char *in, llm_error *err) {
 
 /* ---------------------------------------------------------------- metadata */
 
-/* A GGUF string as a NUL-terminated copy (NULL when it holds a NUL byte,
- * which the writer's C strings cannot carry, or when out of memory). */
-static char *cstr(gguf_str s) {
-    if (memchr(s.ptr, 0, (size_t)s.len)) return NULL;
-    return strndup(s.ptr, (size_t)s.len);
-}
-
-static uint32_t scalar_size(uint32_t t) {
-    switch (t) {
-    case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
-    case GGUF_U16: case GGUF_I16: return 2;
-    case GGUF_U32: case GGUF_I32: case GGUF_F32: return 4;
-    case GGUF_U64: case GGUF_I64: case GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
-/* The little-endian value of size bytes as the host's C object of that
- * size, which is what the writer's add functions take. */
-static void to_host(void *dst, const unsigned char *p, uint32_t size) {
-    uint64_t v = 0;
-    for (uint32_t i = 0; i < size; i++) v |= (uint64_t)p[i] << (8 * i);
-    uint8_t b = (uint8_t)v;
-    uint16_t h = (uint16_t)v;
-    uint32_t w = (uint32_t)v;
-    memcpy(dst, size == 1 ? (void *)&b : size == 2 ? (void *)&h : size == 4 ? (void *)&w : (void *)&v, size);
-}
-
-static llm_status copy_scalar(gguf_writer *w, const char *key, uint32_t type, const unsigned char *p,
-                              llm_error *err) {
-    union { uint8_t u8; int8_t i8; uint16_t u16; int16_t i16; uint32_t u32; int32_t i32;
-            uint64_t u64; int64_t i64; float f32; double f64; } v;
-    to_host(&v, p, scalar_size(type));
-    switch (type) {
-    case GGUF_U8: return gguf_writer_add_u8(w, key, v.u8, err);
-    case GGUF_I8: return gguf_writer_add_i8(w, key, v.i8, err);
-    case GGUF_U16: return gguf_writer_add_u16(w, key, v.u16, err);
-    case GGUF_I16: return gguf_writer_add_i16(w, key, v.i16, err);
-    case GGUF_U32: return gguf_writer_add_u32(w, key, v.u32, err);
-    case GGUF_I32: return gguf_writer_add_i32(w, key, v.i32, err);
-    case GGUF_U64: return gguf_writer_add_u64(w, key, v.u64, err);
-    case GGUF_I64: return gguf_writer_add_i64(w, key, v.i64, err);
-    case GGUF_F32: return gguf_writer_add_f32(w, key, v.f32, err);
-    case GGUF_F64: return gguf_writer_add_f64(w, key, v.f64, err);
-    default: return gguf_writer_add_bool(w, key, v.u8 != 0, err);
-    }
-}
-
-static llm_status copy_str_arr(gguf_writer *w, const char *key, const gguf_kv *kv, llm_error *err) {
-    char **v = llm_calloc(kv->arr_n ? (size_t)kv->arr_n : 1, sizeof *v);
-    llm_status s = v ? LLM_OK : llm_fail(err, LLM_ERR_NOMEM, "out of memory copying '%s'", key);
-    const unsigned char *p = kv->val;
-    for (uint64_t i = 0; !s && i < kv->arr_n; i++)
-        if (!(v[i] = cstr(gguf_next_str(&p))))
-            s = llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s'[%llu] holds a NUL byte or memory ran out", key,
-                         (unsigned long long)i);
-    if (!s) s = gguf_writer_add_str_arr(w, key, (const char *const *)v, kv->arr_n, err);
-    for (uint64_t i = 0; v && i < kv->arr_n; i++) free(v[i]);
-    free(v);
-    return s;
-}
-
-static llm_status copy_arr(gguf_writer *w, const char *key, const gguf_kv *kv, llm_error *err) {
-    if (kv->arr_type == GGUF_STRING) return copy_str_arr(w, key, kv, err);
-    uint32_t es = scalar_size(kv->arr_type);
-    if (!es) return llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s' is an array of arrays, which is not copied", key);
-    unsigned char *host = llm_malloc(kv->arr_n ? (size_t)(kv->arr_n * es) : 1);
-    if (!host) return llm_fail(err, LLM_ERR_NOMEM, "out of memory copying '%s'", key);
-    for (uint64_t i = 0; i < kv->arr_n; i++) to_host(host + i * es, kv->val + i * es, es);
-    llm_status s = gguf_writer_add_arr(w, key, kv->arr_type, host, kv->arr_n, err);
-    free(host);
-    return s;
-}
-
-static llm_status copy_kv(gguf_writer *w, const gguf_kv *kv, const char *key, llm_error *err) {
-    if (kv->type == GGUF_ARRAY) return copy_arr(w, key, kv, err);
-    if (kv->type != GGUF_STRING) return copy_scalar(w, key, kv->type, kv->val, err);
-    const unsigned char *p = kv->val;
-    char *v = cstr(gguf_next_str(&p));
-    llm_status s = v ? gguf_writer_add_str(w, key, v, err)
-                     : llm_fail(err, LLM_ERR_UNSUPPORTED, "'%s' holds a NUL byte or memory ran out", key);
-    free(v);
-    return s;
-}
-
 /* Every entry but those the quantizer sets itself. */
 static llm_status copy_metadata(gguf_writer *w, const gguf_file *f, llm_error *err) {
     static const char *const own[] = {"general.alignment", "general.file_type", "general.quantization_version"};
@@ -177,11 +102,7 @@ static llm_status copy_metadata(gguf_writer *w, const gguf_file *f, llm_error *e
         bool skip = false;
         for (size_t j = 0; j < sizeof own / sizeof own[0]; j++) skip |= gguf_str_eq(f->kv[i].key, own[j]);
         if (skip) continue;
-        char *key = cstr(f->kv[i].key);
-        llm_status s = key ? copy_kv(w, &f->kv[i], key, err)
-                           : llm_fail(err, LLM_ERR_UNSUPPORTED, "metadata key %llu holds a NUL byte or memory ran out",
-                                      (unsigned long long)i);
-        free(key);
+        llm_status s = gguf_writer_copy_kv(w, &f->kv[i], err);
         if (s) return s;
     }
     return LLM_OK;
@@ -205,9 +126,10 @@ static uint32_t choose(const gguf_tensor *t, const char *name, const char *head,
     if (r < p->n_rules) {
         to = p->rules[r].type;
         snprintf(note, cap, "matches '%s'", p->rules[r].pattern);
-    } else if (to == LLM_DT_Q4_0 && strcmp(name, head) == 0) {
-        to = LLM_DT_Q8_0;
-        snprintf(note, cap, "the output head gets Q8_0 with Q4_0, as in llama.cpp");
+    } else if ((to == LLM_DT_Q4_0 || to == LLM_DT_Q4_K || to == LLM_DT_Q5_K) && strcmp(name, head) == 0) {
+        to = to == LLM_DT_Q4_0 ? LLM_DT_Q8_0 : LLM_DT_Q6_K;
+        snprintf(note, cap, "the output head gets %s with %s, as in llama.cpp", llm_dtype_name(to),
+                 llm_dtype_name(p->type));
     }
     uint64_t row;
     if (!llm_dtype_row_size(to, (uint64_t)t->ne[0], &row)) {
@@ -260,7 +182,7 @@ static llm_status add_tensors(qjob *j, const llm_quantize_params *p, llm_error *
     const char *head = gguf_find_tensor(&j->in, "output.weight") ? "output.weight" : "token_embd.weight";
     for (uint64_t i = 0; i < j->in.n_tensors; i++) {
         const gguf_tensor *t = &j->in.tensors[i];
-        char *name = cstr(t->name);
+        char *name = gguf_str_dup(t->name);
         if (!name) return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor %llu: name holds a NUL byte or memory ran out",
                                    (unsigned long long)i);
         char note[160];

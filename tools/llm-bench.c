@@ -1,14 +1,15 @@
 /* llm-bench: measures a model's speed on the public API only, the way
  * llama.cpp's llama-bench does, so the figures can be set side by side:
  *
- *  pp  prompt processing: one llm_decode of p random token ids into a
- *      fresh context, in tokens per second;
- *  tg  text generation: n single-token decodes from an empty context,
+ *  pp  prompt processing: one llm_decode of p random token ids into an
+ *      emptied context, in tokens per second;
+ *  tg  text generation: n single-token decodes from an emptied context,
  *      each fed the greedy choice of the previous step, in tokens/second.
  *
- * Each is repeated (-r) and reported as mean and standard deviation. One
- * single-token decode runs first, untimed, so that the mapped weights are
- * in memory. Beside the speeds: the file size, the load time, the peak RSS
+ * Each is repeated (-r) and reported as mean and standard deviation. All
+ * runs share one context, as a program would keep it; an untimed pp run
+ * comes first so that the mapped weights are in memory and the cache's
+ * pages touched. Beside the speeds: the file size, the load time, the peak RSS
  * of the run, and a memory read-bandwidth probe with the same thread count,
  * which tells how close generation comes to the machine's limit (a decode
  * step must stream every weight once: model bytes x tg t/s / bandwidth).
@@ -28,6 +29,9 @@
 #include <unistd.h>
 
 #include <llm.h>
+#include "toolutil.h"
+
+const char *const tool_name = "llm-bench";
 
 typedef struct options {
     const char *model;
@@ -56,22 +60,6 @@ static void usage(FILE *out) {
             "      --json            print one JSON object instead of a table\n"
             "      --tok-bench FILE  only measure tokenizing FILE, in MB/s\n"
             "  -h, --help            this help\n");
-}
-
-static _Noreturn void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "llm-bench: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) die("out of memory (%zu bytes)", n);
-    return p;
 }
 
 static double now(void) {
@@ -311,17 +299,6 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
     free(tg);
     llm_sampler_free(greedy);
     free(prompt);
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    if (!f || fstat(fileno(f), &st) != 0) die("cannot open %s: %s", path, strerror(errno));
-    *len = (size_t)st.st_size;
-    char *buf = xmalloc(*len);
-    if (fread(buf, 1, *len, f) != *len) die("cannot read %s", path);
-    fclose(f);
-    return buf;
 }
 
 /* Encodes text into ids, growing the buffer when the first guess is short;

@@ -8,6 +8,9 @@
 #include "convert.h"
 #include "dtype.h"
 #include "progress.h"
+#include "toolutil.h"
+
+const char *const tool_name = "llm-convert";
 
 static const char usage[] =
     "usage: llm-convert --from-llama2c MODEL.bin --tokenizer TOK.bin|TOK.model -o OUT.gguf [--type TYPE]\n"
@@ -22,13 +25,6 @@ static const char usage[] =
     "  --type TYPE           f32, f16 or bf16 for the weight matrices (default: the\n"
     "                        checkpoint's own); norms are always F32\n"
     "  -h, --help            this help\n";
-
-static _Noreturn void die(const char *msg, const char *arg) {
-    fprintf(stderr, "llm-convert: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n");
-    exit(1);
-}
 
 int main(int argc, char **argv) {
     const char *l2c = NULL, *tok = NULL, *hf = NULL, *out = NULL, *type = NULL;

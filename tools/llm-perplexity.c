@@ -23,6 +23,9 @@
 #include <string.h>
 
 #include "llm.h"
+#include "toolutil.h"
+
+const char *const tool_name = "llm-perplexity";
 
 static const char usage[] =
     "usage: llm-perplexity -m MODEL [-z TOKENIZER] -f TEXT [-c CHUNK] [--kl-base BASE_MODEL]\n"
@@ -37,39 +40,6 @@ static const char usage[] =
     "                   the perplexity ratio model/base\n"
     "  -t THREADS       worker threads per model (default 1)\n"
     "  --json           print the results as one JSON object\n";
-
-static void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "llm-perplexity: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-/* Reads a whole file as bytes; *len its size. */
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open %s", path);
-    size_t cap = 4096, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-            if (!nb) free(buf);
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) die("out of memory reading %s", path);
-    if (bad) die("cannot read %s", path);
-    *len = n;
-    return buf;
-}
 
 /* A decimal integer in [lo, hi], or death naming the option. */
 static int32_t parse_int(const char *s, const char *opt, long lo, long hi) {

@@ -1,7 +1,7 @@
 /* llm-quantize: rewrites a GGUF model with its weight matrices in another
- * type (Q8_0, Q4_0, F16, BF16, F32). Which tensor gets which type is
- * lib/quantize.h's rule; every tensor that does not get the type asked
- * for is reported with the reason. */
+ * type (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, F16, BF16, F32). Which tensor gets
+ * which type is lib/quantize.h's rule; every tensor that does not get the
+ * type asked for is reported with the reason. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,30 +9,27 @@
 #include "dtype.h"
 #include "progress.h"
 #include "quantize.h"
+#include "toolutil.h"
+
+const char *const tool_name = "llm-quantize";
 
 #define MAX_RULES 64
 
 static const char usage[] =
     "usage: llm-quantize [--tensor-type PATTERN=TYPE]... IN.gguf OUT.gguf TYPE\n"
-    "  TYPE      q8_0, q4_0, f16, bf16 or f32 for the weight matrices. Norm vectors\n"
-    "            stay F32; with q4_0 the output head gets q8_0 (as llama.cpp does);\n"
-    "            a matrix whose row length is not a multiple of the block size (32)\n"
-    "            falls back to f16 (bf16 if it is bf16), and the tool says so\n"
+    "  TYPE      q8_0, q4_0, q4_k, q5_k, q6_k, f16, bf16 or f32 for the weight\n"
+    "            matrices. Norm vectors stay F32; the output head gets q8_0 with\n"
+    "            q4_0 and q6_k with q4_k or q5_k (as llama.cpp does); a matrix whose\n"
+    "            row length is not a multiple of the block size (32, or 256 for the\n"
+    "            k types) falls back to f16 (bf16 if it is bf16), and the tool says so\n"
     "  --tensor-type PATTERN=TYPE\n"
     "            tensors whose name contains PATTERN get TYPE (first match wins),\n"
     "            e.g. --tensor-type ffn_=f32\n"
     "  OUT is never IN, and appears only once complete.\n";
 
-static _Noreturn void die(const char *msg, const char *arg) {
-    fprintf(stderr, "llm-quantize: ");
-    fprintf(stderr, msg, arg);
-    fprintf(stderr, "\n");
-    exit(1);
-}
-
 static uint32_t parse_type(const char *name) {
     uint32_t t;
-    if (!llm_type_from_name(name, &t)) die("unknown type '%s': use q8_0, q4_0, f16, bf16 or f32", name);
+    if (!llm_type_from_name(name, &t)) die("unknown type '%s': use q8_0, q4_0, q4_k, q5_k, q6_k, f16, bf16 or f32", name);
     return t;
 }
 

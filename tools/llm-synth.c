@@ -21,6 +21,9 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "quant.h"
+#include "toolutil.h"
+
+const char *const tool_name = "llm-synth";
 
 typedef struct shape {
     const char *name;
@@ -73,22 +76,6 @@ static void usage(FILE *out) {
             "  -o FILE        output path\n"
             "  --seed S       seed of the weights (default 1)\n"
             "  -h, --help     this help\n");
-}
-
-static _Noreturn void die(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "llm-synth: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) die("out of memory (%zu bytes)", n);
-    return p;
 }
 
 /* ---------------------------------------------------------------- random */
@@ -197,95 +184,6 @@ static void add_weights(synth *s, const shape *sh, const wtype *t, int64_t n_voc
 
 /* ---------------------------------------------------------------- vocab */
 
-/* A gguf string as a NUL-terminated copy; strings holding a NUL byte
- * cannot pass through the writer's C-string interface and are refused. */
-static char *cstr(gguf_str s, const char *what) {
-    if (memchr(s.ptr, 0, (size_t)s.len)) die("%s holds a NUL byte; it cannot be copied", what);
-    char *c = xmalloc((size_t)s.len + 1);
-    memcpy(c, s.ptr, (size_t)s.len);
-    c[s.len] = 0;
-    return c;
-}
-
-static uint32_t scalar_size(uint32_t t) {
-    switch (t) {
-    case GGUF_U8: case GGUF_I8: case GGUF_BOOL: return 1;
-    case GGUF_U16: case GGUF_I16: return 2;
-    case GGUF_U32: case GGUF_I32: case GGUF_F32: return 4;
-    case GGUF_U64: case GGUF_I64: case GGUF_F64: return 8;
-    default: return 0;
-    }
-}
-
-static uint64_t rd_le(const unsigned char *p, uint32_t size) {
-    uint64_t v = 0;
-    for (uint32_t i = 0; i < size; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-/* Stores a little-endian file value as the host's C value of its size. */
-static void to_host(void *dst, const unsigned char *src, uint32_t size) {
-    uint64_t v = rd_le(src, size);
-    switch (size) {
-    case 1: { uint8_t x = (uint8_t)v; memcpy(dst, &x, 1); break; }
-    case 2: { uint16_t x = (uint16_t)v; memcpy(dst, &x, 2); break; }
-    case 4: { uint32_t x = (uint32_t)v; memcpy(dst, &x, 4); break; }
-    default: memcpy(dst, &v, 8); break;
-    }
-}
-
-static llm_status copy_scalar(gguf_writer *w, const char *key, uint32_t type, const unsigned char *p,
-                              llm_error *err) {
-    uint64_t v = rd_le(p, scalar_size(type));
-    float f;
-    double d;
-    switch (type) {
-    case GGUF_U8: return gguf_writer_add_u8(w, key, (uint8_t)v, err);
-    case GGUF_I8: return gguf_writer_add_i8(w, key, (int8_t)v, err);
-    case GGUF_U16: return gguf_writer_add_u16(w, key, (uint16_t)v, err);
-    case GGUF_I16: return gguf_writer_add_i16(w, key, (int16_t)v, err);
-    case GGUF_U32: return gguf_writer_add_u32(w, key, (uint32_t)v, err);
-    case GGUF_I32: return gguf_writer_add_i32(w, key, (int32_t)v, err);
-    case GGUF_U64: return gguf_writer_add_u64(w, key, v, err);
-    case GGUF_I64: return gguf_writer_add_i64(w, key, (int64_t)v, err);
-    case GGUF_BOOL: return gguf_writer_add_bool(w, key, v != 0, err);
-    case GGUF_F32: to_host(&f, p, 4); return gguf_writer_add_f32(w, key, f, err);
-    default: to_host(&d, p, 8); return gguf_writer_add_f64(w, key, d, err);
-    }
-}
-
-/* An array of strings: one block holds all the copies, back to back. */
-static llm_status copy_str_arr(gguf_writer *w, const char *key, const gguf_kv *kv, llm_error *err) {
-    if (kv->arr_n > SIZE_MAX / sizeof(char *)) die("key '%s' has too many strings", key);
-    const char **v = xmalloc((size_t)kv->arr_n * sizeof *v);
-    const unsigned char *p = kv->val;
-    for (uint64_t i = 0; i < kv->arr_n; i++) v[i] = cstr(gguf_next_str(&p), key);
-    llm_status s = gguf_writer_add_str_arr(w, key, v, kv->arr_n, err);
-    for (uint64_t i = 0; i < kv->arr_n; i++) free((void *)v[i]);
-    free(v);
-    return s;
-}
-
-static llm_status copy_kv(gguf_writer *w, const gguf_kv *kv, const char *key, llm_error *err) {
-    if (kv->type == GGUF_STRING) {
-        const unsigned char *p = kv->val;
-        char *v = cstr(gguf_next_str(&p), key);
-        llm_status s = gguf_writer_add_str(w, key, v, err);
-        free(v);
-        return s;
-    }
-    if (kv->type != GGUF_ARRAY) return copy_scalar(w, key, kv->type, kv->val, err);
-    if (kv->arr_type == GGUF_STRING) return copy_str_arr(w, key, kv, err);
-    uint32_t es = scalar_size(kv->arr_type);
-    if (!es) die("key '%s' is an array of arrays, which cannot be copied", key);
-    if (kv->arr_n > SIZE_MAX / es) die("key '%s' is too large", key);
-    unsigned char *host = xmalloc((size_t)kv->arr_n * es);
-    for (uint64_t i = 0; i < kv->arr_n; i++) to_host(host + i * es, kv->val + i * es, es);
-    llm_status s = gguf_writer_add_arr(w, key, kv->arr_type, host, kv->arr_n, err);
-    free(host);
-    return s;
-}
-
 /* The vocabulary's token count, which becomes the model's n_vocab. */
 static int64_t vocab_size(const gguf_file *f, const char *path) {
     uint64_t n;
@@ -303,10 +201,8 @@ static void copy_vocab(gguf_writer *w, const gguf_file *f) {
     for (uint64_t i = 0; i < f->n_kv; i++) {
         const gguf_kv *kv = &f->kv[i];
         if (kv->key.len < sizeof prefix - 1 || memcmp(kv->key.ptr, prefix, sizeof prefix - 1)) continue;
-        char *key = cstr(kv->key, "a metadata key");
         llm_error err;
-        check(copy_kv(w, kv, key, &err), &err);
-        free(key);
+        check(gguf_writer_copy_kv(w, kv, &err), &err);
     }
 }
 

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include "llm.h"
+#include "toolutil.h"
+
+const char *const tool_name = "llm-tokenize";
 
 static const char usage[] =
     "usage: llm-tokenize -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [--no-bos] [--special] [--pieces]\n"
@@ -15,36 +18,6 @@ static const char usage[] =
     "  --no-bos      do not prepend the BOS token\n"
     "  --special     match control tokens written in the text (<s>, ...)\n"
     "  --pieces      print one token per line as: id 'piece'\n";
-
-static void die(const char *fmt, const char *arg) {
-    fprintf(stderr, "llm-tokenize: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n");
-    exit(1);
-}
-
-/* Reads a whole file as bytes (it may hold NULs); *len its size. */
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open %s", path);
-    size_t cap = 4096, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            char *nb = cap > SIZE_MAX / 2 ? NULL : realloc(buf, cap * 2);
-            if (!nb) free(buf);
-            buf = nb;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!buf) die("out of memory reading %s", path);
-    if (bad) die("cannot read %s", path);
-    *len = n;
-    return buf;
-}
 
 static int32_t *alloc_ids(size_t n) {
     int32_t *ids = n <= SIZE_MAX / sizeof *ids ? malloc(n * sizeof *ids) : NULL;

@@ -99,11 +99,11 @@ trap 'rm -f "$tmp"' EXIT
     echo
     echo "\`llm-bench\` (public API only) measures, as llama.cpp's \`llama-bench\` does:"
     echo
-    echo "- **pp**: one \`llm_decode\` of P random token ids into a fresh context, tokens/s;"
+    echo "- **pp**: one \`llm_decode\` of P random token ids into an emptied context, tokens/s;"
     echo "- **tg**: N single-token decodes from an empty context, each fed the greedy"
     echo "  choice of the previous step, tokens/s."
     echo
-    echo "Each test runs $reps time(s) after one untimed warm-up token; the table shows"
+    echo "Each test runs $reps time(s) after one untimed pp run (all runs share one context); the table shows"
     echo "mean ± standard deviation. TinyLlama 1.1B rows use 2 threads, pp$p and tg$n, on"
     echo "random weights written by \`llm-synth --shape tinyllama-1.1B\` (same shapes and"
     echo "speed as the real model; Q4_0 keeps its output head in Q8_0 as llama.cpp's"

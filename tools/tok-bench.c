@@ -17,6 +17,9 @@
 #include "model.h"
 #include "tokenizer_bpe.h"
 #include "vocab.h"
+#include "toolutil.h"
+
+const char *const tool_name = "tok-bench";
 
 static const char usage[] =
     "usage: tok-bench VOCAB.gguf [-f FILE] [-r REPS]\n"
@@ -31,35 +34,16 @@ static const char sample[] =
     "Привет, мир! Γειά σου κόσμε. 你好，世界。こんにちは世界。안녕하세요 세계. "
     "مرحبا بالعالم. Hello 👋🏽 world 🌍!!! — “quoted” ‘text’ …   spaces   and\ttabs\n";
 
-static void die(const char *msg, const char *arg) {
-    fprintf(stderr, "tok-bench: %s%s\n", msg, arg ? arg : "");
-    exit(1);
-}
-
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open ", path);
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0)
-        if ((n += got) == cap) buf = realloc(buf, cap *= 2);
-    fclose(f);
-    if (!buf) die("out of memory reading ", path);
-    if (n == 0) die("empty file ", path);
-    *len = n;
-    return buf;
-}
-
 /* Fills len bytes with unit repeated. */
 static char *repeat(const char *unit, size_t ulen, size_t len) {
     char *t = malloc(len);
-    if (!t) die("out of memory", NULL);
+    if (!t) die("out of memory");
     for (size_t i = 0; i < len; i += ulen) memcpy(t + i, unit, len - i < ulen ? len - i : ulen);
     return t;
 }
@@ -69,11 +53,11 @@ static void bench(const llm_model *m, const char *label, const char *text, size_
     size_t n;
     llm_error err;
     int32_t *ids = malloc(len * sizeof *ids); /* a token per byte at most */
-    if (!ids) die("out of memory", NULL);
+    if (!ids) die("out of memory");
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = now();
-        if (llm_tokenize(m, text, len, ids, len, &n, 0, &err) != LLM_OK) die(err.msg, NULL);
+        if (llm_tokenize(m, text, len, ids, len, &n, 0, &err) != LLM_OK) die("%s", err.msg);
         double dt = now() - t0;
         if (dt < best) best = dt;
     }
@@ -93,16 +77,16 @@ int main(int argc, char **argv) {
         else if (argv[i][0] != '-' && !vocab_path)
             vocab_path = argv[i];
         else
-            die(usage, NULL);
+            die("%s", usage);
     }
-    if (!vocab_path || reps < 1) die(usage, NULL);
+    if (!vocab_path || reps < 1) die("%s", usage);
 
     llm_model m;
     memset(&m, 0, sizeof m);
     gguf_file f;
     llm_error err;
     if (gguf_open(&f, vocab_path, &err) != LLM_OK || llm_vocab_from_gguf(&m.vocab, &f, &err) != LLM_OK)
-        die(err.msg, NULL);
+        die("%s", err.msg);
     gguf_close(&f);
     printf("%s: %d tokens, %s\n", vocab_path, m.vocab.n,
            m.vocab.bpe ? llm_bpe_pre_name(m.vocab.bpe) : "SentencePiece");

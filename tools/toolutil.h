@@ -1,0 +1,19 @@
+/* Helpers the command-line tools share: ending with a one-line message,
+ * allocation that cannot fail, reading a whole file. Each tool defines
+ * tool_name, the prefix of its messages. */
+#ifndef LLM_TOOLUTIL_H
+#define LLM_TOOLUTIL_H
+
+#include <stddef.h>
+
+extern const char *const tool_name;
+
+/* Prints "tool_name: message" to stderr and exits with status 1. */
+_Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* malloc that dies with a message instead of returning NULL. */
+void *xmalloc(size_t n);
+/* The whole file's bytes (they may hold NULs), *len their count; dies
+ * with a message naming the file on any error. */
+char *read_file(const char *path, size_t *len);
+
+#endif
