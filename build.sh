@@ -16,7 +16,8 @@ usage: ./build.sh COMMAND [ARGS...]
   sanitize [ARGS] like test, in build-asan/ (debug, address+undefined sanitizers,
                   and fault injection: the faults suite fails every allocation)
   valgrind [ARGS] the C suites (meson suite 'unit') under valgrind memcheck, in
-                  build-vg/ (debug); fails on any invalid access or leak
+                  build-vg/ (-O2 -g), with LLM_TEST_QUICK=1 trimming the longest
+                  loops; fails on any invalid access or leak
   tsan [ARGS]     the threads suite (8 contexts on one model) under
                   ThreadSanitizer, in build-tsan/ (ARGS: other suites)
   -h, --help      this text
@@ -107,9 +108,11 @@ case $cmd in
     valgrind)
         DEPS+=(valgrind:valgrind)
         ensure_deps
-        build_in build-vg -Dbuildtype=debug
-        # LLM_TEST_QUICK: the golden suite runs one thread count per kernel
-        # set instead of four, which under valgrind is minutes.
+        # Optimized (with debug info): at -O0 the forward pass alone would
+        # take most of the step's budget under valgrind.
+        build_in build-vg -Dbuildtype=debugoptimized
+        # Suites shrink their longest loops (fewer thread counts, shorter
+        # texts and golden cases: see test_quick in tests/testutil.h).
         export LLM_TEST_QUICK=1
         exec meson test -C build-vg --print-errorlogs --suite unit --timeout-multiplier 4 \
             --wrapper 'valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-origins=no -q' "$@"

@@ -29,17 +29,20 @@ static void emit(llm_detok *d, int32_t tok) {
     }
 }
 
-/* Tokenizes the prompt with BOS, growing the buffer once if needed. */
+/* Tokenizes the prompt (with BOS when the vocabulary wants it, and always
+ * for an empty prompt, which has nothing else to start from), growing the
+ * buffer once if needed. */
 static int32_t *tokenize(const llm_model *m, const char *text, size_t *n, llm_error *err) {
     size_t cap = strlen(text) + 2;
     int32_t *toks = malloc(cap * sizeof *toks);
     if (!toks) return NULL;
-    llm_status s = llm_tokenize(m, text, strlen(text), toks, cap, n, LLM_TOKENIZE_ADD_BOS, err);
+    uint32_t flags = llm_model_add_bos(m) || !*text ? LLM_TOKENIZE_ADD_BOS : 0;
+    llm_status s = llm_tokenize(m, text, strlen(text), toks, cap, n, flags, err);
     if (s == LLM_ERR_BUFFER_TOO_SMALL) {
         int32_t *t2 = realloc(toks, *n * sizeof *toks);
         if (!t2) { free(toks); return NULL; }
         toks = t2;
-        s = llm_tokenize(m, text, strlen(text), toks, *n, n, LLM_TOKENIZE_ADD_BOS, err);
+        s = llm_tokenize(m, text, strlen(text), toks, *n, n, flags, err);
     }
     if (s != LLM_OK) { free(toks); return NULL; }
     return toks;

@@ -69,7 +69,7 @@ LLM_API const char *llm_strerror(llm_status code);
 #define LLM_MAX_TENSORS      65536        /* tensors in one model file */
 #define LLM_MAX_KV           65536        /* metadata entries in one GGUF file */
 #define LLM_MAX_STRING       (1u << 24)   /* bytes in one metadata string */
-#define LLM_MAX_VOCAB        (1 << 22)    /* tokens in a vocabulary */
+#define LLM_MAX_VOCAB        (1 << 22)    /* tokens (and BPE merges) in a vocabulary */
 #define LLM_MAX_DIMS         4            /* tensor dimensions */
 #define LLM_MAX_PENALTY_WINDOW (1 << 20)  /* sampler repeat_last_n */
 
@@ -114,8 +114,12 @@ LLM_API llm_status llm_model_desc(const llm_model *model, char *buf, size_t cap,
 LLM_API int32_t llm_token_bos(const llm_model *model); /* LLM_TOKEN_NULL if none */
 LLM_API int32_t llm_token_eos(const llm_model *model);
 LLM_API int32_t llm_token_unk(const llm_model *model);
-/* Nonzero when tok ends generation (EOS or, as llama2.c does, BOS). */
+/* Nonzero when tok ends generation: EOS, BOS (as llama2.c treats it), or
+ * a control token that ends a turn (<|eot_id|>, <|im_end|>, ...). */
 LLM_API int llm_token_is_eog(const llm_model *model, int32_t tok);
+/* Nonzero when the vocabulary asks for BOS before a text
+ * (tokenizer.ggml.add_bos_token; llama2.c and SentencePiece models do). */
+LLM_API int llm_model_add_bos(const llm_model *model);
 
 /* Flags for llm_tokenize. */
 #define LLM_TOKENIZE_ADD_BOS  1u  /* prepend BOS */
@@ -123,15 +127,18 @@ LLM_API int llm_token_is_eog(const llm_model *model, int32_t tok);
                                       (user-defined pieces always match) */
 
 /* Encodes len bytes of text (any bytes: invalid UTF-8 goes through byte
- * fallback) into token ids. *n_tokens receives the number of tokens the
- * text needs; if that exceeds cap, nothing useful is in out and the result
- * is LLM_ERR_BUFFER_TOO_SMALL. out may be NULL when cap is 0. */
+ * fallback; a byte-level BPE vocabulary leaves out a byte it has no
+ * character for, as llama.cpp does) into token ids. *n_tokens receives
+ * the number of tokens the text needs; if that exceeds cap, nothing
+ * useful is in out and the result is LLM_ERR_BUFFER_TOO_SMALL. out may be
+ * NULL when cap is 0. */
 LLM_API llm_status llm_tokenize(const llm_model *model, const char *text, size_t len,
                         int32_t *out, size_t cap, size_t *n_tokens,
                         uint32_t flags, llm_error *err);
 
 /* The bytes of one token: "▁" becomes a space, byte pieces <0xNN> become
- * the byte, control tokens give no bytes. Not NUL-terminated. *len receives
+ * the byte, a byte-level BPE piece's GPT-2 characters become their bytes,
+ * control tokens give no bytes. Not NUL-terminated. *len receives
  * the piece length; LLM_ERR_BUFFER_TOO_SMALL if it exceeds cap. */
 LLM_API llm_status llm_token_to_piece(const llm_model *model, int32_t tok, char *buf,
                               size_t cap, size_t *len);

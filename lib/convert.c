@@ -172,6 +172,12 @@ static const char LLAMA3_SPLIT[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+/* obj[key] unless absent or null. */
+static const cJSON *json_get(const cJSON *obj, const char *key) {
+    const cJSON *it = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    return it && !cJSON_IsNull(it) ? it : NULL;
+}
+
 static bool json_str_is(const cJSON *obj, const char *key, const char *want) {
     const char *s = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(obj, key));
     return s && strcmp(s, want) == 0;
@@ -361,6 +367,7 @@ typedef struct conv {
     size_t n_bufs;
     uint64_t index, count, total;
     uint32_t ftype;         /* type of blk.0.attn_q, or UINT32_MAX before it */
+    float rope_factor;      /* linear RoPE scaling, 1 for none */
 } conv;
 
 /* A source tensor: ne1 rows of ne0 elements (a vector: n_dims 1, ne1 1)
@@ -448,6 +455,10 @@ static llm_status put_hparams(conv *c, const char *name, llm_error *err) {
     if ((s = gguf_writer_add_f32(c->w, "llama.attention.layer_norm_rms_epsilon", h->rms_eps, err)) ||
         (s = gguf_writer_add_f32(c->w, "llama.rope.freq_base", h->rope_base, err)))
         return s;
+    if (c->rope_factor != 1.0f &&
+        ((s = gguf_writer_add_str(c->w, "llama.rope.scaling.type", "linear", err)) ||
+         (s = gguf_writer_add_f32(c->w, "llama.rope.scaling.factor", c->rope_factor, err))))
+        return s;
     return LLM_OK;
 }
 
@@ -485,6 +496,7 @@ static llm_status conv_init(conv *c, const char *out, const llm_convert_params *
     c->out = out;
     c->p = p;
     c->ftype = UINT32_MAX;
+    c->rope_factor = 1.0f;
     if (p->type != LLM_CONVERT_KEEP && p->type != LLM_DT_F32 && p->type != LLM_DT_F16 && p->type != LLM_DT_BF16)
         return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot convert to %s: F32, F16 or BF16", llm_dtype_name(p->type));
     c->w = gguf_writer_new(err);
@@ -529,7 +541,8 @@ static llm_status l2c_hparams(const llm_map *m, const char *path, llm_hparams *h
     if (v[5] == INT32_MIN) return llm_fail(err, LLM_ERR_FORMAT, "%s: vocab_size %d", path, v[5]);
     *h = (llm_hparams){
         .n_vocab = abs(v[5]), .n_embd = v[0], .n_ff = v[1], .n_layer = v[2], .n_head = v[3], .n_head_kv = v[4],
-        .head_dim = v[3] > 0 ? v[0] / v[3] : 0, .n_ctx_train = v[6], .rope_base = 10000.0f, .rms_eps = 1e-5f,
+        .head_dim = v[3] > 0 ? v[0] / v[3] : 0, .n_ctx_train = v[6], .rope_base = 10000.0f, .rope_scale = 1.0f,
+        .rms_eps = 1e-5f,
     };
     h->n_rot = h->head_dim;
     *shared = v[5] > 0;
@@ -634,21 +647,39 @@ static llm_status cfg_float(const cJSON *cfg, const char *path, const char *key,
     return LLM_OK;
 }
 
+/* Linear RoPE scaling, {"type" (or "rope_type"): "linear", "factor": f},
+ * which GGUF carries as llama.rope.scaling.*; other kinds (llama3, yarn,
+ * dynamic, ...) are refused by name. *factor is 1 without scaling. */
+static llm_status cfg_rope_scaling(const cJSON *cfg, const char *path, float *factor, llm_error *err) {
+    const cJSON *sc = json_get(cfg, "rope_scaling");
+    *factor = 1.0f;
+    if (!sc) return LLM_OK;
+    const char *type = cJSON_GetStringValue(json_get(sc, "rope_type"));
+    if (!type) type = cJSON_GetStringValue(json_get(sc, "type"));
+    if (!type || strcmp(type, "linear") != 0)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: rope_scaling type '%.32s' is not converted (linear is)", path,
+                        type ? type : "(none)");
+    const cJSON *f = json_get(sc, "factor");
+    if (!cJSON_IsNumber(f) || !(f->valuedouble >= 1.0 && f->valuedouble <= 1e6))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.factor is not a number from 1 to 1e6", path);
+    *factor = (float)f->valuedouble;
+    return LLM_OK;
+}
+
 /* What the converter cannot carry: another architecture, another
- * activation, RoPE scaling, biases, a head size of its own. */
+ * activation, biases libllm has no place for, a head size of its own. */
 static llm_status cfg_supported(const cJSON *cfg, const char *path, const llm_hparams *h, llm_error *err) {
     const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "hidden_act");
-    const cJSON *scaling = cJSON_GetObjectItemCaseSensitive(cfg, "rope_scaling");
     int32_t head_dim = 0;
     llm_status s;
     if (!json_str_is(cfg, "model_type", "llama"))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: model_type is not \"llama\"", path);
     if (act && !json_str_is(cfg, "hidden_act", "silu"))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: hidden_act is not \"silu\"", path);
-    if (scaling && !cJSON_IsNull(scaling))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: rope_scaling is set; libllm has no RoPE scaling", path);
-    if (json_flag(cfg, "attention_bias", false) || json_flag(cfg, "mlp_bias", false))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: attention_bias or mlp_bias is set; libllm has no biases", path);
+    if (json_flag(cfg, "attention_bias", false))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: attention_bias is set; libllm has no o_proj bias", path);
+    if (json_flag(cfg, "mlp_bias", false))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: mlp_bias is set; libllm has no MLP biases", path);
     if ((s = cfg_int(cfg, path, "head_dim", h->head_dim, &head_dim, err))) return s;
     if (head_dim != h->head_dim)
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: head_dim %d is not hidden_size / num_attention_heads = %d", path,
@@ -656,7 +687,8 @@ static llm_status cfg_supported(const cJSON *cfg, const char *path, const llm_hp
     return LLM_OK;
 }
 
-static llm_status hf_config(const cJSON *cfg, const char *path, llm_hparams *h, bool *tied, llm_error *err) {
+static llm_status hf_config(const cJSON *cfg, const char *path, llm_hparams *h, bool *tied, float *rope_factor,
+                            llm_error *err) {
     struct { const char *key; int32_t *out; int64_t def; } ints[] = {
         {"hidden_size", &h->n_embd, -1},
         {"intermediate_size", &h->n_ff, -1},
@@ -681,6 +713,8 @@ static llm_status hf_config(const cJSON *cfg, const char *path, llm_hparams *h, 
         return s;
     }
     *tied = json_flag(cfg, "tie_word_embeddings", false);
+    if ((s = cfg_rope_scaling(cfg, path, rope_factor, err))) return s;
+    h->rope_scale = 1.0f / *rope_factor;
     return cfg_supported(cfg, path, h, err);
 }
 
@@ -791,11 +825,6 @@ static llm_status special_by_id(const cvocab *v, const char *path, const char *k
     return LLM_OK;
 }
 
-static const cJSON *json_get(const cJSON *obj, const char *key) {
-    const cJSON *it = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
-    return it && !cJSON_IsNull(it) ? it : NULL;
-}
-
 /* An optional JSON file: absent gives NULL and no error. */
 static llm_status load_optional(const char *path, cJSON **out, llm_error *err) {
     *out = NULL;
@@ -852,7 +881,7 @@ static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_e
         (s = st_json_load(p.config, &cfg, err)))
         return s;
     const char *tok = exists(p.spm) ? p.spm : p.json;
-    if (!(s = hf_config(cfg, p.config, &c->hp, &tied, err)) && !exists(tok))
+    if (!(s = hf_config(cfg, p.config, &c->hp, &tied, &c->rope_factor, err)) && !exists(tok))
         s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
     if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_bpe(v, tok, c->hp.n_vocab, err);
     if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);

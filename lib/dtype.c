@@ -35,7 +35,7 @@ const char *llm_dtype_name(uint32_t t) {
 
 bool llm_dtype_supported(uint32_t t) {
     return t == LLM_DT_F32 || t == LLM_DT_F16 || t == LLM_DT_BF16 || t == LLM_DT_Q8_0 ||
-           t == LLM_DT_Q4_0;
+           t == LLM_DT_Q4_0 || t == LLM_DT_Q4_K || t == LLM_DT_Q5_K || t == LLM_DT_Q6_K;
 }
 
 bool llm_dtype_row_size(uint32_t t, uint64_t n, uint64_t *bytes) {

@@ -10,7 +10,11 @@
  * blocks (quantize_act) and the dot product runs on integers per block,
  * scaled by both blocks' fp16 scales. This is what the reference
  * implementations do; it adds the activation's rounding error (at most
- * half a step, amax/254 per block) on top of the weights' own. */
+ * half a step, amax/254 per block) on top of the weights' own.
+ *
+ * K-quant weights (Q4_K, Q5_K, Q6_K; super-blocks of 256) meet the float
+ * activations as they are: their products take float x, not Q8_0 blocks,
+ * and add no activation rounding. */
 #ifndef LLM_KERNELS_H
 #define LLM_KERNELS_H
 
@@ -27,6 +31,11 @@ typedef struct llm_kernels {
     /* w: n/32 weight blocks; xq: n/32 Q8_0 blocks of the activations */
     float (*dot_q8_0)(int64_t n, const void *w, const void *xq);
     float (*dot_q4_0)(int64_t n, const void *w, const void *xq);
+    /* Optional (NULL: matmul.c uses the scalar set's). w: n/256 K-quant
+     * super-blocks; x: n FLOAT activations, not quantized. */
+    float (*dot_q4_k)(int64_t n, const void *w, const float *x);
+    float (*dot_q5_k)(int64_t n, const void *w, const float *x);
+    float (*dot_q6_k)(int64_t n, const void *w, const float *x);
     /* activations to Q8_0 blocks (n a multiple of 32); every set's bytes
      * equal llm_quantize_row_q8_0's for every input, NaN and inf included */
     void (*quantize_act)(const float *x, void *yq, int64_t n);

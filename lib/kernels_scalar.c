@@ -50,6 +50,26 @@ static float dot_q4_0(int64_t n, const void *w, const void *xq) {
     return sum;
 }
 
+/* K-quant weights with float activations: each super-block dequantized
+ * by quant.c, then multiplied and summed left to right, so the result is
+ * dot_f32 of the dequantized row. */
+static float dot_kquant(uint32_t type, int64_t n, const void *w, const float *x) {
+    float buf[QK_K], sum = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        switch (type) {
+        case LLM_DT_Q4_K: llm_dequantize_row_q4_K((const block_q4_K *)w + b, buf, QK_K); break;
+        case LLM_DT_Q5_K: llm_dequantize_row_q5_K((const block_q5_K *)w + b, buf, QK_K); break;
+        case LLM_DT_Q6_K: llm_dequantize_row_q6_K((const block_q6_K *)w + b, buf, QK_K); break;
+        }
+        for (int j = 0; j < QK_K; j++) sum += buf[j] * x[b * QK_K + j];
+    }
+    return sum;
+}
+
+static float dot_q4_k(int64_t n, const void *w, const float *x) { return dot_kquant(LLM_DT_Q4_K, n, w, x); }
+static float dot_q5_k(int64_t n, const void *w, const float *x) { return dot_kquant(LLM_DT_Q5_K, n, w, x); }
+static float dot_q6_k(int64_t n, const void *w, const float *x) { return dot_kquant(LLM_DT_Q6_K, n, w, x); }
+
 static void quantize_act(const float *x, void *yq, int64_t n) {
     llm_quantize_row_q8_0(x, yq, n);
 }
@@ -61,5 +81,8 @@ const llm_kernels llm_kernels_scalar = {
     .dot_bf16 = dot_bf16,
     .dot_q8_0 = dot_q8_0,
     .dot_q4_0 = dot_q4_0,
+    .dot_q4_k = dot_q4_k,
+    .dot_q5_k = dot_q5_k,
+    .dot_q6_k = dot_q6_k,
     .quantize_act = quantize_act,
 };

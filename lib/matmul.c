@@ -38,11 +38,22 @@ void llm_compute_free(llm_compute *mc) {
 
 static bool is_quantized(uint32_t type) { return type == LLM_DT_Q8_0 || type == LLM_DT_Q4_0; }
 
+static bool is_kquant(uint32_t type) { return type == LLM_DT_Q4_K || type == LLM_DT_Q5_K || type == LLM_DT_Q6_K; }
+
+typedef float (*kquant_dot_fn)(int64_t n, const void *w, const float *x);
+
+/* The set's product with K-quant weights of this type (float
+ * activations), or the scalar set's where the set has none (kernels.h). */
+static kquant_dot_fn kquant_dot(const llm_kernels *k, uint32_t type) {
+    kquant_dot_fn f = type == LLM_DT_Q4_K ? k->dot_q4_k : type == LLM_DT_Q5_K ? k->dot_q5_k : k->dot_q6_k;
+    return f ? f : kquant_dot(llm_kernels_get("scalar"), type);
+}
+
 typedef struct matmul_task {
     const llm_kernels *k;
     float *out;
     const llm_tensor *w;
-    const void *x;          /* floats, or Q8_0 blocks for quantized weights */
+    const void *x;          /* floats, or Q8_0 blocks for Q8_0/Q4_0 weights */
     size_t x_stride;        /* bytes from one activation vector to the next */
     int n;
 } matmul_task;
@@ -65,6 +76,7 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
         k->gemm_q4_0(n_in, w0, row_bytes, (int)(r1 - r0), t->x, t->x_stride, t->n, out0, (size_t)rows);
         return;
     }
+    kquant_dot_fn kdot = is_kquant(t->w->type) ? kquant_dot(k, t->w->type) : NULL;
     for (int64_t r = r0; r < r1; r++) {
         const void *wr = (const char *)t->w->data + (size_t)r * row_bytes;
         for (int i = 0; i < t->n; i++) {
@@ -76,6 +88,7 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
             case LLM_DT_BF16: v = k->dot_bf16(n_in, wr, xi); break;
             case LLM_DT_Q8_0: v = k->dot_q8_0(n_in, wr, xi); break;
             case LLM_DT_Q4_0: v = k->dot_q4_0(n_in, wr, xi); break;
+            case LLM_DT_Q4_K: case LLM_DT_Q5_K: case LLM_DT_Q6_K: v = kdot(n_in, wr, xi); break;
             }
             t->out[(size_t)i * (size_t)rows + (size_t)r] = v;
         }
@@ -167,6 +180,15 @@ void llm_tensor_row(const llm_tensor *w, int64_t r, float *out) {
         break;
     case LLM_DT_Q4_0:
         llm_dequantize_row_q4_0((const block_q4_0 *)w->data + r * (n / QK4_0), out, n);
+        break;
+    case LLM_DT_Q4_K:
+        llm_dequantize_row_q4_K((const block_q4_K *)w->data + r * (n / QK_K), out, n);
+        break;
+    case LLM_DT_Q5_K:
+        llm_dequantize_row_q5_K((const block_q5_K *)w->data + r * (n / QK_K), out, n);
+        break;
+    case LLM_DT_Q6_K:
+        llm_dequantize_row_q6_K((const block_q6_K *)w->data + r * (n / QK_K), out, n);
         break;
     }
 }

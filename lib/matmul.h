@@ -28,13 +28,14 @@ void llm_compute_free(llm_compute *mc);
 /* out[t][r] = sum_c w[r][c] * x[t][c] for t < n, r < w->ne[1]: x is
  * (n, w->ne[0]) and out (n, w->ne[1]), both row-major.
  *
- * Quantized weights, and batches of fewer than BLAS_MIN_BATCH vectors, go
+ * Q8_0/Q4_0 weights, and batches of fewer than BLAS_MIN_BATCH vectors, go
  * through the kernel set, rows split over the pool's threads; there each
  * output is the same dot product whatever the batch size or thread count,
- * so results do not depend on either. Larger batches of F32/F16/BF16
- * weights go to OpenBLAS sgemm (F16/BF16 widened a tile of rows at a
- * time), whose summation order differs: those outputs agree with the dot
- * products to float rounding (relative 1e-5 of sum |w x|), not bit for bit. */
+ * so results do not depend on either. Larger batches of F32/F16/BF16 and
+ * K-quant weights go to OpenBLAS sgemm (all but F32 widened a tile of rows
+ * at a time), whose summation order differs: those outputs agree with the
+ * dot products to float rounding (relative 1e-5 of sum |w x|), not bit for
+ * bit. */
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n);
 
 /* Row r of w converted to w->ne[0] floats. */

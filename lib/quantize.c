@@ -110,11 +110,26 @@ static llm_status copy_metadata(gguf_writer *w, const gguf_file *f, llm_error *e
 
 /* ---------------------------------------------------------------- tensors */
 
+/* The i of a tensor name "blk.i.*", or -1. */
+static int64_t layer_of(const char *name) {
+    if (strncmp(name, "blk.", 4) != 0 || name[4] < '0' || name[4] > '9') return -1;
+    char *end;
+    long long i = strtoll(name + 4, &end, 10);
+    return *end == '.' && i < INT32_MAX ? (int64_t)i : -1;
+}
+
+/* llama.cpp's use_more_bits: layer i of n is among the first or last
+ * eighth, or every third one between. */
+static bool more_bits(int64_t i, int64_t n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
 /* The type tensor t gets (see quantize.h); note explains any departure
  * from the requested type. head is the output head's name: output.weight,
- * or token_embd.weight when the embeddings are tied. */
-static uint32_t choose(const gguf_tensor *t, const char *name, const char *head, const llm_quantize_params *p,
-                       char *note, size_t cap) {
+ * or token_embd.weight when the embeddings are tied; n_layer is one more
+ * than the largest layer number in the file. */
+static uint32_t choose(const gguf_tensor *t, const char *name, const char *head, int64_t n_layer,
+                       const llm_quantize_params *p, char *note, size_t cap) {
     note[0] = 0;
     if (t->n_dims < 2) {
         if (t->type != LLM_DT_F32) snprintf(note, cap, "vectors are written F32");
@@ -127,8 +142,13 @@ static uint32_t choose(const gguf_tensor *t, const char *name, const char *head,
         to = p->rules[r].type;
         snprintf(note, cap, "matches '%s'", p->rules[r].pattern);
     } else if ((to == LLM_DT_Q4_0 || to == LLM_DT_Q4_K || to == LLM_DT_Q5_K) && strcmp(name, head) == 0) {
-        to = to == LLM_DT_Q4_0 ? LLM_DT_Q8_0 : LLM_DT_Q6_K;
+        to = t->ne[0] % QK_K == 0 ? LLM_DT_Q6_K : LLM_DT_Q8_0;
         snprintf(note, cap, "the output head gets %s with %s, as in llama.cpp", llm_dtype_name(to),
+                 llm_dtype_name(p->type));
+    } else if (p->mixture_m && (strstr(name, "attn_v.weight") || strstr(name, "ffn_down")) &&
+               layer_of(name) >= 0 && more_bits(layer_of(name), n_layer)) {
+        to = LLM_DT_Q6_K;
+        snprintf(note, cap, "layer %lld of %lld gets Q6_K in %s_M", (long long)layer_of(name), (long long)n_layer,
                  llm_dtype_name(p->type));
     }
     uint64_t row;
@@ -180,13 +200,19 @@ typedef struct qjob {
 static llm_status add_tensors(qjob *j, const llm_quantize_params *p, llm_error *err) {
     uint64_t total = 0;
     const char *head = gguf_find_tensor(&j->in, "output.weight") ? "output.weight" : "token_embd.weight";
+    int64_t n_layer = 0;
+    for (uint64_t i = 0; i < j->in.n_tensors; i++) {
+        char *name = gguf_str_dup(j->in.tensors[i].name);
+        if (name && layer_of(name) >= n_layer) n_layer = layer_of(name) + 1;
+        free(name);
+    }
     for (uint64_t i = 0; i < j->in.n_tensors; i++) {
         const gguf_tensor *t = &j->in.tensors[i];
         char *name = gguf_str_dup(t->name);
         if (!name) return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor %llu: name holds a NUL byte or memory ran out",
                                    (unsigned long long)i);
         char note[160];
-        uint32_t to = choose(t, name, head, p, note, sizeof note);
+        uint32_t to = choose(t, name, head, n_layer, p, note, sizeof note);
         const void *data = t->data;
         uint64_t nbytes = t->nbytes;
         llm_status s = to == t->type ? LLM_OK : reencode(t, name, to, &j->bufs[i], &nbytes, err);
@@ -216,7 +242,8 @@ static llm_status quantize(qjob *j, const char *in, const char *out, const llm_q
     if ((s = gguf_writer_set_alignment(j->w, (uint32_t)j->in.alignment, err)) ||
         (s = copy_metadata(j->w, &j->in, err)) ||
         (s = gguf_writer_add_u32(j->w, "general.quantization_version", 2, err)) ||
-        (s = gguf_writer_add_u32(j->w, "general.file_type", llm_file_type(p->type), err)) ||
+        (s = gguf_writer_add_u32(j->w, "general.file_type",
+                                 p->mixture_m ? (p->type == LLM_DT_Q4_K ? 15 : 17) : llm_file_type(p->type), err)) ||
         (s = add_tensors(j, p, err)))
         return s;
     return gguf_writer_to_file(j->w, out, err);
@@ -227,6 +254,8 @@ llm_status llm_quantize_file(const char *in, const char *out, const llm_quantize
         return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_quantize_file: NULL argument");
     if (!llm_row_codec(p->type))
         return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot write type %s", llm_dtype_name(p->type));
+    if (p->mixture_m && p->type != LLM_DT_Q4_K && p->type != LLM_DT_Q5_K)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "the _M mixtures are of Q4_K or Q5_K, not %s", llm_dtype_name(p->type));
     for (size_t i = 0; i < p->n_rules; i++)
         if (!p->rules[i].pattern || !llm_row_codec(p->rules[i].type))
             return llm_fail(err, LLM_ERR_INVALID_ARG, "rule %zu: no pattern, or a type that cannot be written", i);

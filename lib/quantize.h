@@ -7,15 +7,25 @@
  *  - vectors (1-D tensors: the norms) are written F32;
  *  - a tensor whose name contains a rule's pattern gets the rule's type
  *    (first matching rule);
- *  - otherwise the requested type, except the output head with Q4_0,
- *    which gets Q8_0: llama.cpp keeps the head at higher precision (the
- *    head is output.weight, or token_embd.weight when the embeddings are
- *    tied and there is no output.weight);
+ *  - otherwise the requested type, except
+ *    - the output head with Q4_0, Q4_K or Q5_K, which gets Q6_K, or Q8_0
+ *      when its rows are not whole Q6_K blocks: llama.cpp keeps the head
+ *      at higher precision (the head is output.weight, or
+ *      token_embd.weight when the embeddings are tied and there is no
+ *      output.weight);
+ *    - with mixture_m (the Q4_K_M and Q5_K_M mixtures: type Q4_K or Q5_K),
+ *      attn_v.weight and ffn_down.weight of layer i (from the name
+ *      blk.i.*) of n get Q6_K when i < n/8, i >= 7n/8 or
+ *      (i - n/8) % 3 == 2, as llama.cpp's use_more_bits chooses for
+ *      llama-style models: the first and last eighth of the layers and
+ *      every third one between; n is one more than the largest i;
  *  - a block type that does not divide the row length falls back to F16
  *    (BF16 when the tensor is BF16, whose range F16 cannot hold), and the
  *    report says so.
  * Q8_0 and Q4_0 blocks are made by lib/quant.c, whose rounding is the
- * reference quantizer's, so files match llama.cpp's byte for byte. */
+ * reference quantizer's, so files match llama.cpp's byte for byte; its
+ * K-quant blocks follow the reference quantizer's algorithm (without an
+ * importance matrix). */
 #ifndef LLM_QUANTIZE_H
 #define LLM_QUANTIZE_H
 
@@ -37,8 +47,8 @@ typedef struct llm_tensor_report {
 
 typedef void (*llm_report_fn)(void *ud, const llm_tensor_report *r);
 
-/* True for the types the row codecs read and write: F32, F16, BF16, Q8_0
- * and Q4_0 (those llm_dtype_supported names). */
+/* True for the types the row codecs read and write: F32, F16, BF16, Q8_0,
+ * Q4_0, Q4_K, Q5_K and Q6_K (those llm_dtype_supported names). */
 bool llm_row_codec(uint32_t type);
 /* n elements of type at src to float. F32/F16/BF16 rows may sit at any
  * address; block rows need the 2-byte alignment of their fp16 scales. n is
@@ -68,6 +78,7 @@ typedef struct llm_quantize_params {
     size_t n_rules;
     llm_report_fn report;        /* may be NULL */
     void *report_ud;
+    bool mixture_m;              /* Q4_K_M / Q5_K_M (above); type Q4_K or Q5_K */
 } llm_quantize_params;
 
 /* Reads the GGUF file in, writes every tensor in the type the rules above

@@ -392,9 +392,26 @@ int32_t llm_token_unk(const llm_model *model) {
     return model ? model->vocab.unk : LLM_TOKEN_NULL;
 }
 
+/* End of generation: EOS, BOS (as llama2.c stops on it), and the control
+ * tokens that chat and instruction models end a turn with, which their
+ * vocabularies mark only by name (Llama 3's <|eot_id|> beside its EOS
+ * <|end_of_text|>, ChatML's <|im_end|>, GPT-2's <|endoftext|>). */
 int llm_token_is_eog(const llm_model *model, int32_t tok) {
-    if (!model || tok == LLM_TOKEN_NULL) return 0;
-    return tok == model->vocab.eos || tok == model->vocab.bos;
+    if (!model || tok < 0 || tok >= model->vocab.n) return 0;
+    const llm_vocab *v = &model->vocab;
+    if (tok == v->eos || tok == v->bos) return 1;
+    if (v->types[tok] != LLM_TOKTYPE_CONTROL) return 0;
+    static const char *const ends[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>",
+                                       "<|endoftext|>", "<|end|>"};
+    size_t len;
+    const char *piece = llm_vocab_piece(v, tok, &len);
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        if (strlen(ends[i]) == len && memcmp(piece, ends[i], len) == 0) return 1;
+    return 0;
+}
+
+int llm_model_add_bos(const llm_model *model) {
+    return model && model->vocab.add_bos && model->vocab.bos != LLM_TOKEN_NULL;
 }
 
 /* Writes the bytes token tok stands for to dst (when not NULL) and

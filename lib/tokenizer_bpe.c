@@ -14,12 +14,12 @@
  *     pair (left id, right id) -> rank and result comes from a hash
  *     table built at load.
  *
- * Invalid UTF-8 is not replaced (llama.cpp turns it into U+FFFD): no
- * expression matches it, so it falls into the gaps and is encoded byte
- * by byte, and decoding gives the bytes back. A byte whose character is
- * not an ordinary token of the vocabulary (Falcon's lacks some control
- * characters; most lack some of the bytes UTF-8 never uses) is left out,
- * as llama.cpp leaves it out. */
+ * Invalid UTF-8 is not replaced (llama.cpp turns it into U+FFFD): each
+ * run of it is a word of its own, never shown to the expressions, and is
+ * encoded byte by byte, so decoding gives the bytes back. A byte whose
+ * character is not an ordinary token of the vocabulary (Falcon's lacks
+ * some control characters; most lack some of the bytes UTF-8 never uses)
+ * is left out, as llama.cpp leaves it out. */
 #include "tokenizer_bpe.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
@@ -221,11 +221,11 @@ static llm_status compile_all(llm_bpe *b, llm_error *err) {
     pcre2_compile_context *cctx = pcre2_compile_context_create(b->gctx);
     if (!cctx) return llm_fail(err, LLM_ERR_NOMEM, "out of memory compiling the pre-tokenizer");
     llm_status s = LLM_OK;
-    for (const char *const *re = b->pre->re; *re && !s; re++) {
+    for (const char *const *re = b->pre->re; *re; re++) {
         int code;
         PCRE2_SIZE at;
         pcre2_code *c = pcre2_compile((PCRE2_SPTR)*re, PCRE2_ZERO_TERMINATED,
-                                      PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &code, &at, cctx);
+                                      PCRE2_UTF | PCRE2_UCP, &code, &at, cctx);
         if (!c) {
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(code, msg, sizeof msg);
@@ -339,17 +339,49 @@ static llm_status match_failed(int rc, llm_error *err) {
     return llm_fail(err, LLM_ERR_LIMIT, "pre-tokenizer expression failed: %s", (const char *)msg);
 }
 
+/* Bytes of the well-formed UTF-8 character at s[0, n) (no overlong
+ * forms, surrogates or code points past U+10FFFF, as PCRE2 requires), or
+ * 0 when none starts there. */
+static size_t utf8_char(const unsigned char *s, size_t n) {
+    unsigned c = s[0];
+    if (c < 0x80) return 1;
+    size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xC0) != 0x80) return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
+/* Length of the run at the start of s[0, n) of well-formed characters
+ * (valid) or of bytes that start none (!valid). */
+static size_t utf8_run(const char *s, size_t n, bool valid) {
+    size_t i = 0;
+    while (i < n) {
+        size_t c = utf8_char((const unsigned char *)s + i, n - i);
+        if ((c > 0) != valid) break;
+        i += c ? c : 1;
+    }
+    return i;
+}
+
 /* Cuts the word s[0, n) (at offset base of the run) into its matches of
- * re and the gaps between them, appending the ends to w->spare. */
+ * re and the gaps between them, appending the ends to w->spare. A word
+ * of invalid UTF-8 stays whole. */
 static llm_status cut_word(const pcre2_code *re, llm_bpe_work *w, const char *s, size_t n, size_t base,
                            size_t *n_cuts, llm_error *err) {
+    if (utf8_run(s, n, true) < n) return push_cut(w, n_cuts, base + n, err);
     PCRE2_SIZE *ov = pcre2_get_ovector_pointer(w->match);
     size_t pos = 0;
     llm_status st = LLM_OK;
     while (pos < n && !st) {
         /* the subject is the word alone: lookarounds see its ends as the
-         * ends of the text, as when llama.cpp matches each piece */
-        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, PCRE2_NOTEMPTY, w->match, NULL);
+         * ends of the text, as when llama.cpp matches each piece. It is
+         * valid UTF-8, so PCRE2 need not check it again at every call (a
+         * check would make the loop quadratic). */
+        int rc = pcre2_match(re, (PCRE2_SPTR)s, n, pos, PCRE2_NOTEMPTY | PCRE2_NO_UTF_CHECK, w->match, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0) return match_failed(rc, err);
         if (ov[0] > pos) st = push_cut(w, n_cuts, base + ov[0], err);
@@ -360,29 +392,36 @@ static llm_status cut_word(const pcre2_code *re, llm_bpe_work *w, const char *s,
     return st;
 }
 
+/* The cuts just made in w->spare become the current ones. */
+static void take_cuts(llm_bpe_work *w) {
+    size_t *t = w->cuts, cap = w->cuts_cap;
+    w->cuts = w->spare;
+    w->cuts_cap = w->spare_cap;
+    w->spare = t;
+    w->spare_cap = cap;
+}
+
+/* First the runs of valid and of invalid UTF-8, so that the expressions
+ * only ever see valid text; then each expression in turn. */
 llm_status llm_bpe_split(const llm_bpe *b, llm_bpe_work *w, const char *text, size_t len, size_t *n,
                          llm_error *err) {
     if (!w->match && !(w->match = pcre2_match_data_create(1, b->gctx))) return nomem(err);
-    size_t *c = llm_tok_grow(w->cuts, &w->cuts_cap, 1, sizeof *c);
-    if (!c) return nomem(err);
-    w->cuts = c;
-    w->cuts[0] = len;
-    *n = 1;
-    for (size_t r = 0; r < b->n_re; r++) {
-        size_t m = 0, start = 0;
-        for (size_t i = 0; i < *n; i++) {
-            llm_status s = cut_word(b->re[r], w, text + start, w->cuts[i] - start, start, &m, err);
-            if (s) return s;
-            start = w->cuts[i];
-        }
-        size_t *t = w->cuts, cap = w->cuts_cap;
-        w->cuts = w->spare;
-        w->cuts_cap = w->spare_cap;
-        w->spare = t;
-        w->spare_cap = cap;
-        *n = m;
+    llm_status s = LLM_OK;
+    size_t m = 0;
+    for (size_t pos = 0; pos < len && !s;) {
+        pos += utf8_run(text + pos, len - pos, utf8_char((const unsigned char *)text + pos, len - pos) > 0);
+        s = push_cut(w, &m, pos, err);
     }
-    return LLM_OK;
+    for (size_t r = 0; r < b->n_re && !s; r++) {
+        take_cuts(w);
+        *n = m;
+        m = 0;
+        for (size_t i = 0, start = 0; i < *n && !s; start = w->cuts[i++])
+            s = cut_word(b->re[r], w, text + start, w->cuts[i] - start, start, &m, err);
+    }
+    take_cuts(w);
+    *n = m;
+    return s;
 }
 
 static bool bpe_pair(const void *ctx, const llm_sym *l, const llm_sym *r, float *score, int32_t *id) {

@@ -106,10 +106,11 @@ typedef struct llm_bpe_work {
 } llm_bpe_work;
 
 /* Encodes len bytes of plain text (no special tokens in it) with the
- * vocabulary's BPE data into o. Any bytes are accepted: invalid UTF-8 is
- * never matched by the pre-tokenizer's expressions and so forms words of
- * its own, encoded byte by byte like everything else; a byte whose
- * character is not in the vocabulary is left out (as in llama.cpp). */
+ * vocabulary's BPE data into o. Any bytes are accepted: each run of
+ * invalid UTF-8 is a word of its own, which the pre-tokenizer's
+ * expressions never see, encoded byte by byte like everything else; a
+ * byte whose character is not in the vocabulary is left out (as in
+ * llama.cpp). */
 llm_status llm_bpe_encode(const llm_vocab *v, llm_bpe_work *w, const char *text, size_t len, llm_tok_sink *o,
                           llm_error *err);
 /* The pre-tokenizer alone (step 1 of llm_bpe_encode, open to tests):

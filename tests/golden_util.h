@@ -33,7 +33,7 @@ void golden_free(golden *g);
  * follow BOS or BOS is sampled; tokens and text must equal the golden
  * ones (a mismatch is reported on stderr and fails the test). */
 void golden_run(llm_model *m, const golden *g, const llm_ctx_params *cp);
-/* golden_run for every case. */
+/* golden_run for every case (the first two when test_quick()). */
 void golden_run_cases(llm_model *m, const llm_ctx_params *cp);
 
 #endif

@@ -409,7 +409,7 @@ static void test_hf_gpt2_vocab(void **state) {
     /* tied: token_embd is the output head, which Q4_0 quantizing keeps Q8_0 */
     char q4[256];
     tmp(q4, sizeof q4, "gpt2-q4_0.gguf");
-    llm_quantize_params qp = {LLM_DT_Q4_0, NULL, 0, NULL, NULL};
+    llm_quantize_params qp = {LLM_DT_Q4_0, NULL, 0, NULL, NULL, false};
     check_ok(llm_quantize_file(out, q4, &qp, &err), &err);
     check_ok(gguf_open(&a, q4, &err), &err);
     assert_int_equal(gguf_find_tensor(&a, "token_embd.weight")->type, LLM_DT_Q8_0);
@@ -426,7 +426,7 @@ static void expect_quantized_like(const char *fixture, uint32_t type) {
     char out[256];
     tmp(out, sizeof out, "quantized.gguf");
     llm_quant_rule keep_ffn = {"ffn_", LLM_DT_F32};
-    llm_quantize_params p = {type, &keep_ffn, 1, NULL, NULL};
+    llm_quantize_params p = {type, &keep_ffn, 1, NULL, NULL, false};
     llm_error err;
     check_ok(llm_quantize_file(test_model_path("stories260K.gguf"), out, &p, &err), &err);
     gguf_file a, b;
@@ -501,7 +501,7 @@ static void test_quantize_fallback(void **state) {
     char out[256];
     tmp(out, sizeof out, "q4-default.gguf");
     seen_list l = {0};
-    llm_quantize_params p = {LLM_DT_Q4_0, NULL, 0, record, &l};
+    llm_quantize_params p = {LLM_DT_Q4_0, NULL, 0, record, &l, false};
     llm_error err;
     check_ok(llm_quantize_file(test_model_path("stories260K.gguf"), out, &p, &err), &err);
     assert_int_equal(l.n, 48);
@@ -523,7 +523,7 @@ static void test_quantize_fallback(void **state) {
     /* and back up to F16 from Q4_0: blocks decode to floats */
     char f16[256];
     tmp(f16, sizeof f16, "from-q4.gguf");
-    llm_quantize_params back = {LLM_DT_F16, NULL, 0, NULL, NULL};
+    llm_quantize_params back = {LLM_DT_F16, NULL, 0, NULL, NULL, false};
     check_ok(llm_quantize_file(out, f16, &back, &err), &err);
     gguf_file a, b;
     check_ok(gguf_open(&a, f16, &err), &err);
@@ -551,7 +551,7 @@ static void test_quantize_refuses_input(void **state) {
     assert_non_null(orig);
     write_file(in, orig, size);
     assert_int_equal(symlink(in, link_path), 0);
-    llm_quantize_params p = {LLM_DT_Q8_0, NULL, 0, NULL, NULL};
+    llm_quantize_params p = {LLM_DT_Q8_0, NULL, 0, NULL, NULL, false};
     assert_fails(llm_quantize_file(in, in, &p, err), LLM_ERR_INVALID_ARG, "is the input");
     assert_fails(llm_quantize_file(in, link_path, &p, err), LLM_ERR_INVALID_ARG, "is the input");
     assert_fails(llm_quantize_file(link_path, in, &p, err), LLM_ERR_INVALID_ARG, "is the input");
@@ -765,6 +765,26 @@ static void test_tiny_hf_converts(void **state) {
         assert_int_equal(gguf_find_tensor(&f, "blk.0.attn_k.weight")->type, spec->f16 ? LLM_DT_F16 : LLM_DT_F32);
         gguf_close(&f);
     }
+    /* linear RoPE scaling is carried into llama.rope.scaling.* */
+    char cfg[sizeof good_config + 64];
+    snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 4.0}}",
+             (int)strlen(good_config) - 1, good_config);
+    hf_spec scaled = {.config = cfg};
+    write_hf(dir, &scaled);
+    llm_error err;
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    gguf_file g;
+    check_ok(gguf_open(&g, out, &err), &err);
+    gguf_str type;
+    float factor;
+    check_ok(gguf_get_str(&g, "llama.rope.scaling.type", &type, &err), &err);
+    assert_true(gguf_str_eq(type, "linear"));
+    check_ok(gguf_get_f32(&g, "llama.rope.scaling.factor", &factor, &err), &err);
+    assert_true(factor == 4.0f);
+    gguf_close(&g);
+    llm_model *m = llm_model_load(out, NULL, &err);
+    assert_non_null(m);
+    llm_model_free(m);
     /* the output may not replace an input */
     hf_spec spec = {0};
     write_hf(dir, &spec);
@@ -772,7 +792,6 @@ static void test_tiny_hf_converts(void **state) {
     snprintf(st, sizeof st, "%s/model.safetensors", dir);
     assert_fails(llm_convert_hf(dir, st, NULL, err), LLM_ERR_INVALID_ARG, "is the input");
     st_file f;
-    llm_error err;
     check_ok(st_open(&f, st, &err), &err);
     st_close(&f);
 }
@@ -790,6 +809,11 @@ static void test_bad_json(void **state) {
     expect_bad(&d, LLM_ERR_FORMAT, "tokenizer.json", "id 9");
     hf_spec e = {.tokenizer = "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}"};
     expect_bad(&e, LLM_ERR_UNSUPPORTED, "tokenizer.json", "model.type");
+    char cfg[sizeof good_config + 64];
+    snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}",
+             (int)strlen(good_config) - 1, good_config);
+    hf_spec f = {.config = cfg};
+    expect_bad(&f, LLM_ERR_UNSUPPORTED, "config.json", "rope_scaling type 'llama3'");
 }
 
 static void test_bad_safetensors_header(void **state) {

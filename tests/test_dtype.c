@@ -24,7 +24,7 @@ static void test_table(void **state) {
     assert_false(llm_dtype_row_size(LLM_DT_F32, UINT64_MAX / 2, &b)); /* overflow */
     assert_true(llm_dtype_supported(LLM_DT_F16));
     assert_true(llm_dtype_supported(LLM_DT_Q4_0));
-    assert_false(llm_dtype_supported(LLM_DT_Q6_K));
+    assert_false(llm_dtype_supported(LLM_DT_Q2_K));
 }
 
 static void test_f16_known(void **state) {

@@ -20,13 +20,12 @@
 static const char *llm_exe; /* path of examples/llm, from argv[1] */
 
 /* Every case, on every kernel set this CPU runs, with 1 to 4 threads, the
- * prompt in one batch and token by token: the tokens may not change.
- * LLM_TEST_QUICK=1 (set under valgrind) keeps 1 and 3 threads, which
- * still cover both batch sizes and the thread pool. */
+ * prompt in one batch and token by token: the tokens may not change. A
+ * quick run (under valgrind) keeps 1 and 3 threads, which still cover both
+ * batch sizes and the thread pool. */
 static void run_all(llm_model *m) {
     assert_non_null(m);
-    const char *quick = getenv("LLM_TEST_QUICK");
-    int step = quick && strcmp(quick, "1") == 0 ? 2 : 1;
+    int step = test_quick() ? 2 : 1;
     for (const llm_kernels *const *k = llm_kernels_all(); *k; k++) {
         if (!llm_kernels_get((*k)->name)) continue;
         for (int threads = 1; threads <= 4; threads += step) {

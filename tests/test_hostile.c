@@ -574,16 +574,16 @@ static void test_model_shapes(void **state) {
 static void test_model_unsupported_type(void **state) {
     (void)state;
     fixture_spec spec = fixture_default();
-    spec.ffn = 256; /* a Q4_K row is 256 elements */
+    spec.ffn = 256; /* a Q2_K row is 256 elements */
     spec.retype = "blk.0.ffn_down.weight";
-    spec.retype_to = LLM_DT_Q4_K;
-    check_spec_fails(&spec, LLM_ERR_UNSUPPORTED, "'blk.0.ffn_down.weight' has type Q4_K");
+    spec.retype_to = LLM_DT_Q2_K;
+    check_spec_fails(&spec, LLM_ERR_UNSUPPORTED, "'blk.0.ffn_down.weight' has type Q2_K");
     spec.retype = "token_embd.weight";
-    spec.retype_to = LLM_DT_Q6_K;
+    spec.retype_to = LLM_DT_Q3_K;
     spec.dim = 256;
     spec.n_head = 8;
     spec.n_head_kv = 8;
-    check_spec_fails(&spec, LLM_ERR_UNSUPPORTED, "Q6_K");
+    check_spec_fails(&spec, LLM_ERR_UNSUPPORTED, "Q3_K");
 }
 
 static void test_model_heads(void **state) {
@@ -754,6 +754,88 @@ static void test_llama2c_truncated(void **state) {
     free(bin.p);
 }
 
+/* ------------------------------------------------ header fields flipped */
+
+/* Loads path; a model that loads must also run: one token decodes. */
+static llm_status load_and_run(const char *path, const char *tokenizer, llm_error *err) {
+    llm_model_params p = llm_model_default_params();
+    p.tokenizer_path = tokenizer;
+    llm_model *m = llm_model_load(path, &p, err);
+    if (!m) return err->code;
+    llm_ctx_params cp = llm_ctx_default_params();
+    cp.n_ctx = 4;
+    llm_ctx *c = llm_ctx_new(m, &cp, err);
+    int32_t tok = 1;
+    llm_status s = c ? llm_decode(c, &tok, 1, err) : err->code;
+    assert_true(s || llm_logits(c) != NULL);
+    llm_ctx_free(c);
+    llm_model_free(m);
+    return s;
+}
+
+/* Every header field of img (offsets and widths in bytes), complemented,
+ * must make the load fail with a message naming the file; each single bit
+ * flipped must either fail with a message or give a model that runs. */
+static void check_header_flips(const image *img, const size_t *off, const size_t *width, size_t n_fields,
+                               const char *tokenizer) {
+    unsigned char *copy = malloc(img->n);
+    assert_non_null(copy);
+    for (size_t f = 0; f < n_fields; f++) {
+        for (size_t bit = 0; bit <= 8 * width[f]; bit++) {
+            memcpy(copy, img->p, img->n);
+            for (size_t b = 0; b < width[f]; b++)   /* bit 8 * width: all of them */
+                copy[off[f] + b] ^= bit == 8 * width[f] ? 0xFF : b == bit / 8 ? 1u << (bit % 8) : 0;
+            const char *path = test_write_tmp(copy, img->n);
+            llm_error e = {0};
+            llm_status s = load_and_run(path, tokenizer, &e);
+            if (bit == 8 * width[f] && s == LLM_OK)
+                fail_msg("header field at %zu complemented: the file loads", off[f]);
+            if (s && (e.code != s || !strstr(e.msg, path)))
+                fail_msg("header field at %zu, bit %zu: status %d, message '%s'", off[f], bit, s, e.msg);
+        }
+    }
+    free(copy);
+}
+
+static void test_header_flips_gguf(void **state) {
+    (void)state;
+    image img = stories_image();
+    const size_t off[] = {0, 4, 8, 16}, width[] = {4, 4, 8, 8}; /* magic, version, tensors, keys */
+    check_header_flips(&img, off, width, 4, NULL);
+    free(img.p);
+}
+
+static void test_header_flips_llama2c(void **state) {
+    (void)state;
+    image bin = stories_bin();
+    const size_t off[] = {0, 4, 8, 12, 16, 20, 24}, width[] = {4, 4, 4, 4, 4, 4, 4};
+    char tok[4096];
+    snprintf(tok, sizeof tok, "%s", test_model_path("tok512.bin"));
+    check_header_flips(&bin, off, width, 7, tok);
+    free(bin.p);
+}
+
+/* A vocabulary of 10^12 tokens, declared by the token array or by the
+ * embedding's rows, is refused before anything is allocated for it. */
+static void test_vocab_1e12(void **state) {
+    (void)state;
+    image img = stories_image();
+    gguf_file f = parse_ok(&img);
+    size_t count_at = arr_n_at(&f, gguf_find_kv(&f, "tokenizer.ggml.tokens"));
+    size_t rows_at = ne_at(&f, gguf_find_tensor(&f, "token_embd.weight"), 1);
+    gguf_close(&f);
+    llm_error e = {0};
+    put_u64(img.p + count_at, 1000000000000ull);
+    assert_null(load(test_write_tmp(img.p, img.n), &e));
+    expect_error("10^12 tokens", e.code, &e, LLM_ERR_FORMAT, "array of 1000000000000 elements exceeds the file");
+    free(img.p);
+    img = stories_image();
+    put_u64(img.p + rows_at, 1000000000000ull);
+    assert_null(load(test_write_tmp(img.p, img.n), &e));
+    expect_error("10^12 embedding rows", e.code, &e, LLM_ERR_FORMAT, "'token_embd.weight'");
+    free(img.p);
+}
+
 static int teardown(void **state) {
     (void)state;
     test_cleanup_tmp();
@@ -779,6 +861,9 @@ int main(void) {
         cmocka_unit_test(test_llama2c_header),
         cmocka_unit_test(test_llama2c_short),
         cmocka_unit_test(test_llama2c_truncated),
+        cmocka_unit_test(test_header_flips_gguf),
+        cmocka_unit_test(test_header_flips_llama2c),
+        cmocka_unit_test(test_vocab_1e12),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

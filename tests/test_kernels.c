@@ -1,7 +1,8 @@
 /* Quantized formats and kernel sets: the quantizers against files written
  * by llama.cpp, dequantization against an independent implementation
- * (gguf-py), and every kernel set this CPU runs against the scalar
- * reference. */
+ * (gguf-py), the K-quants' round trips against their error bound, every
+ * kernel set this CPU runs against the scalar reference, and a model with
+ * K-quant weights against the same model dequantized to F32. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,13 +11,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "dtype.h"
+#include "fixture.h"
 #include "gguf.h"
 #include "kernels.h"
+#include "llm.h"
 #include "quant.h"
+#include "quantize.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -108,6 +113,27 @@ static void test_matches_llama_cpp_q4_0(void **state) {
     assert_int_equal(check_quantized_file("stories260K-q4_0.gguf", LLM_DT_Q8_0), 1);
 }
 
+/* Rows of the block types through quant.c. */
+static void dequantize(uint32_t type, const void *q, float *y, int64_t n) {
+    switch (type) {
+    case LLM_DT_Q8_0: llm_dequantize_row_q8_0(q, y, n); break;
+    case LLM_DT_Q4_0: llm_dequantize_row_q4_0(q, y, n); break;
+    case LLM_DT_Q4_K: llm_dequantize_row_q4_K(q, y, n); break;
+    case LLM_DT_Q5_K: llm_dequantize_row_q5_K(q, y, n); break;
+    case LLM_DT_Q6_K: llm_dequantize_row_q6_K(q, y, n); break;
+    default: fail_msg("no dequantizer for type %u", type);
+    }
+}
+
+static void quantize(uint32_t type, const float *x, void *q, int64_t n) {
+    switch (type) {
+    case LLM_DT_Q4_K: llm_quantize_row_q4_K(x, q, n); break;
+    case LLM_DT_Q5_K: llm_quantize_row_q5_K(x, q, n); break;
+    case LLM_DT_Q6_K: llm_quantize_row_q6_K(x, q, n); break;
+    default: fail_msg("no quantizer for type %u", type);
+    }
+}
+
 /* Dequantizing NAME gives exactly NAME.f32, which gguf-py computed. */
 static void check_conformance(const gguf_file *f, const char *name, uint32_t type) {
     char f32name[64];
@@ -119,10 +145,9 @@ static void check_conformance(const gguf_file *f, const char *name, uint32_t typ
     assert_int_equal(want->type, LLM_DT_F32);
     int64_t n = (int64_t)n_elements(t);
     assert_int_equal(n_elements(want), n);
-    assert_true(n > 0 && n % 32 == 0);
+    assert_true(n > 0 && n % (int64_t)llm_dtype(type)->blck == 0);
     float *got = xmalloc((size_t)n * sizeof *got);
-    if (type == LLM_DT_Q8_0) llm_dequantize_row_q8_0(t->data, got, n);
-    else llm_dequantize_row_q4_0(t->data, got, n);
+    dequantize(type, t->data, got, n);
     const float *ref = want->data;
     for (int64_t i = 0; i < n; i++)
         if (!(got[i] == ref[i])) fail_msg("%s[%lld]: %.9g, want %.9g", name, (long long)i, got[i], ref[i]);
@@ -135,7 +160,89 @@ static void test_conformance(void **state) {
     open_model(&f, "quant-conformance.gguf");
     check_conformance(&f, "q8_0", LLM_DT_Q8_0);
     check_conformance(&f, "q4_0", LLM_DT_Q4_0);
+    check_conformance(&f, "q4_k", LLM_DT_Q4_K);
+    check_conformance(&f, "q5_k", LLM_DT_Q5_K);
+    check_conformance(&f, "q6_k", LLM_DT_Q6_K);
     gguf_close(&f);
+}
+
+/* The K-quants' error bound, checked per element: one step of a uniform
+ * grid with the format's number of levels (16, 32, 64) spanning the
+ * super-block's [-amax, amax], i.e. amax / 8, amax / 16, amax / 32. The
+ * formats' own grids are finer (a sub-block's range, not the
+ * super-block's, in nmax steps) but the reference quantizer trades single
+ * elements for a smaller weighted squared error, rounds the sub-block
+ * scales to 6 or 8 bits of the largest, and clamps, so single elements can
+ * miss their sub-block's half step; measured worst cases reach 55-80% of
+ * this bound. A misplaced bit or scale is off by a large part of amax. */
+static void check_kquant_round_trip(uint32_t type, const float *x, int64_t n) {
+    const llm_dtype_info *info = llm_dtype(type);
+    float levels = type == LLM_DT_Q4_K ? 16.0f : type == LLM_DT_Q5_K ? 32.0f : 64.0f;
+    void *q = xmalloc((size_t)(n / QK_K) * info->size);
+    float *y = xmalloc((size_t)n * sizeof *y);
+    quantize(type, x, q, n);
+    dequantize(type, q, y, n);
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        float amax = 0;
+        for (int i = 0; i < QK_K; i++) amax = fmaxf(amax, fabsf(x[b * QK_K + i]));
+        for (int64_t i = b * QK_K; i < (b + 1) * QK_K; i++)
+            if (!(fabsf(y[i] - x[i]) <= 2.0f * amax / levels))
+                fail_msg("%s [%lld]: %.9g round trips to %.9g (amax %g)", info->name, (long long)i, x[i], y[i], amax);
+    }
+    free(q), free(y);
+}
+
+/* Quantizing what llama.cpp's blocks dequantize to, and random data of
+ * several shapes (uniform with varied scales, bell-shaped, small values
+ * with large outliers, all zero), stays within the bound. */
+static void test_kquant_round_trip(void **state) {
+    (void)state;
+    static const uint32_t types[] = {LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
+    static const char *const names[] = {"q4_k.f32", "q5_k.f32", "q6_k.f32"};
+    gguf_file f;
+    open_model(&f, "quant-conformance.gguf");
+    for (int t = 0; t < 3; t++) {
+        const gguf_tensor *w = gguf_find_tensor(&f, names[t]);
+        assert_non_null(w);
+        check_kquant_round_trip(types[t], w->data, (int64_t)n_elements(w));
+    }
+    gguf_close(&f);
+
+    rng_state = 0x853c49e6748fea9bu;
+    const int64_t n = QK_K * 64;
+    float *x = xmalloc((size_t)n * sizeof *x);
+    for (int shape = 0; shape < 4; shape++) {
+        for (int64_t i = 0; i < n; i++) {
+            float u = rnd_unit();
+            if (shape == 0) x[i] = u * (float)(1 + i / 32 % 7);
+            if (shape == 1) x[i] = (u + rnd_unit() + rnd_unit() + rnd_unit()) * 0.01f * (float)(1 + i / QK_K % 5);
+            if (shape == 2) x[i] = i % 97 == 0 ? u * 2.0f : u * 0.01f;
+            if (shape == 3) x[i] = 0.0f;
+        }
+        for (int t = 0; t < 3; t++) check_kquant_round_trip(types[t], x, n);
+    }
+    free(x);
+}
+
+/* Hostile values (NaN, infinities, huge and subnormal numbers) in one
+ * super-block quantize without undefined behaviour (the sanitizer build
+ * checks) and leave the next super-block's bytes as they are alone. */
+static void test_kquant_hostile(void **state) {
+    (void)state;
+    static const uint32_t types[] = {LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
+    static const float special[] = {NAN, INFINITY, -INFINITY, 3e38f, -3e38f, 1e-45f, -2e-42f, 0.0f};
+    rng_state = 0x94d049bb133111ebu;
+    float *x = rnd_floats(2 * QK_K);
+    for (int i = 0; i < QK_K; i++) x[i] = i % 3 ? special[i / 3 % 8] : x[i];
+    for (int t = 0; t < 3; t++) {
+        size_t bs = llm_dtype(types[t])->size;
+        unsigned char *both = xmalloc(2 * bs), *alone = xmalloc(bs);
+        quantize(types[t], x, both, 2 * QK_K);
+        quantize(types[t], x + QK_K, alone, QK_K);
+        assert_memory_equal(both + bs, alone, bs);
+        free(both), free(alone);
+    }
+    free(x);
 }
 
 /* ------------------------------------------------------------ quantizers */
@@ -428,17 +535,198 @@ static void test_empty(void **state) {
     }
 }
 
+/* ------------------------------------------------------------ K-quant models */
+
+/* The scalar K-quant products are dot_f32 of the dequantized row, bit for
+ * bit (kernels_scalar.c), on super-blocks of random bytes whose fp16
+ * scales are kept finite. */
+static void test_kquant_dots(void **state) {
+    (void)state;
+    const llm_kernels *k = llm_kernels_get("scalar");
+    static const uint32_t types[] = {LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
+    rng_state = 0xda942042e4dd58b5u;
+    const int64_t n = QK_K * 5;
+    float *x = rnd_floats(n), *wf = xmalloc((size_t)n * sizeof *wf);
+    for (int t = 0; t < 3; t++) {
+        float (*dot)(int64_t, const void *, const float *) =
+            t == 0 ? k->dot_q4_k : t == 1 ? k->dot_q5_k : k->dot_q6_k;
+        size_t size = (size_t)(n / QK_K) * llm_dtype(types[t])->size;
+        unsigned char *w = xmalloc(size);
+        for (size_t i = 0; i < size; i++) w[i] = (unsigned char)(rnd() >> 24);
+        /* clear the top exponent bit (in the high byte) of the scales */
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            unsigned char *blk = w + (size_t)b * llm_dtype(types[t])->size;
+            if (types[t] == LLM_DT_Q6_K) {
+                blk[offsetof(block_q6_K, d) + 1] &= 0xbf;
+            } else {
+                blk[offsetof(block_q4_K, d) + 1] &= 0xbf;
+                blk[offsetof(block_q4_K, dmin) + 1] &= 0xbf;
+            }
+        }
+        dequantize(types[t], w, wf, n);
+        float got = dot(n, w, x), want = k->dot_f32(n, wf, x);
+        if (memcmp(&got, &want, sizeof got)) fail_msg("%s: dot %.9g, dot_f32 of the rows %.9g", llm_dtype_name(types[t]), got, want);
+        assert_true(dot(0, w, x) == 0.0f);
+        free(w);
+    }
+    free(x), free(wf);
+}
+
+static const int32_t kq_tokens[] = {1, 260, 301, 7, 288, 45, 270, 305, 199, 262};
+#define KQ_N_TOKENS ((int)(sizeof kq_tokens / sizeof kq_tokens[0]))
+
+/* Last-token logits after kq_tokens, one llm_decode per token or all in
+ * one, with the named kernel set (NULL: the CPU's best). */
+static void model_logits(const llm_model *m, const char *kernels, bool one_by_one, float *out) {
+    llm_error e = {0};
+    llm_ctx_params p = llm_ctx_default_params();
+    p.n_ctx = 32;
+    p.kernels = kernels;
+    llm_ctx *c = llm_ctx_new(m, &p, &e);
+    if (!c) fail_msg("llm_ctx_new: %s", e.msg);
+    for (int i = 0; i < KQ_N_TOKENS; i += one_by_one ? 1 : KQ_N_TOKENS)
+        if (llm_decode(c, kq_tokens + i, one_by_one ? 1 : KQ_N_TOKENS, &e)) fail_msg("llm_decode: %s", e.msg);
+    memcpy(out, llm_logits(c), sizeof(float) * FIXTURE_N_VOCAB);
+    llm_ctx_free(c);
+}
+
+static void quantize_model(const char *in, const char *out, uint32_t type, const llm_quant_rule *rules,
+                           size_t n_rules, bool mixture_m) {
+    llm_error e = {0};
+    llm_quantize_params p = {.type = type, .rules = rules, .n_rules = n_rules, .mixture_m = mixture_m};
+    if (llm_quantize_file(in, out, &p, &e)) fail_msg("llm_quantize_file %s: %s", out, e.msg);
+}
+
+/* The fixture model of spec, written to path. */
+static void write_fixture(const fixture_spec *spec, const char *path) {
+    size_t size;
+    llm_error e = {0};
+    void *img = fixture_build(spec, &size, &e);
+    if (!img) fail_msg("fixture_build: %s", e.msg);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(img, 1, size, fp), size);
+    assert_int_equal(fclose(fp), 0);
+    free(img);
+}
+
+static void expect_type(const gguf_file *f, const char *name, uint32_t type) {
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    assert_non_null(t);
+    if (t->type != type) fail_msg("%s is %s, want %s", name, llm_dtype_name(t->type), llm_dtype_name(type));
+}
+
+/* A model with K-quant matrices (Q4_K, ffn_down Q5_K by a rule, the
+ * output head Q6_K as llm_quantize_file gives it with Q4_K; written from a
+ * random F32 fixture of dim 256)
+ * against the same model dequantized to F32 (llm_quantize_file again).
+ * With the scalar set the two compute the same products in the same
+ * order (the K-quant dot is dot_f32 of the dequantized row; embeddings
+ * are dequantized rows; batches of 10 stay below the sgemm threshold), so
+ * the logits are equal bit for bit. With the CPU's best set the F32 dots
+ * are SIMD sums in another order while the K-quant ones may be the scalar
+ * reference's: bound 1e-4 * (1 + max |logit|), as tests/test_features.c
+ * argues for float summation orders (~1e-6 relative here). */
+static void test_kquant_model(void **state) {
+    (void)state;
+    char dir[] = "/tmp/libllm-kquant-XXXXXX", src[64], kq[64], deq[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(src, sizeof src, "%s/f32.gguf", dir);
+    snprintf(kq, sizeof kq, "%s/kq.gguf", dir);
+    snprintf(deq, sizeof deq, "%s/deq.gguf", dir);
+
+    fixture_spec spec = fixture_default();
+    spec.dim = 256, spec.ffn = 512, spec.n_head = 4, spec.n_head_kv = 2, spec.n_ctx = 64;
+    write_fixture(&spec, src);
+    static const llm_quant_rule rules[] = {{"ffn_down", LLM_DT_Q5_K}};
+    quantize_model(src, kq, LLM_DT_Q4_K, rules, 1, false);
+    quantize_model(kq, deq, LLM_DT_F32, NULL, 0, false);
+    llm_error e = {0};
+    gguf_file f;
+    if (gguf_open(&f, kq, &e)) fail_msg("%s: %s", kq, e.msg);
+    expect_type(&f, "token_embd.weight", LLM_DT_Q4_K);
+    expect_type(&f, "blk.1.attn_q.weight", LLM_DT_Q4_K);
+    expect_type(&f, "blk.1.ffn_down.weight", LLM_DT_Q5_K);
+    expect_type(&f, "output.weight", LLM_DT_Q6_K);
+    gguf_close(&f);
+
+    llm_model *mk = llm_model_load(kq, NULL, &e);
+    if (!mk) fail_msg("load %s: %s", kq, e.msg);
+    llm_model *mf = llm_model_load(deq, NULL, &e);
+    if (!mf) fail_msg("load %s: %s", deq, e.msg);
+    float a[FIXTURE_N_VOCAB], b[FIXTURE_N_VOCAB];
+    for (int run = 0; run < 4; run++) {
+        const char *kernels = run < 2 ? "scalar" : NULL;
+        bool one_by_one = run % 2 == 0;
+        model_logits(mk, kernels, one_by_one, a);
+        model_logits(mf, kernels, one_by_one, b);
+        float max_ref = 0;
+        for (int i = 0; i < FIXTURE_N_VOCAB; i++) max_ref = fmaxf(max_ref, fabsf(b[i]));
+        for (int i = 0; i < FIXTURE_N_VOCAB; i++)
+            if (kernels ? memcmp(&a[i], &b[i], sizeof a[i]) != 0 : !(fabsf(a[i] - b[i]) <= 1e-4f * (1.0f + max_ref)))
+                fail_msg("%s kernels, %s: logit %d is %.9g with K-quants, %.9g with F32 (max |logit| %g)",
+                         kernels ? kernels : "best", one_by_one ? "one by one" : "batch", i, a[i], b[i], max_ref);
+    }
+    llm_model_free(mk);
+    llm_model_free(mf);
+    assert_int_equal(unlink(src) | unlink(kq) | unlink(deq) | rmdir(dir), 0);
+}
+
+/* Q4_K_M of an 8-layer model: attn_v and ffn_down of layers 0 (the first
+ * eighth), 7 (the last) and 3, 6 (every third between) are Q6_K, the
+ * other matrices Q4_K but the head (Q6_K); the file type is llama.cpp's
+ * MOSTLY_Q4_K_M (15). A mixture of Q8_0 is refused. */
+static void test_kquant_mixture(void **state) {
+    (void)state;
+    char dir[] = "/tmp/libllm-kquant-XXXXXX", src[64], out[64], name[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(src, sizeof src, "%s/f32.gguf", dir);
+    snprintf(out, sizeof out, "%s/q4_k_m.gguf", dir);
+    fixture_spec spec = fixture_default();
+    spec.dim = 256, spec.ffn = 256, spec.n_layer = 8, spec.n_head = 4, spec.n_head_kv = 2;
+    write_fixture(&spec, src);
+    quantize_model(src, out, LLM_DT_Q4_K, NULL, 0, true);
+    llm_error e = {0};
+    gguf_file f;
+    if (gguf_open(&f, out, &e)) fail_msg("%s: %s", out, e.msg);
+    for (int i = 0; i < 8; i++) {
+        uint32_t want = i == 0 || i == 3 || i == 6 || i == 7 ? LLM_DT_Q6_K : LLM_DT_Q4_K;
+        snprintf(name, sizeof name, "blk.%d.attn_v.weight", i);
+        expect_type(&f, name, want);
+        snprintf(name, sizeof name, "blk.%d.ffn_down.weight", i);
+        expect_type(&f, name, want);
+        snprintf(name, sizeof name, "blk.%d.attn_k.weight", i);
+        expect_type(&f, name, LLM_DT_Q4_K);
+        snprintf(name, sizeof name, "blk.%d.ffn_up.weight", i);
+        expect_type(&f, name, LLM_DT_Q4_K);
+    }
+    expect_type(&f, "token_embd.weight", LLM_DT_Q4_K);
+    expect_type(&f, "output.weight", LLM_DT_Q6_K);
+    uint32_t ftype = 0;
+    if (gguf_get_u32(&f, "general.file_type", &ftype, &e)) fail_msg("general.file_type: %s", e.msg);
+    assert_int_equal(ftype, 15);
+    gguf_close(&f);
+    llm_quantize_params bad = {.type = LLM_DT_Q8_0, .mixture_m = true};
+    assert_int_equal(llm_quantize_file(src, out, &bad, &e), LLM_ERR_INVALID_ARG);
+    assert_int_equal(unlink(src) | unlink(out) | rmdir(dir), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_llama_cpp_q8_0),
         cmocka_unit_test(test_matches_llama_cpp_q4_0),
         cmocka_unit_test(test_conformance),
+        cmocka_unit_test(test_kquant_round_trip),
+        cmocka_unit_test(test_kquant_hostile),
         cmocka_unit_test(test_rounding),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_selection),
         cmocka_unit_test(test_sets_against_scalar),
         cmocka_unit_test(test_gemm_equals_dot),
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_kquant_dots),
+        cmocka_unit_test(test_kquant_model),
+        cmocka_unit_test(test_kquant_mixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,9 +2,11 @@
  * with its own prompt, sampler seed and detokenizer, must give every
  * thread exactly the tokens and text that the same job gives when run
  * alone; with 1 and with 2 threads per context (the latter starts a thread
- * pool in each). Built with -Db_sanitize=thread (./build.sh tsan) this is
- * the data-race check of the shared model, the pools and the library's
- * lack of global state. */
+ * pool in each). Two prompts are long enough for the sgemm path, whose
+ * OpenBLAS calls then run concurrently too. Built with -Db_sanitize=thread
+ * (./build.sh tsan) this is the data-race check of the shared model, the
+ * pools and the library's lack of global state. A quick run (test_quick)
+ * generates fewer tokens, on the F32 GGUF model only. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,8 +35,13 @@ typedef struct job {
 } job;
 
 static const char *const prompts[N_JOBS] = {
-    "Once upon a time", "The little dog", "Lily and Ben went to the park", "", "One day, a big",
-    "She was sad because", "Tom had a red ball.", "\xe6\x97\xa5\xe6\x9c\xac and a cat",
+    "Once upon a time", "The little dog",
+    "Lily and Ben went to the park. They saw a big tree with red apples. Lily wanted an apple, but "
+    "the tree was too tall. Ben had an idea.",
+    "", "One day, a big",
+    "She was sad because", "Tom had a red ball. He liked to throw it high in the sky and catch it. "
+    "One day the ball flew over the fence into the garden of an old man.",
+    "\xe6\x97\xa5\xe6\x9c\xac and a cat",
 };
 
 /* Appends the bytes of tok to the job's text. */
@@ -58,13 +65,14 @@ static void run_job(job *j) {
     llm_ctx *c = llm_ctx_new(j->m, &cp, &err);
     llm_sampler *s = c ? llm_sampler_from_params(&sp, &err) : NULL;
     llm_detok *d = s ? llm_detok_new(j->m, &err) : NULL;
-    int32_t prompt[64];
+    int32_t prompt[128];
     size_t n = 0;
     const char *p = prompts[j->index % N_JOBS];
-    if (d && !llm_tokenize(j->m, p, strlen(p), prompt, 64, &n, LLM_TOKENIZE_ADD_BOS, &err) &&
+    if (d && !llm_tokenize(j->m, p, strlen(p), prompt, 128, &n, LLM_TOKENIZE_ADD_BOS, &err) &&
         !llm_decode(c, prompt, (int32_t)n, &err)) {
         for (size_t i = 0; i < n && emit(j, d, prompt[i]) == 0; i++) llm_sampler_accept(s, prompt[i]);
-        while (j->n_toks < N_GEN) {
+        int n_gen = test_quick() ? 8 : N_GEN;
+        while (j->n_toks < n_gen) {
             int32_t tok = llm_sampler_sample(s, llm_logits(c), llm_model_n_vocab(j->m), &err);
             if (tok < 0 || llm_token_is_eog(j->m, tok)) break;
             j->toks[j->n_toks++] = tok;
@@ -135,11 +143,13 @@ static void test_gguf_f32(void **state) {
 
 static void test_gguf_q4_0(void **state) {
     (void)state;
+    if (test_quick()) skip();
     check_model("stories260K-q4_0.gguf", NULL);
 }
 
 static void test_llama2c(void **state) {
     (void)state;
+    if (test_quick()) skip();
     check_model("stories260K.bin", "tok512.bin");
 }
 

@@ -459,7 +459,7 @@ static void test_invalid_utf8(void **state) {
  * and round-trip. */
 static void test_long_words(void **state) {
     (void)state;
-    size_t len = 1 << 20;
+    size_t len = test_quick() ? 1 << 14 : 1 << 20;
     char *text = malloc(len);
     assert_non_null(text);
     static const char chars[] = {' ', 'a', '\n'};
@@ -558,8 +558,27 @@ static void test_load_errors(void **state) {
     llm_vocab_free(&m.vocab);
 }
 
+/* GPT-2 ends a text with <|endoftext|>, a control token known by name,
+ * and asks for no BOS; SentencePiece Llama vocabularies do. */
+static void test_eog_and_bos(void **state) {
+    (void)state;
+    llm_model m;
+    load_gguf_vocab(&m, "vocab/ggml-vocab-gpt-2.gguf");
+    assert_true(llm_token_is_eog(&m, 50256));
+    assert_false(llm_token_is_eog(&m, 15496)); /* "Hello" */
+    assert_false(llm_token_is_eog(&m, -1));
+    assert_false(llm_token_is_eog(&m, 50257));
+    assert_false(llm_model_add_bos(&m));
+    llm_vocab_free(&m.vocab);
+    load_gguf_vocab(&m, "vocab/ggml-vocab-llama-spm.gguf");
+    assert_true(llm_model_add_bos(&m));
+    assert_true(llm_token_is_eog(&m, 2));
+    llm_vocab_free(&m.vocab);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eog_and_bos),
         cmocka_unit_test(test_vectors),        cmocka_unit_test(test_pre_splits),
         cmocka_unit_test(test_pre_names),      cmocka_unit_test(test_merge_order),
         cmocka_unit_test(test_merge_oddities), cmocka_unit_test(test_llama3_rules),

@@ -69,3 +69,8 @@ void test_cleanup_tmp(void) {
     if (tmp_path[0]) unlink(tmp_path);
     tmp_path[0] = 0;
 }
+
+bool test_quick(void) {
+    const char *q = getenv("LLM_TEST_QUICK");
+    return q && strcmp(q, "1") == 0;
+}

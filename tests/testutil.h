@@ -5,6 +5,7 @@
 #ifndef LLM_TESTUTIL_H
 #define LLM_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* "$LLM_TEST_MODELS/rel" in a static buffer (valid until the next call). */
@@ -18,5 +19,8 @@ char *test_read_file(const char *path, size_t *size);
  * buffer); the file is removed by test_cleanup_tmp. */
 const char *test_write_tmp(const void *data, size_t size);
 void test_cleanup_tmp(void);
+/* True when LLM_TEST_QUICK=1: heavy loops shrink to a representative
+ * part (./build.sh valgrind sets it, where everything runs ~50x slower). */
+bool test_quick(void);
 
 #endif

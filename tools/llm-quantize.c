@@ -1,10 +1,13 @@
 /* llm-quantize: rewrites a GGUF model with its weight matrices in another
- * type (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, F16, BF16, F32). Which tensor gets
- * which type is lib/quantize.h's rule; every tensor that does not get the
- * type asked for is reported with the reason. */
+ * type (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, F16, BF16, F32) or mixture (Q4_K_M,
+ * Q5_K_M). Which tensor gets which type is lib/quantize.h's rule; every
+ * tensor that does not get the type asked for is reported with the
+ * reason. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dtype.h"
 #include "progress.h"
@@ -18,10 +21,13 @@ const char *const tool_name = "llm-quantize";
 static const char usage[] =
     "usage: llm-quantize [--tensor-type PATTERN=TYPE]... IN.gguf OUT.gguf TYPE\n"
     "  TYPE      q8_0, q4_0, q4_k, q5_k, q6_k, f16, bf16 or f32 for the weight\n"
-    "            matrices. Norm vectors stay F32; the output head gets q8_0 with\n"
-    "            q4_0 and q6_k with q4_k or q5_k (as llama.cpp does); a matrix whose\n"
-    "            row length is not a multiple of the block size (32, or 256 for the\n"
-    "            k types) falls back to f16 (bf16 if it is bf16), and the tool says so\n"
+    "            matrices, or the mixtures q4_k_m and q5_k_m: q4_k or q5_k with\n"
+    "            q6_k for attn_v and ffn_down in the first and last eighth of the\n"
+    "            layers and every third layer between. Norm vectors stay F32; with\n"
+    "            q4_0, q4_k or q5_k the output head gets q6_k (q8_0 if its rows are\n"
+    "            not whole q6_k blocks), as llama.cpp does; a matrix whose row\n"
+    "            length is not a multiple of the block size (32, or 256 for the k\n"
+    "            types) falls back to f16 (bf16 if it is bf16), and the tool says so\n"
     "  --tensor-type PATTERN=TYPE\n"
     "            tensors whose name contains PATTERN get TYPE (first match wins),\n"
     "            e.g. --tensor-type ffn_=f32\n"
@@ -62,7 +68,9 @@ int main(int argc, char **argv) {
 
     progress prog;
     progress_init(&prog, "llm-quantize");
-    llm_quantize_params p = {parse_type(pos[2]), rules, n_rules, progress_report, &prog};
+    bool mix = strcasecmp(pos[2], "q4_k_m") == 0 || strcasecmp(pos[2], "q5_k_m") == 0;
+    uint32_t type = mix ? (pos[2][1] == '4' ? LLM_DT_Q4_K : LLM_DT_Q5_K) : parse_type(pos[2]);
+    llm_quantize_params p = {type, rules, n_rules, progress_report, &prog, mix};
     llm_error err;
     if (llm_quantize_file(pos[0], pos[1], &p, &err)) {
         progress_clear(&prog);

@@ -1,12 +1,14 @@
-/* Tokenizer and detokenizer on arbitrary bytes, with two real
- * vocabularies: stories260K's 512 pieces and Llama 2's 32000 (from
- * llama-2-tiny-random.gguf), found through LLM_TEST_MODELS.
+/* Tokenizer and detokenizer on arbitrary bytes, with four real
+ * vocabularies found through LLM_TEST_MODELS: SentencePiece ones from
+ * stories260K.gguf (512 pieces) and llama-2-tiny-random.gguf (Llama 2's
+ * 32000), byte-level BPE ones from vocab/ggml-vocab-gpt-2.gguf and
+ * vocab/ggml-vocab-deepseek-llm.gguf (another pre-tokenizer).
  *
  * Input: one control byte, then the payload.
- *   bit 0: which vocabulary     bit 1: LLM_TOKENIZE_ADD_BOS
- *   bit 2: LLM_TOKENIZE_SPECIAL bit 3: payload is token ids (u16 each)
+ *   bits 0-1: which vocabulary   bit 2: LLM_TOKENIZE_ADD_BOS
+ *   bit 3: LLM_TOKENIZE_SPECIAL  bit 4: payload is token ids (u16 each)
  *          instead of text
- *   bits 4-7: detokenizer buffer size 1 << (bits >> 4), to exercise
+ *   bits 5-7: detokenizer buffer size 1 << (bits >> 5), to exercise
  *          LLM_ERR_BUFFER_TOO_SMALL
  * Text must round-trip through tokenize and the streaming detokenizer
  * when it is valid UTF-8 without U+2581 and special matching is off (the
@@ -17,22 +19,41 @@
 #include <string.h>
 
 #include "fuzz_util.h"
+#include "gguf.h"
+#include "model.h"
 #include "testutil.h"
 
-static llm_model *models[2];
+static llm_model *models[4];
+
+static void die(const char *what, const char *msg) {
+    fprintf(stderr, "fuzz_tokenizer: %s: %s (set LLM_TEST_MODELS)\n", what, msg);
+    exit(1);
+}
+
+/* A model that is only a vocabulary, from a GGUF file without tensors:
+ * all that tokenizing and detokenizing look at. */
+static llm_model *vocab_model(const char *rel) {
+    llm_model *m = calloc(1, sizeof *m);
+    gguf_file f;
+    llm_error err = {0};
+    if (!m) die(rel, "out of memory");
+    if (gguf_open(&f, test_model_path(rel), &err) || llm_vocab_from_gguf(&m->vocab, &f, &err)) die(rel, err.msg);
+    gguf_close(&f);
+    m->hp.n_vocab = m->vocab.n;
+    return m;
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
-    const char *names[2] = {"stories260K.gguf", "llama-2-tiny-random.gguf"};
+    const char *full[2] = {"stories260K.gguf", "llama-2-tiny-random.gguf"};
     for (int i = 0; i < 2; i++) {
         llm_error err = {0};
-        models[i] = llm_model_load(test_model_path(names[i]), NULL, &err);
-        if (!models[i]) {
-            fprintf(stderr, "fuzz_tokenizer: %s (set LLM_TEST_MODELS)\n", err.msg);
-            exit(1);
-        }
+        models[i] = llm_model_load(test_model_path(full[i]), NULL, &err);
+        if (!models[i]) die(full[i], err.msg);
     }
+    models[2] = vocab_model("vocab/ggml-vocab-gpt-2.gguf");
+    models[3] = vocab_model("vocab/ggml-vocab-deepseek-llm.gguf");
     return 0;
 }
 
@@ -129,10 +150,10 @@ static void check_ids(const llm_model *m, const uint8_t *p, size_t len, size_t c
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     uint8_t ctl = data[0];
-    const llm_model *m = models[ctl & 1];
-    uint32_t flags = (ctl & 2 ? LLM_TOKENIZE_ADD_BOS : 0) | (ctl & 4 ? LLM_TOKENIZE_SPECIAL : 0);
-    size_t cap = (size_t)1 << (ctl >> 4);
-    if (ctl & 8)
+    const llm_model *m = models[ctl & 3];
+    uint32_t flags = (ctl & 4 ? LLM_TOKENIZE_ADD_BOS : 0) | (ctl & 8 ? LLM_TOKENIZE_SPECIAL : 0);
+    size_t cap = (size_t)1 << (ctl >> 5);
+    if (ctl & 16)
         check_ids(m, data + 1, size - 1, cap);
     else
         check_text(m, data + 1, size - 1, flags, cap);

@@ -16,6 +16,7 @@
 #include "fixture.h"
 #include "gguf.h"
 #include "gguf_write.h"
+#include "hf_tiny.h"
 
 static const char *root;
 
@@ -303,23 +304,59 @@ static void text_seed(const char *name, unsigned char ctl, const char *text, siz
 
 #define TEXT(name, ctl, s) text_seed(name, ctl, s, sizeof(s) - 1)
 
+/* Control byte (see fuzz_tokenizer.c): bits 0-1 vocabulary (stories,
+ * Llama 2, GPT-2, DeepSeek LLM), 2 BOS, 3 special, 4 token ids, 5-7 the
+ * detokenizer's buffer size. */
 static void tokenizer_seeds(void) {
-    TEXT("story-small", 0x00, "Once upon a time, there was a little girl named Lily.");
-    TEXT("story-llama-bos", 0x03, "Once upon a time, there was a little girl named Lily.");
-    TEXT("special-off", 0x01, "<s>Hello</s> <unk> world");
-    TEXT("special-on", 0x07, "<s>Hello</s> <unk> world<s>");
+    static const char story[] = "Once upon a time, there was a little girl named Lily. She said: \"Hi!\"\n";
+    text_seed("story-stories", 0xE0, story, sizeof story - 1);
+    text_seed("story-llama-bos", 0xE5, story, sizeof story - 1);
+    text_seed("story-gpt2", 0xE2, story, sizeof story - 1);
+    text_seed("story-deepseek-bos", 0xE7, story, sizeof story - 1);
+    TEXT("special-off", 0xE1, "<s>Hello</s> <unk> world");
+    TEXT("special-on", 0xED, "<s>Hello</s> <unk> world<s>");
+    TEXT("special-gpt2", 0xEA, "<|endoftext|>Hello<|endoftext|> world");
     TEXT("utf8", 0x21, "h\xc3\xa9llo w\xc3\xb6rld \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82");
+    TEXT("utf8-gpt2", 0x42, "h\xc3\xa9llo w\xc3\xb6rld \xe2\x80\x94 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x99\x82");
     TEXT("utf8-small-buf", 0x00, "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e \xf0\x9f\x99\x82\xf0\x9f\x99\x82");
     TEXT("invalid-utf8", 0x01, "\xff\xfe a \xc3 b \xe2\x82 \xf0\x9f\x98 \x80\x80 \xc0\xaf");
+    TEXT("invalid-utf8-bpe", 0x03, "\xff\xfe a \xc3 b \xe2\x82 \xf0\x9f\x98 \x80\x80 \xc0\xaf");
     TEXT("sp-space", 0x00, "\xe2\x96\x81" "a \xe2\x96\x81\xe2\x96\x81 b");
     TEXT("spaces", 0x01, "   a  b   \n\t\r  ");
+    TEXT("spaces-bpe", 0x02, "   a  b   \n\n\t\r  ");
     TEXT("nul", 0x00, "a\0b\0\0c");
-    TEXT("empty", 0x02, "");
-    TEXT("digits", 0x01, "3.14159 2024-01-01 0x1F 1,000,000");
-    const unsigned char ids[] = {0x08, 1, 0, 0x2c, 0x01, 3, 0, 0x03, 0x01, 0xff, 0xff, 2, 0};
-    write_seed("tokenizer", "ids-small", ids, sizeof ids);
-    const unsigned char ids_llama[] = {0x19, 1, 0, 0x7d, 0x65, 0xe8, 0x04, 0x03, 0x00, 0x83, 0x00, 0xa0, 0x00};
+    TEXT("empty", 0x04, "");
+    TEXT("digits-bpe", 0x03, "3.14159 2024-01-01 0x1F 1,000,000 can't I'm");
+    const unsigned char ids[] = {0x10, 1, 0, 0x2c, 0x01, 3, 0, 0x03, 0x01, 0xff, 0xff, 2, 0};
+    write_seed("tokenizer", "ids-stories", ids, sizeof ids);
+    const unsigned char ids_llama[] = {0x31, 1, 0, 0x7d, 0x65, 0xe8, 0x04, 0x03, 0x00, 0x83, 0x00, 0xa0, 0x00};
     write_seed("tokenizer", "ids-llama-bytes", ids_llama, sizeof ids_llama);
+    const unsigned char ids_gpt2[] = {0xF2, 0x50, 0xc3, 0xa6, 0x00, 0xb1, 0x01, 0x0d, 0x00, 0x00, 0x00};
+    write_seed("tokenizer", "ids-gpt2", ids_gpt2, sizeof ids_gpt2);
+}
+
+/* ----------------------------------------------- converter inputs */
+
+/* The tiny Hugging Face directory's files: for fuzz_convert with the
+ * file's number in front, and the .model and .safetensors alone for
+ * fuzz_spm and fuzz_safetensors. */
+static void hf_seeds(void) {
+    for (int f = 0; f < HF_N_FILES; f++) {
+        size_t size;
+        unsigned char *p = hf_tiny_file(f, &size);
+        unsigned char *in = malloc(size + 1);
+        if (!in) die("make_seeds", "out of memory");
+        in[0] = (unsigned char)f;
+        memcpy(in + 1, p, size);
+        write_seed("convert", hf_file_names[f], in, size + 1);
+        if (f == HF_TOKENIZER_MODEL) write_cuts("spm", "tiny.model", p, size);
+        if (f == HF_SAFETENSORS) write_cuts("safetensors", "tiny.safetensors", p, size);
+        free(in);
+        free(p);
+    }
+    write_seed("spm", "empty.model", "", 0);
+    write_seed("safetensors", "empty-header.safetensors", "\x02\0\0\0\0\0\0\0{}", 10);
+    write_seed("safetensors", "header-2p60.safetensors", "\0\0\0\0\0\0\0\x10{}", 10);
 }
 
 /* ----------------------------------------------------------------- cli */
@@ -348,6 +385,7 @@ int main(int argc, char **argv) {
     gguf_seeds();
     llama2c_seeds();
     tokenizer_seeds();
+    hf_seeds();
     cli_seeds();
     return 0;
 }
