@@ -25,6 +25,23 @@ for type in f32 f16 bf16 q8_0 q4_0; do
     echo "ok: tiny $type loads and generates"
 done
 
+# The Llama 3 family's features with a byte-level BPE vocabulary: Llama
+# 3.1 RoPE factors (tiny-llama3), qwen2's biases and NeoX RoPE (tiny-qwen2),
+# tied embeddings in both, and one real shape (smollm2-135M, 30 layers).
+bpe=$models/vocab/ggml-vocab-gpt-2.gguf
+for shape in tiny-llama3:llama tiny-qwen2:qwen2 smollm2-135M:llama; do
+    name=${shape%%:*} arch=${shape#*:}
+    model=$dir/$name.gguf
+    "$synth" --shape $name --type q4_0 --vocab "$bpe" -o "$model" || fail "llm-synth --shape $name"
+    "$build/examples/llm" -m "$model" -p "Hello world" -n 8 --seed 1 -v >"$dir/out" 2>"$dir/err" ||
+        { cat "$dir/err"; fail "llm cannot generate with $name"; }
+    grep -q "^$arch, Q4_0, .*vocab 50257" "$dir/err" || grep -q "llm: $arch, Q4_0, .*vocab 50257" "$dir/err" ||
+        { cat "$dir/err"; fail "$name does not describe itself as expected"; }
+    grep -q "^Hello world" "$dir/out" || fail "$name did not echo its prompt"
+    rm -f "$model"
+    echo "ok: $name loads and generates"
+done
+
 # The seed alone decides the weights.
 "$synth" --shape tiny --type f16 --vocab "$vocab" -o "$dir/again.gguf"
 cmp -s "$dir/tiny-f16.gguf" "$dir/again.gguf" || fail "the same seed gave a different file"

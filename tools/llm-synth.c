@@ -12,6 +12,7 @@
  * is held in memory once before it is written (about 2.2 GB for the 1.1B
  * shape in F16). */
 #include <math.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,13 +33,23 @@ typedef struct shape {
     int n_layer;
     int n_head;
     int n_head_kv;
+    const char *arch;  /* general.architecture: "llama" or "qwen2" */
+    float rope_base;
+    bool tied;         /* no output.weight: the classifier is token_embd */
+    bool qkv_bias;     /* blk.N.attn_{q,k,v}.bias */
+    bool llama3_rope;  /* rope_freqs.weight with Llama 3.1's scaling */
 } shape;
 
 static const shape shapes[] = {
-    {"tiny", 64, 128, 2, 4, 2},
-    {"stories15M", 288, 768, 6, 6, 6},
-    {"stories110M", 768, 2048, 12, 12, 12},
-    {"tinyllama-1.1B", 2048, 5632, 22, 32, 4},
+    {"tiny", 64, 128, 2, 4, 2, "llama", 10000.0f, false, false, false},
+    {"stories15M", 288, 768, 6, 6, 6, "llama", 10000.0f, false, false, false},
+    {"stories110M", 768, 2048, 12, 12, 12, "llama", 10000.0f, false, false, false},
+    {"tinyllama-1.1B", 2048, 5632, 22, 32, 4, "llama", 10000.0f, false, false, false},
+    {"llama-3.2-1B", 2048, 8192, 16, 32, 8, "llama", 500000.0f, true, false, true},
+    {"smollm2-135M", 576, 1536, 30, 9, 3, "llama", 100000.0f, true, false, false},
+    {"qwen2.5-0.5B", 896, 4864, 24, 14, 2, "qwen2", 1000000.0f, true, true, false},
+    {"tiny-qwen2", 64, 128, 2, 4, 2, "qwen2", 1000000.0f, true, true, false},
+    {"tiny-llama3", 64, 128, 2, 4, 2, "llama", 500000.0f, true, false, true},
 };
 
 /* ftype is llama.cpp's general.file_type for the mix (LLAMA_FTYPE_*). */
@@ -68,6 +79,13 @@ static void usage(FILE *out) {
             "                 stories15M      dim 288,  ffn 768,  6 layers,  6 heads,  6 KV heads\n"
             "                 stories110M     dim 768,  ffn 2048, 12 layers, 12 heads, 12 KV heads\n"
             "                 tinyllama-1.1B  dim 2048, ffn 5632, 22 layers, 32 heads, 4 KV heads\n"
+            "                 llama-3.2-1B    dim 2048, ffn 8192, 16 layers, 32 heads, 8 KV heads,\n"
+            "                                 tied, rope base 500000, Llama 3.1 rope_freqs\n"
+            "                 smollm2-135M    dim 576,  ffn 1536, 30 layers,  9 heads, 3 KV heads,\n"
+            "                                 tied, rope base 100000\n"
+            "                 qwen2.5-0.5B    dim 896,  ffn 4864, 24 layers, 14 heads, 2 KV heads,\n"
+            "                                 qwen2: q/k/v biases, NeoX RoPE, tied, base 1000000\n"
+            "                 tiny-llama3, tiny-qwen2: tiny's sizes with those features\n"
             "  --type TYPE    f32, f16, bf16, q8_0 or q4_0 for the weight matrices;\n"
             "                 norms stay F32; with q4_0 the output head is Q8_0\n"
             "  --vocab FILE   GGUF whose tokenizer.ggml.* keys are copied; its token\n"
@@ -162,10 +180,32 @@ static void add_tensor(synth *s, const char *name, int64_t n, int64_t rows, uint
     check(gguf_writer_add_tensor(s->w, name, rows == 1 ? 1 : 2, ne, dt, data, nbytes, &err), &err);
 }
 
-/* Every tensor llama's loader looks for, ne = [inputs, outputs]. */
+/* Llama 3.1's RoPE scaling as per-pair frequency divisors (the factors
+ * llama.cpp's converter writes to rope_freqs.weight): factor 32 for
+ * wavelengths beyond the original 8192-token context, 1 below 8192 / 4,
+ * and a smooth blend between. */
+static void add_llama3_rope_freqs(synth *s, const shape *sh) {
+    const double factor = 32, low = 1, high = 4, orig = 8192;
+    int n = sh->dim / sh->n_head / 2;
+    float *f = xmalloc((size_t)n * sizeof *f);
+    for (int i = 0; i < n; i++) {
+        double freq = pow(sh->rope_base, -2.0 * i / (2.0 * n)), wavelen = 2 * M_PI / freq;
+        double smooth = (orig / wavelen - low) / (high - low);
+        f[i] = wavelen < orig / high  ? 1.0f
+               : wavelen > orig / low ? (float)factor
+                                      : (float)(1 / ((1 - smooth) / factor + smooth));
+    }
+    s->bufs[s->n_bufs++] = f;
+    llm_error err;
+    int64_t ne[1] = {n};
+    check(gguf_writer_add_tensor(s->w, "rope_freqs.weight", 1, ne, LLM_DT_F32, f, (size_t)n * sizeof *f, &err), &err);
+}
+
+/* Every tensor the loader looks for, ne = [inputs, outputs]. */
 static void add_weights(synth *s, const shape *sh, const wtype *t, int64_t n_vocab) {
     int64_t dim = sh->dim, ff = sh->ff, kv_dim = (int64_t)sh->dim / sh->n_head * sh->n_head_kv;
-    add_tensor(s, "token_embd.weight", dim, n_vocab, t->dt, 0);
+    add_tensor(s, "token_embd.weight", dim, n_vocab, sh->tied ? t->out_dt : t->dt, 0);
+    if (sh->llama3_rope) add_llama3_rope_freqs(s, sh);
     for (int l = 0; l < sh->n_layer; l++) {
         struct { const char *name; int64_t n, rows; int norm; } w[] = {
             {"attn_norm", dim, 1, 1},    {"attn_q", dim, dim, 0},   {"attn_k", dim, kv_dim, 0},
@@ -177,9 +217,15 @@ static void add_weights(synth *s, const shape *sh, const wtype *t, int64_t n_voc
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, w[i].name);
             add_tensor(s, name, w[i].n, w[i].rows, w[i].norm ? LLM_DT_F32 : t->dt, w[i].norm);
         }
+        struct { const char *name; int64_t n; } b[] = {{"attn_q", dim}, {"attn_k", kv_dim}, {"attn_v", kv_dim}};
+        for (size_t i = 0; sh->qkv_bias && i < sizeof b / sizeof b[0]; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "blk.%d.%s.bias", l, b[i].name);
+            add_tensor(s, name, b[i].n, 1, LLM_DT_F32, 0);
+        }
     }
     add_tensor(s, "output_norm.weight", dim, 1, LLM_DT_F32, 1);
-    add_tensor(s, "output.weight", dim, n_vocab, t->out_dt, 0);
+    if (!sh->tied) add_tensor(s, "output.weight", dim, n_vocab, t->out_dt, 0);
 }
 
 /* ---------------------------------------------------------------- vocab */
@@ -214,22 +260,30 @@ static void add_hparams(gguf_writer *w, const shape *sh, const wtype *t, int64_t
     snprintf(name, sizeof name, "synthetic %s %s (random weights, seed %llu)", sh->name, t->name,
              (unsigned long long)seed);
     struct { const char *key; uint32_t v; } u32s[] = {
-        {"llama.vocab_size", (uint32_t)n_vocab},
-        {"llama.context_length", 2048},
-        {"llama.embedding_length", (uint32_t)sh->dim},
-        {"llama.block_count", (uint32_t)sh->n_layer},
-        {"llama.feed_forward_length", (uint32_t)sh->ff},
-        {"llama.rope.dimension_count", (uint32_t)(sh->dim / sh->n_head)},
-        {"llama.attention.head_count", (uint32_t)sh->n_head},
-        {"llama.attention.head_count_kv", (uint32_t)sh->n_head_kv},
-        {"general.file_type", t->ftype},
+        {"vocab_size", (uint32_t)n_vocab},
+        {"context_length", 2048},
+        {"embedding_length", (uint32_t)sh->dim},
+        {"block_count", (uint32_t)sh->n_layer},
+        {"feed_forward_length", (uint32_t)sh->ff},
+        {"rope.dimension_count", (uint32_t)(sh->dim / sh->n_head)},
+        {"attention.head_count", (uint32_t)sh->n_head},
+        {"attention.head_count_kv", (uint32_t)sh->n_head_kv},
     };
-    check(gguf_writer_add_str(w, "general.architecture", "llama", &err), &err);
+    struct { const char *key; float v; } f32s[] = {
+        {"attention.layer_norm_rms_epsilon", 1e-5f}, {"rope.freq_base", sh->rope_base},
+    };
+    char key[96];
+    check(gguf_writer_add_str(w, "general.architecture", sh->arch, &err), &err);
     check(gguf_writer_add_str(w, "general.name", name, &err), &err);
-    for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++)
-        check(gguf_writer_add_u32(w, u32s[i].key, u32s[i].v, &err), &err);
-    check(gguf_writer_add_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f, &err), &err);
-    check(gguf_writer_add_f32(w, "llama.rope.freq_base", 10000.0f, &err), &err);
+    check(gguf_writer_add_u32(w, "general.file_type", t->ftype, &err), &err);
+    for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", sh->arch, u32s[i].key);
+        check(gguf_writer_add_u32(w, key, u32s[i].v, &err), &err);
+    }
+    for (size_t i = 0; i < sizeof f32s / sizeof f32s[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", sh->arch, f32s[i].key);
+        check(gguf_writer_add_f32(w, key, f32s[i].v, &err), &err);
+    }
 }
 
 static const shape *find_shape(const char *name) {
@@ -278,7 +332,7 @@ int main(int argc, char **argv) {
     llm_error err;
     synth s = {gguf_writer_new(&err), {seed, 0, 0.0}, NULL, 0};
     if (!s.w) die("%s", err.msg);
-    s.bufs = xmalloc((size_t)(3 + 9 * sh->n_layer) * sizeof *s.bufs);
+    s.bufs = xmalloc((size_t)(4 + 12 * sh->n_layer) * sizeof *s.bufs);
     gguf_file vf;
     check(gguf_open(&vf, vocab, &err), &err);
     int64_t n_vocab = vocab_size(&vf, vocab);
