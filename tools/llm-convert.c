@@ -54,7 +54,7 @@ int main(int argc, char **argv) {
     p.report = progress_report;
     p.report_ud = &prog;
     if (type && (!llm_type_from_name(type, &p.type) || p.type == LLM_DT_Q8_0 || p.type == LLM_DT_Q4_0))
-        die("--type '%s': use f32, f16 or bf16 (llm-quantize makes q8_0 and q4_0)", type);
+        die("--type '%s': use f32, f16 or bf16 (llm-quantize makes the quantized types)", type);
     llm_error err;
     llm_status s = l2c ? llm_convert_llama2c(l2c, tok, out, &p, &err) : llm_convert_hf(hf, out, &p, &err);
     if (s) {
