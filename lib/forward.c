@@ -98,12 +98,12 @@ static void attend(const attn_task *a, int t, int h, float *att) {
     }
 }
 
-/* Thread ith takes every nth (token, head) pair, with its own score row. */
-static void attention_slice(void *arg, int ith, int nth) {
+/* (token, head) pairs [i0, i1), with thread ith's own score row. */
+static void attention_range(void *arg, int64_t i0, int64_t i1, int ith) {
     const attn_task *a = arg;
     int n_head = a->c->model->hp.n_head;
     float *att = a->c->att + (size_t)ith * a->c->n_ctx;
-    for (int j = ith; j < a->n * n_head; j += nth) attend(a, j / n_head, j % n_head, att);
+    for (int64_t j = i0; j < i1; j++) attend(a, (int)(j / n_head), (int)(j % n_head), att);
 }
 
 static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
@@ -125,10 +125,11 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
         rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, c->rope_freq, pos);
     }
     attn_task a = {c, kc, vc, n};
-    if (n * hp->n_head > 1 && (size_t)n * (size_t)(c->pos + n) * (size_t)q_dim >= 65536)
-        llm_pool_run(c->mc.pool, attention_slice, &a);
+    int64_t pairs = (int64_t)n * hp->n_head;
+    if ((size_t)n * (size_t)(c->pos + n) * (size_t)q_dim >= 65536)
+        llm_pool_for(c->mc.pool, pairs, 1 + pairs / (8 * llm_pool_size(c->mc.pool)), attention_range, &a);
     else
-        attention_slice(&a, 0, 1);
+        attention_range(&a, 0, pairs, 0);
     llm_matmul(&c->mc, c->xb2, &L->wo, c->xb, n);
     for (size_t i = 0; i < (size_t)n * hp->n_embd; i++) c->x[i] += c->xb2[i];
 }

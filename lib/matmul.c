@@ -12,7 +12,7 @@
 /* Batches from this size on use sgemm for float weights; below it the
  * weight-streaming dot products are as fast and keep results exact. */
 #define BLAS_MIN_BATCH 32
-#define BLAS_TILE_ROWS 128
+#define BLAS_TILE_ROWS 512
 
 llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *k, int n_batch,
                             int64_t max_in, llm_error *err) {
@@ -95,10 +95,9 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
     }
 }
 
-static void matmul_slice(void *arg, int ith, int nth) {
-    const matmul_task *t = arg;
-    int64_t rows = t->w->ne[1];
-    matmul_rows(t, rows * ith / nth, rows * (ith + 1) / nth);
+static void matmul_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    (void)ith;
+    matmul_rows(arg, r0, r1);
 }
 
 /* Below this many multiply-adds a product is over before the workers
@@ -111,10 +110,10 @@ typedef struct widen_task {
     int64_t r0, rows;
 } widen_task;
 
-static void widen_slice(void *arg, int ith, int nth) {
+static void widen_range(void *arg, int64_t i0, int64_t i1, int ith) {
+    (void)ith;
     const widen_task *t = arg;
-    for (int64_t r = t->rows * ith / nth; r < t->rows * (ith + 1) / nth; r++)
-        llm_tensor_row(t->w, t->r0 + r, t->dst + r * t->w->ne[0]);
+    for (int64_t r = i0; r < i1; r++) llm_tensor_row(t->w, t->r0 + r, t->dst + r * t->w->ne[0]);
 }
 
 /* out = x w^T by sgemm: F32 weights in place, others widened to floats a
@@ -136,7 +135,7 @@ static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const 
     }
     for (int64_t r0 = 0; r0 < rows; r0 += BLAS_TILE_ROWS) {
         widen_task t = {w, mc->wtile, r0, rows - r0 < BLAS_TILE_ROWS ? rows - r0 : BLAS_TILE_ROWS};
-        llm_pool_run(mc->pool, widen_slice, &t);
+        llm_pool_for(mc->pool, t.rows, 16, widen_range, &t);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)t.rows, (int)k, 1.0f, x, (int)k,
                     mc->wtile, (int)k, 0.0f, out + r0, (int)rows);
     }
@@ -158,8 +157,8 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
     }
     if (!mc->pool || n_in * w->ne[1] * n < PARALLEL_MIN_MACS)
         matmul_rows(&t, 0, w->ne[1]);
-    else
-        llm_pool_run(mc->pool, matmul_slice, &t);
+    else /* about 8 chunks per thread, of whole 4-row tiles */
+        llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (8 * llm_pool_size(mc->pool)) + 3) / 4 * 4, matmul_range, &t);
 }
 
 void llm_tensor_row(const llm_tensor *w, int64_t r, float *out) {

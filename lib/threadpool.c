@@ -19,12 +19,18 @@ struct llm_pool {
     pthread_mutex_t mu;
     pthread_cond_t wake;       /* workers sleep here */
     atomic_uint gen;           /* bumped once per task */
-    atomic_int pending;        /* workers still running the current task */
+    atomic_uint entered;       /* workers in the current task, | CLOSED once the caller is done */
+    atomic_uint finished;      /* workers that entered and are done */
     atomic_bool stop;
-    llm_task_fn fn;
+    /* the current task; written only while no worker can enter */
+    llm_range_fn fn;
     void *arg;
+    int64_t items, chunk;
+    atomic_llong next;         /* the next chunk not yet taken */
     int started;               /* workers created, for cleanup after failure */
 };
+
+#define CLOSED 0x80000000u
 
 typedef struct worker_arg {
     llm_pool *p;
@@ -45,6 +51,18 @@ static unsigned wait_task(llm_pool *p, unsigned seen) {
     return g;
 }
 
+/* Takes chunks of the current task until none are left. */
+static void run_chunks(llm_pool *p, int ith) {
+    int64_t c;
+    while ((c = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed)) * p->chunk < p->items) {
+        int64_t i0 = c * p->chunk;
+        p->fn(p->arg, i0, p->items - i0 < p->chunk ? p->items : i0 + p->chunk, ith);
+    }
+}
+
+/* Enters the open task, if any: the caller waits for every worker that
+ * entered, and none other. A worker may enter one task twice (it saw an
+ * older generation first); it then finds no chunks left, harmlessly. */
 static void *worker(void *v) {
     llm_pool *p = ((worker_arg *)v)->p;
     int ith = ((worker_arg *)v)->ith;
@@ -53,33 +71,44 @@ static void *worker(void *v) {
     for (;;) {
         seen = wait_task(p, seen);
         if (atomic_load(&p->stop)) return NULL;
-        p->fn(p->arg, ith, p->n);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel);
+        unsigned s = atomic_load_explicit(&p->entered, memory_order_acquire);
+        while (!(s & CLOSED))
+            if (atomic_compare_exchange_weak_explicit(&p->entered, &s, s + 1, memory_order_acq_rel,
+                                                      memory_order_acquire)) {
+                run_chunks(p, ith);
+                atomic_fetch_add_explicit(&p->finished, 1, memory_order_release);
+                break;
+            }
     }
 }
 
-static void start_task(llm_pool *p, llm_task_fn fn, void *arg) {
+/* Publishes a task: fields first, then the open state, then the new
+ * generation that wakes the workers. */
+static void start_task(llm_pool *p, int64_t n, int64_t chunk, llm_range_fn fn, void *arg) {
     p->fn = fn;
     p->arg = arg;
-    atomic_store(&p->pending, p->started);
+    p->items = n;
+    p->chunk = chunk;
+    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->entered, 0, memory_order_release);
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->mu);
 }
 
-void llm_pool_run(llm_pool *p, llm_task_fn fn, void *arg) {
+void llm_pool_for(llm_pool *p, int64_t n, int64_t chunk, llm_range_fn fn, void *arg) {
     if (!p) {
-        fn(arg, 0, 1);
+        fn(arg, 0, n, 0);
         return;
     }
-    start_task(p, fn, arg);
-    fn(arg, 0, p->n);
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+    start_task(p, n, chunk < 1 ? 1 : chunk, fn, arg);
+    run_chunks(p, 0);
+    unsigned entered = atomic_fetch_or_explicit(&p->entered, CLOSED, memory_order_acq_rel) & ~CLOSED;
+    while (atomic_load_explicit(&p->finished, memory_order_acquire) < entered) {
     }
 }
-
-static void noop(void *arg, int ith, int nth) { (void)arg; (void)ith; (void)nth; }
 
 llm_status llm_pool_new(llm_pool **out, int n_threads, llm_error *err) {
     *out = NULL;
@@ -113,7 +142,10 @@ int llm_pool_size(const llm_pool *p) { return p ? p->n : 1; }
 void llm_pool_free(llm_pool *p) {
     if (!p) return;
     atomic_store(&p->stop, true);
-    start_task(p, noop, NULL);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->started; i++) pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->wake);

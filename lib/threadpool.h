@@ -1,14 +1,20 @@
-/* A small pool of worker threads owned by a context. llm_pool_run hands
- * the same task to every thread (the caller is thread 0) and returns when
- * all are done; each thread picks its slice by its index. Idle workers
- * spin briefly (a forward pass issues tasks back to back) and then sleep
- * on a condition variable, so an idle context costs no CPU. */
+/* A small pool of worker threads owned by a context. llm_pool_for splits a
+ * range of items into chunks that the caller and whichever workers are
+ * awake take one at a time, and returns when all are done. A worker that
+ * wakes only after the last chunk was taken sits the task out, so on a
+ * shared machine a descheduled thread delays the caller by at most the
+ * chunk it holds. Idle workers spin briefly (a forward pass issues tasks
+ * back to back) and then sleep on a condition variable, so an idle
+ * context costs no CPU. */
 #ifndef LLM_THREADPOOL_H
 #define LLM_THREADPOOL_H
 
+#include <stdint.h>
+
 #include "llm.h"
 
-typedef void (*llm_task_fn)(void *arg, int ith, int nth);
+/* Items [i0, i1) on thread ith (0 is the caller; ith < the pool's size). */
+typedef void (*llm_range_fn)(void *arg, int64_t i0, int64_t i1, int ith);
 
 typedef struct llm_pool llm_pool;
 
@@ -17,8 +23,8 @@ typedef struct llm_pool llm_pool;
 llm_status llm_pool_new(llm_pool **out, int n_threads, llm_error *err);
 void llm_pool_free(llm_pool *p);
 int llm_pool_size(const llm_pool *p);
-/* Runs fn(arg, i, n) for i in [0, n) concurrently; p may be NULL, which
- * runs fn(arg, 0, 1) on the caller. */
-void llm_pool_run(llm_pool *p, llm_task_fn fn, void *arg);
+/* Runs fn over items [0, n) in chunks of `chunk` (>= 1); p may be NULL,
+ * which runs fn(arg, 0, n, 0) on the caller. */
+void llm_pool_for(llm_pool *p, int64_t n, int64_t chunk, llm_range_fn fn, void *arg);
 
 #endif
