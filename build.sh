@@ -120,7 +120,8 @@ case $cmd in
     tsan)
         ensure_deps
         build_in build-tsan -Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false
-        export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+        # tests/tsan.supp: OpenBLAS's own threads, which TSan cannot follow.
+        export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
         [ $# -gt 0 ] || set -- threads
         exec meson test -C build-tsan --print-errorlogs "$@"
         ;;

@@ -217,7 +217,7 @@ static llm_status check_ids(const spm_model *m, llm_error *err) {
 }
 
 static llm_status parse(spm_model *m, const unsigned char *data, size_t size, llm_error *err) {
-    pb r = {data, data + size};
+    pb r = {data, size ? data + size : data}; /* an empty file maps to NULL: no NULL + 0 */
     int32_t n;
     size_t bytes;
     llm_status s = walk(m, r, &n, &bytes, err);

@@ -355,6 +355,9 @@ static void hf_seeds(void) {
         free(p);
     }
     write_seed("spm", "empty.model", "", 0);
+    /* regression: an empty file maps to NULL (docs/ROBUSTNESS.md, bug 1) */
+    const unsigned char empty_model = HF_TOKENIZER_MODEL;
+    write_seed("convert", "empty-tokenizer.model", &empty_model, 1);
     write_seed("safetensors", "empty-header.safetensors", "\x02\0\0\0\0\0\0\0{}", 10);
     write_seed("safetensors", "header-2p60.safetensors", "\0\0\0\0\0\0\0\x10{}", 10);
 }
