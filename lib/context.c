@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "attention.h"
 #include "error.h"
 
 #define MAX_CTX (1 << 20)
@@ -24,14 +25,16 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
     const llm_hparams *h = &c->model->hp;
     uint64_t b = (uint64_t)c->n_batch, dim = (uint64_t)h->n_embd;
     uint64_t q_dim = (uint64_t)h->n_head * (uint64_t)h->head_dim;
-    uint64_t kv = (uint64_t)h->n_layer * (uint64_t)c->n_ctx * (uint64_t)h->n_head_kv * (uint64_t)h->head_dim;
+    uint64_t kv_dim = (uint64_t)h->n_head_kv * (uint64_t)h->head_dim;
+    uint64_t keys = (uint64_t)h->n_layer * llm_attn_key_cache_size(c->n_ctx, h->n_head_kv, h->head_dim);
+    uint64_t values = (uint64_t)h->n_layer * (uint64_t)c->n_ctx * kv_dim;
     uint64_t threads = (uint64_t)llm_pool_size(c->mc.pool);
     struct { float **p; uint64_t n; } parts[] = {
-        {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim},
+        {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
-        {&c->att, threads * (uint64_t)c->n_ctx}, {&c->norm_w, dim},
+        {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},
         {&c->rope_freq, (uint64_t)h->n_rot / 2}, {&c->logits, (uint64_t)h->n_vocab},
-        {&c->key_cache, kv}, {&c->value_cache, kv},
+        {&c->key_cache, keys}, {&c->value_cache, values},
     };
     uint64_t total = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) total += parts[i].n;

@@ -6,6 +6,7 @@
  * (llm_matmul), so each weight is streamed once per batch, not per token. */
 #include <math.h>
 
+#include "attention.h"
 #include "context.h"
 #include "dtype.h"
 #include "matmul.h"
@@ -32,18 +33,6 @@ static void rmsnorm_rows(llm_ctx *c, float *o, const float *x, const llm_tensor 
     const float *wf = norm_weights(c, w);
     int dim = c->model->hp.n_embd;
     for (int t = 0; t < n; t++) rmsnorm(o + (size_t)t * dim, x + (size_t)t * dim, wf, dim, c->model->hp.rms_eps);
-}
-
-static void softmax(float *x, int n) {
-    float max = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > max) max = x[i];
-    float sum = 0.0f;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - max);
-        sum += x[i];
-    }
-    for (int i = 0; i < n; i++) x[i] /= sum;
 }
 
 /* Rotates pairs of the first n_rot dims of each head by pos * theta_i:
@@ -73,45 +62,12 @@ static void add_bias(float *x, const llm_tensor *bias, int n) {
         for (int64_t i = 0; i < dim; i++) x[t * dim + i] += b[i];
 }
 
-typedef struct attn_task {
-    llm_ctx *c;
-    const float *kc, *vc; /* this layer's caches, (n_ctx, kv_dim) */
-    int n;                /* tokens in the batch */
-} attn_task;
-
-/* Attention of query head h of batch token t over positions 0..pos+t
- * (causal): query head h reads KV head h / (n_head / n_head_kv). */
-static void attend(const attn_task *a, int t, int h, float *att) {
-    const llm_ctx *c = a->c;
-    const llm_hparams *hp = &c->model->hp;
-    int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, q_dim = hp->n_head * hd;
-    int kvh = h / (hp->n_head / hp->n_head_kv), len = c->pos + t + 1;
-    float scale = sqrtf((float)hd);
-    const float *q = c->q + (size_t)t * q_dim + h * hd;
-    for (int s = 0; s < len; s++) att[s] = c->mc.k->dot_f32(hd, a->kc + (size_t)s * kv_dim + kvh * hd, q) / scale;
-    softmax(att, len);
-    float *out = c->xb + (size_t)t * q_dim + h * hd;
-    for (int i = 0; i < hd; i++) out[i] = 0.0f;
-    for (int s = 0; s < len; s++) {
-        const float *v = a->vc + (size_t)s * kv_dim + kvh * hd;
-        for (int i = 0; i < hd; i++) out[i] += att[s] * v[i];
-    }
-}
-
-/* (token, head) pairs [i0, i1), with thread ith's own score row. */
-static void attention_range(void *arg, int64_t i0, int64_t i1, int ith) {
-    const attn_task *a = arg;
-    int n_head = a->c->model->hp.n_head;
-    float *att = a->c->att + (size_t)ith * a->c->n_ctx;
-    for (int64_t j = i0; j < i1; j++) attend(a, (int)(j / n_head), (int)(j % n_head), att);
-}
-
 static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
     const llm_hparams *hp = &c->model->hp;
     int kv_dim = hp->n_head_kv * hp->head_dim, q_dim = hp->n_head * hp->head_dim;
-    float *kc = c->key_cache + (size_t)l * c->n_ctx * kv_dim;
+    float *kc = c->key_cache + (size_t)l * llm_attn_key_cache_size(c->n_ctx, hp->n_head_kv, hp->head_dim);
     float *vc = c->value_cache + (size_t)l * c->n_ctx * kv_dim;
-    float *k_new = kc + (size_t)c->pos * kv_dim, *v_new = vc + (size_t)c->pos * kv_dim;
+    float *k_new = c->k, *v_new = vc + (size_t)c->pos * kv_dim;
     rmsnorm_rows(c, c->xb, c->x, &L->attn_norm, n);
     llm_matmul(&c->mc, c->q, &L->wq, c->xb, n);
     llm_matmul(&c->mc, k_new, &L->wk, c->xb, n);
@@ -124,12 +80,10 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
         rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, c->rope_freq, pos);
         rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, c->rope_freq, pos);
     }
-    attn_task a = {c, kc, vc, n};
-    int64_t pairs = (int64_t)n * hp->n_head;
-    if ((size_t)n * (size_t)(c->pos + n) * (size_t)q_dim >= 65536)
-        llm_pool_for(c->mc.pool, pairs, 1 + pairs / (8 * llm_pool_size(c->mc.pool)), attention_range, &a);
-    else
-        attention_range(&a, 0, pairs, 0);
+    llm_attn_store_keys(kc, c->n_ctx, hp->n_head_kv, hp->head_dim, c->pos, n, k_new);
+    llm_attn a = {c->mc.k, c->mc.pool, hp->n_head, hp->n_head_kv, hp->head_dim, c->n_ctx, c->pos, n,
+                  c->q, kc, vc, c->xb, c->att};
+    llm_attention(&a);
     llm_matmul(&c->mc, c->xb2, &L->wo, c->xb, n);
     for (size_t i = 0; i < (size_t)n * hp->n_embd; i++) c->x[i] += c->xb2[i];
 }

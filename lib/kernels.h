@@ -12,9 +12,11 @@
  * implementations do; it adds the activation's rounding error (at most
  * half a step, amax/254 per block) on top of the weights' own.
  *
- * K-quant weights (Q4_K, Q5_K, Q6_K; super-blocks of 256) meet the float
- * activations as they are: their products take float x, not Q8_0 blocks,
- * and add no activation rounding. */
+ * K-quant weights (Q4_K, Q5_K, Q6_K; super-blocks of 256) meet the same
+ * Q8_0 activation blocks, eight per super-block: activation block j
+ * scales weight sub-block j (Q6_K: sub-blocks 2j and 2j + 1). This
+ * activation scale, one per 32 elements, is finer than the one per 256 of
+ * llama.cpp's Q8_K, so the rounding added is at most that of Q8_0. */
 #ifndef LLM_KERNELS_H
 #define LLM_KERNELS_H
 
@@ -31,24 +33,40 @@ typedef struct llm_kernels {
     /* w: n/32 weight blocks; xq: n/32 Q8_0 blocks of the activations */
     float (*dot_q8_0)(int64_t n, const void *w, const void *xq);
     float (*dot_q4_0)(int64_t n, const void *w, const void *xq);
-    /* Optional (NULL: matmul.c uses the scalar set's). w: n/256 K-quant
-     * super-blocks; x: n FLOAT activations, not quantized. */
-    float (*dot_q4_k)(int64_t n, const void *w, const float *x);
-    float (*dot_q5_k)(int64_t n, const void *w, const float *x);
-    float (*dot_q6_k)(int64_t n, const void *w, const float *x);
+    /* w: n/256 K-quant super-blocks; xq: n/32 Q8_0 blocks */
+    float (*dot_q4_k)(int64_t n, const void *w, const void *xq);
+    float (*dot_q5_k)(int64_t n, const void *w, const void *xq);
+    float (*dot_q6_k)(int64_t n, const void *w, const void *xq);
     /* activations to Q8_0 blocks (n a multiple of 32); every set's bytes
      * equal llm_quantize_row_q8_0's for every input, NaN and inf included */
     void (*quantize_act)(const float *x, void *yq, int64_t n);
-    /* Optional (NULL: matmul.c loops over the dot products). Products of
-     * nr weight rows (w_stride bytes apart) with nt quantized activation
-     * vectors (x_stride bytes apart), out[t * ldo + r], tiled so that each
-     * weight block loaded serves several vectors. Every output must equal
-     * the set's dot product bit for bit, so batching never changes
-     * results. */
-    void (*gemm_q8_0)(int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
-                      size_t x_stride, int nt, float *out, size_t ldo);
-    void (*gemm_q4_0)(int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
-                      size_t x_stride, int nt, float *out, size_t ldo);
+    /* Optional (NULL: matmul.c's own loops). Batched products for
+     * prompts, for the weight types gemm_takes says yes to on this CPU.
+     * Per product, gemm_act prepares vectors [t0, t1) of the nt
+     * activations (x_stride bytes apart: Q8_0 blocks for quantized types,
+     * floats for F16/BF16) in act (gemm_act_size bytes), one range per
+     * thread if need be; then gemm computes nr weight rows (w_stride bytes
+     * apart) against them, out[t * ldo + r], in gemm_scratch_size(n)
+     * bytes of scratch of the calling thread's own. Outputs agree with the
+     * dot products within the bound the implementation states. */
+    bool (*gemm_takes)(uint32_t type);
+    size_t (*gemm_act_size)(int64_t n, int nt);
+    void (*gemm_act)(uint32_t type, int64_t n, const void *x, size_t x_stride, int nt, int t0, int t1,
+                     void *act);
+    size_t (*gemm_scratch_size)(int64_t n);
+    void (*gemm)(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *act, int nt,
+                 float *out, size_t ldo, void *scratch);
+    /* Attention's float products (lib/attention.c): c[i * ldc + j] +=
+     * sum over p < k of a[i * lda + p] * b[p * ldb + j], for i < m and
+     * j < n. Each c element is accumulated one product at a time in order
+     * of p, whatever m and n, so a row's results do not depend on the
+     * rows and columns computed with it. */
+    void (*attn_gemm)(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                      size_t ldc);
+    /* One block of an online softmax over n >= 1 scores: raises *max to
+     * the largest x[i] (NaNs are skipped), replaces each x[i] with
+     * exp(x[i] - *max) (within a few ulp of expf) and returns their sum. */
+    float (*attn_exp)(int n, float *x, float *max);
 } llm_kernels;
 
 /* The set with this name if this CPU can run it, else NULL. name NULL or

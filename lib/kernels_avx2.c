@@ -142,6 +142,134 @@ static float dot_q4_0(int64_t n, const void *w, const void *xq) {
     return dot_blocks(n / QK4_0, w, xq, term_q4_0);
 }
 
+/* K-quant weights with Q8_0 activation blocks; the scalar set defines the
+ * sums. A super-block meets 8 activation blocks, one per 32 elements.
+ * Each block's integer sums come out of maddubs + madd exactly, in 8
+ * lanes (the pair sums stay far from int16's limits: unsigned quants are
+ * at most 63), and are scaled in float by lane j of a vector of the
+ * super-block's 8 per-block scales (dx * d * sc, -dx * dmin * m,
+ * dx * d), which a few vector operations compute for all 8 blocks. */
+
+/* The fp16 scales of 8 consecutive activation blocks, as floats. */
+static inline __m256 act_scales(const block_q8_0 *x) {
+    return _mm256_cvtph_ps(_mm_setr_epi16((short)x[0].d, (short)x[1].d, (short)x[2].d, (short)x[3].d,
+                                          (short)x[4].d, (short)x[5].d, (short)x[6].d, (short)x[7].d));
+}
+
+/* The 8 unsigned bytes of two 32-bit words, as floats. */
+static inline __m256 bytes8_ps(const uint32_t v[2]) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)v[0], (int)v[1], 0, 0)));
+}
+
+/* acc + the 8 lanes of isum, as floats (exact), times lane j of s. */
+static inline __m256 fma_lane(__m256i isum, __m256 s, int j, __m256 acc) {
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(j)), acc);
+}
+
+/* Sums of 4 products of unsigned u (at most 63) and signed s bytes per
+ * lane. */
+static inline __m256i sum4(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+
+static inline float sum_acc(const __m256 acc[8]) {
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
+                             _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
+    return hsum(s);
+}
+
+/* One Q4_K/Q5_K super-block (qh NULL for Q4_K) against its activation
+ * blocks x. The 32 bytes at qs + 32k hold sub-block 2k in their low
+ * nibbles and 2k + 1 in their high ones; Q5_K adds 16 where bit j of qh
+ * is set. Quant sums times dx * d * sc go to acc[k], activation sums
+ * times -dx * dmin * m to acc[4 + k]. */
+static inline __attribute__((always_inline)) void affine_super_block(uint16_t d, uint16_t dmin, const uint8_t *scales,
+                                                                     const uint8_t *qs, const uint8_t *qh,
+                                                                     const block_q8_0 *x, __m256 acc[8]) {
+    const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1), five = _mm256_set1_epi8(16);
+    uint32_t sc[2], m[2];
+    llm_kquant_unpack(scales, sc, m);
+    __m256 dx = act_scales(x);
+    __m256 sd = _mm256_mul_ps(dx, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(d)), bytes8_ps(sc)));
+    __m256 sm = _mm256_mul_ps(dx, _mm256_mul_ps(_mm256_set1_ps(-_cvtsh_ss(dmin)), bytes8_ps(m)));
+    __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
+        __m256i q[2] = {_mm256_and_si256(v, low), _mm256_and_si256(_mm256_srli_epi16(v, 4), low)};
+        for (int h = 0; h < 2; h++) {
+            int j = 2 * k + h;
+            if (qh) {
+                __m256i bit = _mm256_set1_epi8((char)(1 << j));
+                __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hv, bit), bit);
+                q[h] = _mm256_or_si256(q[h], _mm256_and_si256(set, five));
+            }
+            __m256i a = _mm256_loadu_si256((const __m256i *)x[j].qs);
+            acc[k] = fma_lane(sum4(q[h], a), sd, j, acc[k]);
+            acc[4 + k] = fma_lane(sum4(ones, a), sm, j, acc[4 + k]);
+        }
+    }
+}
+
+static float dot_q4_k(int64_t n, const void *w, const void *xq) {
+    const block_q4_K *wb = w;
+    const block_q8_0 *xb = xq;
+    __m256 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++)
+        affine_super_block(wb[b].d, wb[b].dmin, wb[b].scales, wb[b].qs, NULL, xb + b * (QK_K / 32), acc);
+    return sum_acc(acc);
+}
+
+static float dot_q5_k(int64_t n, const void *w, const void *xq) {
+    const block_q5_K *wb = w;
+    const block_q8_0 *xb = xq;
+    __m256 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++)
+        affine_super_block(wb[b].d, wb[b].dmin, wb[b].scales, wb[b].qs, wb[b].qh, xb + b * (QK_K / 32), acc);
+    return sum_acc(acc);
+}
+
+/* One Q6_K super-block against its activation blocks x into acc[j]. In
+ * each half, quarter r (activation block 4 * half + r) takes its low 4
+ * bits from the low (r < 2) or high nibbles of ql's 32 bytes at r % 2 and
+ * its top 2 from bits 2r, 2r + 1 of qh's 32 bytes, moved to bits 4, 5.
+ * The int16 pair sums of (q - 32) a, sum q a - sum 32 a, are multiplied
+ * by their sub-block's int8 scale (int16 lanes 0-7: the first 16
+ * elements, 8-15: the last) and summed by one madd, exactly; then
+ * scaled by dx * d in float. */
+static inline __attribute__((always_inline)) void q6_super_block(const block_q6_K *w, const block_q8_0 *x,
+                                                                 __m256 acc[8]) {
+    const __m256i low = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+    __m256 sdx = _mm256_mul_ps(act_scales(x), _mm256_set1_ps(_cvtsh_ss(w->d)));
+    __m128i scales = _mm_loadu_si128((const __m128i *)w->scales);
+    for (int half = 0; half < 2; half++) {
+        __m256i l0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * half));
+        __m256i l1 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * half + 32));
+        __m256i hb = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * half));
+        __m256i lo[4] = {l0, l1, _mm256_srli_epi16(l0, 4), _mm256_srli_epi16(l1, 4)};
+        __m256i hi[4] = {_mm256_slli_epi16(hb, 4), _mm256_slli_epi16(hb, 2), hb, _mm256_srli_epi16(hb, 2)};
+        for (int r = 0; r < 4; r++) {
+            int j = 4 * half + r;
+            __m256i q = _mm256_or_si256(_mm256_and_si256(lo[r], low), _mm256_and_si256(hi[r], top));
+            __m256i a = _mm256_loadu_si256((const __m256i *)x[j].qs);
+            __m256i pairs = _mm256_sub_epi16(_mm256_maddubs_epi16(q, a), _mm256_maddubs_epi16(off, a));
+            __m128i pick = _mm_unpacklo_epi64(_mm_set1_epi8((char)(2 * j)), _mm_set1_epi8((char)(2 * j + 1)));
+            __m256i sc = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(scales, pick));
+            acc[j] = fma_lane(_mm256_madd_epi16(pairs, sc), sdx, j, acc[j]);
+        }
+    }
+}
+
+static float dot_q6_k(int64_t n, const void *w, const void *xq) {
+    const block_q6_K *wb = w;
+    const block_q8_0 *xb = xq;
+    __m256 acc[8];
+    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) q6_super_block(&wb[b], xb + b * (QK_K / 32), acc);
+    return sum_acc(acc);
+}
+
 /* roundf(v) clamped to [-127, 127], NaN to 0, as int32 lanes: the same
  * function as quant.c's q8_round. roundf rounds halves away from zero,
  * which no SIMD rounding mode does, so: truncate, and step one away from
@@ -181,6 +309,101 @@ static void quantize_act(const float *x, void *yq, int64_t n) {
     }
 }
 
+/* ------------------------------------------------------------ attention */
+
+/* Lanes 0 .. count - 1 of a mask for maskload/maskstore. */
+static inline __m256i lanes_below(int count) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+/* A tile of R rows and V vectors of 8 columns of attn_gemm; when masked,
+ * V is 1 and only the lanes of tail are read and written. One fused
+ * multiply-add per product, in order of p, whichever tile an element
+ * falls in. */
+static inline __attribute__((always_inline)) void attn_tile(int R, int V, bool masked, __m256i tail, int k,
+                                                            const float *a, size_t lda, const float *b,
+                                                            size_t ldb, float *c, size_t ldc) {
+    __m256 acc[4][2], bv[2];
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++)
+            acc[r][v] = masked ? _mm256_maskload_ps(c + (size_t)r * ldc, tail)
+                               : _mm256_loadu_ps(c + (size_t)r * ldc + 8 * v);
+    for (int p = 0; p < k; p++) {
+        for (int v = 0; v < V; v++)
+            bv[v] = masked ? _mm256_maskload_ps(b + (size_t)p * ldb, tail) : _mm256_loadu_ps(b + (size_t)p * ldb + 8 * v);
+        for (int r = 0; r < R; r++) {
+            __m256 ar = _mm256_broadcast_ss(a + (size_t)r * lda + p);
+            for (int v = 0; v < V; v++) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int v = 0; v < V; v++) {
+            if (masked) _mm256_maskstore_ps(c + (size_t)r * ldc, tail, acc[r][v]);
+            else _mm256_storeu_ps(c + (size_t)r * ldc + 8 * v, acc[r][v]);
+        }
+}
+
+/* Rows i .. i + R - 1 (R <= 4): 16 columns at a time, then 8, then the
+ * rest masked. */
+static inline __attribute__((always_inline)) void attn_rows(int R, int n, int k, const float *a, size_t lda,
+                                                            const float *b, size_t ldb, float *c, size_t ldc) {
+    __m256i all = _mm256_set1_epi32(-1);
+    int j = 0;
+    for (; j + 16 <= n; j += 16) attn_tile(R, 2, false, all, k, a, lda, b + j, ldb, c + j, ldc);
+    for (; j + 8 <= n; j += 8) attn_tile(R, 1, false, all, k, a, lda, b + j, ldb, c + j, ldc);
+    if (j < n) attn_tile(R, 1, true, lanes_below(n - j), k, a, lda, b + j, ldb, c + j, ldc);
+}
+
+static void attn_gemm(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
+                      size_t ldc) {
+    int i = 0;
+    for (; i + 4 <= m; i += 4) attn_rows(4, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc);
+    switch (m - i) {
+    case 3: attn_rows(3, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc); break;
+    case 2: attn_rows(2, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc); break;
+    case 1: attn_rows(1, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc); break;
+    }
+}
+
+/* exp(x) as kernels_avx512.c's exp16 computes it, with 2^n built in the
+ * exponent bits: x is clamped to [-87.3, 88.3] so that n is a normal
+ * exponent, and lanes below -87.3 are flushed to 0. NaN passes through. */
+static inline __m256 exp8(__m256 x0) {
+    __m256 x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x0));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(_mm256_cmp_ps(x0, _mm256_set1_ps(-87.3f), _CMP_LT_OQ), y);
+}
+
+static float attn_exp(int n, float *x, float *max) {
+    __m256 m = _mm256_set1_ps(*max), sum = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) {
+        __m256i k = lanes_below(n - i);
+        __m256 v = _mm256_blendv_ps(m, _mm256_maskload_ps(x + i, k), _mm256_castsi256_ps(k));
+        m = _mm256_max_ps(v, m);
+    }
+    *max = hmax(m);
+    m = _mm256_set1_ps(*max);
+    for (int i = 0; i < n; i += 8) {
+        __m256i k = lanes_below(n - i);
+        __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(_mm256_maskload_ps(x + i, k), m)), _mm256_castsi256_ps(k));
+        _mm256_maskstore_ps(x + i, k, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    return hsum(sum);
+}
+
 const llm_kernels llm_kernels_avx2 = {
     .name = "avx2",
     .dot_f32 = dot_f32,
@@ -188,5 +411,10 @@ const llm_kernels llm_kernels_avx2 = {
     .dot_bf16 = dot_bf16,
     .dot_q8_0 = dot_q8_0,
     .dot_q4_0 = dot_q4_0,
+    .dot_q4_k = dot_q4_k,
+    .dot_q5_k = dot_q5_k,
+    .dot_q6_k = dot_q6_k,
     .quantize_act = quantize_act,
+    .attn_gemm = attn_gemm,
+    .attn_exp = attn_exp,
 };

@@ -17,13 +17,39 @@ extern const llm_kernels llm_kernels_avx2;
 extern const llm_kernels llm_kernels_avx512;
 extern const llm_kernels llm_kernels_neon;
 
-/* gemm_vnni.c (x86_64, AVX512-VNNI): the quantized products of the
- * avx512 set when the CPU has VNNI; see kernels.h for the contract. */
+/* dot_vnni.c and gemm_vnni.c (x86_64, AVX512-VNNI): the quantized
+ * products of the avx512 set; see kernels.h for the contracts. */
 float llm_vnni_dot_q8_0(int64_t n, const void *w, const void *xq);
 float llm_vnni_dot_q4_0(int64_t n, const void *w, const void *xq);
-void llm_vnni_gemm_q8_0(int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
-                        size_t x_stride, int nt, float *out, size_t ldo);
-void llm_vnni_gemm_q4_0(int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
-                        size_t x_stride, int nt, float *out, size_t ldo);
+size_t llm_vnni_gemm_act_size(int64_t n, int nt);
+void llm_vnni_gemm_act(uint32_t type, int64_t n, const void *xq, size_t x_stride, int nt, int t0, int t1,
+                       void *act);
+size_t llm_vnni_gemm_scratch_size(int64_t n);
+void llm_vnni_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *act, int nt,
+                   float *out, size_t ldo, void *scratch);
+
+/* The 6-bit scales and mins of a Q4_K/Q5_K super-block's 8 sub-blocks,
+ * from its 12 packed bytes p (layout in quant.h), four to a 32-bit word:
+ * byte k of sc[h] (m[h]) is sub-block 4h + k's scale (min). The values
+ * of quant.c's unpacking, a word at a time, for the SIMD K-quant dots. */
+static inline void llm_kquant_unpack(const uint8_t *p, uint32_t sc[2], uint32_t m[2]) {
+    uint32_t u[3];
+    for (int i = 0; i < 3; i++)
+        u[i] = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 | (uint32_t)p[4 * i + 2] << 16 |
+               (uint32_t)p[4 * i + 3] << 24;
+    sc[0] = u[0] & 0x3f3f3f3fu;
+    m[0] = u[1] & 0x3f3f3f3fu;
+    sc[1] = (u[2] & 0x0f0f0f0fu) | (u[0] >> 6 & 0x03030303u) << 4;
+    m[1] = (u[2] >> 4 & 0x0f0f0f0fu) | (u[1] >> 6 & 0x03030303u) << 4;
+}
+
+/* gemm_bf16.c (x86_64, AVX512-BF16): the avx512 set's batched products
+ * of F16/BF16 weights, taken only when llm_cpu_has_avx512bf16(). */
+bool llm_cpu_has_avx512bf16(void);
+size_t llm_bf16_gemm_act_size(int64_t n, int nt);
+void llm_bf16_gemm_act(int64_t n, const void *x, size_t x_stride, int t0, int t1, void *act);
+size_t llm_bf16_gemm_scratch_size(int64_t n);
+void llm_bf16_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *act, int nt,
+                   float *out, size_t ldo, void *scratch);
 
 #endif

@@ -13,6 +13,9 @@
  * weight-streaming dot products are as fast and keep results exact. */
 #define BLAS_MIN_BATCH 32
 #define BLAS_TILE_ROWS 512
+/* Batches from this size on use the set's batched products for quantized
+ * weights, when it has them. */
+#define GEMM_MIN_BATCH 4
 
 llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *k, int n_batch,
                             int64_t max_in, llm_error *err) {
@@ -23,6 +26,13 @@ llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *
     mc->xq = llm_malloc(mc->xq_size ? mc->xq_size : 1);
     if (!mc->xq)
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %zu bytes of quantized activations", mc->xq_size);
+    if (k->gemm && n_batch >= GEMM_MIN_BATCH) {
+        size_t threads = (size_t)llm_pool_size(pool);
+        mc->act = llm_malloc(k->gemm_act_size(max_in, n_batch));
+        mc->scratch_size = k->gemm_scratch_size(max_in);
+        mc->scratch = llm_malloc(threads * mc->scratch_size);
+        if (!mc->act || !mc->scratch) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for batched products");
+    }
     if (n_batch >= BLAS_MIN_BATCH) {
         mc->wtile = llm_malloc((size_t)BLAS_TILE_ROWS * (size_t)max_in * sizeof(float));
         if (!mc->wtile) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a weight tile");
@@ -33,6 +43,8 @@ llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *
 void llm_compute_free(llm_compute *mc) {
     free(mc->xq);
     free(mc->wtile);
+    free(mc->act);
+    free(mc->scratch);
     memset(mc, 0, sizeof *mc);
 }
 
@@ -40,43 +52,22 @@ static bool is_quantized(uint32_t type) { return type == LLM_DT_Q8_0 || type == 
 
 static bool is_kquant(uint32_t type) { return type == LLM_DT_Q4_K || type == LLM_DT_Q5_K || type == LLM_DT_Q6_K; }
 
-typedef float (*kquant_dot_fn)(int64_t n, const void *w, const float *x);
-
-/* The set's product with K-quant weights of this type (float
- * activations), or the scalar set's where the set has none (kernels.h). */
-static kquant_dot_fn kquant_dot(const llm_kernels *k, uint32_t type) {
-    kquant_dot_fn f = type == LLM_DT_Q4_K ? k->dot_q4_k : type == LLM_DT_Q5_K ? k->dot_q5_k : k->dot_q6_k;
-    return f ? f : kquant_dot(llm_kernels_get("scalar"), type);
-}
-
 typedef struct matmul_task {
     const llm_kernels *k;
     float *out;
     const llm_tensor *w;
-    const void *x;          /* floats, or Q8_0 blocks for Q8_0/Q4_0 weights */
+    const void *x;          /* floats, or Q8_0 blocks for quantized and K-quant weights */
     size_t x_stride;        /* bytes from one activation vector to the next */
     int n;
 } matmul_task;
 
-/* Output rows [r0, r1) for every vector of the batch: by the set's tiled
- * product where it has one, else each weight row is read once and meets
- * all vectors while it is in cache. */
+/* Output rows [r0, r1) for every vector of the batch: each weight row is
+ * read once and meets all vectors while it is in cache. */
 static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
     const llm_kernels *k = t->k;
     int64_t n_in = t->w->ne[0], rows = t->w->ne[1];
     uint64_t row_bytes;
     llm_dtype_row_size(t->w->type, (uint64_t)n_in, &row_bytes);
-    const char *w0 = (const char *)t->w->data + (size_t)r0 * row_bytes;
-    float *out0 = t->out + r0;
-    if (t->w->type == LLM_DT_Q8_0 && k->gemm_q8_0) {
-        k->gemm_q8_0(n_in, w0, row_bytes, (int)(r1 - r0), t->x, t->x_stride, t->n, out0, (size_t)rows);
-        return;
-    }
-    if (t->w->type == LLM_DT_Q4_0 && k->gemm_q4_0) {
-        k->gemm_q4_0(n_in, w0, row_bytes, (int)(r1 - r0), t->x, t->x_stride, t->n, out0, (size_t)rows);
-        return;
-    }
-    kquant_dot_fn kdot = is_kquant(t->w->type) ? kquant_dot(k, t->w->type) : NULL;
     for (int64_t r = r0; r < r1; r++) {
         const void *wr = (const char *)t->w->data + (size_t)r * row_bytes;
         for (int i = 0; i < t->n; i++) {
@@ -88,7 +79,9 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
             case LLM_DT_BF16: v = k->dot_bf16(n_in, wr, xi); break;
             case LLM_DT_Q8_0: v = k->dot_q8_0(n_in, wr, xi); break;
             case LLM_DT_Q4_0: v = k->dot_q4_0(n_in, wr, xi); break;
-            case LLM_DT_Q4_K: case LLM_DT_Q5_K: case LLM_DT_Q6_K: v = kdot(n_in, wr, xi); break;
+            case LLM_DT_Q4_K: v = k->dot_q4_k(n_in, wr, xi); break;
+            case LLM_DT_Q5_K: v = k->dot_q5_k(n_in, wr, xi); break;
+            case LLM_DT_Q6_K: v = k->dot_q6_k(n_in, wr, xi); break;
             }
             t->out[(size_t)i * (size_t)rows + (size_t)r] = v;
         }
@@ -98,6 +91,54 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
 static void matmul_range(void *arg, int64_t r0, int64_t r1, int ith) {
     (void)ith;
     matmul_rows(arg, r0, r1);
+}
+
+typedef struct gemm_task {
+    llm_compute *mc;
+    float *out;
+    const llm_tensor *w;
+    int n;
+} gemm_task;
+
+/* Output rows [r0, r1) by the set's batched product, in thread ith's
+ * scratch. */
+static void gemm_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    const gemm_task *t = arg;
+    uint64_t row_bytes;
+    llm_dtype_row_size(t->w->type, (uint64_t)t->w->ne[0], &row_bytes);
+    t->mc->k->gemm(t->w->type, t->w->ne[0], (const char *)t->w->data + (size_t)r0 * row_bytes, row_bytes,
+                   (int)(r1 - r0), t->mc->act, t->n, t->out + r0, (size_t)t->w->ne[1],
+                   (char *)t->mc->scratch + (size_t)ith * t->mc->scratch_size);
+}
+
+/* Quantizes activation vectors [i0, i1) of x (rows of n_in) into mc->xq. */
+static void quantize_rows(llm_compute *mc, const float *x, int64_t n_in, int64_t i0, int64_t i1) {
+    size_t blocks = (size_t)(n_in / QK8_0);
+    block_q8_0 *xq = mc->xq;
+    for (int64_t i = i0; i < i1; i++)
+        mc->k->quantize_act(x + (size_t)i * (size_t)n_in, xq + (size_t)i * blocks, n_in);
+}
+
+typedef struct act_task {
+    llm_compute *mc;
+    const float *x;
+    const llm_tensor *w;
+    int n;
+} act_task;
+
+/* Vectors [i0, i1) prepared for the batched products (quantized first
+ * for quantized weights). */
+static void act_range(void *arg, int64_t i0, int64_t i1, int ith) {
+    (void)ith;
+    const act_task *a = arg;
+    int64_t n_in = a->w->ne[0];
+    if (a->w->type == LLM_DT_F16 || a->w->type == LLM_DT_BF16) {
+        a->mc->k->gemm_act(a->w->type, n_in, a->x, (size_t)n_in * sizeof(float), a->n, (int)i0, (int)i1, a->mc->act);
+        return;
+    }
+    quantize_rows(a->mc, a->x, n_in, i0, i1);
+    a->mc->k->gemm_act(a->w->type, n_in, a->mc->xq, (size_t)(n_in / QK8_0) * sizeof(block_q8_0), a->n, (int)i0,
+                       (int)i1, a->mc->act);
 }
 
 /* Below this many multiply-adds a product is over before the workers
@@ -143,17 +184,28 @@ static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const 
 
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
     int64_t n_in = w->ne[0];
-    if (n >= BLAS_MIN_BATCH && mc->wtile && !is_quantized(w->type)) {
+    if (n >= BLAS_MIN_BATCH && mc->wtile && !is_quantized(w->type) && !(mc->act && mc->k->gemm_takes(w->type))) {
         matmul_blas(mc, out, w, x, n);
         return;
     }
+    size_t xq_stride = (size_t)(n_in / QK8_0) * sizeof(block_q8_0);
+    if (n >= GEMM_MIN_BATCH && mc->act && mc->k->gemm_takes(w->type)) {
+        act_task a = {mc, x, w, n};
+        gemm_task g = {mc, out, w, n};
+        if (!mc->pool) {
+            act_range(&a, 0, n, 0);
+            gemm_range(&g, 0, w->ne[1], 0);
+        } else { /* about 4 chunks per thread, of whole 16-row panels */
+            llm_pool_for(mc->pool, n, 1 + n / (4 * llm_pool_size(mc->pool)), act_range, &a);
+            llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (4 * llm_pool_size(mc->pool)) + 15) / 16 * 16, gemm_range, &g);
+        }
+        return;
+    }
     matmul_task t = {mc->k, out, w, x, (size_t)n_in * sizeof(float), n};
-    if (is_quantized(w->type)) {
-        size_t blocks = (size_t)(n_in / QK8_0);
-        block_q8_0 *xq = mc->xq;
-        for (int i = 0; i < n; i++) mc->k->quantize_act(x + (size_t)i * (size_t)n_in, xq + (size_t)i * blocks, n_in);
-        t.x = xq;
-        t.x_stride = blocks * sizeof(block_q8_0);
+    if (is_quantized(w->type) || is_kquant(w->type)) {
+        quantize_rows(mc, x, n_in, 0, n);
+        t.x = mc->xq;
+        t.x_stride = xq_stride;
     }
     if (!mc->pool || n_in * w->ne[1] * n < PARALLEL_MIN_MACS)
         matmul_rows(&t, 0, w->ne[1]);

@@ -17,6 +17,9 @@ typedef struct llm_compute {
     void *xq;                /* (n_batch, max row / 32) Q8_0 blocks of the activations */
     size_t xq_size;          /* bytes */
     float *wtile;            /* (BLAS_TILE_ROWS, max row) weights widened for sgemm, or NULL */
+    void *act;               /* activations prepared for the set's batched products, or NULL */
+    void *scratch;           /* (threads, scratch_size) bytes for the batched products */
+    size_t scratch_size;
 } llm_compute;
 
 /* Sets up scratch for products of up to n_batch vectors of at most
@@ -28,14 +31,16 @@ void llm_compute_free(llm_compute *mc);
 /* out[t][r] = sum_c w[r][c] * x[t][c] for t < n, r < w->ne[1]: x is
  * (n, w->ne[0]) and out (n, w->ne[1]), both row-major.
  *
- * Q8_0/Q4_0 weights, and batches of fewer than BLAS_MIN_BATCH vectors, go
- * through the kernel set, rows split over the pool's threads; there each
- * output is the same dot product whatever the batch size or thread count,
- * so results do not depend on either. Larger batches of F32/F16/BF16 and
- * K-quant weights go to OpenBLAS sgemm (all but F32 widened a tile of rows
- * at a time), whose summation order differs: those outputs agree with the
- * dot products to float rounding (relative 1e-5 of sum |w x|), not bit for
- * bit. */
+ * One vector at a time (decoding) and batches of fewer than
+ * GEMM_MIN_BATCH go through the kernel set's dot products, rows split
+ * over the pool's threads: each output is the same dot product whatever
+ * the thread count. Quantized weights meet Q8_0-quantized activations.
+ * Larger batches take the set's batched products where it has them for
+ * the type (kernels.h: gemm; same integer sums for quantized types, float
+ * steps in another order: relative 1e-5 of sum |w x|; F16/BF16 on bf16
+ * products: 2^-7, gemm_bf16.c), else, for float types from BLAS_MIN_BATCH
+ * vectors on, OpenBLAS sgemm (all but F32 widened a tile of rows at a
+ * time; relative 1e-5), else the dot products. */
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n);
 
 /* Row r of w converted to w->ne[0] floats. */

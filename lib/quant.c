@@ -142,9 +142,7 @@ static void pack_scale_min(int j, uint8_t sc, uint8_t m, uint8_t *q) {
     }
 }
 
-/* Per sub-block j of a Q4_K/Q5_K super-block: the step d * sc[j] and the
- * offset dmin * m[j] that dequantization subtracts. */
-static void sub_scales(uint16_t d16, uint16_t dmin16, const uint8_t *packed, float *dl, float *ml) {
+void llm_kquant_sub_scales(uint16_t d16, uint16_t dmin16, const uint8_t *packed, float *dl, float *ml) {
     float d = llm_f16_to_f32(d16), dmin = llm_f16_to_f32(dmin16);
     for (int j = 0; j < QK_K / 32; j++) {
         uint8_t sc, m;
@@ -157,7 +155,7 @@ static void sub_scales(uint16_t d16, uint16_t dmin16, const uint8_t *packed, flo
 void llm_dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n) {
     for (int64_t b = 0; b < n / QK_K; b++) {
         float dl[QK_K / 32], ml[QK_K / 32];
-        sub_scales(x[b].d, x[b].dmin, x[b].scales, dl, ml);
+        llm_kquant_sub_scales(x[b].d, x[b].dmin, x[b].scales, dl, ml);
         for (int i = 0; i < QK_K; i++) {
             int q = x[b].qs[q4k_byte(i)] >> q4k_shift(i) & 0x0f;
             y[b * QK_K + i] = dl[i / 32] * (float)q - ml[i / 32];
@@ -168,7 +166,7 @@ void llm_dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n) {
 void llm_dequantize_row_q5_K(const block_q5_K *x, float *y, int64_t n) {
     for (int64_t b = 0; b < n / QK_K; b++) {
         float dl[QK_K / 32], ml[QK_K / 32];
-        sub_scales(x[b].d, x[b].dmin, x[b].scales, dl, ml);
+        llm_kquant_sub_scales(x[b].d, x[b].dmin, x[b].scales, dl, ml);
         for (int i = 0; i < QK_K; i++) {
             int q = (x[b].qs[q4k_byte(i)] >> q4k_shift(i) & 0x0f) | (x[b].qh[i % 32] >> (i / 32) & 1) << 4;
             y[b * QK_K + i] = dl[i / 32] * (float)q - ml[i / 32];

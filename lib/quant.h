@@ -91,4 +91,9 @@ void llm_dequantize_row_q5_K(const block_q5_K *x, float *y, int64_t n);
 void llm_quantize_row_q6_K(const float *x, block_q6_K *y, int64_t n);
 void llm_dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
 
+/* Per sub-block j < 8 of a Q4_K/Q5_K super-block (d16, dmin16 and the 12
+ * packed scale bytes): the step dl[j] = d * sc[j] and the offset
+ * ml[j] = dmin * m[j], so that element i is dl[i/32] * q[i] - ml[i/32]. */
+void llm_kquant_sub_scales(uint16_t d16, uint16_t dmin16, const uint8_t *packed, float *dl, float *ml);
+
 #endif

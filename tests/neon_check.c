@@ -133,6 +133,50 @@ static void check_edge_activations(const llm_kernels *k) {
     free(x);
 }
 
+/* attn_gemm within the reordering tolerance of the scalar set's (each
+ * element's products are the same, fused or not), and each element the
+ * same bit for bit when computed alone; attn_exp within a few ulp of
+ * expf, its max and sum matching. */
+static void check_attn(const llm_kernels *k, const llm_kernels *ref) {
+    static const int ms[] = {1, 3, 4, 9}, ns[] = {1, 3, 4, 17, 64, 70}, ks[] = {1, 8, 64};
+    for (size_t a = 0; a < 4; a++)
+        for (size_t b = 0; b < 6; b++)
+            for (size_t c = 0; c < 3; c++) {
+                int m = ms[a], n = ns[b], kk = ks[c];
+                float *x = rnd_floats(m * kk), *y = rnd_floats(kk * n), *got = rnd_floats(m * n);
+                float *want = xmalloc(sizeof(float) * (size_t)(m * n));
+                memcpy(want, got, sizeof(float) * (size_t)(m * n));
+                float last = got[m * n - 1];
+                k->attn_gemm(m, n, kk, x, (size_t)kk, y, (size_t)n, got, (size_t)n);
+                ref->attn_gemm(m, n, kk, x, (size_t)kk, y, (size_t)n, want, (size_t)n);
+                for (int i = 0; i < m * n; i++) {
+                    double abs_sum = fabs(want[i]) + 1.0;
+                    for (int p = 0; p < kk; p++) abs_sum += fabs((double)x[i / n * kk + p] * y[p * n + i % n]);
+                    expect_close("attn_gemm", kk, got[i], want[i], abs_sum);
+                }
+                k->attn_gemm(1, 1, kk, x + (m - 1) * kk, 1, y + n - 1, (size_t)n, &last, 1);
+                if (memcmp(&last, &got[m * n - 1], sizeof last)) {
+                    printf("FAIL attn_gemm %dx%dx%d: the last element alone differs\n", m, n, kk);
+                    failures++;
+                }
+                free(x), free(y), free(got), free(want);
+            }
+    for (int n = 1; n <= 40; n++) {
+        float x[40], y[40], mx = n % 3 ? -INFINITY : 5.0f, my = mx;
+        for (int i = 0; i < n; i++) x[i] = y[i] = 60.0f * rnd_unit() - 60.0f;
+        float sx = k->attn_exp(n, x, &mx), sy = ref->attn_exp(n, y, &my);
+        if (mx != my || !(fabsf(sx - sy) <= 1e-6f * sy)) {
+            printf("FAIL attn_exp n=%d: max %g sum %g, scalar %g %g\n", n, mx, sx, my, sy);
+            failures++;
+        }
+        for (int i = 0; i < n; i++)
+            if (!(fabsf(x[i] - y[i]) <= 4e-7f * y[i] + 2e-38f)) {
+                printf("FAIL attn_exp n=%d: exp %d is %g, scalar %g\n", n, i, x[i], y[i]);
+                failures++;
+            }
+    }
+}
+
 int main(void) {
     const llm_kernels *k = &llm_kernels_neon, *ref = &llm_kernels_scalar;
     static const int64_t float_lengths[] = {0, 1, 3, 4, 7, 16, 31, 33, 100, 1023, 2048, 5632};
@@ -152,6 +196,7 @@ int main(void) {
         free(x);
     }
     check_edge_activations(k);
+    check_attn(k, ref);
 #ifdef __ARM_FEATURE_DOTPROD
     const char *path = "sdot";
 #else

@@ -438,6 +438,123 @@ static float *edge_activations(int64_t *n) {
     return x;
 }
 
+/* ------------------------------------------------------------ K-quant dots */
+
+typedef float (*kdot_fn)(int64_t n, const void *w, const void *xq);
+
+static const uint32_t ktypes[] = {LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
+/* One super-block up to the longest rows of the models at hand. */
+static const int64_t kquant_lengths[] = {256, 512, 768, 2816, 5632};
+
+static kdot_fn kdot(const llm_kernels *k, uint32_t type) {
+    return type == LLM_DT_Q4_K ? k->dot_q4_k : type == LLM_DT_Q5_K ? k->dot_q5_k : k->dot_q6_k;
+}
+
+/* Byte offsets of a super-block's fp16 d and (Q4_K, Q5_K) dmin. */
+static size_t kquant_d_offset(uint32_t type) {
+    return type == LLM_DT_Q6_K ? offsetof(block_q6_K, d) : type == LLM_DT_Q5_K ? offsetof(block_q5_K, d) : offsetof(block_q4_K, d);
+}
+
+static size_t kquant_dmin_offset(uint32_t type) {
+    return type == LLM_DT_Q5_K ? offsetof(block_q5_K, dmin) : offsetof(block_q4_K, dmin);
+}
+
+/* n / 256 super-blocks of random bytes (every quant, sub-block scale and
+ * min in its full range), with the fp16 scales kept finite: their top
+ * exponent bit, in the high byte, cleared. */
+static unsigned char *rnd_kquant(uint32_t type, int64_t n) {
+    size_t bs = llm_dtype(type)->size, size = (size_t)(n / QK_K) * bs;
+    unsigned char *w = xmalloc(size);
+    for (size_t i = 0; i < size; i++) w[i] = (unsigned char)(rnd() >> 24);
+    for (size_t b = 0; b < size / bs; b++) {
+        w[b * bs + kquant_d_offset(type) + 1] &= 0xbf;
+        if (type != LLM_DT_Q6_K) w[b * bs + kquant_dmin_offset(type) + 1] &= 0xbf;
+    }
+    return w;
+}
+
+/* n random activations, of a different size in each block, quantized by
+ * the set's quantize_act; xf gets the blocks dequantized. */
+static block_q8_0 *rnd_act(const llm_kernels *k, int64_t n, float *xf) {
+    float *x = rnd_floats(n);
+    for (int64_t i = 0; i < n; i++) x[i] *= (float)(1 + i / 32 % 7);
+    block_q8_0 *xq = xmalloc((size_t)(n / QK8_0) * sizeof *xq);
+    k->quantize_act(x, xq, n);
+    llm_dequantize_row_q8_0(xq, xf, n);
+    free(x);
+    return xq;
+}
+
+/* The size of the terms a K-quant dot adds up, in double: the sum over
+ * elements of |x_i| (|d sc q_i| + |dmin m|) for Q4_K and Q5_K, whose dots
+ * sum the scale and the min parts apart (the two parts are the
+ * dequantization of copies with dmin, or d, zeroed), and of |w_i x_i| for
+ * Q6_K. Every partial sum of any summation order is at most this. */
+static double kquant_magnitude(uint32_t type, const unsigned char *w, const float *xf, int64_t n) {
+    size_t bs = llm_dtype(type)->size, size = (size_t)(n / QK_K) * bs;
+    float *part = xmalloc((size_t)n * sizeof *part);
+    double mag = 0.0;
+    for (int zero = 0; zero < (type == LLM_DT_Q6_K ? 1 : 2); zero++) {
+        unsigned char *c = xmalloc(size);
+        memcpy(c, w, size);
+        for (size_t b = 0; b < size / bs && type != LLM_DT_Q6_K; b++)
+            memset(c + b * bs + (zero ? kquant_d_offset(type) : kquant_dmin_offset(type)), 0, sizeof(uint16_t));
+        dequantize(type, c, part, n);
+        for (int64_t i = 0; i < n; i++) mag += fabs((double)part[i] * xf[i]);
+        free(c);
+    }
+    free(part);
+    return mag;
+}
+
+/* The set's K-quant dots against the scalar reference's, on random
+ * super-blocks and activations: both add the same exact integer sums
+ * under float scales in different orders and groupings, so they agree to
+ * 1e-5 of kquant_magnitude (expect_close's bound, argued there). */
+static void check_kquant_dots(const llm_kernels *k, const llm_kernels *ref, int64_t n) {
+    float *xf = xmalloc((size_t)n * sizeof *xf);
+    block_q8_0 *xq = rnd_act(k, n, xf);
+    for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
+        unsigned char *w = rnd_kquant(ktypes[t], n);
+        char fn[16];
+        snprintf(fn, sizeof fn, "dot_%s", llm_dtype_name(ktypes[t]));
+        expect_close(k->name, fn, n, kdot(k, ktypes[t])(n, w, xq), kdot(ref, ktypes[t])(n, w, xq),
+                     kquant_magnitude(ktypes[t], w, xf, n));
+        assert_true(kdot(k, ktypes[t])(0, w, xq) == 0.0f);
+        free(w);
+    }
+    free(xf), free(xq);
+}
+
+/* The scalar K-quant dots are the product of the dequantized row with the
+ * dequantized activations: dot_f32 of the two agrees to 1e-5 of
+ * kquant_magnitude. dot_f32 rounds each product and each of n additions,
+ * the reference a few operations per block, so the difference is a sum of
+ * roundings of at most 2^-24 of terms that kquant_magnitude bounds; with
+ * random signs it grows like sqrt(n), measured below 1e-6 for these
+ * lengths. */
+static void test_kquant_dots(void **state) {
+    (void)state;
+    const llm_kernels *k = llm_kernels_get("scalar");
+    rng_state = 0xda942042e4dd58b5u;
+    for (size_t i = 0; i < sizeof kquant_lengths / sizeof kquant_lengths[0]; i++) {
+        int64_t n = kquant_lengths[i];
+        float *xf = xmalloc((size_t)n * sizeof *xf), *wf = xmalloc((size_t)n * sizeof *wf);
+        block_q8_0 *xq = rnd_act(k, n, xf);
+        for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
+            unsigned char *w = rnd_kquant(ktypes[t], n);
+            dequantize(ktypes[t], w, wf, n);
+            float got = kdot(k, ktypes[t])(n, w, xq), want = k->dot_f32(n, wf, xf);
+            double mag = kquant_magnitude(ktypes[t], w, xf, n);
+            if (!(fabs((double)got - want) <= 1e-5 * mag))
+                fail_msg("%s n=%lld: dot %.9g, dot_f32 of the dequantized rows %.9g (magnitude %.9g)",
+                         llm_dtype_name(ktypes[t]), (long long)n, got, want, mag);
+            free(w);
+        }
+        free(xf), free(wf), free(xq);
+    }
+}
+
 static void test_sets_against_scalar(void **state) {
     (void)state;
     const llm_kernels *ref = llm_kernels_get("scalar");
@@ -456,6 +573,8 @@ static void test_sets_against_scalar(void **state) {
             free(x);
         }
         for (size_t i = 0; i < sizeof odd_lengths / sizeof odd_lengths[0]; i++) check_float_dots(k, ref, odd_lengths[i]);
+        for (size_t i = 0; i < sizeof kquant_lengths / sizeof kquant_lengths[0]; i++)
+            check_kquant_dots(k, ref, kquant_lengths[i]);
         int64_t n;
         float *edge = edge_activations(&n);
         check_quantize_act(k, edge, n);
@@ -465,61 +584,107 @@ static void test_sets_against_scalar(void **state) {
     assert_true(tested >= 1);
 }
 
-/* Products of length 0 are 0 in every set. */
-/* The tiled products equal the set's dot product for every output, bit for
- * bit (so a batched prompt gives the same logits as one token at a time),
- * for row and vector counts around the tile sizes and odd block counts. */
-static void check_gemm(const llm_kernels *k, int64_t n, int nr, int nt) {
-    int64_t nb = n / 32;
-    size_t s8 = (size_t)nb * sizeof(block_q8_0), s4 = (size_t)nb * sizeof(block_q4_0);
-    char *w8 = xmalloc(s8 * (size_t)nr), *w4 = xmalloc(s4 * (size_t)nr), *xq = xmalloc(s8 * (size_t)nt);
-    float *out = xmalloc((size_t)nr * (size_t)nt * sizeof(float));
-    for (int t = 0; t < nt; t++) {
-        float *x = rnd_floats(n);
-        k->quantize_act(x, xq + (size_t)t * s8, n);
+/* The batched products (kernels.h: gemm) against a double-precision sum
+ * over the weights and activations as the products see them (quantized
+ * types: dequantized weights and Q8_0 activations; F16/BF16: the weights
+ * and the float activations), for row counts around the 16-row panel and
+ * vector counts around the tiles. Quantized types: the integer sums are
+ * exact, the float steps (per block a scale, an activation scale, an add,
+ * and a min term for Q4_K/Q5_K) may each round, so the bound is 1e-5 of
+ * sum_i (|w_i| + max |w|) |x_i| (a max |w| per element covers the min
+ * term's own size). F16/BF16 run on bf16 products (gemm_bf16.c): weights
+ * and activations rounded to 8 significant bits (each by at most 2^-8 of
+ * itself), so 2^-7 of sum |w_i x_i|. */
+static bool is_float16(uint32_t type) { return type == LLM_DT_F16 || type == LLM_DT_BF16; }
+
+/* nr random rows of n weights of type in w (row bytes apart) and, in wf,
+ * their values. */
+static void random_weights(uint32_t type, int64_t n, int nr, char *w, size_t row, float *wf) {
+    for (int r = 0; r < nr; r++) {
+        float *x = rnd_floats(n), *y = wf + (size_t)r * (size_t)n;
+        void *q = w + (size_t)r * row;
+        uint16_t *h = q;
+        for (int64_t i = 0; i < n && is_float16(type); i++) {
+            h[i] = type == LLM_DT_F16 ? llm_f32_to_f16(x[i]) : llm_f32_to_bf16(x[i]);
+            y[i] = type == LLM_DT_F16 ? llm_f16_to_f32(h[i]) : llm_bf16_to_f32(h[i]);
+        }
+        if (type == LLM_DT_Q8_0) llm_quantize_row_q8_0(x, q, n);
+        else if (type == LLM_DT_Q4_0) llm_quantize_row_q4_0(x, q, n);
+        else if (!is_float16(type)) quantize(type, x, q, n);
+        if (!is_float16(type)) dequantize(type, q, y, n);
         free(x);
     }
-    for (int r = 0; r < nr; r++) {
-        float *w = rnd_floats(n);
-        llm_quantize_row_q8_0(w, (block_q8_0 *)(w8 + (size_t)r * s8), n);
-        llm_quantize_row_q4_0(w, (block_q4_0 *)(w4 + (size_t)r * s4), n);
-        free(w);
-    }
-    k->gemm_q8_0(n, w8, s8, nr, xq, s8, nt, out, (size_t)nr);
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++) {
-            float d = k->dot_q8_0(n, w8 + (size_t)r * s8, xq + (size_t)t * s8);
-            if (memcmp(&d, &out[t * nr + r], sizeof d))
-                fail_msg("%s gemm_q8_0 n %lld, %d x %d: out[%d][%d] %g != dot %g", k->name, (long long)n, nr,
-                         nt, t, r, out[t * nr + r], d);
-        }
-    k->gemm_q4_0(n, w4, s4, nr, xq, s8, nt, out, (size_t)nr);
-    for (int t = 0; t < nt; t++)
-        for (int r = 0; r < nr; r++) {
-            float d = k->dot_q4_0(n, w4 + (size_t)r * s4, xq + (size_t)t * s8);
-            if (memcmp(&d, &out[t * nr + r], sizeof d))
-                fail_msg("%s gemm_q4_0 n %lld, %d x %d: out[%d][%d] %g != dot %g", k->name, (long long)n, nr,
-                         nt, t, r, out[t * nr + r], d);
-        }
-    free(w8), free(w4), free(xq), free(out);
 }
 
-static void test_gemm_equals_dot(void **state) {
+static void check_gemm(const llm_kernels *k, uint32_t type, int64_t n, int nr, int nt) {
+    size_t row = (size_t)(n / llm_dtype(type)->blck) * llm_dtype(type)->size;
+    size_t xrow = is_float16(type) ? (size_t)n * sizeof(float) : (size_t)(n / QK8_0) * sizeof(block_q8_0);
+    char *w = xmalloc(row * (size_t)nr), *x = xmalloc(xrow * (size_t)nt);
+    float *wf = xmalloc((size_t)n * (size_t)nr * sizeof(float)), *xf = xmalloc((size_t)n * (size_t)nt * sizeof(float));
+    float *out = xmalloc((size_t)nr * (size_t)nt * sizeof(float));
+    void *act = xmalloc(k->gemm_act_size(n, nt)), *scratch = xmalloc(k->gemm_scratch_size(n));
+    for (int t = 0; t < nt; t++) {
+        float *v = rnd_floats(n), *dst = xf + (size_t)t * (size_t)n;
+        if (is_float16(type)) {
+            memcpy(x + (size_t)t * xrow, v, xrow);
+            memcpy(dst, v, xrow);
+        } else {
+            k->quantize_act(v, x + (size_t)t * xrow, n);
+            llm_dequantize_row_q8_0((const block_q8_0 *)(x + (size_t)t * xrow), dst, n);
+        }
+        free(v);
+    }
+    random_weights(type, n, nr, w, row, wf);
+    k->gemm_act(type, n, x, xrow, nt, 0, nt / 2, act);
+    k->gemm_act(type, n, x, xrow, nt, nt / 2, nt, act);
+    for (int i = 0; i < nr * nt; i++) out[i] = NAN;
+    k->gemm(type, n, w, row, nr, act, nt, out, (size_t)nr, scratch);
+    for (int t = 0; t < nt; t++)
+        for (int r = 0; r < nr; r++) {
+            const float *wr = wf + (size_t)r * (size_t)n, *xt = xf + (size_t)t * (size_t)n;
+            double ref = 0.0, mag = 0.0, wmax = 0.0;
+            for (int64_t i = 0; i < n; i++) wmax = fmax(wmax, fabs(wr[i]));
+            for (int64_t i = 0; i < n; i++) {
+                ref += (double)wr[i] * xt[i];
+                mag += (fabs(wr[i]) + (is_float16(type) ? 0.0 : wmax)) * fabs(xt[i]);
+            }
+            double bound = (is_float16(type) ? 1.0 / 128 : 1e-5) * mag;
+            float got = out[t * nr + r];
+            if (!(fabs(got - ref) <= bound))
+                fail_msg("%s gemm %s n %lld, %d x %d: out[%d][%d] %.9g, reference %.9g (bound %.3g)", k->name,
+                         llm_dtype_name(type), (long long)n, nr, nt, t, r, got, ref, bound);
+        }
+    free(w), free(x), free(wf), free(xf), free(out), free(act), free(scratch);
+}
+
+static void test_gemm(void **state) {
     (void)state;
-    static const int counts[] = {1, 2, 3, 4, 5, 8, 9, 13};
+    static const uint32_t types[] = {LLM_DT_Q8_0, LLM_DT_Q4_0, LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K, LLM_DT_F16, LLM_DT_BF16};
+    static const int64_t lengths[] = {256, 768, 2048, 5632};
+    static const int rows[] = {1, 5, 16, 17, 40};
+    static const int vectors[] = {1, 2, 7, 8, 9, 13, 24};
     int tested = 0;
+    rng_state = 0x9e3779b97f4a7c15u;
     for (const llm_kernels *const *all = llm_kernels_all(); *all; all++) {
         const llm_kernels *k = llm_kernels_get((*all)->name);
-        if (!k || !k->gemm_q8_0) continue;
-        tested++;
-        for (size_t i = 0; i < sizeof block_lengths / sizeof block_lengths[0]; i++)
-            for (size_t a = 0; a < sizeof counts / sizeof counts[0]; a++)
-                for (size_t b = 0; b < sizeof counts / sizeof counts[0]; b += 3)
-                    check_gemm(k, block_lengths[i], counts[a], counts[b]);
+        if (!k || !k->gemm) continue;
+        for (size_t ty = 0; ty < sizeof types / sizeof types[0]; ty++) {
+            if (!k->gemm_takes(types[ty])) continue;
+            tested++;
+            for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++)
+                for (size_t a = 0; a < sizeof rows / sizeof rows[0]; a++)
+                    for (size_t b = (i + a) % 3; b < sizeof vectors / sizeof vectors[0]; b += 3)
+                        check_gemm(k, types[ty], lengths[i], rows[a], vectors[b]);
+        }
+        check_gemm(k, LLM_DT_Q4_0, 96, 3, 5); /* blocks not a multiple of 256 */
+        check_gemm(k, LLM_DT_Q8_0, 32, 16, 1);
+        if (k->gemm_takes(LLM_DT_F16)) /* odd lengths */
+            for (int64_t n = 1; n < 40; n += 3) check_gemm(k, n % 2 ? LLM_DT_F16 : LLM_DT_BF16, n, 3, 13);
     }
-    if (!tested) fprintf(stderr, "no kernel set with tiled products on this CPU\n");
+    if (!tested) fprintf(stderr, "no kernel set with batched products on this CPU\n");
 }
 
+/* Products of length 0 are 0 in every set. */
 static void test_empty(void **state) {
     (void)state;
     float x = 1.0f;
@@ -536,41 +701,6 @@ static void test_empty(void **state) {
 }
 
 /* ------------------------------------------------------------ K-quant models */
-
-/* The scalar K-quant products are dot_f32 of the dequantized row, bit for
- * bit (kernels_scalar.c), on super-blocks of random bytes whose fp16
- * scales are kept finite. */
-static void test_kquant_dots(void **state) {
-    (void)state;
-    const llm_kernels *k = llm_kernels_get("scalar");
-    static const uint32_t types[] = {LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
-    rng_state = 0xda942042e4dd58b5u;
-    const int64_t n = QK_K * 5;
-    float *x = rnd_floats(n), *wf = xmalloc((size_t)n * sizeof *wf);
-    for (int t = 0; t < 3; t++) {
-        float (*dot)(int64_t, const void *, const float *) =
-            t == 0 ? k->dot_q4_k : t == 1 ? k->dot_q5_k : k->dot_q6_k;
-        size_t size = (size_t)(n / QK_K) * llm_dtype(types[t])->size;
-        unsigned char *w = xmalloc(size);
-        for (size_t i = 0; i < size; i++) w[i] = (unsigned char)(rnd() >> 24);
-        /* clear the top exponent bit (in the high byte) of the scales */
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            unsigned char *blk = w + (size_t)b * llm_dtype(types[t])->size;
-            if (types[t] == LLM_DT_Q6_K) {
-                blk[offsetof(block_q6_K, d) + 1] &= 0xbf;
-            } else {
-                blk[offsetof(block_q4_K, d) + 1] &= 0xbf;
-                blk[offsetof(block_q4_K, dmin) + 1] &= 0xbf;
-            }
-        }
-        dequantize(types[t], w, wf, n);
-        float got = dot(n, w, x), want = k->dot_f32(n, wf, x);
-        if (memcmp(&got, &want, sizeof got)) fail_msg("%s: dot %.9g, dot_f32 of the rows %.9g", llm_dtype_name(types[t]), got, want);
-        assert_true(dot(0, w, x) == 0.0f);
-        free(w);
-    }
-    free(x), free(wf);
-}
 
 static const int32_t kq_tokens[] = {1, 260, 301, 7, 288, 45, 270, 305, 199, 262};
 #define KQ_N_TOKENS ((int)(sizeof kq_tokens / sizeof kq_tokens[0]))
@@ -620,13 +750,16 @@ static void expect_type(const gguf_file *f, const char *name, uint32_t type) {
  * output head Q6_K as llm_quantize_file gives it with Q4_K; written from a
  * random F32 fixture of dim 256)
  * against the same model dequantized to F32 (llm_quantize_file again).
- * With the scalar set the two compute the same products in the same
- * order (the K-quant dot is dot_f32 of the dequantized row; embeddings
- * are dequantized rows; batches of 10 stay below the sgemm threshold), so
- * the logits are equal bit for bit. With the CPU's best set the F32 dots
- * are SIMD sums in another order while the K-quant ones may be the scalar
- * reference's: bound 1e-4 * (1 + max |logit|), as tests/test_features.c
- * argues for float summation orders (~1e-6 relative here). */
+ * The K-quant products meet Q8_0-quantized activations, the F32 ones the
+ * floats, so the logits differ by the activations' rounding: measured up
+ * to 0.95% of 1 + max |logit| (a Q8_0 model against its F32
+ * dequantization differs as much, 0.92%), bound 3e-2 * (1 + max |logit|)
+ * (it was 0, bit for bit, with the scalar set and 1e-4 with the best
+ * when the K-quant products took float activations). The best set's
+ * K-quant logits are not held closer to the scalar set's: a last-bit
+ * difference in an activation can move its Q8_0 quant by one step, which
+ * shows downstream at the scale of the rounding itself (measured 0.016
+ * here, from sums agreeing to 1e-7). */
 static void test_kquant_model(void **state) {
     (void)state;
     char dir[] = "/tmp/libllm-kquant-XXXXXX", src[64], kq[64], deq[64];
@@ -663,7 +796,7 @@ static void test_kquant_model(void **state) {
         float max_ref = 0;
         for (int i = 0; i < FIXTURE_N_VOCAB; i++) max_ref = fmaxf(max_ref, fabsf(b[i]));
         for (int i = 0; i < FIXTURE_N_VOCAB; i++)
-            if (kernels ? memcmp(&a[i], &b[i], sizeof a[i]) != 0 : !(fabsf(a[i] - b[i]) <= 1e-4f * (1.0f + max_ref)))
+            if (!(fabsf(a[i] - b[i]) <= 3e-2f * (1.0f + max_ref)))
                 fail_msg("%s kernels, %s: logit %d is %.9g with K-quants, %.9g with F32 (max |logit| %g)",
                          kernels ? kernels : "best", one_by_one ? "one by one" : "batch", i, a[i], b[i], max_ref);
     }
@@ -722,7 +855,7 @@ int main(void) {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_selection),
         cmocka_unit_test(test_sets_against_scalar),
-        cmocka_unit_test(test_gemm_equals_dot),
+        cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_kquant_dots),
         cmocka_unit_test(test_kquant_model),

@@ -1,0 +1,50 @@
+/* Causal multi-head attention of a batch of queries over a KV cache, with
+ * grouped-query heads: query head h reads KV head h / (n_head / n_head_kv).
+ * The work is tiled (several query heads and tokens meet each block of
+ * keys through the kernel set's attn_gemm) with an online softmax, so its
+ * scratch is a fixed size per thread whatever the context length. */
+#ifndef LLM_ATTENTION_H
+#define LLM_ATTENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+#include "threadpool.h"
+
+/* Keys per block of the key cache. */
+#define LLM_ATTN_KEYS 128
+
+/* The key cache of a layer holds the keys of n_ctx positions as
+ * (n_head_kv, ceil(n_ctx / LLM_ATTN_KEYS), head_dim, LLM_ATTN_KEYS): each
+ * block of keys of one KV head transposed, the shape the products take it
+ * in. Values are cached as they come, (n_ctx, n_head_kv * head_dim). */
+uint64_t llm_attn_key_cache_size(int n_ctx, int n_head_kv, int head_dim);
+
+/* Writes the keys k (n, n_head_kv * head_dim) of positions pos ..
+ * pos + n - 1 (< n_ctx) into the key cache kc of a layer. */
+void llm_attn_store_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, const float *k);
+
+typedef struct llm_attn {
+    const llm_kernels *k;
+    llm_pool *pool;       /* may be NULL */
+    int n_head, n_head_kv, head_dim;
+    int n_ctx;            /* positions the caches hold */
+    int pos, n;           /* the queries are of positions pos .. pos + n - 1 */
+    const float *q;       /* (n, n_head * head_dim) */
+    const float *kc;      /* key cache, as above, filled for positions 0 .. pos + n - 1 */
+    const float *vc;      /* (n_ctx, n_head_kv * head_dim) values, filled as far */
+    float *out;           /* (n, n_head * head_dim) */
+    float *scratch;       /* llm_attn_scratch_size() floats per thread of pool */
+} llm_attn;
+
+/* Floats of scratch one thread needs for heads of head_dim elements. */
+size_t llm_attn_scratch_size(int head_dim);
+
+/* out = softmax(q k^T / sqrt(head_dim), causal) v for every query head.
+ * A query's result depends only on its own q and the keys and values of
+ * positions up to its own, bit for bit: not on the batch it came in, nor
+ * on the thread count. */
+void llm_attention(const llm_attn *a);
+
+#endif
