@@ -154,6 +154,7 @@ static uint32_t choose(const gguf_tensor *t, const char *name, const char *head,
     uint64_t row;
     if (!llm_dtype_row_size(to, (uint64_t)t->ne[0], &row)) {
         uint32_t wide = t->type == LLM_DT_BF16 ? LLM_DT_BF16 : LLM_DT_F16;
+        if (llm_dtype(to)->blck == QK_K && t->ne[0] % QK8_0 == 0) wide = LLM_DT_Q8_0;
         snprintf(note, cap, "row length %lld is not a multiple of the %s block of %u, %s instead",
                  (long long)t->ne[0], llm_dtype_name(to), llm_dtype(to)->blck, llm_dtype_name(wide));
         to = wide;

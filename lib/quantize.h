@@ -19,9 +19,11 @@
  *      (i - n/8) % 3 == 2, as llama.cpp's use_more_bits chooses for
  *      llama-style models: the first and last eighth of the layers and
  *      every third one between; n is one more than the largest i;
- *  - a block type that does not divide the row length falls back to F16
- *    (BF16 when the tensor is BF16, whose range F16 cannot hold), and the
- *    report says so.
+ *  - a block type that does not divide the row length falls back to a
+ *    wider type, and the report says so: a K-quant (blocks of 256) to Q8_0
+ *    where the row is a multiple of 32 (llama.cpp falls back to Q5_0,
+ *    Q5_1 or Q8_0, of which this library has Q8_0), any other to F16
+ *    (BF16 when the tensor is BF16, whose range F16 cannot hold).
  * Q8_0 and Q4_0 blocks are made by lib/quant.c, whose rounding is the
  * reference quantizer's, so files match llama.cpp's byte for byte; its
  * K-quant blocks follow the reference quantizer's algorithm (without an
