@@ -2,7 +2,7 @@
  * file alone is compiled with those enabled, and kernels.c hands the set
  * out only when the CPU has all six; an AVX-512 CPU without VNNI gets the
  * avx2 set). The Q8_0/Q4_0 dot products are in dot_vnni.c, the batched products of
- * every quantized type in gemm_vnni.c.
+ * every quantized type in gemm_vnni.c; the K-quant dot products are here.
  *
  * The dot products work on 256-bit registers, with AVX-512's masked loads
  * for the elements past the last whole register, so there is no scalar

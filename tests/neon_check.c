@@ -1,10 +1,11 @@
 /* The NEON kernel set against the scalar reference, standalone (no
  * cmocka, no fixtures) so that tools/check-neon.sh can cross-compile it
  * and run it under an emulator on a machine that is not aarch64. The
- * checks are those of test_kernels.c: float and quantized dot products
- * within the reordering tolerance, quantize_act's bytes equal. Prints
- * each failure; the exit code is 1 if there was any. */
+ * checks are those of test_kernels.c: float, quantized and K-quant dot
+ * products within the reordering tolerance, quantize_act's bytes equal.
+ * Prints each failure; the exit code is 1 if there was any. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +178,46 @@ static void check_attn(const llm_kernels *k, const llm_kernels *ref) {
     }
 }
 
+/* The K-quant dots on super-blocks of random bytes (the fp16 scales kept
+ * finite: their top exponent bit cleared) and random activations, within
+ * 1e-5 of the size of the terms they add: the sum over elements of
+ * |x_i| (|d sc q_i| + |dmin m|) for Q4_K and Q5_K (the dequantization of
+ * copies with dmin, or d, zeroed), of |w_i x_i| for Q6_K. */
+static void check_kquant_dots(const llm_kernels *k, const llm_kernels *ref, int64_t n) {
+    static const char *const names[] = {"dot_q4_k", "dot_q5_k", "dot_q6_k"};
+    static const size_t sizes[] = {sizeof(block_q4_K), sizeof(block_q5_K), sizeof(block_q6_K)};
+    static const size_t d_at[] = {offsetof(block_q4_K, d), offsetof(block_q5_K, d), offsetof(block_q6_K, d)};
+    static const size_t dmin_at[] = {offsetof(block_q4_K, dmin), offsetof(block_q5_K, dmin)};
+    float *x = rnd_floats(n), *xf = xmalloc((size_t)n * sizeof *xf), *part = xmalloc((size_t)n * sizeof *part);
+    block_q8_0 *xq = xmalloc((size_t)(n / 32) * sizeof *xq);
+    for (int64_t i = 0; i < n; i++) x[i] *= (float)(1 + i / 32 % 7);
+    ref->quantize_act(x, xq, n);
+    llm_dequantize_row_q8_0(xq, xf, n);
+    for (int t = 0; t < 3; t++) {
+        size_t bs = sizes[t], size = (size_t)(n / QK_K) * bs;
+        unsigned char *w = xmalloc(size), *c = xmalloc(size);
+        for (size_t i = 0; i < size; i++) w[i] = (unsigned char)(rnd() >> 24);
+        for (size_t b = 0; b < size / bs; b++) {
+            w[b * bs + d_at[t] + 1] &= 0xbf;
+            if (t < 2) w[b * bs + dmin_at[t] + 1] &= 0xbf;
+        }
+        double mag = 0.0;
+        for (int zero = 0; zero < (t < 2 ? 2 : 1); zero++) {
+            memcpy(c, w, size);
+            for (size_t b = 0; t < 2 && b < size / bs; b++) memset(c + b * bs + (zero ? d_at[t] : dmin_at[t]), 0, 2);
+            if (t == 0) llm_dequantize_row_q4_K((const block_q4_K *)c, part, n);
+            if (t == 1) llm_dequantize_row_q5_K((const block_q5_K *)c, part, n);
+            if (t == 2) llm_dequantize_row_q6_K((const block_q6_K *)c, part, n);
+            for (int64_t i = 0; i < n; i++) mag += fabs((double)part[i] * xf[i]);
+        }
+        float (*dk)(int64_t, const void *, const void *) = t == 0 ? k->dot_q4_k : t == 1 ? k->dot_q5_k : k->dot_q6_k;
+        float (*dr)(int64_t, const void *, const void *) = t == 0 ? ref->dot_q4_k : t == 1 ? ref->dot_q5_k : ref->dot_q6_k;
+        expect_close(names[t], n, dk(n, w, xq), dr(n, w, xq), mag);
+        free(w), free(c);
+    }
+    free(x), free(xf), free(part), free(xq);
+}
+
 int main(void) {
     const llm_kernels *k = &llm_kernels_neon, *ref = &llm_kernels_scalar;
     static const int64_t float_lengths[] = {0, 1, 3, 4, 7, 16, 31, 33, 100, 1023, 2048, 5632};
@@ -195,6 +236,9 @@ int main(void) {
         check_quantize_act(k, x, n);
         free(x);
     }
+    static const int64_t kquant_lengths[] = {256, 512, 768, 2816, 5632};
+    for (size_t i = 0; i < sizeof kquant_lengths / sizeof kquant_lengths[0]; i++)
+        check_kquant_dots(k, ref, kquant_lengths[i]);
     check_edge_activations(k);
     check_attn(k, ref);
 #ifdef __ARM_FEATURE_DOTPROD
