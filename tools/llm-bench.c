@@ -13,6 +13,8 @@
  * of the run, and a memory read-bandwidth probe with the same thread count,
  * which tells how close generation comes to the machine's limit (a decode
  * step must stream every weight once: model bytes x tg t/s / bandwidth).
+ * The probe runs before and after the tests and the larger figure counts:
+ * on shared machines the bandwidth can change from minute to minute.
  *
  * --tok-bench FILE measures the tokenizer instead: encode speed in MB/s. */
 #include <errno.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -198,6 +201,28 @@ static double probe_bandwidth(int threads) {
     return best;
 }
 
+/* The probe in a child process, so that its buffer stays out of this
+ * process's peak RSS: the bandwidth just before the tests run. */
+static double probe_in_child(int threads) {
+    int fd[2];
+    double bw = 0;
+    if (pipe(fd) != 0) die("cannot make a pipe for the bandwidth probe");
+    pid_t pid = fork();
+    if (pid < 0) die("cannot fork the bandwidth probe");
+    if (pid == 0) {
+        close(fd[0]);
+        bw = probe_bandwidth(threads);
+        _exit(write(fd[1], &bw, sizeof bw) == (ssize_t)sizeof bw ? 0 : 1);
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], &bw, sizeof bw);
+    close(fd[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != (ssize_t)sizeof bw)
+        die("the bandwidth probe failed");
+    return bw;
+}
+
 /* ---------------------------------------------------------------- output */
 
 /* s as a JSON string literal. */
@@ -237,7 +262,8 @@ static char *model_desc(const llm_model *m) {
 typedef struct result {
     uint64_t size_bytes;
     stats pp, tg;            /* tokens per second */
-    double bandwidth_gbs;
+    double bw_before, bw_after; /* GB/s, probed before and after the tests */
+    double bandwidth_gbs;    /* the larger of the two */
     double tg_fraction;      /* of the bandwidth that tg streams weights at */
     uint64_t peak_rss_bytes;
     double load_ms;
@@ -251,10 +277,10 @@ static void print_json(const options *o, const result *r) {
     json_str(r->desc);
     printf(", \"size_bytes\": %llu, \"threads\": %d, \"reps\": %d, \"pp_tokens\": %d, \"tg_tokens\": %d, "
            "\"pp_tps_mean\": %.3f, \"pp_tps_std\": %.3f, \"tg_tps_mean\": %.3f, \"tg_tps_std\": %.3f, "
-           "\"bandwidth_gbs\": %.3f, \"tg_bandwidth_fraction\": %.4f, \"peak_rss_bytes\": %llu, "
-           "\"load_ms\": %.3f}\n",
+           "\"bandwidth_gbs\": %.3f, \"bandwidth_before_gbs\": %.3f, \"bandwidth_after_gbs\": %.3f, "
+           "\"tg_bandwidth_fraction\": %.4f, \"peak_rss_bytes\": %llu, \"load_ms\": %.3f}\n",
            (unsigned long long)r->size_bytes, o->threads, o->reps, o->n_prompt, o->n_gen, r->pp.mean,
-           r->pp.std, r->tg.mean, r->tg.std, r->bandwidth_gbs, r->tg_fraction,
+           r->pp.std, r->tg.mean, r->tg.std, r->bandwidth_gbs, r->bw_before, r->bw_after, r->tg_fraction,
            (unsigned long long)r->peak_rss_bytes, r->load_ms);
 }
 
@@ -267,13 +293,15 @@ static void print_table(const options *o, const result *r) {
     printf("| test      |                  t/s |\n|-----------|----------------------|\n");
     printf("| pp%-7d | %9.2f ± %8.2f |\n", o->n_prompt, r->pp.mean, r->pp.std);
     printf("| tg%-7d | %9.2f ± %8.2f |\n\n", o->n_gen, r->tg.mean, r->tg.std);
-    printf("memory read bandwidth %.2f GB/s (%d threads); tg streams the weights at %.1f%% of it\n",
-           r->bandwidth_gbs, o->threads, 100.0 * r->tg_fraction);
+    printf("memory read bandwidth %.2f GB/s (%d threads; %.2f before the tests, %.2f after);\n"
+           "tg streams the weights at %.1f%% of it\n",
+           r->bandwidth_gbs, o->threads, r->bw_before, r->bw_after, 100.0 * r->tg_fraction);
 }
 
 /* ---------------------------------------------------------------- modes */
 
 static void bench_model(const llm_model *m, const options *o, double load_ms) {
+    double bw_before = probe_in_child(o->threads);
     int32_t *prompt = random_tokens(o->n_prompt, llm_model_n_vocab(m));
     llm_error err;
     llm_sampler *greedy = llm_sampler_new(0, &err);
@@ -288,9 +316,10 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
         tg[i] = run_tg(ctx, m, o, greedy);
     }
     llm_ctx_free(ctx);
-    result r = {file_size(o->model), summarize(pp, o->reps), summarize(tg, o->reps), 0, 0,
+    result r = {file_size(o->model), summarize(pp, o->reps), summarize(tg, o->reps), bw_before, 0, 0, 0,
                 peak_rss(), load_ms, model_desc(m)};
-    r.bandwidth_gbs = probe_bandwidth(o->threads); /* after peak_rss: its buffer is not the model's */
+    r.bw_after = probe_bandwidth(o->threads); /* after peak_rss: its buffer is not the model's */
+    r.bandwidth_gbs = r.bw_before > r.bw_after ? r.bw_before : r.bw_after;
     r.tg_fraction = (double)r.size_bytes * r.tg.mean / (r.bandwidth_gbs * 1e9);
     if (o->json) print_json(o, &r);
     else print_table(o, &r);

@@ -127,7 +127,8 @@ trap 'rm -f "$tmp"' EXIT
     echo "Generation (tg) runs on the exact dot products."
     echo
     echo "*bandwidth* is \`llm-bench\`'s own memory read probe (the same thread count"
-    echo "summing 64-bit words over a buffer of max(1 GiB, 4 x LLC), best of 5); *tg/bw*"
+    echo "summing 64-bit words over a buffer of max(1 GiB, 4 x LLC), best of 5, run"
+    echo "before and after each model's tests, the larger counting); *tg/bw*"
     echo "is the fraction of it that generation achieves, counting the whole model file"
     echo "as read once per token. *RSS* is the peak resident set (mapped weights"
     echo "included); *load* is \`llm_model_load\`'s time with the file in the page cache."
