@@ -2,7 +2,8 @@
 # llm-perplexity on the golden stories (cat stories260K/*.txt in name order,
 # 128-token chunks): stories260K F32 must score llama.cpp's 2.2386, a model
 # compared with itself (or with the same weights in llama2.c format) must
-# show no divergence, and the quantized models must stay near the F32 one.
+# show no divergence, the quantized models must stay near the F32 one, and
+# the K-quant mixtures nearer their F16 source than Q4_0.
 set -eu
 ppl=$1
 models=${LLM_TEST_MODELS:-$2}
@@ -67,4 +68,22 @@ expect_quant() {
 }
 expect_quant Q8_0 stories260K-q8_0.gguf 0.0006 0.99
 expect_quant Q4_0 stories260K-q4_0.gguf 0.03 0.90
+
+# The K-quant mixtures must agree with their F16 source better than Q4_0
+# does (lower mean KL), on a random-weight model whose rows fit blocks of
+# 256 (llm-synth tiny-256 with stories260K's vocabulary).
+synth=$3
+quantize=$4
+"$synth" --shape tiny-256 --type f16 --vocab "$models/stories260K.gguf" -o "$tmp/f16.gguf" > /dev/null
+for t in q4_0 q4_k_m q5_k_m; do
+  "$quantize" "$tmp/f16.gguf" "$tmp/$t.gguf" $t > /dev/null 2>&1 || { echo "FAIL: llm-quantize $t"; exit 1; }
+  run -m "$tmp/$t.gguf" --kl-base "$tmp/f16.gguf" || { cat "$tmp/err"; exit 1; }
+  eval "kl_$t=$(field mean_kl)"
+  echo "   $t mean KL from F16 $(field mean_kl)"
+done
+if awk -v a="$kl_q4_0" -v b="$kl_q4_k_m" -v c="$kl_q5_k_m" 'BEGIN { exit !(c < b && b < a) }'; then
+  echo "ok: mean KL Q5_K_M < Q4_K_M < Q4_0"
+else
+  echo "FAIL: mean KL Q4_0 $kl_q4_0, Q4_K_M $kl_q4_k_m, Q5_K_M $kl_q5_k_m: want the mixtures lower"; fail=1
+fi
 exit $fail

@@ -42,6 +42,7 @@ typedef struct shape {
 
 static const shape shapes[] = {
     {"tiny", 64, 128, 2, 4, 2, "llama", 10000.0f, false, false, false},
+    {"tiny-256", 256, 768, 4, 4, 2, "llama", 10000.0f, false, false, false},
     {"stories15M", 288, 768, 6, 6, 6, "llama", 10000.0f, false, false, false},
     {"stories110M", 768, 2048, 12, 12, 12, "llama", 10000.0f, false, false, false},
     {"tinyllama-1.1B", 2048, 5632, 22, 32, 4, "llama", 10000.0f, false, false, false},
@@ -76,6 +77,8 @@ static void usage(FILE *out) {
             "usage: llm-synth --shape NAME --type TYPE --vocab VOCAB.gguf -o OUT.gguf [--seed S]\n"
             "Writes a Llama GGUF with random weights, normal(0, 0.02), norms 1.\n\n"
             "  --shape NAME   tiny            dim 64,   ffn 128,  2 layers,  4 heads,  2 KV heads\n"
+            "                 tiny-256        dim 256,  ffn 768,  4 layers,  4 heads,  2 KV heads\n"
+            "                                 (rows that fit K-quant blocks of 256)\n"
             "                 stories15M      dim 288,  ffn 768,  6 layers,  6 heads,  6 KV heads\n"
             "                 stories110M     dim 768,  ffn 2048, 12 layers, 12 heads, 12 KV heads\n"
             "                 tinyllama-1.1B  dim 2048, ffn 5632, 22 layers, 32 heads, 4 KV heads\n"
