@@ -67,6 +67,15 @@ typedef struct llm_kernels {
      * the largest x[i] (NaNs are skipped), replaces each x[i] with
      * exp(x[i] - *max) (within a few ulp of expf) and returns their sum. */
     float (*attn_exp)(int n, float *x, float *max);
+    /* Optional (NULL: the dot products). Matrix-vector products for
+     * decoding: out[r] = row r of w (nr rows, w_stride bytes apart) times
+     * the n/32 Q8_0 blocks xq, for the quantized types (Q8_0, Q4_0, Q4_K,
+     * Q5_K, Q6_K; n as for their dot products), in gemv_scratch_size()
+     * bytes of scratch of the calling thread's own. Outputs agree with
+     * the dot products within the bound the implementation states. */
+    size_t (*gemv_scratch_size)(void);
+    void (*gemv)(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *xq, float *out,
+                 void *scratch);
 } llm_kernels;
 
 /* The set with this name if this CPU can run it, else NULL. name NULL or

@@ -379,4 +379,6 @@ const llm_kernels llm_kernels_avx512 = {
     .gemm = gemm,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,
+    .gemv_scratch_size = llm_avx512_gemv_scratch_size,
+    .gemv = llm_avx512_gemv,
 };

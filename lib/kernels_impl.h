@@ -28,6 +28,11 @@ size_t llm_vnni_gemm_scratch_size(int64_t n);
 void llm_vnni_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *act, int nt,
                    float *out, size_t ldo, void *scratch);
 
+/* gemv_avx512.c (x86_64, AVX512-VNNI): the avx512 set's gemv. */
+size_t llm_avx512_gemv_scratch_size(void);
+void llm_avx512_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *xq, float *out,
+                     void *scratch);
+
 /* The 6-bit scales and mins of a Q4_K/Q5_K super-block's 8 sub-blocks,
  * from its 12 packed bytes p (layout in quant.h), four to a 32-bit word:
  * byte k of sc[h] (m[h]) is sub-block 4h + k's scale (min). The values

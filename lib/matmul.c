@@ -27,13 +27,14 @@ llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *
     mc->xq = llm_malloc(mc->xq_size ? mc->xq_size : 1);
     if (!mc->xq)
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %zu bytes of quantized activations", mc->xq_size);
-    if (k->gemm && n_batch >= GEMM_MIN_BATCH) {
-        size_t threads = (size_t)llm_pool_size(pool);
-        mc->act = llm_malloc(k->gemm_act_size(max_in, n_batch));
-        mc->scratch_size = k->gemm_scratch_size(max_in);
-        mc->scratch = llm_malloc(threads * mc->scratch_size);
-        if (!mc->act || !mc->scratch) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for batched products");
-    }
+    bool gemm = k->gemm && n_batch >= GEMM_MIN_BATCH;
+    if (gemm && !(mc->act = llm_malloc(k->gemm_act_size(max_in, n_batch))))
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory for batched products");
+    /* one scratch per thread serves both: products run one at a time */
+    size_t gemm_scratch = gemm ? k->gemm_scratch_size(max_in) : 0, gemv_scratch = k->gemv ? k->gemv_scratch_size() : 0;
+    mc->scratch_size = gemm_scratch > gemv_scratch ? gemm_scratch : gemv_scratch;
+    if (mc->scratch_size && !(mc->scratch = llm_malloc((size_t)llm_pool_size(pool) * mc->scratch_size)))
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory for the products' scratch");
     if (n_batch >= BLAS_MIN_BATCH) {
         mc->wtile = llm_malloc((size_t)BLAS_TILE_ROWS * (size_t)max_in * sizeof(float));
         if (!mc->wtile) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a weight tile");
@@ -54,6 +55,7 @@ static bool is_quantized(uint32_t type) { return type == LLM_DT_Q8_0 || type == 
 static bool is_kquant(uint32_t type) { return type == LLM_DT_Q4_K || type == LLM_DT_Q5_K || type == LLM_DT_Q6_K; }
 
 typedef struct matmul_task {
+    const llm_compute *mc;
     const llm_kernels *k;
     float *out;
     const llm_tensor *w;
@@ -63,12 +65,21 @@ typedef struct matmul_task {
 } matmul_task;
 
 /* Output rows [r0, r1) for every vector of the batch: each weight row is
- * read once and meets all vectors while it is in cache. */
-static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
+ * read once and meets all vectors while it is in cache. Quantized weights
+ * go to the set's matrix-vector product where it has one, a vector at a
+ * time over the range's rows (which stay in cache between vectors). */
+static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1, void *scratch) {
     const llm_kernels *k = t->k;
     int64_t n_in = t->w->ne[0], rows = t->w->ne[1];
     uint64_t row_bytes;
     llm_dtype_row_size(t->w->type, (uint64_t)n_in, &row_bytes);
+    if (k->gemv && (is_quantized(t->w->type) || is_kquant(t->w->type))) {
+        const char *w0 = (const char *)t->w->data + (size_t)r0 * row_bytes;
+        for (int i = 0; i < t->n; i++)
+            k->gemv(t->w->type, n_in, w0, row_bytes, (int)(r1 - r0), (const char *)t->x + (size_t)i * t->x_stride,
+                    t->out + (size_t)i * (size_t)rows + (size_t)r0, scratch);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++) {
         const void *wr = (const char *)t->w->data + (size_t)r * row_bytes;
         for (int i = 0; i < t->n; i++) {
@@ -90,8 +101,8 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1) {
 }
 
 static void matmul_range(void *arg, int64_t r0, int64_t r1, int ith) {
-    (void)ith;
-    matmul_rows(arg, r0, r1);
+    const matmul_task *t = arg;
+    matmul_rows(t, r0, r1, (char *)t->mc->scratch + (size_t)ith * t->mc->scratch_size);
 }
 
 typedef struct gemm_task {
@@ -202,14 +213,14 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
         }
         return;
     }
-    matmul_task t = {mc->k, out, w, x, (size_t)n_in * sizeof(float), n};
+    matmul_task t = {mc, mc->k, out, w, x, (size_t)n_in * sizeof(float), n};
     if (is_quantized(w->type) || is_kquant(w->type)) {
         quantize_rows(mc, x, n_in, 0, n);
         t.x = mc->xq;
         t.x_stride = xq_stride;
     }
     if (!mc->pool || n_in * w->ne[1] * n < PARALLEL_MIN_MACS)
-        matmul_rows(&t, 0, w->ne[1]);
+        matmul_rows(&t, 0, w->ne[1], mc->scratch);
     else /* about 8 chunks per thread, of whole 4-row tiles */
         llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (8 * llm_pool_size(mc->pool)) + 3) / 4 * 4, matmul_range, &t);
 }

@@ -32,9 +32,11 @@ void llm_compute_free(llm_compute *mc);
  * (n, w->ne[0]) and out (n, w->ne[1]), both row-major.
  *
  * One vector at a time (decoding) and batches of fewer than
- * GEMM_MIN_BATCH go through the kernel set's dot products, rows split
- * over the pool's threads: each output is the same dot product whatever
- * the thread count. Quantized weights meet Q8_0-quantized activations.
+ * GEMM_MIN_BATCH go through the kernel set's dot products, or for
+ * quantized weights its matrix-vector product where it has one (kernels.h:
+ * gemv; the dot products' integer sums, float steps in another order),
+ * rows split over the pool's threads in chunks of whole 4-row tiles: each
+ * output is the same whatever the thread count. Quantized weights meet Q8_0-quantized activations.
  * Larger batches take the set's batched products where it has them for
  * the type (kernels.h: gemm; same integer sums for quantized types, float
  * steps in another order: relative 1e-5 of sum |w x|; F16/BF16 on bf16

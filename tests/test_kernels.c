@@ -584,6 +584,83 @@ static void test_sets_against_scalar(void **state) {
     assert_true(tested >= 1);
 }
 
+/* One random row of n weights of a quantized type (any bytes, the fp16
+ * scales finite: Q8_0/Q4_0 as check_quant_dots makes them, K-quants as
+ * rnd_kquant) and the size of the terms its dot products add up with
+ * the dequantized activations xf (expect_close's sum |w x|;
+ * kquant_magnitude for the K-quants). */
+static unsigned char *rnd_quant_row(uint32_t type, int64_t n, const float *xf, double *mag) {
+    if (type == LLM_DT_Q4_K || type == LLM_DT_Q5_K || type == LLM_DT_Q6_K) {
+        unsigned char *w = rnd_kquant(type, n);
+        *mag = kquant_magnitude(type, w, xf, n);
+        return w;
+    }
+    size_t bs = llm_dtype(type)->size;
+    unsigned char *w = xmalloc((size_t)(n / 32) * bs);
+    float *wf = xmalloc((size_t)n * sizeof *wf);
+    for (int64_t b = 0; b < n / 32; b++) {
+        uint16_t d = llm_f32_to_f16(rnd_unit() / (type == LLM_DT_Q8_0 ? 64 : 4));
+        memcpy(w + b * bs, &d, sizeof d);
+        for (size_t j = sizeof d; j < bs; j++) w[b * bs + j] = (unsigned char)(rnd() >> 24);
+    }
+    dequantize(type, w, wf, n);
+    *mag = 0.0;
+    for (int64_t i = 0; i < n; i++) *mag += fabs((double)wf[i] * xf[i]);
+    free(wf);
+    return w;
+}
+
+/* A set's gemv (kernels.h) against the scalar dot products, row by row:
+ * the same exact integer sums, float steps in another order, so within
+ * 1e-5 of each row's sum of terms (expect_close's bound). The rows lie
+ * an odd number of bytes apart, the last one ending the buffer. */
+static void check_gemv(const llm_kernels *k, const llm_kernels *ref, uint32_t type, int64_t n, int nr) {
+    size_t row = (size_t)(n / llm_dtype(type)->blck) * llm_dtype(type)->size, stride = row + 3;
+    unsigned char *w = xmalloc(stride * (size_t)(nr - 1) + row);
+    float *xf = xmalloc((size_t)n * sizeof *xf), *out = xmalloc((size_t)nr * sizeof *out);
+    double *mag = xmalloc((size_t)nr * sizeof *mag);
+    block_q8_0 *xq = rnd_act(k, n, xf);
+    for (int r = 0; r < nr; r++) {
+        unsigned char *q = rnd_quant_row(type, n, xf, &mag[r]);
+        memcpy(w + (size_t)r * stride, q, row);
+        free(q);
+    }
+    void *scratch = xmalloc(k->gemv_scratch_size());
+    k->gemv(type, n, w, stride, nr, xq, out, scratch);
+    free(scratch);
+    float (*dot)(int64_t, const void *, const void *) =
+        type == LLM_DT_Q8_0 ? ref->dot_q8_0 : type == LLM_DT_Q4_0 ? ref->dot_q4_0 : kdot(ref, type);
+    for (int r = 0; r < nr; r++) {
+        char fn[48];
+        snprintf(fn, sizeof fn, "gemv %s row %d of %d", llm_dtype_name(type), r, nr);
+        expect_close(k->name, fn, n, out[r], dot(n, w + (size_t)r * stride, xq), mag[r]);
+    }
+    free(w), free(xf), free(out), free(mag), free(xq);
+}
+
+static void test_gemv(void **state) {
+    (void)state;
+    static const uint32_t types[] = {LLM_DT_Q8_0, LLM_DT_Q4_0, LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
+    static const int64_t lengths[] = {256, 2048, 5632};
+    static const int rows[] = {1, 3, 4, 5, 16, 17};
+    const llm_kernels *ref = llm_kernels_get("scalar");
+    int tested = 0;
+    rng_state = 0x6a09e667f3bcc909u;
+    for (const llm_kernels *const *all = llm_kernels_all(); *all; all++) {
+        const llm_kernels *k = llm_kernels_get((*all)->name);
+        if (!k || !k->gemv) continue;
+        tested++;
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+            for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++)
+                for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) check_gemv(k, ref, types[t], lengths[i], rows[r]);
+            if (types[t] == LLM_DT_Q8_0 || types[t] == LLM_DT_Q4_0) /* block counts not a multiple of 4 */
+                for (int64_t n = 32; n <= 224; n += 32) check_gemv(k, ref, types[t], n, 3);
+            check_gemv(k, ref, types[t], 16384 + 768, 2); /* rows longer than one activation segment */
+        }
+    }
+    if (!tested) fprintf(stderr, "no kernel set with a gemv on this CPU\n");
+}
+
 /* The batched products (kernels.h: gemm) against a double-precision sum
  * over the weights and activations as the products see them (quantized
  * types: dequantized weights and Q8_0 activations; F16/BF16: the weights
@@ -856,6 +933,7 @@ int main(void) {
         cmocka_unit_test(test_selection),
         cmocka_unit_test(test_sets_against_scalar),
         cmocka_unit_test(test_gemm),
+        cmocka_unit_test(test_gemv),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_kquant_dots),
         cmocka_unit_test(test_kquant_model),
