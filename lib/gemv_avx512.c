@@ -31,7 +31,6 @@
  * within 1e-5 of it for rows up to these models' (tests/test_kernels.c:
  * test_gemv). */
 #include <immintrin.h>
-#include <string.h>
 
 #include "kernels_impl.h"
 
@@ -53,12 +52,6 @@ typedef struct act_seg {
     __m512 dx[SEG / 64];
     __m512 mb[SEG / QK_K];
 } act_seg;
-
-static inline uint16_t read16(const char *p) {
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 /* 16 fp16 values, as floats. */
 static inline __m512 halves_ps(const uint16_t h[16]) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h)); }
