@@ -41,6 +41,11 @@
  * scratch takes 3 bytes per element (52 KB). */
 #define SEG 16384
 
+/* Bytes ahead of the row being read that each step asks the cache for:
+ * on Zen 4 the hardware prefetcher alone left decoding 7-10% slower
+ * (measured with one and two threads; 1 and 4 KB ahead did less). */
+#define PREFETCH 2048
+
 /* One segment's activations, laid out for the type at hand: per 512-bit
  * register of weight quants, the register of activation bytes it meets
  * (x), the starting values of its integer lanes (off) and the scale of
@@ -112,6 +117,7 @@ static float row_q4_0(int nb, const char *w, const act_seg *a) {
         __m512i xl = a->x[2 * g], xh = a->x[2 * g + 1], off = a->off[g];
         __m512 dx = a->dx[g];
         const char *p = w + (size_t)g * 4 * sizeof(block_q4_0);
+        _mm_prefetch(p + PREFETCH, _MM_HINT_T0);
         __m512i A = full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(first_bytes((nb - 4 * g) * 18), p);
         __m512i B = full ? _mm512_zextsi128_si512(_mm_loadl_epi64((const __m128i *)(p + 64))) : _mm512_setzero_si512();
         __m512i q = _mm512_permutex2var_epi16(A, qidx, B);
@@ -189,6 +195,7 @@ static inline __attribute__((always_inline)) float row_affine(bool five, int nsb
     __m512 acc = _mm512_setzero_ps(), accm = _mm512_setzero_ps();
     for (int s = 0; s < nsb; s++) {
         const char *p = w + (size_t)s * bs;
+        for (size_t ahead = 0; ahead < bs; ahead += 64) _mm_prefetch(p + PREFETCH + ahead, _MM_HINT_T0);
         __m512 sc = affine_scales(p);
         accm = _mm512_fmadd_ps(sc, a->mb[s], accm);
         __m512i v0 = _mm512_loadu_si512(p + qs_at), v1 = _mm512_loadu_si512(p + qs_at + 64);
