@@ -17,6 +17,23 @@ extern const llm_kernels llm_kernels_avx2;
 extern const llm_kernels llm_kernels_avx512;
 extern const llm_kernels llm_kernels_neon;
 
+/* A set's attn_gemm (kernels.h) from its always-inline ROWS(R, n, k, a,
+ * lda, b, ldb, c, ldc), which computes R <= 4 rows with R a constant:
+ * rows four at a time, then the last one to three. */
+#define LLM_DEFINE_ATTN_GEMM(ROWS)                                                                          \
+    static void attn_gemm(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb,      \
+                          float *c, size_t ldc) {                                                           \
+        int i = 0;                                                                                          \
+        for (; i + 4 <= m; i += 4) ROWS(4, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc); \
+        const float *ai = a + (size_t)i * lda;                                                              \
+        float *ci = c + (size_t)i * ldc;                                                                    \
+        switch (m - i) {                                                                                    \
+        case 3: ROWS(3, n, k, ai, lda, b, ldb, ci, ldc); break;                                             \
+        case 2: ROWS(2, n, k, ai, lda, b, ldb, ci, ldc); break;                                             \
+        case 1: ROWS(1, n, k, ai, lda, b, ldb, ci, ldc); break;                                             \
+        }                                                                                                   \
+    }
+
 /* dot_vnni.c and gemm_vnni.c (x86_64, AVX512-VNNI): the quantized
  * products of the avx512 set; see kernels.h for the contracts. */
 float llm_vnni_dot_q8_0(int64_t n, const void *w, const void *xq);

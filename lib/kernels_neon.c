@@ -304,16 +304,7 @@ static inline __attribute__((always_inline)) void attn_rows(int R, int n, int k,
         }
 }
 
-static void attn_gemm(int m, int n, int k, const float *a, size_t lda, const float *b, size_t ldb, float *c,
-                      size_t ldc) {
-    int i = 0;
-    for (; i + 4 <= m; i += 4) attn_rows(4, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc);
-    switch (m - i) {
-    case 3: attn_rows(3, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc); break;
-    case 2: attn_rows(2, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc); break;
-    case 1: attn_rows(1, n, k, a + (size_t)i * lda, lda, b, ldb, c + (size_t)i * ldc, ldc); break;
-    }
-}
+LLM_DEFINE_ATTN_GEMM(attn_rows)
 
 /* exp(x) as kernels_avx2.c's exp8 computes it: n = round(x log2 e), e^r
  * by Cephes expf's polynomial, 2^n in the exponent bits, x clamped to

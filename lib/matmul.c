@@ -30,6 +30,8 @@ llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *
     bool gemm = k->gemm && n_batch >= GEMM_MIN_BATCH;
     if (gemm && !(mc->act = llm_malloc(k->gemm_act_size(max_in, n_batch))))
         return llm_fail(err, LLM_ERR_NOMEM, "out of memory for batched products");
+    for (uint32_t t = 0; gemm && t < 64; t++)
+        if (k->gemm_takes(t)) mc->gemm_types |= (uint64_t)1 << t;
     /* one scratch per thread serves both: products run one at a time */
     size_t gemm_scratch = gemm ? k->gemm_scratch_size(max_in) : 0, gemv_scratch = k->gemv ? k->gemv_scratch_size() : 0;
     mc->scratch_size = gemm_scratch > gemv_scratch ? gemm_scratch : gemv_scratch;
@@ -196,12 +198,13 @@ static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const 
 
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
     int64_t n_in = w->ne[0];
-    if (n >= BLAS_MIN_BATCH && mc->wtile && !is_quantized(w->type) && !(mc->act && mc->k->gemm_takes(w->type))) {
+    bool gemm = w->type < 64 && (mc->gemm_types >> w->type & 1);
+    if (n >= BLAS_MIN_BATCH && mc->wtile && !is_quantized(w->type) && !gemm) {
         matmul_blas(mc, out, w, x, n);
         return;
     }
     size_t xq_stride = (size_t)(n_in / QK8_0) * sizeof(block_q8_0);
-    if (n >= GEMM_MIN_BATCH && mc->act && mc->k->gemm_takes(w->type)) {
+    if (n >= GEMM_MIN_BATCH && gemm) {
         act_task a = {mc, x, w, n};
         gemm_task g = {mc, out, w, n};
         if (!mc->pool) {

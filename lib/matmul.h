@@ -18,6 +18,7 @@ typedef struct llm_compute {
     size_t xq_size;          /* bytes */
     float *wtile;            /* (BLAS_TILE_ROWS, max row) weights widened for sgemm, or NULL */
     void *act;               /* activations prepared for the set's batched products, or NULL */
+    uint64_t gemm_types;     /* bit t set: the batched products take weight type t (asked once) */
     void *scratch;           /* (threads, scratch_size) bytes for the batched products */
     size_t scratch_size;
 } llm_compute;
