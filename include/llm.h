@@ -73,6 +73,22 @@ LLM_API const char *llm_strerror(llm_status code);
 #define LLM_MAX_DIMS         4            /* tensor dimensions */
 #define LLM_MAX_PENALTY_WINDOW (1 << 20)  /* sampler repeat_last_n */
 
+/* ---------------------------------------------------------------- types */
+
+/* Element types of tensors (weights, caches), numbered as GGUF numbers
+ * them. These are the ones libllm computes with; a file may hold others,
+ * which are reported by name. */
+typedef enum llm_type {
+    LLM_TYPE_F32 = 0,
+    LLM_TYPE_F16 = 1,
+    LLM_TYPE_Q4_0 = 2,
+    LLM_TYPE_Q8_0 = 8,
+    LLM_TYPE_Q4_K = 12,
+    LLM_TYPE_Q5_K = 13,
+    LLM_TYPE_Q6_K = 14,
+    LLM_TYPE_BF16 = 30
+} llm_type;
+
 /* ---------------------------------------------------------------- model */
 
 typedef struct llm_model llm_model;

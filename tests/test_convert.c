@@ -24,12 +24,13 @@
 
 #include <cmocka.h>
 
-#include "convert.h"
+#include "llm_convert.h"
 #include "dtype.h"
 #include "fixture.h"
 #include "gguf.h"
 #include "golden_util.h"
 #include "llm.h"
+#include "quant.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "spm_model.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "convert.h"
+#include "llm_convert.h"
 #include "dtype.h"
 #include "progress.h"
 #include "toolutil.h"

@@ -6,62 +6,15 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "dtype.h"
 #include "alloc.h"
+#include "dtype.h"
 #include "error.h"
 #include "gguf.h"
 #include "gguf_write.h"
 #include "quant.h"
 
-/* ---------------------------------------------------------------- rows */
-
-bool llm_row_codec(uint32_t type) { return llm_dtype_supported(type); }
-
-static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
-
-static void wr16(unsigned char *p, uint16_t v) {
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-void llm_row_to_f32(uint32_t type, const void *src, float *dst, int64_t n) {
-    const unsigned char *p = src;
-    switch (type) {
-    case LLM_DT_F32: memcpy(dst, src, (size_t)n * sizeof *dst); break;
-    case LLM_DT_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = llm_f16_to_f32(rd16(p + 2 * i));
-        break;
-    case LLM_DT_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = llm_bf16_to_f32(rd16(p + 2 * i));
-        break;
-    case LLM_DT_Q8_0: llm_dequantize_row_q8_0(src, dst, n); break;
-    case LLM_DT_Q4_0: llm_dequantize_row_q4_0(src, dst, n); break;
-    case LLM_DT_Q4_K: llm_dequantize_row_q4_K(src, dst, n); break;
-    case LLM_DT_Q5_K: llm_dequantize_row_q5_K(src, dst, n); break;
-    case LLM_DT_Q6_K: llm_dequantize_row_q6_K(src, dst, n); break;
-    }
-}
-
-void llm_row_from_f32(uint32_t type, const float *src, void *dst, int64_t n) {
-    unsigned char *p = dst;
-    switch (type) {
-    case LLM_DT_F32: memcpy(dst, src, (size_t)n * sizeof *src); break;
-    case LLM_DT_F16:
-        for (int64_t i = 0; i < n; i++) wr16(p + 2 * i, llm_f32_to_f16(src[i]));
-        break;
-    case LLM_DT_BF16:
-        for (int64_t i = 0; i < n; i++) wr16(p + 2 * i, llm_f32_to_bf16(src[i]));
-        break;
-    case LLM_DT_Q8_0: llm_quantize_row_q8_0(src, dst, n); break;
-    case LLM_DT_Q4_0: llm_quantize_row_q4_0(src, dst, n); break;
-    case LLM_DT_Q4_K: llm_quantize_row_q4_K(src, dst, n); break;
-    case LLM_DT_Q5_K: llm_quantize_row_q5_K(src, dst, n); break;
-    case LLM_DT_Q6_K: llm_quantize_row_q6_K(src, dst, n); break;
-    }
-}
-
-bool llm_type_from_name(const char *name, uint32_t *type) {
-    static const uint32_t types[] = {LLM_DT_F32,  LLM_DT_F16,  LLM_DT_BF16, LLM_DT_Q8_0,
+bool llm_type_from_name(const char *name, llm_type *type) {
+    static const llm_type types[] = {LLM_DT_F32,  LLM_DT_F16,  LLM_DT_BF16, LLM_DT_Q8_0,
                                      LLM_DT_Q4_0, LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
     for (size_t i = 0; name && i < sizeof types / sizeof types[0]; i++)
         if (strcasecmp(name, llm_dtype_name(types[i])) == 0) {
@@ -248,6 +201,10 @@ static llm_status quantize(qjob *j, const char *in, const char *out, const llm_q
         (s = add_tensors(j, p, err)))
         return s;
     return gguf_writer_to_file(j->w, out, err);
+}
+
+llm_quantize_params llm_quantize_default_params(void) {
+    return (llm_quantize_params){.type = LLM_TYPE_Q8_0};
 }
 
 llm_status llm_quantize_file(const char *in, const char *out, const llm_quantize_params *p, llm_error *err) {

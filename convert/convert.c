@@ -1,4 +1,4 @@
-#include "convert.h"
+#include "llm_convert.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -6,13 +6,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "dtype.h"
 #include "alloc.h"
+#include "dtype.h"
 #include "error.h"
 #include "gguf.h"
 #include "gguf_write.h"
 #include "mapfile.h"
 #include "model.h"
+#include "quant.h"
+#include "quantize.h"
 #include "safetensors.h"
 #include "spm_model.h"
 #include "vocab.h"

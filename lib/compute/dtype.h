@@ -9,13 +9,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum {
-    LLM_DT_F32 = 0, LLM_DT_F16 = 1, LLM_DT_Q4_0 = 2, LLM_DT_Q4_1 = 3,
-    LLM_DT_Q5_0 = 6, LLM_DT_Q5_1 = 7, LLM_DT_Q8_0 = 8, LLM_DT_Q8_1 = 9,
-    LLM_DT_Q2_K = 10, LLM_DT_Q3_K = 11, LLM_DT_Q4_K = 12, LLM_DT_Q5_K = 13,
-    LLM_DT_Q6_K = 14, LLM_DT_Q8_K = 15, LLM_DT_BF16 = 30,
-    LLM_DT_COUNT = 40
-};
+#include "llm.h"
+
+/* The types computed with are llm.h's llm_type; the others are named here
+ * only to be recognized in a file. */
+#define LLM_DT_F32   LLM_TYPE_F32
+#define LLM_DT_F16   LLM_TYPE_F16
+#define LLM_DT_Q4_0  LLM_TYPE_Q4_0
+#define LLM_DT_Q4_1  3
+#define LLM_DT_Q5_0  6
+#define LLM_DT_Q5_1  7
+#define LLM_DT_Q8_0  LLM_TYPE_Q8_0
+#define LLM_DT_Q8_1  9
+#define LLM_DT_Q2_K  10
+#define LLM_DT_Q3_K  11
+#define LLM_DT_Q4_K  LLM_TYPE_Q4_K
+#define LLM_DT_Q5_K  LLM_TYPE_Q5_K
+#define LLM_DT_Q6_K  LLM_TYPE_Q6_K
+#define LLM_DT_Q8_K  15
+#define LLM_DT_BF16  LLM_TYPE_BF16
+#define LLM_DT_COUNT 40
 
 typedef struct llm_dtype_info {
     const char *name;  /* NULL for numbers GGUF does not (or no longer) use */
