@@ -28,7 +28,6 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <llm.h>
@@ -63,12 +62,6 @@ static void usage(FILE *out) {
             "      --json            print one JSON object instead of a table\n"
             "      --tok-bench FILE  only measure tokenizing FILE, in MB/s\n"
             "  -h, --help            this help\n");
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* Mean and sample standard deviation (0 for a single value). */
