@@ -39,7 +39,7 @@ static const char usage[] =
     "                   KL(P_base || P_model), how often the top tokens agree, and\n"
     "                   the perplexity ratio model/base\n"
     "  -t THREADS       worker threads per model (default 1)\n"
-    "  --per-token      one decode per scored position instead of one per chunk\n"
+    "  --per-token      one decode per token instead of one per chunk\n"
     "                   (the same figures, slower: for measuring the difference)\n"
     "  --json           print the results as one JSON object\n"
     "The time the evaluation took goes to stderr.\n";
@@ -157,30 +157,24 @@ static void score(totals *t, const runner *r, int32_t top, const runner *base, i
 /* Evaluates one chunk of n_ctx tokens and scores positions n_ctx/2 ..
  * n_ctx-2: one decode of the first n_ctx - 1 tokens that keeps the logits
  * of the scored positions (want marks them). With per_token, the way
- * without per-position logits, for comparison: the unscored prefix as one
- * batch, then one decode per scored position. The last token is never
- * decoded: nothing follows it. chunk[0] is overwritten with BOS in place,
- * which is harmless: no scored position ever predicts the first token of
- * a chunk. */
+ * without per-position logits, for comparison: one decode per token. The
+ * last token is never decoded: nothing follows it. chunk[0] is
+ * overwritten with BOS in place, which is harmless: no scored position
+ * ever predicts the first token of a chunk. */
 static void eval_chunk(totals *t, runner *r, runner *base, int32_t *chunk, int32_t n_ctx,
                        int32_t bos, const int8_t *want, int per_token) {
-    const int32_t first = n_ctx / 2;
     if (bos != LLM_TOKEN_NULL) chunk[0] = bos;
-    if (!per_token) {
-        runner_decode(r, chunk, n_ctx - 1, want, 1);
-        if (base) runner_decode(base, chunk, n_ctx - 1, want, 1);
-    }
-    for (int32_t i = first; i < n_ctx - 1; i++) {
-        if (per_token) {
-            const int32_t *toks = i == first ? chunk : chunk + i;
-            int32_t n = i == first ? first + 1 : 1;
-            runner_decode(r, toks, n, NULL, i == first);
-            if (base) runner_decode(base, toks, n, NULL, i == first);
+    int32_t step = per_token ? 1 : n_ctx - 1;
+    for (int32_t i0 = 0; i0 < n_ctx - 1; i0 += step) {
+        runner_decode(r, chunk + i0, step, per_token ? NULL : want, i0 == 0);
+        if (base) runner_decode(base, chunk + i0, step, per_token ? NULL : want, i0 == 0);
+        for (int32_t i = i0; i < i0 + step; i++) {
+            if (!want[i]) continue;
+            int32_t at = per_token ? -1 : i;
+            int32_t top = runner_logp(r, at);
+            int32_t base_top = base ? runner_logp(base, at) : 0;
+            score(t, r, top, base, base_top, chunk[i + 1]);
         }
-        int32_t at = per_token ? -1 : i;
-        int32_t top = runner_logp(r, at);
-        int32_t base_top = base ? runner_logp(base, at) : 0;
-        score(t, r, top, base, base_top, chunk[i + 1]);
     }
 }
 
@@ -294,7 +288,7 @@ int main(int argc, char **argv) {
 
     int8_t *want = malloc((size_t)n_ctx);
     if (!want) die("cannot hold a chunk of %d tokens", (int)n_ctx);
-    for (int32_t i = 0; i < n_ctx; i++) want[i] = i >= n_ctx / 2;
+    for (int32_t i = 0; i < n_ctx; i++) want[i] = i >= n_ctx / 2 && i < n_ctx - 1;
     totals t = {0};
     double t0 = now();
     for (size_t c = 0; c < n_chunk; c++) {
@@ -304,7 +298,7 @@ int main(int argc, char **argv) {
     }
     double secs = now() - t0;
     fprintf(stderr, "evaluated %zu chunks in %.3f s (%.1f tokens/s)%s\n", n_chunk, secs,
-            (double)(n_chunk * (size_t)(n_ctx - 1)) / secs, per_token ? ", one decode per scored position" : "");
+            (double)(n_chunk * (size_t)(n_ctx - 1)) / secs, per_token ? ", one decode per token" : "");
     free(want);
     report(&t, n_tokens, n_chunk, n_ctx, b != NULL, json);
 
