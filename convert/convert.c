@@ -500,7 +500,7 @@ static llm_status conv_init(conv *c, const char *out, const llm_convert_params *
     c->ftype = UINT32_MAX;
     c->rope_factor = 1.0f;
     if (p->type != LLM_CONVERT_KEEP && p->type != LLM_DT_F32 && p->type != LLM_DT_F16 && p->type != LLM_DT_BF16)
-        return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot convert to %s: F32, F16 or BF16", llm_dtype_name(p->type));
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot convert to %s: F32, F16 or BF16", llm_type_name(p->type));
     c->w = gguf_writer_new(err);
     return c->w ? LLM_OK : LLM_ERR_NOMEM;
 }

@@ -304,7 +304,7 @@ llm_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_d
     if ((s = tensor_size(name, n_dims, ne, type, &want, err))) return s;
     if (nbytes != want)
         return llm_fail(err, LLM_ERR_INVALID_ARG, "tensor '%s': %llu bytes given, its shape and %s need %llu",
-                        name, (unsigned long long)nbytes, llm_dtype_name(type), (unsigned long long)want);
+                        name, (unsigned long long)nbytes, llm_type_name(type), (unsigned long long)want);
     if (!data && nbytes) return llm_fail(err, LLM_ERR_INVALID_ARG, "tensor '%s': NULL data", name);
     for (uint64_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name, name) == 0)

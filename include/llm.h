@@ -89,6 +89,11 @@ typedef enum llm_type {
     LLM_TYPE_BF16 = 30
 } llm_type;
 
+/* The GGUF name of a type number ("F16", "Q4_K", ...), also of the types a
+ * file may hold that libllm does not compute with; "unknown" for numbers
+ * GGUF does not define. */
+LLM_API const char *llm_type_name(uint32_t type);
+
 /* ---------------------------------------------------------------- model */
 
 typedef struct llm_model llm_model;

@@ -440,8 +440,8 @@ static void expect_quantized_like(const char *fixture, uint32_t type) {
         snprintf(name, sizeof name, "%.*s", (int)r->name.len, r->name.ptr);
         const gguf_tensor *m = gguf_find_tensor(&a, name);
         assert_non_null(m);
-        if (m->type != r->type) fprintf(stderr, "%s: %s, fixture %s\n", name, llm_dtype_name(m->type),
-                                        llm_dtype_name(r->type));
+        if (m->type != r->type) fprintf(stderr, "%s: %s, fixture %s\n", name, llm_type_name(m->type),
+                                        llm_type_name(r->type));
         assert_int_equal(m->type, r->type);
         assert_memory_equal(m->ne, r->ne, sizeof m->ne);
         assert_int_equal(m->nbytes, r->nbytes);

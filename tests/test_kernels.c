@@ -517,7 +517,7 @@ static void check_kquant_dots(const llm_kernels *k, const llm_kernels *ref, int6
     for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
         unsigned char *w = rnd_kquant(ktypes[t], n);
         char fn[16];
-        snprintf(fn, sizeof fn, "dot_%s", llm_dtype_name(ktypes[t]));
+        snprintf(fn, sizeof fn, "dot_%s", llm_type_name(ktypes[t]));
         expect_close(k->name, fn, n, kdot(k, ktypes[t])(n, w, xq), kdot(ref, ktypes[t])(n, w, xq),
                      kquant_magnitude(ktypes[t], w, xf, n));
         assert_true(kdot(k, ktypes[t])(0, w, xq) == 0.0f);
@@ -548,7 +548,7 @@ static void test_kquant_dots(void **state) {
             double mag = kquant_magnitude(ktypes[t], w, xf, n);
             if (!(fabs((double)got - want) <= 1e-5 * mag))
                 fail_msg("%s n=%lld: dot %.9g, dot_f32 of the dequantized rows %.9g (magnitude %.9g)",
-                         llm_dtype_name(ktypes[t]), (long long)n, got, want, mag);
+                         llm_type_name(ktypes[t]), (long long)n, got, want, mag);
             free(w);
         }
         free(xf), free(wf), free(xq);
@@ -633,7 +633,7 @@ static void check_gemv(const llm_kernels *k, const llm_kernels *ref, uint32_t ty
         type == LLM_DT_Q8_0 ? ref->dot_q8_0 : type == LLM_DT_Q4_0 ? ref->dot_q4_0 : kdot(ref, type);
     for (int r = 0; r < nr; r++) {
         char fn[48];
-        snprintf(fn, sizeof fn, "gemv %s row %d of %d", llm_dtype_name(type), r, nr);
+        snprintf(fn, sizeof fn, "gemv %s row %d of %d", llm_type_name(type), r, nr);
         expect_close(k->name, fn, n, out[r], dot(n, w + (size_t)r * stride, xq), mag[r]);
     }
     free(w), free(xf), free(out), free(mag), free(xq);
@@ -730,7 +730,7 @@ static void check_gemm(const llm_kernels *k, uint32_t type, int64_t n, int nr, i
             float got = out[t * nr + r];
             if (!(fabs(got - ref) <= bound))
                 fail_msg("%s gemm %s n %lld, %d x %d: out[%d][%d] %.9g, reference %.9g (bound %.3g)", k->name,
-                         llm_dtype_name(type), (long long)n, nr, nt, t, r, got, ref, bound);
+                         llm_type_name(type), (long long)n, nr, nt, t, r, got, ref, bound);
         }
     free(w), free(x), free(wf), free(xf), free(out), free(act), free(scratch);
 }
@@ -821,7 +821,7 @@ static void write_fixture(const fixture_spec *spec, const char *path) {
 static void expect_type(const gguf_file *f, const char *name, uint32_t type) {
     const gguf_tensor *t = gguf_find_tensor(f, name);
     assert_non_null(t);
-    if (t->type != type) fail_msg("%s is %s, want %s", name, llm_dtype_name(t->type), llm_dtype_name(type));
+    if (t->type != type) fail_msg("%s is %s, want %s", name, llm_type_name(t->type), llm_type_name(type));
 }
 
 /* A model with K-quant matrices (Q4_K, ffn_down Q5_K by a rule, the

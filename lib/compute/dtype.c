@@ -28,7 +28,7 @@ const llm_dtype_info *llm_dtype(uint32_t t) {
     return &dtypes[t];
 }
 
-const char *llm_dtype_name(uint32_t t) {
+const char *llm_type_name(uint32_t t) {
     const llm_dtype_info *d = llm_dtype(t);
     return d ? d->name : "unknown";
 }

@@ -38,8 +38,6 @@ typedef struct llm_dtype_info {
 
 /* NULL when t is not a known GGUF type. */
 const llm_dtype_info *llm_dtype(uint32_t t);
-/* The type's name, or "unknown" for numbers not in the table. */
-const char *llm_dtype_name(uint32_t t);
 /* True for the types the forward pass can read: F32, F16, BF16, Q8_0, Q4_0,
  * Q4_K, Q5_K, Q6_K. */
 bool llm_dtype_supported(uint32_t t);
