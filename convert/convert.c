@@ -13,7 +13,6 @@
 #include "gguf_write.h"
 #include "mapfile.h"
 #include "model.h"
-#include "quant.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "spm_model.h"
@@ -416,8 +415,8 @@ static llm_status emit(conv *c, const char *name, const src *s, int64_t perm_hea
             if (to == s->type) {
                 memcpy(dst + (uint64_t)r * out_row, row, (size_t)in_row);
             } else {
-                llm_row_to_f32(s->type, row, x, s->ne0);
-                llm_row_from_f32(to, x, dst + (uint64_t)r * out_row, s->ne0);
+                llm_dtype(s->type)->to_f32(row, x, s->ne0);
+                llm_dtype(to)->from_f32(x, dst + (uint64_t)r * out_row, s->ne0);
             }
         }
         free(x);

@@ -118,7 +118,7 @@ static uint32_t choose(const gguf_tensor *t, const char *name, const char *head,
 /* Re-encodes t row by row into a new buffer (*out, *nbytes). */
 static llm_status reencode(const gguf_tensor *t, const char *name, uint32_t to, void **out, uint64_t *nbytes,
                            llm_error *err) {
-    if (!llm_row_codec(t->type))
+    if (!llm_dtype_supported(t->type))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' is %s, which cannot be re-encoded", name,
                         llm_type_name(t->type));
     int64_t n = t->ne[0];
@@ -137,8 +137,8 @@ static llm_status reencode(const gguf_tensor *t, const char *name, uint32_t to, 
     }
     const unsigned char *src = t->data;
     for (uint64_t r = 0; r < rows; r++) {
-        llm_row_to_f32(t->type, src + r * in_row, x, n);
-        llm_row_from_f32(to, x, dst + r * out_row, n);
+        llm_dtype(t->type)->to_f32(src + r * in_row, x, n);
+        llm_dtype(to)->from_f32(x, dst + r * out_row, n);
     }
     free(x);
     *out = dst;
@@ -210,12 +210,12 @@ llm_quantize_params llm_quantize_default_params(void) {
 llm_status llm_quantize_file(const char *in, const char *out, const llm_quantize_params *p, llm_error *err) {
     if (!in || !out || !p || (p->n_rules && !p->rules))
         return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_quantize_file: NULL argument");
-    if (!llm_row_codec(p->type))
+    if (!llm_dtype_supported(p->type))
         return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot write type %s", llm_type_name(p->type));
     if (p->mixture_m && p->type != LLM_DT_Q4_K && p->type != LLM_DT_Q5_K)
         return llm_fail(err, LLM_ERR_INVALID_ARG, "the _M mixtures are of Q4_K or Q5_K, not %s", llm_type_name(p->type));
     for (size_t i = 0; i < p->n_rules; i++)
-        if (!p->rules[i].pattern || !llm_row_codec(p->rules[i].type))
+        if (!p->rules[i].pattern || !llm_dtype_supported(p->rules[i].type))
             return llm_fail(err, LLM_ERR_INVALID_ARG, "rule %zu: no pattern, or a type that cannot be written", i);
     llm_status s = llm_check_output(out, in, err);
     if (s) return s;

@@ -30,7 +30,6 @@
 #include "gguf.h"
 #include "golden_util.h"
 #include "llm.h"
-#include "quant.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "spm_model.h"
@@ -171,7 +170,7 @@ static float *tensor_values(const gguf_tensor *t) {
     uint64_t row;
     assert_true(llm_dtype_row_size(t->type, (uint64_t)t->ne[0], &row));
     for (int64_t r = 0; r < n / t->ne[0]; r++)
-        llm_row_to_f32(t->type, (const unsigned char *)t->data + (uint64_t)r * row, x + r * t->ne[0], t->ne[0]);
+        llm_dtype(t->type)->to_f32((const unsigned char *)t->data + (uint64_t)r * row, x + r * t->ne[0], t->ne[0]);
     return x;
 }
 

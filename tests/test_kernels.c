@@ -376,9 +376,9 @@ static void check_float_dots(const llm_kernels *k, const llm_kernels *ref, int64
         s16 += fabs((double)llm_f16_to_f32(h[i + 1]) * x[i]);
         sb16 += fabs((double)llm_bf16_to_f32(b[i + 1]) * x[i]);
     }
-    expect_close(k->name, "dot_f32", n, k->dot_f32(n, w + 1, x), ref->dot_f32(n, w + 1, x), s32);
-    expect_close(k->name, "dot_f16", n, k->dot_f16(n, h + 1, x), ref->dot_f16(n, h + 1, x), s16);
-    expect_close(k->name, "dot_bf16", n, k->dot_bf16(n, b + 1, x), ref->dot_bf16(n, b + 1, x), sb16);
+    expect_close(k->name, "dot_f32", n, k->dot[LLM_DT_F32](n, w + 1, x), ref->dot[LLM_DT_F32](n, w + 1, x), s32);
+    expect_close(k->name, "dot_f16", n, k->dot[LLM_DT_F16](n, h + 1, x), ref->dot[LLM_DT_F16](n, h + 1, x), s16);
+    expect_close(k->name, "dot_bf16", n, k->dot[LLM_DT_BF16](n, b + 1, x), ref->dot[LLM_DT_BF16](n, b + 1, x), sb16);
     free(x), free(w), free(h), free(b);
 }
 
@@ -403,8 +403,8 @@ static void check_quant_dots(const llm_kernels *k, const llm_kernels *ref, int64
     for (int64_t i = 0; i < n; i++) s8 += fabs((double)wf[i] * xf[i]);
     llm_dequantize_row_q4_0(w4, wf, n);
     for (int64_t i = 0; i < n; i++) s4 += fabs((double)wf[i] * xf[i]);
-    expect_close(k->name, "dot_q8_0", n, k->dot_q8_0(n, w8, xq), ref->dot_q8_0(n, w8, xq), s8);
-    expect_close(k->name, "dot_q4_0", n, k->dot_q4_0(n, w4, xq), ref->dot_q4_0(n, w4, xq), s4);
+    expect_close(k->name, "dot_q8_0", n, k->dot[LLM_DT_Q8_0](n, w8, xq), ref->dot[LLM_DT_Q8_0](n, w8, xq), s8);
+    expect_close(k->name, "dot_q4_0", n, k->dot[LLM_DT_Q4_0](n, w4, xq), ref->dot[LLM_DT_Q4_0](n, w4, xq), s4);
     free(x), free(wf), free(xf), free(xq), free(w8), free(w4);
 }
 
@@ -447,7 +447,7 @@ static const uint32_t ktypes[] = {LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
 static const int64_t kquant_lengths[] = {256, 512, 768, 2816, 5632};
 
 static kdot_fn kdot(const llm_kernels *k, uint32_t type) {
-    return type == LLM_DT_Q4_K ? k->dot_q4_k : type == LLM_DT_Q5_K ? k->dot_q5_k : k->dot_q6_k;
+    return type == LLM_DT_Q4_K ? k->dot[LLM_DT_Q4_K] : type == LLM_DT_Q5_K ? k->dot[LLM_DT_Q5_K] : k->dot[LLM_DT_Q6_K];
 }
 
 /* Byte offsets of a super-block's fp16 d and (Q4_K, Q5_K) dmin. */
@@ -544,7 +544,7 @@ static void test_kquant_dots(void **state) {
         for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
             unsigned char *w = rnd_kquant(ktypes[t], n);
             dequantize(ktypes[t], w, wf, n);
-            float got = kdot(k, ktypes[t])(n, w, xq), want = k->dot_f32(n, wf, xf);
+            float got = kdot(k, ktypes[t])(n, w, xq), want = k->dot[LLM_DT_F32](n, wf, xf);
             double mag = kquant_magnitude(ktypes[t], w, xf, n);
             if (!(fabs((double)got - want) <= 1e-5 * mag))
                 fail_msg("%s n=%lld: dot %.9g, dot_f32 of the dequantized rows %.9g (magnitude %.9g)",
@@ -630,7 +630,7 @@ static void check_gemv(const llm_kernels *k, const llm_kernels *ref, uint32_t ty
     k->gemv(type, n, w, stride, nr, xq, out, scratch);
     free(scratch);
     float (*dot)(int64_t, const void *, const void *) =
-        type == LLM_DT_Q8_0 ? ref->dot_q8_0 : type == LLM_DT_Q4_0 ? ref->dot_q4_0 : kdot(ref, type);
+        type == LLM_DT_Q8_0 ? ref->dot[LLM_DT_Q8_0] : type == LLM_DT_Q4_0 ? ref->dot[LLM_DT_Q4_0] : kdot(ref, type);
     for (int r = 0; r < nr; r++) {
         char fn[48];
         snprintf(fn, sizeof fn, "gemv %s row %d of %d", llm_type_name(type), r, nr);
@@ -770,11 +770,11 @@ static void test_empty(void **state) {
     for (const llm_kernels *const *all = llm_kernels_all(); *all; all++) {
         const llm_kernels *k = llm_kernels_get((*all)->name);
         if (!k) continue;
-        assert_true(k->dot_f32(0, &x, &x) == 0.0f);
-        assert_true(k->dot_f16(0, &h, &x) == 0.0f);
-        assert_true(k->dot_bf16(0, &h, &x) == 0.0f);
-        assert_true(k->dot_q8_0(0, &x, &x) == 0.0f);
-        assert_true(k->dot_q4_0(0, &x, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_F32](0, &x, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_F16](0, &h, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_BF16](0, &h, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_Q8_0](0, &x, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_Q4_0](0, &x, &x) == 0.0f);
     }
 }
 
