@@ -194,6 +194,13 @@ typedef struct llm_ctx_params {
     const char *kernels; /* "scalar", "avx2", "avx512", "neon", or NULL /
                             "auto": $LLM_KERNELS if set, else the best the
                             CPU supports. An unsupported name is an error. */
+    int32_t n_threads_blas; /* Threads of OpenBLAS's sgemm (float weights in
+                            prompts). 0 (default): OpenBLAS keeps its own
+                            count, a process-wide setting libllm leaves to
+                            the host. > 0: before each sgemm the context sets
+                            OpenBLAS's count to this when it differs, which
+                            changes it for the whole process (llama.cpp sets
+                            it to its thread count the same way). */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);

@@ -166,15 +166,16 @@ static void widen_range(void *arg, int64_t i0, int64_t i1, int ith) {
 
 /* out = x w^T by sgemm: F32 weights in place, others widened to floats a
  * tile of rows at a time (by the pool's threads) into mc->wtile. OpenBLAS
- * runs sgemm on threads of its own; as llama.cpp does, its thread count is
- * set to the context's before each call, while the pool's workers sleep.
- * (That count is OpenBLAS's process-wide setting: contexts with different
- * thread counts in one process take turns setting it, which only affects
- * speed.) */
+ * runs sgemm on threads of its own while the pool's workers sleep. Its
+ * thread count is a process-wide setting, so it is changed only when the
+ * host asked for that (llm_ctx_params.n_threads_blas) and only when it
+ * differs: contexts with different counts in one process then take turns
+ * setting it, which affects speed alone. */
 static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
     int64_t k = w->ne[0], rows = w->ne[1];
 #ifdef OPENBLAS_VERSION
-    openblas_set_num_threads(llm_pool_size(mc->pool));
+    if (mc->blas_threads > 0 && openblas_get_num_threads() != mc->blas_threads)
+        openblas_set_num_threads(mc->blas_threads);
 #endif
     if (w->type == LLM_DT_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)rows, (int)k, 1.0f, x, (int)k,
