@@ -127,7 +127,7 @@ static llm_status vocab_llama2c(cvocab *v, const char *path, int32_t n_vocab, ll
             p++;
             len -= 2;
         }
-        if (!(v->tokens[id] = strndup(p, len))) s = nomem(err);
+        if (!(v->tokens[id] = llm_strndup(p, len))) s = nomem(err);
         v->scores[id] = lv.scores[id];
         v->types[id] = lv.types[id];
     }
@@ -151,7 +151,7 @@ static llm_status vocab_spm(cvocab *v, const char *path, int32_t n_vocab, llm_er
         s = llm_fail(err, LLM_ERR_FORMAT, "%s: %d pieces, but the model has %d embedding rows", path, sm.n, n_vocab);
     if (!s) s = cvocab_alloc(v, "llama", n_vocab, true, err);
     for (int32_t id = 0; !s && id < sm.n; id++) {
-        if (!(v->tokens[id] = strdup(sm.pieces[id]))) s = nomem(err);
+        if (!(v->tokens[id] = llm_strdup(sm.pieces[id]))) s = nomem(err);
         v->scores[id] = sm.scores[id];
         v->types[id] = sm.types[id];
     }
@@ -220,7 +220,7 @@ static llm_status bpe_token(cvocab *v, const char *path, uint64_t id, const char
         return llm_fail(err, LLM_ERR_FORMAT, "%s: id %llu is given to both '%.40s' and '%.40s'", path,
                         (unsigned long long)id, v->tokens[id], text);
     }
-    return (v->tokens[id] = strdup(text)) ? LLM_OK : nomem(err);
+    return (v->tokens[id] = llm_strdup(text)) ? LLM_OK : nomem(err);
 }
 
 static llm_status bpe_vocab(cvocab *v, const char *path, const cJSON *vocab, const cJSON *added, llm_error *err) {
@@ -258,7 +258,7 @@ static llm_status bpe_merges(cvocab *v, const char *path, const cJSON *merges, l
         if (!a || (!b && !cJSON_IsString(e)))
             return llm_fail(err, LLM_ERR_FORMAT, "%s: model.merges[%llu] is neither \"a b\" nor [\"a\", \"b\"]", path,
                             (unsigned long long)v->n_merges);
-        char *m = b ? NULL : strdup(a);
+        char *m = b ? NULL : llm_strdup(a);
         if (b && asprintf(&m, "%s %s", a, b) < 0) m = NULL;
         if (!m) return nomem(err);
         v->merges[v->n_merges++] = m;

@@ -122,7 +122,8 @@ LLM_API int32_t llm_model_n_layer(const llm_model *model);
 LLM_API int32_t llm_model_n_head(const llm_model *model);
 LLM_API int32_t llm_model_n_head_kv(const llm_model *model);
 
-/* Writes a one-line description ("llama, 5 layers, dim 64, F32, ...") into
+/* Writes a one-line description ("llama, F32, dim 64, ffn 172, 5 layers, 8
+ * heads (4 kv), vocab 512, context 2048") into
  * buf. Returns LLM_ERR_BUFFER_TOO_SMALL with *needed set (including the
  * terminating NUL) when cap is too small. needed may be NULL. */
 LLM_API llm_status llm_model_desc(const llm_model *model, char *buf, size_t cap,
