@@ -24,6 +24,7 @@ typedef struct llm_compute {
     uint64_t gemm_types;     /* bit t set: the batched products take weight type t (asked once) */
     void *scratch;           /* (threads, scratch_size) bytes for the batched products */
     size_t scratch_size;
+    int blas_threads;        /* OpenBLAS thread count to ask for, 0 = leave it */
     bool (*abort_cb)(void *ud); /* asked between chunks of a product, or NULL */
     void *abort_ud;
     atomic_bool stopped;     /* abort_cb said stop: products skip their remaining chunks */
