@@ -63,6 +63,10 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
         llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_new: model is NULL");
         return NULL;
     }
+    if (model->vocab_only) {
+        llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_new: the model was loaded vocabulary-only; it has no weights to run");
+        return NULL;
+    }
     llm_ctx_params p = params ? *params : llm_ctx_default_params();
     if (p.n_ctx < 0 || p.n_ctx > MAX_CTX || p.n_threads < 1 || p.n_threads > 256 || p.n_batch < 0 ||
         p.n_threads_blas < 0 || p.n_threads_blas > 256 ||
