@@ -255,6 +255,14 @@ LLM_API llm_status llm_detok_flush(llm_detok *d, char *buf, size_t cap, size_t *
 
 typedef struct llm_ctx llm_ctx;
 
+/* How llm_get_embeddings pools the tokens of a decode into one vector. */
+typedef enum llm_pooling {
+    LLM_POOLING_NONE = 0,  /* no pooled vector: per-token embeddings only */
+    LLM_POOLING_MEAN = 1,  /* the mean over the tokens */
+    LLM_POOLING_LAST = 2,  /* the last token's */
+    LLM_POOLING_FIRST = 3  /* the first token's */
+} llm_pooling;
+
 typedef struct llm_ctx_params {
     int32_t n_ctx;     /* KV cache length in tokens; 0 = min(model's, 2048) */
     int32_t n_threads; /* threads for the forward pass, the caller's included;
@@ -271,6 +279,12 @@ typedef struct llm_ctx_params {
                             OpenBLAS's count to this when it differs, which
                             changes it for the whole process (llama.cpp sets
                             it to its thread count the same way). */
+    bool embeddings;     /* keep each decoded token's final hidden state
+                            (after the output norm, n_embd floats): memory
+                            for them only when set (default false) */
+    llm_pooling pooling; /* with embeddings: the pooled vector (default MEAN) */
+    bool normalize;      /* with embeddings: scale each vector, per token
+                            and pooled, to unit L2 norm (default false) */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);
@@ -318,6 +332,17 @@ LLM_API llm_status llm_decode_ex(llm_ctx *ctx, const int32_t *tokens, int32_t n,
  * or there was no decode since the context was made, truncated or
  * aborted. Valid until the next call that changes ctx. */
 LLM_API const float *llm_logits_ith(const llm_ctx *ctx, int32_t i);
+
+/* With llm_ctx_params.embeddings: the embedding of tokens[i] of the last
+ * successful decode (n_embd floats; i as llm_logits_ith), or the pooled
+ * embedding of all its tokens, NULL with pooling NONE. Pooling covers
+ * the tokens of one decode call, so embed a text with one llm_decode
+ * (llm_decode_ex with a zero mask skips the logits); the pooled vector
+ * is made from the unnormalized ones, then normalized when asked. NULL
+ * without embeddings, before a decode, after a truncation or an abort.
+ * Valid until the next call that changes ctx. */
+LLM_API const float *llm_get_embeddings_ith(const llm_ctx *ctx, int32_t i);
+LLM_API const float *llm_get_embeddings(const llm_ctx *ctx);
 
 /* Logits of the last token of the last decode: llm_logits_ith(ctx, -1). */
 LLM_API const float *llm_logits(const llm_ctx *ctx);

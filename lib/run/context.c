@@ -13,7 +13,8 @@
 #define DEFAULT_BATCH 512
 
 llm_ctx_params llm_ctx_default_params(void) {
-    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL, .n_threads_blas = 0};
+    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL, .n_threads_blas = 0,
+                        .embeddings = false, .pooling = LLM_POOLING_MEAN, .normalize = false};
     return p;
 }
 
@@ -70,10 +71,10 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     llm_ctx_params p = params ? *params : llm_ctx_default_params();
     if (p.n_ctx < 0 || p.n_ctx > MAX_CTX || p.n_threads < 1 || p.n_threads > 256 || p.n_batch < 0 ||
         p.n_threads_blas < 0 || p.n_threads_blas > 256 ||
-        p.n_batch > MAX_CTX) {
+        p.n_batch > MAX_CTX || (unsigned)p.pooling > LLM_POOLING_FIRST) {
         llm_fail(err, LLM_ERR_INVALID_ARG,
-                 "llm_ctx_new: n_ctx %d (0 to %d), n_threads %d (1 to 256) or n_batch %d out of range",
-                 p.n_ctx, MAX_CTX, p.n_threads, p.n_batch);
+                 "llm_ctx_new: n_ctx %d (0 to %d), n_threads %d (1 to 256), n_batch %d or pooling %d out of range",
+                 p.n_ctx, MAX_CTX, p.n_threads, p.n_batch, (int)p.pooling);
         return NULL;
     }
     const llm_kernels *k = llm_kernels_get(p.kernels);
@@ -108,6 +109,14 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     }
     c->out_cap = 1;
     c->mc.blas_threads = p.n_threads_blas;
+    c->embeddings = p.embeddings;
+    c->pooling = p.pooling;
+    c->normalize = p.normalize;
+    if (c->embeddings && !(c->pooled = llm_malloc((size_t)h->n_embd * sizeof(float)))) {
+        llm_fail(err, LLM_ERR_NOMEM, "out of memory for embeddings");
+        llm_ctx_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -118,6 +127,8 @@ void llm_ctx_free(llm_ctx *c) {
     free(c->arena);
     free(c->out_logits);
     free(c->out_row);
+    free(c->emb);
+    free(c->pooled);
     free(c);
 }
 
@@ -128,7 +139,7 @@ const char *llm_ctx_kernels(const llm_ctx *c) { return c ? c->mc.k->name : NULL;
 llm_status llm_ctx_truncate(llm_ctx *c, int32_t pos) {
     if (!c || pos < 0 || pos > c->pos) return LLM_ERR_INVALID_ARG;
     c->pos = pos;
-    c->has_logits = false;
+    c->has_logits = c->has_emb = false;
     return LLM_OK;
 }
 
@@ -158,7 +169,39 @@ static llm_status reserve_outputs(llm_ctx *c, int32_t rows, int32_t n, bool map,
         c->out_row = p;
         c->out_row_cap = n;
     }
+    size_t dim = (size_t)c->model->hp.n_embd;
+    if (c->embeddings && n > c->emb_cap) {
+        float *p = llm_realloc(c->emb, (size_t)n * dim * sizeof(float));
+        if (!p) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for the embeddings of %d tokens", n);
+        c->emb = p;
+        c->emb_cap = n;
+    }
     return LLM_OK;
+}
+
+static void normalize(float *v, size_t n) {
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (double)v[i] * v[i];
+    float scale = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    for (size_t i = 0; i < n; i++) v[i] *= scale;
+}
+
+/* The pooled vector of the n rows in ctx->emb, then the normalization of
+ * every vector when asked. */
+static void pool_embeddings(llm_ctx *c, int32_t n) {
+    size_t dim = (size_t)c->model->hp.n_embd;
+    if (c->pooling == LLM_POOLING_MEAN) {
+        for (size_t j = 0; j < dim; j++) {
+            double sum = 0;
+            for (int32_t t = 0; t < n; t++) sum += c->emb[(size_t)t * dim + j];
+            c->pooled[j] = (float)(sum / n);
+        }
+    } else if (c->pooling != LLM_POOLING_NONE) {
+        memcpy(c->pooled, c->emb + (c->pooling == LLM_POOLING_LAST ? (size_t)(n - 1) * dim : 0), dim * sizeof(float));
+    }
+    if (!c->normalize) return;
+    for (int32_t t = 0; t < n; t++) normalize(c->emb + (size_t)t * dim, dim);
+    normalize(c->pooled, dim);
 }
 
 /* Sub-batches of n_batch run one after another; each one's chosen rows go
@@ -181,11 +224,12 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
     llm_status s = reserve_outputs(c, want ? rows : 1, n, want != NULL, err);
     if (s) return s;
     atomic_store(&c->mc.stopped, false);
-    c->has_logits = false;
+    c->has_logits = c->has_emb = false;
     int32_t pos0 = c->pos, row = 0;
     for (int32_t i = 0; i < n && !llm_compute_stopped(&c->mc, 0); i += c->n_batch) {
         int32_t b = n - i < c->n_batch ? n - i : c->n_batch;
         if (!llm_forward(c, tokens + i, b)) break;
+        if (c->embeddings) llm_forward_norm(c, 0, b, NULL, c->emb + (size_t)i * c->model->hp.n_embd);
         if (want)
             row += llm_forward_output(c, b, want + i, c->out_logits + (size_t)row * c->model->hp.n_vocab);
         else if (i + b == n)
@@ -200,6 +244,10 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
     c->out_n = n;
     c->out_last_only = !want;
     c->has_logits = true;
+    if (c->embeddings) {
+        pool_embeddings(c, n);
+        c->has_emb = true;
+    }
     return LLM_OK;
 }
 
@@ -216,3 +264,14 @@ const float *llm_logits_ith(const llm_ctx *c, int32_t i) {
 }
 
 const float *llm_logits(const llm_ctx *c) { return llm_logits_ith(c, -1); }
+
+const float *llm_get_embeddings_ith(const llm_ctx *c, int32_t i) {
+    if (!c || !c->has_emb) return NULL;
+    if (i < 0) i += c->out_n;
+    if (i < 0 || i >= c->out_n) return NULL;
+    return c->emb + (size_t)i * c->model->hp.n_embd;
+}
+
+const float *llm_get_embeddings(const llm_ctx *c) {
+    return c && c->has_emb && c->pooling != LLM_POOLING_NONE ? c->pooled : NULL;
+}

@@ -14,7 +14,8 @@ struct llm_ctx {
     int32_t n_ctx;       /* KV cache capacity in tokens */
     int32_t n_batch;     /* tokens per forward pass at most */
     int32_t pos;         /* tokens in the cache */
-    bool has_logits;
+    bool has_logits;     /* the last decode's logits are valid */
+    bool has_emb;        /* the last decode's embeddings are valid */
     llm_compute mc;      /* kernels, thread pool, activation scratch */
     /* activations of a batch of B <= n_batch tokens; one allocation holds
      * them all */
@@ -38,6 +39,12 @@ struct llm_ctx {
     int32_t out_row_cap;
     int32_t out_n;       /* tokens of the last decode */
     bool out_last_only;  /* the decode asked for the last token only: row 0, out_row unused */
+    bool embeddings;     /* llm_ctx_params.embeddings, .pooling, .normalize */
+    llm_pooling pooling;
+    bool normalize;
+    float *emb;          /* (emb_cap, n_embd) per token of the last decode, when embeddings */
+    int32_t emb_cap;     /* rows emb holds */
+    float *pooled;       /* (n_embd) the pooled embedding, when embeddings */
 };
 
 /* Runs n <= n_batch tokens at positions pos .. pos + n - 1 through every
@@ -47,6 +54,11 @@ struct llm_ctx {
  * the caller. Returns false when the abort callback stopped it (the
  * hidden states are then meaningless). */
 bool llm_forward(llm_ctx *ctx, const int32_t *tokens, int n);
+
+/* The final norm of rows from .. n - 1 of the last llm_forward that want
+ * marks (want NULL: all of them) into out, n_embd floats each, in order.
+ * Returns the row count. */
+int llm_forward_norm(llm_ctx *ctx, int from, int n, const int8_t *want, float *out);
 
 /* The output head over the rows of the last llm_forward that want marks
  * (want NULL: the last row only), all in one product: their logits go to

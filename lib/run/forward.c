@@ -114,15 +114,20 @@ bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
     return true;
 }
 
-/* The chosen rows are normed into xb side by side, so the classifier
- * streams its weights once for all of them. */
-int llm_forward_output(llm_ctx *c, int n, const int8_t *want, float *out) {
+int llm_forward_norm(llm_ctx *c, int from, int n, const int8_t *want, float *out) {
     const llm_model *m = c->model;
     int dim = m->hp.n_embd, rows = 0;
     const float *w = norm_weights(c, &m->output_norm);
-    for (int t = want ? 0 : n - 1; t < n; t++)
+    for (int t = from; t < n; t++)
         if (!want || want[t])
-            rmsnorm(c->xb + (size_t)rows++ * dim, c->x + (size_t)t * dim, w, dim, m->hp.rms_eps);
-    if (rows) llm_matmul(&c->mc, out, &m->output, c->xb, rows);
+            rmsnorm(out + (size_t)rows++ * dim, c->x + (size_t)t * dim, w, dim, m->hp.rms_eps);
+    return rows;
+}
+
+/* The chosen rows are normed into xb side by side, so the classifier
+ * streams its weights once for all of them. */
+int llm_forward_output(llm_ctx *c, int n, const int8_t *want, float *out) {
+    int rows = llm_forward_norm(c, want ? 0 : n - 1, n, want, c->xb);
+    if (rows) llm_matmul(&c->mc, out, &c->model->output, c->xb, rows);
     return rows;
 }

@@ -185,6 +185,7 @@ llm_status llm_state_load(llm_ctx *c, const void *buf, size_t size, llm_error *e
     }
     c->pos = s.pos;
     c->has_logits = s.has_logits;
+    c->has_emb = false;
     c->out_n = 1;
     c->out_last_only = true;
     return LLM_OK;
@@ -249,7 +250,7 @@ llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_
     if (dst == src) { /* a prefix of itself: the truncation */
         if (n < dst->pos) {
             dst->pos = n;
-            dst->has_logits = false;
+            dst->has_logits = dst->has_emb = false;
         }
         return LLM_OK;
     }
@@ -266,6 +267,7 @@ llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_
     if (logits) memcpy(dst->out_logits, llm_logits(src), (size_t)h->n_vocab * sizeof(float));
     dst->pos = n;
     dst->has_logits = logits;
+    dst->has_emb = false;
     dst->out_n = 1;
     dst->out_last_only = true;
     return LLM_OK;
