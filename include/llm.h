@@ -300,6 +300,17 @@ LLM_API const char *llm_ctx_kernels(const llm_ctx *ctx);
 /* Forgets every token from position pos on (0 empties the cache). */
 LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos);
 
+/* Context shift, for going on when the cache is full: keeps the first
+ * keep positions, forgets the discard positions after them and moves the
+ * rest down by discard, re-rotating their cached keys (RoPE) to their new
+ * positions, as llama.cpp's context shift does. The moved entries keep
+ * what they were computed from, the forgotten tokens included, so what
+ * follows is close to, not the same as, decoding the shortened sequence
+ * afresh (tests: layer-0 keys within 1e-4 of a fresh decode's). The last
+ * decode's logits stay readable. keep + discard must not exceed
+ * llm_ctx_pos (LLM_ERR_INVALID_ARG otherwise); discard 0 does nothing. */
+LLM_API llm_status llm_ctx_shift(llm_ctx *ctx, int32_t keep, int32_t discard, llm_error *err);
+
 /* Runs the model over n tokens at the next positions of the cache. On
  * success the logits of the last token are available from llm_logits.
  * If the tokens do not fit, nothing is done and LLM_ERR_CONTEXT_FULL is

@@ -55,6 +55,12 @@ struct llm_ctx {
  * hidden states are then meaningless). */
 bool llm_forward(llm_ctx *ctx, const int32_t *tokens, int n);
 
+/* Rotates n cached keys (rows of n_head_kv * head_dim) as RoPE would
+ * rotate them for a position delta further on (negative: back), with the
+ * model's layout and frequencies: a key roped at p becomes one roped at
+ * p + delta, up to float rounding of the angles. */
+void llm_forward_rerope(llm_ctx *ctx, float *rows, int n, int delta);
+
 /* The final norm of rows from .. n - 1 of the last llm_forward that want
  * marks (want NULL: all of them) into out, n_embd floats each, in order.
  * Returns the row count. */

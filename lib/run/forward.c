@@ -102,6 +102,13 @@ static void ffn_block(llm_ctx *c, const llm_layer *L, int n) {
     for (size_t i = 0; i < (size_t)n * c->model->hp.n_embd; i++) c->x[i] += c->xb[i];
 }
 
+void llm_forward_rerope(llm_ctx *c, float *rows, int n, int delta) {
+    const llm_hparams *hp = &c->model->hp;
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    for (int t = 0; t < n; t++)
+        rope(rows + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, c->rope_freq, delta);
+}
+
 bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
     const llm_model *m = c->model;
     int dim = m->hp.n_embd;

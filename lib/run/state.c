@@ -1,5 +1,6 @@
-/* A context's state as bytes: saved to a caller's buffer or a file,
- * loaded back, and copied between contexts of one model.
+/* A context's cache as a whole: its state as bytes, saved to a caller's
+ * buffer or a file and loaded back, copied between contexts of one
+ * model, and shifted to make room (llm_ctx_shift).
  *
  * Layout (native byte order: a state is for the machine that wrote it):
  *   header    (state_header below, 96 bytes)
@@ -270,5 +271,31 @@ llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_
     dst->has_emb = false;
     dst->out_n = 1;
     dst->out_last_only = true;
+    return LLM_OK;
+}
+
+/* Per layer, the keys after the gap go through the batch buffer (ctx->k)
+ * a batch at a time: out of the cache, rotated back by discard
+ * positions, and into the cache discard positions lower; the values are
+ * moved as they are (they carry no position). */
+llm_status llm_ctx_shift(llm_ctx *c, int32_t keep, int32_t discard, llm_error *err) {
+    if (!c || keep < 0 || discard < 0 || keep > c->pos - discard)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_shift: keep %d and discard %d do not fit the %d positions held",
+                        keep, discard, c ? c->pos : 0);
+    if (discard == 0) return LLM_OK;
+    const llm_hparams *h = &c->model->hp;
+    size_t row = kv_dim(c->model);
+    for (int l = 0; l < h->n_layer; l++) {
+        float *kc = layer_keys(c, l), *vc = layer_values(c, l);
+        for (int32_t p0 = keep + discard; p0 < c->pos; p0 += c->n_batch) {
+            int32_t b = c->pos - p0 < c->n_batch ? c->pos - p0 : c->n_batch;
+            llm_attn_load_keys(kc, c->n_ctx, h->n_head_kv, h->head_dim, p0, b, c->k);
+            llm_forward_rerope(c, c->k, b, -discard);
+            llm_attn_store_keys(kc, c->n_ctx, h->n_head_kv, h->head_dim, p0 - discard, b, c->k);
+        }
+        memmove(vc + (size_t)keep * row, vc + (size_t)(keep + discard) * row,
+                (size_t)(c->pos - keep - discard) * row * sizeof(float));
+    }
+    c->pos -= discard;
     return LLM_OK;
 }
