@@ -59,10 +59,11 @@ static const llm_arch llm_archs[] = {
     {.name = "qwen3", .hf_types = "qwen3", .tensors = LLAMA_LAYER | QK_NORM, .rope_neox = true},
     {.name = "gemma2", .hf_types = "gemma2", .tensors = GEMMA_LAYER, .rope_neox = true, .act = LLM_ACT_GELU_TANH,
      .embd_scale_sqrt = true, .keys = LLM_KEYS_SWA | LLM_KEYS_ATTN_SOFTCAP | LLM_KEYS_FINAL_SOFTCAP,
-     .swa_period = 2, .attn_softcap = 50.0f, .final_softcap = 30.0f, .big_scale_layers = 46},
+     .swa_period = 2, .attn_softcap = 50.0f, .final_softcap = 30.0f, .big_scale_layers = 46, .hf_tied = true,
+     .hf_norm_plus_one = true},
     {.name = "gemma3", .hf_types = "gemma3_text gemma3", .tensors = GEMMA_LAYER | QK_NORM, .rope_neox = true,
      .act = LLM_ACT_GELU_TANH, .embd_scale_sqrt = true, .keys = LLM_KEYS_SWA | LLM_KEYS_FINAL_SOFTCAP,
-     .swa_period = 6, .rope_base_swa = 10000.0f, .big_scale_layers = 62},
+     .swa_period = 6, .rope_base_swa = 10000.0f, .big_scale_layers = 62, .hf_tied = true, .hf_norm_plus_one = true},
     {.name = "phi3", .hf_types = "phi3",
      .tensors = B(LLM_LT_ATTN_NORM) | B(LLM_LT_QKV) | B(LLM_LT_O) | B(LLM_LT_FFN_NORM) | B(LLM_LT_GATE_UP) |
                 B(LLM_LT_DOWN),
@@ -71,7 +72,7 @@ static const llm_arch llm_archs[] = {
      .tensors = B(LLM_LT_Q) | B(LLM_LT_K) | B(LLM_LT_V) | B(LLM_LT_O) | B(LLM_LT_GATE) | B(LLM_LT_DOWN) |
                 B(LLM_LT_UP) | QK_NORM | POST_NORMS,
      .head_required = true, .rope_neox = true, .qk_norm_whole = true},
-    {.name = "smollm3", .hf_types = "smollm3", .tensors = LLAMA_LAYER, .nope_period = 4},
+    {.name = "smollm3", .hf_types = "smollm3", .tensors = LLAMA_LAYER, .nope_period = 4, .hf_tied = true},
     {.name = "granite", .hf_types = "granite", .tensors = LLAMA_LAYER, .optional = QKV_BIAS,
      .keys = LLM_KEYS_GRANITE},
 };

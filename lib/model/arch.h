@@ -99,6 +99,9 @@ typedef struct llm_arch {
     float attn_softcap;      /* default score soft-cap; 0: none */
     float final_softcap;     /* default logit soft-cap; 0: none */
     int32_t big_scale_layers; /* with this many layers (Gemma 27B) q is scaled by 1/sqrt(n_embd / n_head) */
+    /* for the converter */
+    bool hf_tied;            /* tie_word_embeddings when config.json does not say */
+    bool hf_norm_plus_one;   /* HF norms compute x * (1 + w); GGUF stores 1 + w (gemma) */
 } llm_arch;
 
 /* The architecture named `name` (len bytes, not NUL-terminated), or NULL. */

@@ -253,9 +253,14 @@ static llm_status gguf_hparams(const gguf_file *f, const char *arch, llm_hparams
     llm_status s;
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((s = arch_u32(f, arch, ints[i].key, UINT32_MAX, ints[i].out, err))) return s;
-    bool even = h->n_head > 0 && h->n_embd % h->n_head == 0;
+    char key_length[96];
+    snprintf(key_length, sizeof key_length, "%s.attention.key_length", arch);
+    if (!gguf_find_kv(f, key_length) && (h->n_head <= 0 || h->n_embd % h->n_head))
+        return llm_fail(err, LLM_ERR_FORMAT,
+                        "embedding size %d is not a multiple of the head count %d, and no '%s' gives the head size",
+                        h->n_embd, h->n_head, key_length);
     int32_t value_dim = 0;
-    if ((s = arch_u32(f, arch, "attention.key_length", even ? (uint32_t)(h->n_embd / h->n_head) : UINT32_MAX,
+    if ((s = arch_u32(f, arch, "attention.key_length", h->n_head > 0 ? (uint32_t)(h->n_embd / h->n_head) : 0,
                       &h->head_dim, err)) ||
         (s = arch_u32(f, arch, "attention.value_length", (uint32_t)h->head_dim, &value_dim, err)))
         return s;
