@@ -75,6 +75,27 @@ LLM_API const char *llm_strerror(llm_status code);
 #define LLM_MAX_DIMS         4            /* tensor dimensions */
 #define LLM_MAX_PENALTY_WINDOW (1 << 20)  /* sampler repeat_last_n */
 
+/* ---------------------------------------------------------------- types */
+
+/* Element types of tensors (weights, caches), numbered as GGUF numbers
+ * them. These are the ones libllm computes with; a file may hold others,
+ * which are reported by name. */
+typedef enum llm_type {
+    LLM_TYPE_F32 = 0,
+    LLM_TYPE_F16 = 1,
+    LLM_TYPE_Q4_0 = 2,
+    LLM_TYPE_Q8_0 = 8,
+    LLM_TYPE_Q4_K = 12,
+    LLM_TYPE_Q5_K = 13,
+    LLM_TYPE_Q6_K = 14,
+    LLM_TYPE_BF16 = 30
+} llm_type;
+
+/* The GGUF name of a type number ("F16", "Q4_K", ...), also of the types a
+ * file may hold that libllm does not compute with; "unknown" for numbers
+ * GGUF does not define. */
+LLM_API const char *llm_type_name(uint32_t type);
+
 /* ---------------------------------------------------------------- model */
 
 typedef struct llm_model llm_model;
@@ -103,7 +124,8 @@ LLM_API int32_t llm_model_n_layer(const llm_model *model);
 LLM_API int32_t llm_model_n_head(const llm_model *model);
 LLM_API int32_t llm_model_n_head_kv(const llm_model *model);
 
-/* Writes a one-line description ("llama, 5 layers, dim 64, F32, ...") into
+/* Writes a one-line description ("llama, F32, dim 64, ffn 172, 5 layers, 8
+ * heads (4 kv), vocab 512, context 2048") into
  * buf. Returns LLM_ERR_BUFFER_TOO_SMALL with *needed set (including the
  * terminating NUL) when cap is too small. needed may be NULL. */
 LLM_API llm_status llm_model_desc(const llm_model *model, char *buf, size_t cap,
@@ -175,6 +197,13 @@ typedef struct llm_ctx_params {
     const char *kernels; /* "scalar", "avx2", "avx512", "neon", or NULL /
                             "auto": $LLM_KERNELS if set, else the best the
                             CPU supports. An unsupported name is an error. */
+    int32_t n_threads_blas; /* Threads of OpenBLAS's sgemm (float weights in
+                            prompts). 0 (default): OpenBLAS keeps its own
+                            count, a process-wide setting libllm leaves to
+                            the host. > 0: before each sgemm the context sets
+                            OpenBLAS's count to this when it differs, which
+                            changes it for the whole process (llama.cpp sets
+                            it to its thread count the same way). */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);

@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "convert.h"
+#include "llm_convert.h"
 #include "dtype.h"
 #include "fixture.h"
 #include "gguf.h"
@@ -170,7 +170,7 @@ static float *tensor_values(const gguf_tensor *t) {
     uint64_t row;
     assert_true(llm_dtype_row_size(t->type, (uint64_t)t->ne[0], &row));
     for (int64_t r = 0; r < n / t->ne[0]; r++)
-        llm_row_to_f32(t->type, (const unsigned char *)t->data + (uint64_t)r * row, x + r * t->ne[0], t->ne[0]);
+        llm_dtype(t->type)->to_f32((const unsigned char *)t->data + (uint64_t)r * row, x + r * t->ne[0], t->ne[0]);
     return x;
 }
 
@@ -439,8 +439,8 @@ static void expect_quantized_like(const char *fixture, uint32_t type) {
         snprintf(name, sizeof name, "%.*s", (int)r->name.len, r->name.ptr);
         const gguf_tensor *m = gguf_find_tensor(&a, name);
         assert_non_null(m);
-        if (m->type != r->type) fprintf(stderr, "%s: %s, fixture %s\n", name, llm_dtype_name(m->type),
-                                        llm_dtype_name(r->type));
+        if (m->type != r->type) fprintf(stderr, "%s: %s, fixture %s\n", name, llm_type_name(m->type),
+                                        llm_type_name(r->type));
         assert_int_equal(m->type, r->type);
         assert_memory_equal(m->ne, r->ne, sizeof m->ne);
         assert_int_equal(m->nbytes, r->nbytes);

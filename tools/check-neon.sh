@@ -1,6 +1,6 @@
 #!/bin/sh
 # Checks the NEON kernel set against the scalar reference on a machine
-# that need not be aarch64: cross-compiles lib/kernels_neon.c with the
+# that need not be aarch64: cross-compiles lib/compute/kernels/neon.c with the
 # scalar set and tests/neon_check.c, and runs the result under
 # qemu-aarch64 (natively on aarch64). Two builds: with the DotProd
 # extension (sdot) and for the armv8-a baseline (widening multiplies).
@@ -42,8 +42,9 @@ status=0
 for march in armv8.2-a+dotprod+fp16 armv8-a; do
     exe="$tmp/neon_check-$march"
     if ! "$cc" -std=c11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -ffp-contract=off -march="$march" \
-            -I "$root/lib" -o "$exe" "$root/tests/neon_check.c" "$root/lib/kernels_neon.c" \
-            "$root/lib/kernels_scalar.c" "$root/lib/quant.c" "$root/lib/dtype.c" -lm; then
+            -I "$root/include" -I "$root/lib/compute" -I "$root/lib/base" \
+            -o "$exe" "$root/tests/neon_check.c" "$root/lib/compute/kernels/neon.c" \
+            "$root/lib/compute/kernels/scalar.c" "$root/lib/compute/quant.c" "$root/lib/compute/dtype.c" -lm; then
         echo "check-neon: FAIL: compiling for -march=$march"
         status=1
         continue

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "convert.h"
+#include "llm_convert.h"
 #include "fuzz_util.h"
 #include "hf_tiny.h"
 

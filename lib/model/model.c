@@ -69,7 +69,7 @@ static llm_status gguf_weight(const gguf_file *f, const char *name, int64_t ne0,
                         (long long)g->ne[3], (long long)ne0, (long long)ne1);
     if (!llm_dtype_supported(g->type))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' has type %s, which this build cannot compute with",
-                        name, llm_dtype_name(g->type));
+                        name, llm_type_name(g->type));
     t->data = g->data;
     t->type = g->type;
     t->ne[0] = ne0;
@@ -84,7 +84,7 @@ static llm_status gguf_opt_vector(const gguf_file *f, const char *name, int64_t 
     llm_status s = gguf_weight(f, name, n, 1, t, err);
     if (s == LLM_OK && t->type != LLM_DT_F32)
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' has type %s; only F32 is supported for it",
-                        name, llm_dtype_name(t->type));
+                        name, llm_type_name(t->type));
     return s;
 }
 
@@ -331,7 +331,7 @@ llm_status llm_model_desc(const llm_model *m, char *buf, size_t cap, size_t *nee
     char tmp[256];
     int n = snprintf(tmp, sizeof tmp,
                      "%s, %s, dim %d, ffn %d, %d layers, %d heads (%d kv), vocab %d, context %d",
-                     m->arch, llm_dtype_name(m->ftype), h->n_embd, h->n_ff, h->n_layer, h->n_head,
+                     m->arch, llm_type_name(m->ftype), h->n_embd, h->n_ff, h->n_layer, h->n_head,
                      h->n_head_kv, h->n_vocab, h->n_ctx_train);
     size_t len = (size_t)n + 1;
     if (needed) *needed = len;

@@ -28,6 +28,7 @@
 #ifndef LLM_QUANT_H
 #define LLM_QUANT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define QK8_0 32
