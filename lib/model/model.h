@@ -83,6 +83,7 @@ struct llm_model {
     gguf_file gguf;         /* when loaded from GGUF */
     llm_map map;            /* when loaded from a llama2.c checkpoint */
     const llm_arch *arch;   /* what the architecture's blocks consist of */
+    char *chat_template;    /* tokenizer.chat_template (NUL-terminated), or NULL */
     uint32_t ftype;         /* dtype of most weights, for descriptions */
 };
 
