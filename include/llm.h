@@ -52,7 +52,9 @@ typedef enum llm_status {
     LLM_ERR_CONTEXT_FULL = 6,     /* the KV cache has no room for more tokens */
     LLM_ERR_BUFFER_TOO_SMALL = 7, /* a caller's buffer is too small; size reported */
     LLM_ERR_LIMIT = 8,            /* a size exceeds a documented limit (see below) */
-    LLM_ERR_ABORTED = 9           /* the context's abort callback stopped a decode */
+    LLM_ERR_ABORTED = 9,          /* the context's abort callback stopped a decode */
+    LLM_ERR_TEMPLATE = 10         /* a chat template is malformed or raised an error
+                                     (the message is the template's own) */
 } llm_status;
 
 #define LLM_ERROR_MSG_SIZE 256
@@ -477,6 +479,76 @@ LLM_API int32_t llm_sampler_sample_accept(llm_sampler *s, const float *logits, i
 LLM_API void llm_sampler_accept(llm_sampler *s, int32_t tok);
 /* Forgets recorded tokens and restarts the random generator from the seed. */
 LLM_API void llm_sampler_reset(llm_sampler *s);
+
+/* ---------------------------------------------------------------- chat templates */
+
+/* Chat templates turn a conversation into the prompt text a model was
+ * trained on. They are Jinja programs (Hugging Face's tokenizer_config.json
+ * "chat_template", GGUF's tokenizer.chat_template), which libllm runs in a
+ * sandboxed interpreter with the semantics of Python's Jinja2 in the
+ * environment transformers' apply_chat_template builds: trim_blocks and
+ * lstrip_blocks on, one trailing newline of the source dropped, Python
+ * string and comparison semantics, raise_exception(msg), strftime_now(fmt),
+ * namespace(), loop controls, {% generation %}, tojson as
+ * json.dumps(ensure_ascii=False).
+ *
+ * Templates come from downloaded files and are treated as hostile: the
+ * source (1 MiB), the output (16 MiB), any one string (16 MiB), the memory
+ * held by values (256 MiB), the work done (20 million steps) and nesting
+ * (100 levels of syntax or macro calls) are bounded; exceeding one gives
+ * LLM_ERR_LIMIT. A malformed template, or one that misuses a value, gives
+ * LLM_ERR_TEMPLATE with a message naming the line and column; a template
+ * that calls raise_exception gives LLM_ERR_TEMPLATE with exactly its
+ * message (cut to fit llm_error.msg). */
+
+typedef struct llm_chat_message {
+    const char *role;    /* "system", "user", "assistant", ... */
+    const char *content; /* UTF-8 text, passed to the template as data */
+} llm_chat_message;
+
+typedef struct llm_chat_params {
+    /* Jinja source to render. NULL: template_name when given, else the
+     * model's tokenizer.chat_template. */
+    const char *template_src;
+    /* A built-in template by name ("chatml", "llama3", ...; see
+     * llm_chat_builtin_names), used when template_src is NULL: it takes
+     * precedence over the model's template, and is needed when the model
+     * is NULL or has none. */
+    const char *template_name;
+    const char *bos_token;     /* NULL: the model's BOS text (undefined without a model) */
+    const char *eos_token;     /* NULL: the model's EOS text (undefined without a model) */
+    int add_generation_prompt; /* nonzero: end with the assistant turn's opening */
+    /* Extra template variables as the text of a JSON object, e.g.
+     * {"enable_thinking": false}; they override the ones above. NULL: none. */
+    const char *vars_json;
+    /* "YYYY-MM-DD", the day strftime_now reports (at 00:00:00). NULL:
+     * today, in local time. */
+    const char *date;
+} llm_chat_params;
+
+/* Template from the model, add_generation_prompt on, everything else NULL. */
+LLM_API llm_chat_params llm_chat_default_params(void);
+
+/* Renders msgs (n_msgs of them; msgs may be NULL when n_msgs is 0) with
+ * the template params selects into buf as a NUL-terminated string.
+ * *needed (when needed is not NULL) receives the size the text takes,
+ * including the NUL; when that exceeds cap the result is
+ * LLM_ERR_BUFFER_TOO_SMALL and buf holds nothing useful. model may be NULL
+ * when template_src or template_name is given; params NULL means the
+ * defaults. NULL messages, roles or contents, an unknown template_name, a
+ * malformed vars_json or date give LLM_ERR_INVALID_ARG. The rendered text
+ * writes the BOS text itself when the template does: tokenize it with
+ * LLM_TOKENIZE_SPECIAL and without LLM_TOKENIZE_ADD_BOS. */
+LLM_API llm_status llm_chat_apply(const llm_model *model, const llm_chat_params *params,
+                                  const llm_chat_message *msgs, size_t n_msgs, char *buf,
+                                  size_t cap, size_t *needed, llm_error *err);
+
+/* The model's template source (tokenizer.chat_template), or NULL when it
+ * has none (or model is NULL). Valid while the model is. */
+LLM_API const char *llm_model_chat_template(const llm_model *model);
+
+/* Names of the built-in templates, a NULL-terminated static list. */
+LLM_API const char *const *llm_chat_builtin_names(void);
 
 #ifdef __cplusplus
 }

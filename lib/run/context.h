@@ -24,11 +24,13 @@ struct llm_ctx {
     float *xb2;          /* (B, dim) */
     float *q;            /* (B, n_head * head_dim) */
     float *k;            /* (B, n_head_kv * head_dim) the batch's keys, on their way to the cache */
+    float *att_out;      /* (B, n_head * head_dim) attention's output, before its projection */
     float *hb;           /* (B, n_ff) */
     float *hb2;          /* (B, n_ff) */
     float *att;          /* (n_threads, llm_attn_scratch_size(head_dim)) attention scratch */
     float *norm_w;       /* (dim) norm weights converted to float, if stored narrower */
-    float *rope_freq;    /* (n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i */
+    float *rope_freq;    /* (2, n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i: of the
+                            global layers, then of the sliding-window ones (llm_layer.rope) */
     float *key_cache;    /* n_layer of llm_attn_key_cache_size(): blocks of keys, transposed */
     float *value_cache;  /* (n_layer, n_ctx, n_head_kv * head_dim) */
     float *arena;        /* the allocation behind all of the above */
@@ -55,11 +57,12 @@ struct llm_ctx {
  * hidden states are then meaningless). */
 bool llm_forward(llm_ctx *ctx, const int32_t *tokens, int n);
 
-/* Rotates n cached keys (rows of n_head_kv * head_dim) as RoPE would
- * rotate them for a position delta further on (negative: back), with the
- * model's layout and frequencies: a key roped at p becomes one roped at
- * p + delta, up to float rounding of the angles. */
-void llm_forward_rerope(llm_ctx *ctx, float *rows, int n, int delta);
+/* Rotates n cached keys of layer l (rows of n_head_kv * head_dim) as RoPE
+ * would rotate them for a position delta further on (negative: back),
+ * with the model's layout and the layer's frequencies: a key roped at p
+ * becomes one roped at p + delta, up to float rounding of the angles
+ * (keys of layers without RoPE stay as they are). */
+void llm_forward_rerope(llm_ctx *ctx, int l, float *rows, int n, int delta);
 
 /* The final norm of rows from .. n - 1 of the last llm_forward that want
  * marks (want NULL: all of them) into out, n_embd floats each, in order.

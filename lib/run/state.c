@@ -83,7 +83,7 @@ static state_header header_of(const llm_ctx *c) {
     memset(&s, 0, sizeof s);
     memcpy(s.magic, STATE_MAGIC, 4);
     s.version = STATE_VERSION;
-    memcpy(s.arch, c->model->arch, strnlen(c->model->arch, sizeof s.arch - 1));
+    memcpy(s.arch, c->model->arch->name, strnlen(c->model->arch->name, sizeof s.arch - 1));
     s.n_vocab = h->n_vocab;
     s.n_embd = h->n_embd;
     s.n_layer = h->n_layer;
@@ -143,7 +143,7 @@ static llm_status check_header(const llm_ctx *c, const state_header *s, size_t s
         return llm_fail(err, LLM_ERR_FORMAT, "state format version %u, this build reads version %u", s->version,
                         STATE_VERSION);
     if (memcmp(s->arch, want.arch, sizeof s->arch) != 0)
-        return llm_fail(err, LLM_ERR_FORMAT, "state is of another architecture than '%s'", want.arch);
+        return llm_fail(err, LLM_ERR_FORMAT, "state is of another architecture than '%s'", c->model->arch->name);
     const struct { const char *name; int64_t got, want; } f[] = {
         {"n_vocab", s->n_vocab, want.n_vocab}, {"n_embd", s->n_embd, want.n_embd},
         {"n_layer", s->n_layer, want.n_layer}, {"n_head_kv", s->n_head_kv, want.n_head_kv},
@@ -290,7 +290,7 @@ llm_status llm_ctx_shift(llm_ctx *c, int32_t keep, int32_t discard, llm_error *e
         for (int32_t p0 = keep + discard; p0 < c->pos; p0 += c->n_batch) {
             int32_t b = c->pos - p0 < c->n_batch ? c->pos - p0 : c->n_batch;
             llm_attn_load_keys(kc, c->n_ctx, h->n_head_kv, h->head_dim, p0, b, c->k);
-            llm_forward_rerope(c, c->k, b, -discard);
+            llm_forward_rerope(c, l, c->k, b, -discard);
             llm_attn_store_keys(kc, c->n_ctx, h->n_head_kv, h->head_dim, p0 - discard, b, c->k);
         }
         memmove(vc + (size_t)keep * row, vc + (size_t)(keep + discard) * row,
