@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "fixture.h"
+#include "jinja.h"
 #include "llm.h"
 #include "testutil.h"
 
@@ -230,34 +231,61 @@ static void test_malformed(void **state) {
     }
 }
 
-/* Hostile templates stop at a limit, quickly, with LLM_ERR_LIMIT. */
+/* Renders src with the engine's own entry points under tight limits. */
+static llm_status render_limited(const char *src, const jinja_limits *lim, llm_error *e) {
+    jinja_template *t;
+    llm_status st = jinja_parse(src, strlen(src), lim, &t, e);
+    if (st) return st;
+    jinja_ctx *c = jinja_ctx_new(lim, e);
+    char *out = NULL;
+    size_t len;
+    st = c ? jinja_render(c, t, &out, &len) : e->code;
+    free(out);
+    jinja_ctx_free(c);
+    jinja_free(t);
+    return st;
+}
+
+/* Hostile templates stop at a limit, quickly, with LLM_ERR_LIMIT: each
+ * limit under small values through the engine, then the public defaults
+ * where reaching them is cheap. */
 static void test_limits(void **state) {
     (void)state;
     static const struct { const char *src, *msg; } hostile[] = {
-        {"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "steps"},
+        {"{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "steps"},
         {"{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
-         "template string longer than"},
+         "template string longer than 10000"},
         {"{{ 'x' * 100000000 }}", "template string longer than"},
-        {"{% for i in range(1000000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", "template output longer than"},
-        {"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "macro calls nested deeper than"},
+        {"{% for i in range(1000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", "template output longer than 10000"},
+        {"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "macro calls nested deeper than 20"},
         {"{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "steps"},
+        {"{% set ns = namespace(l=[]) %}{% for i in range(500) %}{% set ns.l = ns.l + ['x' * 5000 ~ i] %}{% endfor %}",
+         "values take more than 1000000 bytes"},
+        {"{{ ((((((((((((((((((((((1)))))))))))))))))))))) }}", "nested deeper than 20"},
     };
+    jinja_limits lim = jinja_default_limits();
+    lim.max_steps = 100000;
+    lim.max_output = lim.max_string = 10000;
+    lim.max_memory = 1000000;
+    lim.max_depth = 20;
     for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
         llm_error e = {0};
-        llm_status st;
-        char *got = render_case(hostile[i].src, NULL, &st, &e);
-        if (got || st != LLM_ERR_LIMIT || !strstr(e.msg, hostile[i].msg))
-            fail_msg("%s: status %d '%.80s', expected LLM_ERR_LIMIT '%s'", hostile[i].src, st, got ? got : e.msg,
-                     hostile[i].msg);
+        llm_status st = render_limited(hostile[i].src, &lim, &e);
+        if (st != LLM_ERR_LIMIT || !strstr(e.msg, hostile[i].msg))
+            fail_msg("%s: status %d '%.80s', expected LLM_ERR_LIMIT '%s'", hostile[i].src, st, e.msg, hostile[i].msg);
     }
+    llm_error e = {0};
+    llm_status st;
+    assert_null(render_case("{{ 'x' * 100000000 }}", NULL, &st, &e));
+    assert_int_equal(st, LLM_ERR_LIMIT);
+    assert_null(render_case("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", NULL, &st, &e));
+    assert_int_equal(st, LLM_ERR_LIMIT);
     /* deep nesting of syntax: expressions and blocks */
     size_t n = 5000;
     char *deep = malloc(2 * n + 16);
     strcpy(deep, "{{ ");
     memset(deep + 3, '(', n);
     strcpy(deep + 3 + n, "1 }}");
-    llm_error e = {0};
-    llm_status st;
     assert_null(render_case(deep, NULL, &st, &e));
     assert_int_equal(st, LLM_ERR_LIMIT);
     assert_non_null(strstr(e.msg, "nested deeper than"));
