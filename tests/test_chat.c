@@ -103,7 +103,7 @@ static void test_golden(void **state) {
         free(cj);
         skip();
     }
-    cJSON *tmpls = cJSON_GetObjectItem(cJSON_Parse(tj), "families"), *convs = cJSON_Parse(cj);
+    cJSON *root = cJSON_Parse(tj), *tmpls = cJSON_GetObjectItem(root, "families"), *convs = cJSON_Parse(cj);
     int pass = 0, total = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, tmpls) {
@@ -123,7 +123,7 @@ static void test_golden(void **state) {
         free(src);
     }
     print_message("chat golden: %d of %d cases pass\n", pass, total);
-    cJSON_Delete(tmpls ? cJSON_GetObjectItem(cJSON_Parse(tj), "families") : NULL);
+    cJSON_Delete(root);
     cJSON_Delete(convs);
     free(tj);
     free(cj);

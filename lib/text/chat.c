@@ -102,10 +102,10 @@ static jv *messages_value(jinja_ctx *c, const llm_chat_message *msgs, size_t n) 
     jv *l = jv_list(c, n);
     for (size_t i = 0; l && i < n; i++) {
         jv *d = jv_dict(c, JV_DICT);
-        if (!d || !jv_set_cstr(c, d, "role", jv_str(c, msgs[i].role, strlen(msgs[i].role))) ||
-            !jv_set_cstr(c, d, "content", jv_str(c, msgs[i].content, strlen(msgs[i].content))) ||
-            !jv_push(c, l, d)) {
-            if (d && l->u.l.n <= i) jv_unref(c, d);
+        int ok = d && jv_set_cstr(c, d, "role", jv_str(c, msgs[i].role, strlen(msgs[i].role))) &&
+                 jv_set_cstr(c, d, "content", jv_str(c, msgs[i].content, strlen(msgs[i].content)));
+        if (!ok) jv_unref(c, d);
+        if (!ok || !jv_push(c, l, d)) { /* a failed push released d */
             jv_unref(c, l);
             l = NULL;
         }

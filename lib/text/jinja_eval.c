@@ -727,7 +727,7 @@ static jv *filter_items(jinja_ctx *c, const jnode *n, jv *items, jv *vars) {
         if (!assign(c, n->a, vars, jv_ref(items->u.l.a[i])) || !(t = eval(c, n->c))) { jv_unref(c, l); return NULL; }
         int keep = jv_truthy(t);
         jv_unref(c, t);
-        if (keep && !jv_push(c, l, jv_ref(items->u.l.a[i]))) return NULL;
+        if (keep && !jv_push(c, l, jv_ref(items->u.l.a[i]))) { jv_unref(c, l); return NULL; }
     }
     return l;
 }
