@@ -204,6 +204,7 @@ static void test_malformed(void **state) {
         {"{{ 1 / 0 }}", "division by zero"},
         {"{{ 1 // 0 }}", "integer division or modulo by zero"},
         {"{{ 'a' < 1 }}", "'<' not supported between instances of 'str' and 'int'"},
+        {"{{ nosuch < 1 }}", "'nosuch' is undefined"},
         {"{{ 1 in 2 }}", "argument of type 'int' is not iterable"},
         {"{{ x | nosuchfilter }}", "no filter named 'nosuchfilter'"},
         {"{{ x is nosuchtest }}", "no test named 'nosuchtest'"},
