@@ -195,6 +195,7 @@ static void test_malformed(void **state) {
         {"{% set 1 = 2 %}", "cannot assign to this"},
         {"{{ [1, 2][1:2:3:4] }}", "too many ':'"},
         {"{{ x.1a }}", "expected"},
+        {"{{ x[] }}", "line 1, column 6: expected an index"},
         {"{% macro m( %}", "expected a parameter name"},
         {"{% raw %}abc", "unterminated raw block"},
         {"{{ 99999999999999999999 }}", "integer literal too large"},

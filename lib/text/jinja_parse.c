@@ -146,6 +146,7 @@ static jnode *parse_subscript(parser *p, jnode *obj) {
         if (parts[colons]) return perr(p, peek(p), "%s", "expected ']'");
         if (!(parts[colons] = parse_expr(p))) return NULL;
     }
+    if (!colons && !parts[0]) return perr(p, peek(p), "%s", "expected an index");
     next(p);
     jnode *n = node_new(p, colons ? JN_SLICE : JN_ITEM, at);
     if (!n) return NULL;
