@@ -282,6 +282,17 @@ static void test_limits(void **state) {
     assert_int_equal(st, LLM_ERR_LIMIT);
     assert_null(render_case("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", NULL, &st, &e));
     assert_int_equal(st, LLM_ERR_LIMIT);
+    /* macro recursion times nested blocks: the evaluation depth bounds the C stack */
+    char *rec = malloc(16384);
+    strcpy(rec, "{% macro f() %}");
+    for (int i = 0; i < 60; i++) strcat(rec, "{% if 1 %}");
+    strcat(rec, "{{ f() }}");
+    for (int i = 0; i < 60; i++) strcat(rec, "{% endif %}");
+    strcat(rec, "{% endmacro %}{{ f() }}");
+    assert_null(render_case(rec, NULL, &st, &e));
+    assert_int_equal(st, LLM_ERR_LIMIT);
+    assert_non_null(strstr(e.msg, "evaluation nested deeper than 1000"));
+    free(rec);
     /* deep nesting of syntax: expressions and blocks */
     size_t n = 5000;
     char *deep = malloc(2 * n + 16);
