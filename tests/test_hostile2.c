@@ -1,0 +1,186 @@
+/* Hostile input, round two (issue 17): special files on every input
+ * path, files whose declared work exceeds their real size, degenerate
+ * numbers, and outputs that must never be what they should not be. Each
+ * test failed on the code before its fix; a hang is caught by alarm(),
+ * whose default action ends the suite. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "gguf.h"
+#include "llm.h"
+#include "llm_convert.h"
+#include "testutil.h"
+
+/* Seconds any single call may take before the suite is killed as hung;
+ * generous for sanitizer and valgrind builds. */
+#define HANG_SECONDS 120
+
+static char dir[64];
+
+/* A fresh empty directory in /tmp (dir), removed by the teardown. */
+static const char *make_dir(void) {
+    snprintf(dir, sizeof dir, "/tmp/libllm-hostile-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    return dir;
+}
+
+static void remove_dir(void) {
+    if (!dir[0]) return;
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    dir[0] = 0;
+}
+
+/* dir/name in a static buffer of its own per slot (0..3). */
+static const char *in_dir(int slot, const char *name) {
+    static char buf[4][4096];
+    snprintf(buf[slot], sizeof buf[slot], "%s/%s", dir, name);
+    return buf[slot];
+}
+
+static void put_u64(unsigned char *p, uint64_t v) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* --------------------------------------------------- amplification */
+
+/* A fixture of n_layer layers whose blk.N.* tensors (N > 0) point at the
+ * bytes of blk.0's, cut after the last byte anything else needs: a file
+ * a small fraction of the model it declares. */
+static unsigned char *aliased_model(int32_t n_layer, size_t *size) {
+    fixture_spec spec = fixture_default();
+    spec.n_layer = n_layer;
+    llm_error e = {0};
+    unsigned char *img = fixture_build(&spec, size, &e);
+    if (!img) fail_msg("%s", e.msg);
+    gguf_file f;
+    if (gguf_parse(&f, img, *size, &e)) fail_msg("%s", e.msg);
+    uint64_t end = 0;
+    for (uint64_t i = 0; i < f.n_tensors; i++) {
+        const gguf_tensor *t = &f.tensors[i];
+        char name[96], twin[96];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        const char *rest = strchr(name + 4, '.');
+        if (strncmp(name, "blk.", 4) == 0 && strncmp(name, "blk.0.", 6) != 0) {
+            snprintf(twin, sizeof twin, "blk.0%s", rest);
+            size_t at = (size_t)((const unsigned char *)t->name.ptr - img) + t->name.len + 4 + 8 * t->n_dims + 4;
+            put_u64(img + at, gguf_find_tensor(&f, twin)->offset);
+        } else if (t->offset + t->nbytes > end) {
+            end = t->offset + t->nbytes;
+        }
+    }
+    *size = (size_t)(f.data_offset + end);
+    gguf_close(&f);
+    return img;
+}
+
+/* 1024 layers (64 under LLM_TEST_QUICK) declared by a file holding the
+ * bytes of one: the loader and the quantizer refuse it, rather than run a
+ * model (or write a file) 1024 times the input's size. */
+static void test_aliased_layers(void **state) {
+    (void)state;
+    int32_t n_layer = test_quick() ? 64 : 1024;
+    size_t size;
+    unsigned char *img = aliased_model(n_layer, &size);
+    make_dir();
+    FILE *fp = fopen(in_dir(0, "aliased.gguf"), "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(img, 1, size, fp), size);
+    fclose(fp);
+    free(img);
+    llm_error e = {0};
+    llm_model *m = llm_model_load(in_dir(0, "aliased.gguf"), NULL, &e);
+    llm_model_free(m);
+    if (m) fail_msg("a %zu-byte file declaring %d layers loads", size, n_layer);
+    expect_error("llm_model_load", e.code, &e, LLM_ERR_FORMAT, "share data bytes");
+    llm_quantize_params p = llm_quantize_default_params();
+    assert_fails(llm_quantize_file(in_dir(0, "aliased.gguf"), in_dir(1, "out.gguf"), &p, err), LLM_ERR_FORMAT,
+                 "share data bytes");
+    assert_int_equal(access(in_dir(1, "out.gguf"), F_OK), -1);
+}
+
+/* ----------------------------------------------------- special files */
+
+/* Links every file of the fixture directory src into dir. */
+static void link_all(const char *src, const char *const *names, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        char from[4096];
+        snprintf(from, sizeof from, "%s/%s", test_model_path(src), names[i]);
+        assert_int_equal(symlink(from, in_dir(0, names[i])), 0);
+    }
+}
+
+/* name in dir replaced by a FIFO nobody writes to. */
+static void make_fifo(const char *name) {
+    unlink(in_dir(0, name));
+    assert_int_equal(mkfifo(in_dir(0, name), 0600), 0);
+}
+
+/* A FIFO on any path the library reads is refused at once: opening one
+ * blocks until a writer appears, which would hang the caller forever. */
+static void test_fifo_inputs(void **state) {
+    (void)state;
+    alarm(HANG_SECONDS);
+    make_dir();
+    make_fifo("model.gguf");
+    llm_error e = {0};
+    assert_null(llm_model_load(in_dir(0, "model.gguf"), NULL, &e));
+    expect_error("model FIFO", e.code, &e, LLM_ERR_IO, "not a regular file");
+    llm_quantize_params qp = llm_quantize_default_params();
+    assert_fails(llm_quantize_file(in_dir(0, "model.gguf"), in_dir(1, "q.gguf"), &qp, err), LLM_ERR_IO,
+                 "not a regular file");
+    /* tokenizer.bin looked up beside a llama2.c checkpoint */
+    assert_int_equal(symlink(test_model_path("stories260K.bin"), in_dir(0, "model.bin")), 0);
+    make_fifo("tokenizer.bin");
+    assert_null(llm_model_load(in_dir(0, "model.bin"), NULL, &e));
+    expect_error("tokenizer.bin FIFO", e.code, &e, LLM_ERR_IO, "not a regular file");
+    assert_fails(llm_convert_llama2c(in_dir(0, "model.bin"), in_dir(1, "tokenizer.bin"), in_dir(2, "o.gguf"), NULL,
+                                     err), LLM_ERR_IO, "not a regular file");
+    assert_fails(llm_convert_llama2c(in_dir(0, "model.gguf"), test_model_path("tok512.bin"), in_dir(2, "o.gguf"),
+                                     NULL, err), LLM_ERR_IO, "not a regular file");
+    remove_dir();
+    /* each file of a Hugging Face directory, the optional ones included */
+    static const char *const files[] = {"config.json", "generation_config.json", "model.safetensors",
+                                        "tokenizer.model", "tokenizer_config.json"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        make_dir();
+        link_all("stories260K-hf", files, sizeof files / sizeof files[0]);
+        make_fifo(files[i]);
+        llm_status s = llm_convert_hf(dir, in_dir(1, "o.gguf"), NULL, &e);
+        if (s != LLM_ERR_IO || !strstr(e.msg, "not a regular file") || !strstr(e.msg, files[i]))
+            fail_msg("%s as a FIFO: status %d '%s'", files[i], s, e.msg);
+        remove_dir();
+    }
+    static const char *const bpe[] = {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"};
+    make_dir();
+    link_all("tiny-gpt2vocab-hf", bpe, 4);
+    make_fifo("tokenizer.json");
+    assert_fails(llm_convert_hf(dir, in_dir(1, "o.gguf"), NULL, err), LLM_ERR_IO, "tokenizer.json: not a regular file");
+    alarm(0);
+}
+
+static int teardown(void **state) {
+    (void)state;
+    remove_dir();
+    test_cleanup_tmp();
+    return 0;
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_aliased_layers, teardown),
+        cmocka_unit_test_teardown(test_fifo_inputs, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
