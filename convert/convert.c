@@ -639,14 +639,19 @@ static llm_status cfg_int(const cJSON *cfg, const char *path, const char *key, i
     return LLM_OK;
 }
 
-static llm_status cfg_float(const cJSON *cfg, const char *path, const char *key, float def, float *out,
-                            llm_error *err) {
+/* cfg[key], or def when absent; it must lie in [lo, hi], the loader's
+ * range, checked as a double so that 1e400 (inf) or 1e39 (inf once a
+ * float) are refused by name rather than written. */
+static llm_status cfg_float(const cJSON *cfg, const char *path, const char *key, float def, double lo, double hi,
+                            float *out, llm_error *err) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg, key);
     *out = def;
     if (!it || cJSON_IsNull(it)) return LLM_OK;
     if (!cJSON_IsNumber(it)) return llm_fail(err, LLM_ERR_FORMAT, "%s: %s is not a number", path, key);
-    *out = (float)it->valuedouble;
-    return LLM_OK;
+    llm_status s = llm_check_range(key, it->valuedouble, lo, hi, err);
+    if (s) llm_error_prefix(err, path);
+    else *out = (float)it->valuedouble;
+    return s;
 }
 
 /* Linear RoPE scaling, {"type" (or "rope_type"): "linear", "factor": f},
@@ -705,8 +710,9 @@ static llm_status hf_config(const cJSON *cfg, const char *path, llm_hparams *h, 
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((s = cfg_int(cfg, path, ints[i].key, ints[i].def, ints[i].out, err))) return s;
     if ((s = cfg_int(cfg, path, "num_key_value_heads", h->n_head, &h->n_head_kv, err)) ||
-        (s = cfg_float(cfg, path, "rms_norm_eps", 1e-6f, &h->rms_eps, err)) ||
-        (s = cfg_float(cfg, path, "rope_theta", 10000.0f, &h->rope_base, err)))
+        (s = cfg_float(cfg, path, "rms_norm_eps", 1e-6f, LLM_RMS_EPS_MIN, LLM_RMS_EPS_MAX, &h->rms_eps, err)) ||
+        (s = cfg_float(cfg, path, "rope_theta", 10000.0f, LLM_ROPE_BASE_MIN, LLM_ROPE_BASE_MAX, &h->rope_base,
+                       err)))
         return s;
     h->head_dim = h->n_head > 0 ? h->n_embd / h->n_head : 0;
     h->n_rot = h->head_dim;

@@ -3,6 +3,7 @@
  * numbers, and outputs that must never be what they should not be. Each
  * test failed on the code before its fix; a hang is caught by alarm(),
  * whose default action ends the suite. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -170,6 +171,92 @@ static void test_fifo_inputs(void **state) {
     alarm(0);
 }
 
+/* ------------------------------------------------ degenerate numbers */
+
+static void load_fails(const char *path, const char *msg) {
+    llm_error e = {0};
+    llm_model *m = llm_model_load(path, NULL, &e);
+    llm_model_free(m);
+    if (m) fail_msg("%s: loaded, expected '%s'", path, msg);
+    expect_error("llm_model_load", e.code, &e, LLM_ERR_FORMAT, msg);
+}
+
+/* stories260K.gguf with the F32 value of key set to v, written to a
+ * temporary file. */
+static const char *gguf_with_f32(const char *key, float v) {
+    size_t n;
+    unsigned char *img = (unsigned char *)test_read_file(test_model_path("stories260K.gguf"), &n);
+    assert_non_null(img);
+    gguf_file f;
+    llm_error e = {0};
+    if (gguf_parse(&f, img, n, &e)) fail_msg("%s", e.msg);
+    const gguf_kv *kv = gguf_find_kv(&f, key);
+    assert_non_null(kv);
+    memcpy(img + (kv->val - f.base), &v, 4);
+    gguf_close(&f);
+    const char *path = test_write_tmp(img, n);
+    free(img);
+    return path;
+}
+
+/* RoPE bases and RMS epsilons that are not finite, or that make the
+ * angles overflow (a base below 1), and RoPE divisors near 0 are refused
+ * with the key named: each gave a model whose every logit was NaN. */
+static void test_degenerate_hparams(void **state) {
+    (void)state;
+    fixture_spec spec = fixture_default();
+    spec.rope_base = INFINITY;
+    load_fails(fixture_write_tmp(&spec), "llama.rope.freq_base is inf, not a number from 1 to 1e+12");
+    spec.rope_base = 1e-30f;
+    load_fails(fixture_write_tmp(&spec), "llama.rope.freq_base is 1e-30");
+    spec = fixture_default();
+    float factors[4] = {1, 1, 1e-38f, 1};
+    spec.rope_freqs = factors;
+    spec.n_rope_freqs = 4;
+    load_fails(fixture_write_tmp(&spec), "tensor 'rope_freqs.weight': factor 2 is 1e-38");
+    load_fails(gguf_with_f32("llama.attention.layer_norm_rms_epsilon", INFINITY),
+               "llama.attention.layer_norm_rms_epsilon is inf");
+    load_fails(gguf_with_f32("llama.attention.layer_norm_rms_epsilon", NAN),
+               "llama.attention.layer_norm_rms_epsilon is nan");
+    load_fails(gguf_with_f32("llama.attention.layer_norm_rms_epsilon", 0), "llama.attention.layer_norm_rms_epsilon is 0");
+}
+
+/* dir holding stories260K-hf with `from` in config.json replaced by `to`. */
+static void hf_dir_with_config(const char *from, const char *to) {
+    static const char *const files[] = {"generation_config.json", "model.safetensors", "tokenizer.model",
+                                        "tokenizer_config.json"};
+    remove_dir();
+    make_dir();
+    link_all("stories260K-hf", files, sizeof files / sizeof files[0]);
+    char src[4096];
+    snprintf(src, sizeof src, "%s/config.json", test_model_path("stories260K-hf"));
+    char *cfg = test_read_file(src, NULL), *at = cfg ? strstr(cfg, from) : NULL;
+    assert_non_null(at);
+    FILE *fp = fopen(in_dir(0, "config.json"), "w");
+    assert_non_null(fp);
+    fprintf(fp, "%.*s%s%s", (int)(at - cfg), cfg, to, at + strlen(from));
+    fclose(fp);
+    free(cfg);
+}
+
+/* The converter refuses what the loader would: 1e400 (inf to strtod),
+ * 1e39 (inf as a float) and 0 are named, before anything is written. */
+static void test_degenerate_config(void **state) {
+    (void)state;
+    const struct { const char *from, *to, *msg; } cases[] = {
+        {"\"rope_theta\": 10000.0", "\"rope_theta\": 1e400", "config.json: rope_theta is inf"},
+        {"\"rope_theta\": 10000.0", "\"rope_theta\": 1e39", "config.json: rope_theta is 1e+39"},
+        {"\"rope_theta\": 10000.0", "\"rope_theta\": 0.5", "config.json: rope_theta is 0.5"},
+        {"\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": -1e400", "config.json: rms_norm_eps is -inf"},
+        {"\"rms_norm_eps\": 1e-05", "\"rms_norm_eps\": 0", "config.json: rms_norm_eps is 0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hf_dir_with_config(cases[i].from, cases[i].to);
+        assert_fails(llm_convert_hf(dir, in_dir(1, "o.gguf"), NULL, err), LLM_ERR_FORMAT, cases[i].msg);
+        assert_int_equal(access(in_dir(1, "o.gguf"), F_OK), -1);
+    }
+}
+
 static int teardown(void **state) {
     (void)state;
     remove_dir();
@@ -181,6 +268,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_aliased_layers, teardown),
         cmocka_unit_test_teardown(test_fifo_inputs, teardown),
+        cmocka_unit_test_teardown(test_degenerate_hparams, teardown),
+        cmocka_unit_test_teardown(test_degenerate_config, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,9 +2,8 @@
  * every metadata value, every tensor's shape, type, offset and size against
  * the image, no two tensors sharing bytes — so that everything after it may
  * trust what it reads, and work that follows the tensors is bounded by the
- * image's real size. Strings
- * and values point into the image (zero-copy); only the index arrays below
- * are allocated. */
+ * image's real size. Strings and values point into the image (zero-copy);
+ * only the index arrays below are allocated. */
 #ifndef LLM_GGUF_H
 #define LLM_GGUF_H
 
