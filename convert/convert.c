@@ -11,6 +11,7 @@
 #include "error.h"
 #include "gguf.h"
 #include "gguf_write.h"
+#include "llama2c.h"
 #include "mapfile.h"
 #include "model.h"
 #include "quant.h"
@@ -328,22 +329,22 @@ enum { D_ONE, D_EMBD, D_Q, D_KV, D_FF, D_VOCAB };
 /* Rows to permute from rotate-half to interleaved order (HF only). */
 enum { P_NONE, P_HEAD, P_KV };
 
-/* The tensors of a layer, in llama2.c's file order, with their names in
- * GGUF, Hugging Face and llama2.c and their shape: ne0 inputs, ne1
- * outputs (D_ONE for the norm vectors). */
+/* The tensors of a layer, in llama2.c's file order (llama2c.h's L2C_*
+ * stacks: entry i is stack i), with their names in GGUF and Hugging Face
+ * and their shape: ne0 inputs, ne1 outputs (D_ONE for the norm vectors). */
 static const struct layer_tensor {
-    const char *gguf, *hf, *l2c;
+    const char *gguf, *hf;
     uint8_t ne0, ne1, perm;
 } layer_tensors[] = {
-    {"attn_norm", "input_layernorm", "rms_att", D_EMBD, D_ONE, P_NONE},
-    {"attn_q", "self_attn.q_proj", "wq", D_EMBD, D_Q, P_HEAD},
-    {"attn_k", "self_attn.k_proj", "wk", D_EMBD, D_KV, P_KV},
-    {"attn_v", "self_attn.v_proj", "wv", D_EMBD, D_KV, P_NONE},
-    {"attn_output", "self_attn.o_proj", "wo", D_Q, D_EMBD, P_NONE},
-    {"ffn_norm", "post_attention_layernorm", "rms_ffn", D_EMBD, D_ONE, P_NONE},
-    {"ffn_gate", "mlp.gate_proj", "w1", D_EMBD, D_FF, P_NONE},
-    {"ffn_down", "mlp.down_proj", "w2", D_FF, D_EMBD, P_NONE},
-    {"ffn_up", "mlp.up_proj", "w3", D_EMBD, D_FF, P_NONE},
+    {"attn_norm", "input_layernorm", D_EMBD, D_ONE, P_NONE},
+    {"attn_q", "self_attn.q_proj", D_EMBD, D_Q, P_HEAD},
+    {"attn_k", "self_attn.k_proj", D_EMBD, D_KV, P_KV},
+    {"attn_v", "self_attn.v_proj", D_EMBD, D_KV, P_NONE},
+    {"attn_output", "self_attn.o_proj", D_Q, D_EMBD, P_NONE},
+    {"ffn_norm", "post_attention_layernorm", D_EMBD, D_ONE, P_NONE},
+    {"ffn_gate", "mlp.gate_proj", D_EMBD, D_FF, P_NONE},
+    {"ffn_down", "mlp.down_proj", D_FF, D_EMBD, P_NONE},
+    {"ffn_up", "mlp.up_proj", D_EMBD, D_FF, P_NONE},
 };
 #define N_LAYER_TENSORS (sizeof layer_tensors / sizeof layer_tensors[0])
 
@@ -513,81 +514,44 @@ static void conv_free(conv *c) {
 
 /* ---------------------------------------------------------------- llama2.c */
 
-/* A cursor over the checkpoint's float data. */
-typedef struct l2c_cursor {
-    const unsigned char *p;
-    uint64_t left;          /* bytes */
-    const char *path;
-} l2c_cursor;
-
-static llm_status take(l2c_cursor *c, uint64_t floats, const char *what, const unsigned char **out,
-                       llm_error *err) {
-    if (floats > c->left / 4)
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: truncated: %s needs %llu floats, %llu bytes remain", c->path, what,
-                        (unsigned long long)floats, (unsigned long long)c->left);
-    *out = c->p;
-    c->p += floats * 4;
-    c->left -= floats * 4;
-    return LLM_OK;
-}
-
-/* The header: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size
- * (negative: a separate classifier follows), seq_len. */
+/* The header, by the loader's own reader; a GGUF file is named as such. */
 static llm_status l2c_hparams(const llm_map *m, const char *path, llm_hparams *h, bool *shared, llm_error *err) {
     if (gguf_is_gguf(m->data, m->size))
         return llm_fail(err, LLM_ERR_FORMAT, "%s is a GGUF file already, not a llama2.c checkpoint", path);
-    if (m->size < 28)
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: %zu bytes are too few for a llama2.c header", path, m->size);
-    int32_t v[7];
-    for (int i = 0; i < 7; i++) v[i] = (int32_t)gguf_rd_u32(m->data + 4 * i);
-    if (v[5] == INT32_MIN) return llm_fail(err, LLM_ERR_FORMAT, "%s: vocab_size %d", path, v[5]);
-    *h = (llm_hparams){
-        .n_vocab = abs(v[5]), .n_embd = v[0], .n_ff = v[1], .n_layer = v[2], .n_head = v[3], .n_head_kv = v[4],
-        .head_dim = v[3] > 0 ? v[0] / v[3] : 0, .n_ctx_train = v[6], .rope_base = 10000.0f, .rope_scale = 1.0f,
-        .rms_eps = 1e-5f,
-    };
-    h->n_rot = h->head_dim;
-    *shared = v[5] > 0;
-    llm_status s = llm_hparams_validate(h, err);
+    llm_status s = l2c_read_header(m->data, m->size, h, shared, err);
     if (s) llm_error_prefix(err, path);
     return s;
 }
 
-/* The tensors of a checkpoint: per-layer stacks in file order, each
- * emitted layer by layer; the classifier is token_embd when shared, and
- * written as output.weight either way, as llama.cpp's converter does. */
+/* The tensors of a checkpoint, placed by the loader's reader: per-layer
+ * stacks in file order, each emitted layer by layer; the classifier is
+ * token_embd when shared, and written as output.weight either way, as
+ * llama.cpp's converter does. */
 static llm_status l2c_tensors(conv *c, const llm_map *m, const char *path, bool shared, llm_error *err) {
     const llm_hparams *h = &c->hp;
-    l2c_cursor cur = {m->data + 28, m->size - 28, path};
-    uint64_t dim = (uint64_t)h->n_embd, vocab = (uint64_t)h->n_vocab;
-    const unsigned char *emb = NULL, *stack[N_LAYER_TENSORS] = {0}, *norm = NULL, *rope, *cls;
-    llm_status s = take(&cur, vocab * dim, "token_embedding", &emb, err);
-    for (size_t i = 0; !s && i < N_LAYER_TENSORS; i++) {
-        uint64_t per = (uint64_t)dim_of(h, layer_tensors[i].ne0) * (uint64_t)dim_of(h, layer_tensors[i].ne1);
-        s = take(&cur, per * (uint64_t)h->n_layer, layer_tensors[i].l2c, &stack[i], err);
+    l2c_layout t;
+    llm_status s = l2c_place_tensors(m->data, m->size, h, shared, &t, err);
+    if (s) {
+        llm_error_prefix(err, path);
+        return s;
     }
-    if (!s) s = take(&cur, dim, "rms_final", &norm, err);
-    if (!s) s = take(&cur, (uint64_t)h->n_ctx_train * (uint64_t)h->head_dim, "freq_cis", &rope, err);
-    cls = emb;
-    if (!s && !shared) s = take(&cur, vocab * dim, "wcls", &cls, err);
-    if (s) return s;
-    if (cur.left)
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: %llu bytes after the last tensor: not a llama2.c v0 checkpoint", path,
-                        (unsigned long long)cur.left);
     c->count = 3 + N_LAYER_TENSORS * (uint64_t)h->n_layer;
-    src e = {emb, LLM_DT_F32, (int64_t)dim, (int64_t)vocab, 2}, n = {norm, LLM_DT_F32, (int64_t)dim, 1, 1};
-    src o = {cls, LLM_DT_F32, (int64_t)dim, (int64_t)vocab, 2};
+    int64_t dim = h->n_embd, vocab = h->n_vocab;
+    src e = {(const unsigned char *)t.emb, LLM_DT_F32, dim, vocab, 2};
+    src n = {(const unsigned char *)t.final_norm, LLM_DT_F32, dim, 1, 1};
+    src o = {(const unsigned char *)t.cls, LLM_DT_F32, dim, vocab, 2};
     if ((s = emit(c, "token_embd.weight", &e, 0, err)) || (s = emit(c, "output_norm.weight", &n, 0, err)) ||
         (s = emit(c, "output.weight", &o, 0, err)))
         return s;
     for (int l = 0; l < h->n_layer; l++)
         for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
             const struct layer_tensor *lt = &layer_tensors[i];
-            int64_t ne0 = dim_of(h, lt->ne0), ne1 = dim_of(h, lt->ne1);
-            src t = {stack[i] + (uint64_t)l * (uint64_t)(ne0 * ne1) * 4, LLM_DT_F32, ne0, ne1, lt->ne1 == D_ONE ? 1 : 2};
+            int64_t ne0 = t.ne[i][0], ne1 = t.ne[i][1];
+            src st = {(const unsigned char *)(t.stack[i] + (uint64_t)l * (uint64_t)(ne0 * ne1)), LLM_DT_F32, ne0,
+                      ne1, lt->ne1 == D_ONE ? 1 : 2};
             char name[64];
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, lt->gguf);
-            if ((s = emit(c, name, &t, 0, err))) return s;
+            if ((s = emit(c, name, &st, 0, err))) return s;
         }
     return LLM_OK;
 }

@@ -257,6 +257,46 @@ static void test_degenerate_config(void **state) {
     }
 }
 
+/* ------------------------------------------------------------ llama2.c */
+
+/* stories260K.bin with its layer count set to n_layer and extra zero
+ * bytes appended, as dir/model.bin, loaded and converted with tok512.bin:
+ * the loader and the converter must agree. */
+static void check_l2c_refused(int32_t n_layer, size_t extra, const char *msg) {
+    size_t n;
+    unsigned char *bin = (unsigned char *)test_read_file(test_model_path("stories260K.bin"), &n);
+    assert_non_null(bin);
+    bin = realloc(bin, n + extra);
+    assert_non_null(bin);
+    memset(bin + n, 0, extra);
+    memcpy(bin + 8, &n_layer, 4);
+    remove_dir();
+    make_dir();
+    FILE *fp = fopen(in_dir(0, "model.bin"), "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(bin, 1, n + extra, fp), n + extra);
+    fclose(fp);
+    free(bin);
+    llm_model_params p = llm_model_default_params();
+    p.tokenizer_path = test_model_path("tok512.bin");
+    llm_error e = {0};
+    llm_model *m = llm_model_load(in_dir(0, "model.bin"), &p, &e);
+    llm_model_free(m);
+    if (m) fail_msg("%d layers, %zu extra bytes: loads", n_layer, extra);
+    expect_error("llm_model_load", e.code, &e, LLM_ERR_FORMAT, msg);
+    assert_fails(llm_convert_llama2c(in_dir(0, "model.bin"), test_model_path("tok512.bin"), in_dir(1, "o.gguf"),
+                                     NULL, err), LLM_ERR_FORMAT, msg);
+}
+
+/* Bytes after the last tensor: appended, or left by a header that
+ * understates the layer count (which loaded and gave garbage text). */
+static void test_llama2c_trailing(void **state) {
+    (void)state;
+    check_l2c_refused(5, 64, "64 bytes after the last tensor");
+    check_l2c_refused(5, 3, "3 bytes after the last tensor");
+    check_l2c_refused(4, 0, "bytes after the last tensor: not a llama2.c v0 checkpoint");
+}
+
 static int teardown(void **state) {
     (void)state;
     remove_dir();
@@ -270,6 +310,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_fifo_inputs, teardown),
         cmocka_unit_test_teardown(test_degenerate_hparams, teardown),
         cmocka_unit_test_teardown(test_degenerate_config, teardown),
+        cmocka_unit_test_teardown(test_llama2c_trailing, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
