@@ -12,14 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "fixture.h"
 #include "gguf.h"
+#include "hostile_gen.h"
 #include "llm.h"
 #include "llm_convert.h"
+#include "model.h"
 #include "testutil.h"
 
 /* Seconds any single call may take before the suite is killed as hung;
@@ -297,6 +300,134 @@ static void test_llama2c_trailing(void **state) {
     check_l2c_refused(4, 0, "bytes after the last tensor: not a llama2.c v0 checkpoint");
 }
 
+/* ---------------------------------------------------- special tokens */
+
+/* A model holding only the vocabulary of hostile_vocab (tokenizing needs
+ * nothing else). */
+static llm_model *vocab_model(const char *const *special, const uint8_t *control, int32_t n) {
+    llm_error e = {0};
+    size_t size;
+    void *img = hostile_vocab(special, control, n, &size, &e);
+    if (!img) fail_msg("%s", e.msg);
+    gguf_file f;
+    llm_model *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    if (gguf_parse(&f, img, size, &e) || llm_vocab_from_gguf(&m->vocab, &f, &e)) fail_msg("%s", e.msg);
+    gguf_close(&f);
+    free(img);
+    return m;
+}
+
+static void free_vocab_model(llm_model *m) {
+    llm_vocab_free(&m->vocab);
+    free(m);
+}
+
+static size_t tokenize(const llm_model *m, const char *text, size_t len, int32_t *out, size_t cap, uint32_t flags) {
+    size_t n;
+    llm_error e = {0};
+    if (llm_tokenize(m, text, len, out, cap, &n, flags, &e)) fail_msg("%s", e.msg);
+    return n;
+}
+
+/* The tokens llama.cpp's tokenizer_st_partition gives, computed as it
+ * does: each special token in matching order splits every plain run
+ * around its leftmost non-overlapping occurrences; then each run left is
+ * tokenized alone (no special piece can occur in it any more). */
+static size_t reference(const llm_model *m, const char *text, size_t len, uint32_t flags, int32_t *out) {
+    const llm_vocab *v = &m->vocab;
+    size_t cap = 2 * len + 2, n = 1, n_out = 0;
+    size_t *off = malloc(cap * sizeof *off), *run = malloc(cap * sizeof *run);
+    int32_t *tok = malloc(cap * sizeof *tok);
+    assert_true(off && run && tok);
+    off[0] = 0, run[0] = len, tok[0] = -1;
+    for (int32_t r = 0; r < v->n_special; r++) {
+        int32_t id = v->special[r];
+        if (v->types[id] != LLM_TOKTYPE_USER_DEFINED && !(flags & LLM_TOKENIZE_SPECIAL)) continue;
+        size_t plen;
+        const char *piece = llm_vocab_piece(v, id, &plen);
+        for (size_t i = 0; i < n; i++) {
+            const char *hit = tok[i] < 0 ? memmem(text + off[i], run[i], piece, plen) : NULL;
+            if (!hit) continue;
+            size_t at = (size_t)(hit - text), end = off[i] + run[i];
+            memmove(off + i + 2, off + i, (n - i) * sizeof *off); /* [i] before, [i+1] the token, [i+2] after */
+            memmove(run + i + 2, run + i, (n - i) * sizeof *run);
+            memmove(tok + i + 2, tok + i, (n - i) * sizeof *tok);
+            n += 2;
+            run[i] = at - off[i];
+            off[i + 1] = at, run[i + 1] = plen, tok[i + 1] = id;
+            off[i + 2] = at + plen, run[i + 2] = end - at - plen, tok[i + 2] = -1;
+            i++; /* the run after it is searched next */
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (tok[i] >= 0) out[n_out++] = tok[i];
+        else if (run[i]) n_out += tokenize(m, text + off[i], run[i], out + n_out, len + 1, flags);
+    }
+    free(off);
+    free(run);
+    free(tok);
+    return n_out;
+}
+
+/* Pieces over "ab" that are prefixes, suffixes and overlaps of one
+ * another, some of them control tokens, on random texts of a and b: the
+ * one-pass matching must give exactly the tokens of the sequential
+ * splitting, with and without LLM_TOKENIZE_SPECIAL. */
+static void check_same_as_sequential(void) {
+    static const char *const special[] = {"a", "aa", "ab", "ba", "aab", "aba", "bab", "abab", "bb", "baa",
+                                          "aabb", "ab", "bbb", "aaaa", "b"};
+    static const uint8_t control[] = {0, 0, 1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 1, 0, 0};
+    llm_model *m = vocab_model(special, control, sizeof special / sizeof *special);
+    uint64_t seed = 7;
+    char text[64];
+    int32_t got[130], want[130];
+    for (int iter = 0; iter < 2000; iter++) {
+        size_t len = 1 + iter % 63;
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            text[i] = (char)("aab"[(seed >> 33) % 3] + (seed >> 40) % 5 / 4); /* a, b, sometimes c */
+        }
+        for (uint32_t flags = 0; flags <= LLM_TOKENIZE_SPECIAL; flags += LLM_TOKENIZE_SPECIAL) {
+            size_t n = tokenize(m, text, len, got, 130, flags), k = reference(m, text, len, flags, want);
+            if (n != k || memcmp(got, want, n * sizeof *got))
+                fail_msg("'%.*s' (flags %u): %zu tokens, the sequential splitting gives %zu", (int)len, text, flags, n,
+                         k);
+        }
+    }
+    free_vocab_model(m);
+}
+
+/* 200,000 user-defined tokens sharing their first bytes on 64 KB of text
+ * holding them: one scan of the text per token took 13-20 s; matching
+ * must be roughly linear in the text (tools/hostile-bench measures it).
+ * The bound is 20 times the cost measured under ASan. */
+static void test_special_tokens_linear(void **state) {
+    (void)state;
+    check_same_as_sequential();
+    int32_t n = test_quick() ? 20000 : 200000;
+    size_t len = test_quick() ? 16384 : 65536;
+    char **pieces = hostile_tok_pieces(n);
+    assert_non_null(pieces);
+    llm_model *m = vocab_model((const char *const *)pieces, NULL, n);
+    hostile_free_pieces(pieces, n);
+    char *text = hostile_tok_text(len, n, 42);
+    int32_t *ids = malloc(len * sizeof *ids);
+    assert_true(text && ids);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    size_t k = tokenize(m, text, len, ids, len, 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (dt > 2.0) fail_msg("%zu bytes, %d special tokens: %.2f s", len, n, dt);
+    size_t specials = 0;
+    for (size_t i = 0; i < k; i++) specials += ids[i] >= 3 + 256 + 27;
+    assert_true(specials > len / 40); /* about one in 4 words is one */
+    free(text);
+    free(ids);
+    free_vocab_model(m);
+}
+
 static int teardown(void **state) {
     (void)state;
     remove_dir();
@@ -311,6 +442,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_degenerate_hparams, teardown),
         cmocka_unit_test_teardown(test_degenerate_config, teardown),
         cmocka_unit_test_teardown(test_llama2c_trailing, teardown),
+        cmocka_unit_test_teardown(test_special_tokens_linear, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
