@@ -21,7 +21,7 @@
 #include "vocab.h"
 
 llm_convert_params llm_convert_default_params(void) {
-    llm_convert_params p = {LLM_CONVERT_KEEP, NULL, NULL};
+    llm_convert_params p = {.type = LLM_CONVERT_KEEP};
     return p;
 }
 
@@ -503,7 +503,9 @@ static llm_status conv_init(conv *c, const char *out, const llm_convert_params *
     if (p->type != LLM_CONVERT_KEEP && p->type != LLM_DT_F32 && p->type != LLM_DT_F16 && p->type != LLM_DT_BF16)
         return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot convert to %s: F32, F16 or BF16", llm_dtype_name(p->type));
     c->w = gguf_writer_new(err);
-    return c->w ? LLM_OK : LLM_ERR_NOMEM;
+    if (!c->w) return LLM_ERR_NOMEM;
+    gguf_writer_set_temp(c->w, p->temp, p->temp_ud);
+    return LLM_OK;
 }
 
 static void conv_free(conv *c) {

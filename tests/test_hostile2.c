@@ -3,7 +3,10 @@
  * numbers, and outputs that must never be what they should not be. Each
  * test failed on the code before its fix; a hang is caught by alarm(),
  * whose default action ends the suite. */
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +28,7 @@
 #include "llm_convert.h"
 #include "model.h"
 #include "testutil.h"
+#include "../tools/tempclean.h"
 
 /* Seconds any single call may take before the suite is killed as hung;
  * generous for sanitizer and valgrind builds. */
@@ -428,6 +433,133 @@ static void test_special_tokens_linear(void **state) {
     free_vocab_model(m);
 }
 
+/* ------------------------------------------------------------ messages */
+
+/* A long path must not push the reason out of a message: it keeps its
+ * start and its end, where the reason is. */
+static void test_long_path_messages(void **state) {
+    (void)state;
+    make_dir();
+    char sub[512], path[1024];
+    snprintf(sub, sizeof sub, "%s/%0250d", dir, 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    snprintf(path, sizeof path, "%s/%0200d.gguf", sub, 1);
+    llm_error e = {0};
+    assert_null(llm_model_load(path, NULL, &e));
+    expect_error("missing file", e.code, &e, LLM_ERR_IO, "cannot open: No such file or directory");
+    assert_int_equal(strncmp(e.msg, dir, strlen(dir)), 0);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    fwrite("GGUF\x63\0\0\0", 1, 8, fp); /* version 99 */
+    fclose(fp);
+    assert_null(llm_model_load(path, NULL, &e));
+    expect_error("bad version", e.code, &e, LLM_ERR_UNSUPPORTED, "GGUF version 99 is not supported (2 and 3 are)");
+    assert_non_null(strstr(e.msg, ".gguf: GGUF version"));
+}
+
+/* --------------------------------------------------------------- outputs */
+
+/* A name of NAME_MAX bytes is a valid output: the temporary file's name
+ * must not pass NAME_MAX with its suffix. */
+static void test_long_output_name(void **state) {
+    (void)state;
+    make_dir();
+    char name[256];
+    snprintf(name, sizeof name, "%0250d.gguf", 7);
+    llm_quantize_params p = llm_quantize_default_params();
+    llm_error e = {0};
+    if (llm_quantize_file(test_model_path("stories260K.gguf"), in_dir(1, name), &p, &e)) fail_msg("%s", e.msg);
+    struct stat st;
+    assert_int_equal(stat(in_dir(1, name), &st), 0);
+    assert_true(S_ISREG(st.st_mode) && st.st_size > 0);
+}
+
+/* Output only to a new or regular file: a FIFO, a directory and a
+ * symbolic link (which the rename would replace, not its target) are
+ * refused by the quantizer and the converter and left as they were. */
+static void test_output_kinds(void **state) {
+    (void)state;
+    make_dir();
+    assert_int_equal(mkfifo(in_dir(0, "fifo.gguf"), 0600), 0);
+    assert_int_equal(mkdir(in_dir(0, "dir.gguf"), 0700), 0);
+    assert_int_equal(symlink(in_dir(1, "target.gguf"), in_dir(0, "link.gguf")), 0);
+    const char *outs[] = {"fifo.gguf", "dir.gguf", "link.gguf"};
+    const char *msgs[] = {"output goes only to a new or regular file", "output goes only to a new or regular file",
+                          "is a symbolic link: refusing to replace it"};
+    llm_quantize_params p = llm_quantize_default_params();
+    char bin[4096];
+    snprintf(bin, sizeof bin, "%s", test_model_path("stories260K.bin"));
+    for (int i = 0; i < 3; i++) {
+        assert_fails(llm_quantize_file(test_model_path("stories260K.gguf"), in_dir(0, outs[i]), &p, err),
+                     LLM_ERR_INVALID_ARG, msgs[i]);
+        assert_fails(llm_convert_llama2c(bin, test_model_path("tok512.bin"), in_dir(0, outs[i]), NULL, err),
+                     LLM_ERR_INVALID_ARG, msgs[i]);
+    }
+    struct stat st;
+    assert_true(lstat(in_dir(0, "fifo.gguf"), &st) == 0 && S_ISFIFO(st.st_mode));
+    assert_true(lstat(in_dir(0, "dir.gguf"), &st) == 0 && S_ISDIR(st.st_mode));
+    assert_true(lstat(in_dir(0, "link.gguf"), &st) == 0 && S_ISLNK(st.st_mode));
+    assert_int_equal(access(in_dir(1, "target.gguf"), F_OK), -1);
+}
+
+/* Files in dir other than those named in keep (n of them). */
+static int stray_files(const char *const *keep, size_t n) {
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int stray = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        bool known = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..");
+        for (size_t i = 0; i < n; i++) known |= !strcmp(de->d_name, keep[i]);
+        stray += !known;
+    }
+    closedir(d);
+    return stray;
+}
+
+/* The temp hook of the tools, then the signal a user would send while
+ * the temporary file exists. */
+static void hook_then_signal(void *ud, const char *tmp_path) {
+    tempclean_hook(ud, tmp_path);
+    if (tmp_path) raise(*(int *)ud);
+}
+
+/* llm-quantize and llm-convert stopped by SIGINT or SIGTERM while the
+ * output is being written leave no OUT.XXXXXX behind: their handler
+ * (tools/tempclean.c) removes the file the library names, and the
+ * process still ends by the signal. */
+static void test_interrupted_output(void **state) {
+    (void)state;
+    make_dir();
+    int sigs[] = {SIGINT, SIGTERM};
+    for (int i = 0; i < 2; i++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            tempclean_install();
+            llm_error e;
+            if (i == 0) {
+                llm_quantize_params p = llm_quantize_default_params();
+                p.temp = hook_then_signal;
+                p.temp_ud = &sigs[i];
+                llm_quantize_file(test_model_path("stories260K.gguf"), in_dir(1, "out.gguf"), &p, &e);
+            } else {
+                llm_convert_params p = llm_convert_default_params();
+                p.temp = hook_then_signal;
+                p.temp_ud = &sigs[i];
+                char bin[4096];
+                snprintf(bin, sizeof bin, "%s", test_model_path("stories260K.bin"));
+                llm_convert_llama2c(bin, test_model_path("tok512.bin"), in_dir(1, "out.gguf"), &p, &e);
+            }
+            _exit(0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != sigs[i])
+            fail_msg("%s: status %#x, not ended by the signal", i ? "convert" : "quantize", status);
+        if (stray_files(NULL, 0)) fail_msg("%s: a partial output is left behind", i ? "convert" : "quantize");
+    }
+}
+
 static int teardown(void **state) {
     (void)state;
     remove_dir();
@@ -443,6 +575,10 @@ int main(void) {
         cmocka_unit_test_teardown(test_degenerate_config, teardown),
         cmocka_unit_test_teardown(test_llama2c_trailing, teardown),
         cmocka_unit_test_teardown(test_special_tokens_linear, teardown),
+        cmocka_unit_test_teardown(test_long_path_messages, teardown),
+        cmocka_unit_test_teardown(test_long_output_name, teardown),
+        cmocka_unit_test_teardown(test_output_kinds, teardown),
+        cmocka_unit_test_teardown(test_interrupted_output, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

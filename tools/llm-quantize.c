@@ -11,6 +11,7 @@
 
 #include "dtype.h"
 #include "progress.h"
+#include "tempclean.h"
 #include "quantize.h"
 #include "toolutil.h"
 
@@ -31,7 +32,9 @@ static const char usage[] =
     "  --tensor-type PATTERN=TYPE\n"
     "            tensors whose name contains PATTERN get TYPE (first match wins),\n"
     "            e.g. --tensor-type ffn_=f32\n"
-    "  OUT is never IN, and appears only once complete.\n";
+    "  OUT is never IN: a new or a regular file, replaced only once the new one\n"
+    "  is complete; a symbolic link, device or FIFO there is refused, not\n"
+    "  followed. Interrupted (SIGINT, SIGTERM, SIGHUP), nothing is left behind.\n";
 
 static uint32_t parse_type(const char *name) {
     uint32_t t;
@@ -70,7 +73,8 @@ int main(int argc, char **argv) {
     progress_init(&prog, "llm-quantize");
     bool mix = strcasecmp(pos[2], "q4_k_m") == 0 || strcasecmp(pos[2], "q5_k_m") == 0;
     uint32_t type = mix ? (pos[2][1] == '4' ? LLM_DT_Q4_K : LLM_DT_Q5_K) : parse_type(pos[2]);
-    llm_quantize_params p = {type, rules, n_rules, progress_report, &prog, mix};
+    llm_quantize_params p = {type, rules, n_rules, progress_report, &prog, mix, tempclean_hook, NULL};
+    tempclean_install();
     llm_error err;
     if (llm_quantize_file(pos[0], pos[1], &p, &err)) {
         progress_clear(&prog);
