@@ -229,22 +229,28 @@ static void test_degenerate_hparams(void **state) {
     load_fails(gguf_with_f32("llama.attention.layer_norm_rms_epsilon", 0), "llama.attention.layer_norm_rms_epsilon is 0");
 }
 
-/* dir holding stories260K-hf with `from` in config.json replaced by `to`. */
-static void hf_dir_with_config(const char *from, const char *to) {
-    static const char *const files[] = {"generation_config.json", "model.safetensors", "tokenizer.model",
-                                        "tokenizer_config.json"};
+/* dir holding stories260K-hf with `from` in file (one of its JSON files)
+ * replaced by `to`. */
+static void hf_dir_with(const char *file, const char *from, const char *to) {
+    static const char *const files[] = {"config.json", "generation_config.json", "model.safetensors",
+                                        "tokenizer.model", "tokenizer_config.json"};
     remove_dir();
     make_dir();
     link_all("stories260K-hf", files, sizeof files / sizeof files[0]);
     char src[4096];
-    snprintf(src, sizeof src, "%s/config.json", test_model_path("stories260K-hf"));
-    char *cfg = test_read_file(src, NULL), *at = cfg ? strstr(cfg, from) : NULL;
+    snprintf(src, sizeof src, "%s/%s", test_model_path("stories260K-hf"), file);
+    char *text = test_read_file(src, NULL), *at = text ? strstr(text, from) : NULL;
     assert_non_null(at);
-    FILE *fp = fopen(in_dir(0, "config.json"), "w");
+    unlink(in_dir(0, file));
+    FILE *fp = fopen(in_dir(0, file), "w");
     assert_non_null(fp);
-    fprintf(fp, "%.*s%s%s", (int)(at - cfg), cfg, to, at + strlen(from));
+    fprintf(fp, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
     fclose(fp);
-    free(cfg);
+    free(text);
+}
+
+static void hf_dir_with_config(const char *from, const char *to) {
+    hf_dir_with("config.json", from, to);
 }
 
 /* The converter refuses what the loader would: 1e400 (inf to strtod),
@@ -560,6 +566,31 @@ static void test_interrupted_output(void **state) {
     }
 }
 
+/* ---------------------------------------------------------------- JSON */
+
+/* JSON that cJSON and Python's json read differently is refused: a key
+ * twice in an object (Python keeps the last, cJSON found the first),
+ * \u0000 and raw control characters in strings (cJSON cut the string at
+ * a NUL: "<s>\u0000x" was taken as "<s>"). */
+static void test_json_like_python(void **state) {
+    (void)state;
+    const struct { const char *file, *from, *to, *msg; } cases[] = {
+        {"config.json", "\"rope_theta\": 10000.0", "\"rope_theta\": 10000.0, \"rope_theta\": 500000.0",
+         "config.json: key \"rope_theta\" appears twice in one object"},
+        {"config.json", "\"hidden_act\": \"silu\"", "\"hidden_act\": \"silu\", \"hidden_act\": \"gelu\"",
+         "key \"hidden_act\" appears twice"},
+        {"tokenizer_config.json", "\"<s>\"", "\"<s>\\u0000x\"", "tokenizer_config.json: \\u0000 in a string at byte"},
+        {"tokenizer_config.json", "\"<s>\"", "\"<s>\x01\"", "raw control character 0x01 in a string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        hf_dir_with(cases[i].file, cases[i].from, cases[i].to);
+        assert_fails(llm_convert_hf(dir, in_dir(1, "o.gguf"), NULL, err), LLM_ERR_FORMAT, cases[i].msg);
+    }
+    hf_dir_with("tokenizer_config.json", "\"<s>\"", "\"\\\\u0000\""); /* an escaped backslash, then u0000 */
+    assert_fails(llm_convert_hf(dir, in_dir(1, "o.gguf"), NULL, err), LLM_ERR_FORMAT,
+                 "bos_token '\\u0000' is not in the vocabulary");
+}
+
 static int teardown(void **state) {
     (void)state;
     remove_dir();
@@ -575,6 +606,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_degenerate_config, teardown),
         cmocka_unit_test_teardown(test_llama2c_trailing, teardown),
         cmocka_unit_test_teardown(test_special_tokens_linear, teardown),
+        cmocka_unit_test_teardown(test_json_like_python, teardown),
         cmocka_unit_test_teardown(test_long_path_messages, teardown),
         cmocka_unit_test_teardown(test_long_output_name, teardown),
         cmocka_unit_test_teardown(test_output_kinds, teardown),
