@@ -591,6 +591,30 @@ static void test_json_like_python(void **state) {
                  "bos_token '\\u0000' is not in the vocabulary");
 }
 
+/* ------------------------------------------------------- long pieces */
+
+static const char *llm_exe = "examples/llm"; /* from argv[1] */
+
+/* The llm example echoes a prompt that is one 1000-byte user-defined
+ * piece whole: it dropped every piece longer than its 512-byte buffer. */
+static void test_long_piece_printed(void **state) {
+    (void)state;
+    static char piece[1001];
+    memset(piece, 'Q', 1000);
+    fixture_spec spec = fixture_default();
+    spec.user_piece = piece;
+    make_dir();
+    char model[4096], cmd[16384];
+    snprintf(model, sizeof model, "%s", fixture_write_tmp(&spec));
+    snprintf(cmd, sizeof cmd, "'%s' -m '%s' -p '%s' -n 1 --seed 1 > '%s' 2>/dev/null", llm_exe, model, piece,
+             in_dir(0, "out"));
+    assert_int_equal(system(cmd), 0);
+    char *out = test_read_file(in_dir(0, "out"), NULL);
+    assert_non_null(out);
+    if (strncmp(out, piece, 1000) != 0) fail_msg("the prompt's piece is not printed: '%.40s...'", out);
+    free(out);
+}
+
 static int teardown(void **state) {
     (void)state;
     remove_dir();
@@ -598,7 +622,8 @@ static int teardown(void **state) {
     return 0;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) llm_exe = argv[1];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_aliased_layers, teardown),
         cmocka_unit_test_teardown(test_fifo_inputs, teardown),
@@ -607,6 +632,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_llama2c_trailing, teardown),
         cmocka_unit_test_teardown(test_special_tokens_linear, teardown),
         cmocka_unit_test_teardown(test_json_like_python, teardown),
+        cmocka_unit_test_teardown(test_long_piece_printed, teardown),
         cmocka_unit_test_teardown(test_long_path_messages, teardown),
         cmocka_unit_test_teardown(test_long_output_name, teardown),
         cmocka_unit_test_teardown(test_output_kinds, teardown),
