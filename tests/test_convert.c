@@ -30,7 +30,6 @@
 #include "gguf.h"
 #include "golden_util.h"
 #include "llm.h"
-#include "quant.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "spm_model.h"
@@ -171,7 +170,7 @@ static float *tensor_values(const gguf_tensor *t) {
     uint64_t row;
     assert_true(llm_dtype_row_size(t->type, (uint64_t)t->ne[0], &row));
     for (int64_t r = 0; r < n / t->ne[0]; r++)
-        llm_row_to_f32(t->type, (const unsigned char *)t->data + (uint64_t)r * row, x + r * t->ne[0], t->ne[0]);
+        llm_dtype(t->type)->to_f32((const unsigned char *)t->data + (uint64_t)r * row, x + r * t->ne[0], t->ne[0]);
     return x;
 }
 
@@ -440,8 +439,8 @@ static void expect_quantized_like(const char *fixture, uint32_t type) {
         snprintf(name, sizeof name, "%.*s", (int)r->name.len, r->name.ptr);
         const gguf_tensor *m = gguf_find_tensor(&a, name);
         assert_non_null(m);
-        if (m->type != r->type) fprintf(stderr, "%s: %s, fixture %s\n", name, llm_dtype_name(m->type),
-                                        llm_dtype_name(r->type));
+        if (m->type != r->type) fprintf(stderr, "%s: %s, fixture %s\n", name, llm_type_name(m->type),
+                                        llm_type_name(r->type));
         assert_int_equal(m->type, r->type);
         assert_memory_equal(m->ne, r->ne, sizeof m->ne);
         assert_int_equal(m->nbytes, r->nbytes);
@@ -811,10 +810,10 @@ static void test_bad_json(void **state) {
     hf_spec e = {.tokenizer = "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}"};
     expect_bad(&e, LLM_ERR_UNSUPPORTED, "tokenizer.json", "model.type");
     char cfg[sizeof good_config + 64];
-    snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}",
+    snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 8.0}}",
              (int)strlen(good_config) - 1, good_config);
     hf_spec f = {.config = cfg};
-    expect_bad(&f, LLM_ERR_UNSUPPORTED, "config.json", "rope_scaling type 'llama3'");
+    expect_bad(&f, LLM_ERR_UNSUPPORTED, "config.json", "rope_scaling type 'yarn'");
 }
 
 static void test_bad_safetensors_header(void **state) {
@@ -840,8 +839,8 @@ static void test_bad_tensors(void **state) {
     memcpy(strstr(cfg, "\"intermediate_size\": 32"), "\"intermediate_size\": 48", 23);
     hf_spec b = {.config = cfg};
     expect_bad(&b, LLM_ERR_FORMAT, "model.safetensors", "gate_proj.weight' has shape [32, 16], config.json implies [48, 16]");
-    hf_spec c = {.extra = "model.layers.0.self_attn.q_proj.bias"};
-    expect_bad(&c, LLM_ERR_FORMAT, "model.safetensors", "unexpected tensor 'model.layers.0.self_attn.q_proj.bias'");
+    hf_spec c = {.extra = "model.layers.0.self_attn.o_proj.bias"};
+    expect_bad(&c, LLM_ERR_FORMAT, "model.safetensors", "unexpected tensor 'model.layers.0.self_attn.o_proj.bias'");
     hf_spec d = {.sharded = true, .omit = "lm_head.weight"};
     expect_bad(&d, LLM_ERR_FORMAT, "model.safetensors.index.json", "missing tensor 'lm_head.weight'");
     hf_spec e = {.sharded = true, .index_entry = "\"x.weight\": \"../model-00001-of-00002.safetensors\""};

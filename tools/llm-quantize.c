@@ -9,10 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dtype.h"
 #include "progress.h"
+#include "llm_convert.h"
 #include "tempclean.h"
-#include "quantize.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-quantize";
@@ -36,8 +35,8 @@ static const char usage[] =
     "  is complete; a symbolic link, device or FIFO there is refused, not\n"
     "  followed. Interrupted (SIGINT, SIGTERM, SIGHUP), nothing is left behind.\n";
 
-static uint32_t parse_type(const char *name) {
-    uint32_t t;
+static llm_type parse_type(const char *name) {
+    llm_type t;
     if (!llm_type_from_name(name, &t)) die("unknown type '%s': use q8_0, q4_0, q4_k, q5_k, q6_k, f16, bf16 or f32", name);
     return t;
 }
@@ -72,8 +71,14 @@ int main(int argc, char **argv) {
     progress prog;
     progress_init(&prog, "llm-quantize");
     bool mix = strcasecmp(pos[2], "q4_k_m") == 0 || strcasecmp(pos[2], "q5_k_m") == 0;
-    uint32_t type = mix ? (pos[2][1] == '4' ? LLM_DT_Q4_K : LLM_DT_Q5_K) : parse_type(pos[2]);
-    llm_quantize_params p = {type, rules, n_rules, progress_report, &prog, mix, tempclean_hook, NULL};
+    llm_quantize_params p = llm_quantize_default_params();
+    p.type = mix ? (pos[2][1] == '4' ? LLM_TYPE_Q4_K : LLM_TYPE_Q5_K) : parse_type(pos[2]);
+    p.rules = rules;
+    p.n_rules = n_rules;
+    p.report = progress_report;
+    p.report_ud = &prog;
+    p.mixture_m = mix;
+    p.temp = tempclean_hook;
     tempclean_install();
     llm_error err;
     if (llm_quantize_file(pos[0], pos[1], &p, &err)) {

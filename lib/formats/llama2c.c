@@ -47,24 +47,26 @@ llm_status l2c_read_header(const void *data, size_t size, llm_hparams *h, bool *
         .head_dim = v[0] / v[3], .n_ctx_train = v[6], .rope_base = 10000.0f, .rope_scale = 1.0f, .rms_eps = 1e-5f,
     };
     h->n_rot = h->head_dim;
+    llm_hparams_defaults(h);
     *shared = v[5] > 0;
     return llm_hparams_validate(h, err);
 }
 
-llm_status l2c_place_tensors(const void *data, size_t size, const llm_hparams *h, bool shared, l2c_layout *t,
-                             llm_error *err) {
-    static const char *const names[L2C_N_STACKS] = {"rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3"};
-    int64_t dim = h->n_embd, kv_dim = (int64_t)h->n_head_kv * h->head_dim, ff = h->n_ff;
-    const int64_t ne[L2C_N_STACKS][2] = {{dim, 1}, {dim, dim}, {dim, kv_dim}, {dim, kv_dim}, {dim, dim},
-                                         {dim, 1}, {dim, ff},  {ff, dim},     {dim, ff}};
+llm_status l2c_place_tensors(const void *data, size_t size, const llm_arch *arch, const llm_hparams *h, bool shared,
+                             l2c_layout *t, llm_error *err) {
+    memset(t, 0, sizeof *t);
     l2c_cursor c = {(const float *)((const unsigned char *)data + L2C_HEADER), (size - L2C_HEADER) / sizeof(float)};
-    uint64_t vocab_floats = (uint64_t)dim * (uint64_t)h->n_vocab;
+    uint64_t dim = (uint64_t)h->n_embd, vocab_floats = dim * (uint64_t)h->n_vocab;
     llm_status s = take(&c, vocab_floats, "token_embedding", &t->emb, err);
-    for (int i = 0; !s && i < L2C_N_STACKS; i++) {
-        memcpy(t->ne[i], ne[i], sizeof ne[i]);
-        s = take(&c, (uint64_t)ne[i][0] * (uint64_t)ne[i][1] * (uint64_t)h->n_layer, names[i], &t->stack[i], err);
+    for (int i = 0; !s && i < LLM_LT_COUNT; i++) {
+        const llm_layer_tensor *lt = &llm_layer_tensors[i];
+        if (!lt->l2c) continue;
+        t->ne[i][0] = llm_arch_dim(arch, h, lt->ne0);
+        t->ne[i][1] = llm_arch_dim(arch, h, lt->part[0]);
+        s = take(&c, (uint64_t)t->ne[i][0] * (uint64_t)t->ne[i][1] * (uint64_t)h->n_layer, lt->l2c, &t->stack[i], err);
+        t->n_stacks++;
     }
-    if (!s) s = take(&c, (uint64_t)dim, "rms_final", &t->final_norm, err);
+    if (!s) s = take(&c, dim, "rms_final", &t->final_norm, err);
     if (!s) s = take(&c, (uint64_t)h->n_ctx_train * (uint64_t)h->head_dim, "freq_cis", &t->freq_cis, err);
     t->cls = t->emb;
     if (!s && !shared) s = take(&c, vocab_floats, "wcls", &t->cls, err);
@@ -80,18 +82,14 @@ static llm_tensor f32_view(const float *data, int64_t ne0, int64_t ne1) {
     return t;
 }
 
-/* Each stack's tensors as the layers' views, in file order. */
+/* Each stack's tensors as the layers' views. */
 static void set_layers(llm_model *m, const l2c_layout *t) {
-    static const size_t off[L2C_N_STACKS] = {
-        offsetof(llm_layer, attn_norm), offsetof(llm_layer, wq), offsetof(llm_layer, wk),
-        offsetof(llm_layer, wv), offsetof(llm_layer, wo), offsetof(llm_layer, ffn_norm),
-        offsetof(llm_layer, w_gate), offsetof(llm_layer, w_down), offsetof(llm_layer, w_up),
-    };
-    for (int i = 0; i < L2C_N_STACKS; i++) {
+    for (int i = 0; i < LLM_LT_COUNT; i++) {
+        if (!t->stack[i]) continue;
         uint64_t per = (uint64_t)t->ne[i][0] * (uint64_t)t->ne[i][1];
         for (int l = 0; l < m->hp.n_layer; l++) {
-            llm_tensor *v = (llm_tensor *)((char *)&m->layers[l] + off[i]);
-            *v = f32_view(t->stack[i] + per * (uint64_t)l, t->ne[i][0], t->ne[i][1]);
+            llm_tensor v = f32_view(t->stack[i] + per * (uint64_t)l, t->ne[i][0], t->ne[i][1]);
+            llm_layer_set(&m->layers[l], m, (llm_lt)i, &v);
         }
     }
 }
@@ -118,15 +116,15 @@ llm_status llm_model_load_llama2c(llm_model *m, const char *path, const char *to
                                   llm_error *err) {
     llm_status s = llm_map_open(&m->map, path, err);
     if (s) return s;
+    m->arch = llm_arch_llama();
     bool shared = false;
     l2c_layout t;
     /* Vocabulary size, dims and counts are checked before any sizes are
      * multiplied or anything is allocated. */
     if ((s = l2c_read_header(m->map.data, m->map.size, &m->hp, &shared, err)) ||
         (s = load_vocab(m, path, tok_path, err)) || (s = llm_model_validate(m, err)) ||
-        (s = l2c_place_tensors(m->map.data, m->map.size, &m->hp, shared, &t, err)))
+        (s = l2c_place_tensors(m->map.data, m->map.size, m->arch, &m->hp, shared, &t, err)))
         return s;
-    snprintf(m->arch, sizeof m->arch, "llama");
     m->ftype = LLM_DT_F32;
     const llm_hparams *h = &m->hp;
     m->layers = llm_calloc((size_t)h->n_layer, sizeof *m->layers);
@@ -135,5 +133,6 @@ llm_status llm_model_load_llama2c(llm_model *m, const char *path, const char *to
     m->tok_embd = f32_view(t.emb, h->n_embd, h->n_vocab);
     m->output_norm = f32_view(t.final_norm, h->n_embd, 1);
     m->output = f32_view(t.cls, h->n_embd, h->n_vocab);
+    llm_layer_rules(m);
     return LLM_OK;
 }

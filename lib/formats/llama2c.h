@@ -13,13 +13,13 @@
 #include "llm.h"
 #include "model.h"
 
-/* The per-layer stacks, in file order. */
-enum { L2C_RMS_ATT, L2C_WQ, L2C_WK, L2C_WV, L2C_WO, L2C_RMS_FFN, L2C_W1, L2C_W2, L2C_W3, L2C_N_STACKS };
-
 typedef struct l2c_layout {
     const float *emb;                 /* (n_vocab rows of dim) */
-    const float *stack[L2C_N_STACKS]; /* n_layer tensors each, back to back */
-    int64_t ne[L2C_N_STACKS][2];      /* each one's shape: ne0 inputs, ne1 outputs */
+    const float *stack[LLM_LT_COUNT]; /* n_layer tensors each, back to back, for
+                                         the layer tensors with a llama2.c name
+                                         (arch.h), in the table's order; NULL others */
+    int64_t ne[LLM_LT_COUNT][2];      /* each one's shape: ne0 inputs, ne1 outputs */
+    int n_stacks;                     /* how many stacks there are */
     const float *final_norm;          /* (dim) */
     const float *freq_cis;            /* (seq_len * head_dim), unused: RoPE is recomputed */
     const float *cls;                 /* the classifier: emb when shared */
@@ -34,7 +34,7 @@ llm_status l2c_read_header(const void *data, size_t size, llm_hparams *h, bool *
  * exactly them: a truncated file, or bytes after the last tensor (a
  * header that understates the layers would otherwise give garbage), are
  * refused. data must be 4-byte aligned (a map is). */
-llm_status l2c_place_tensors(const void *data, size_t size, const llm_hparams *h, bool shared, l2c_layout *t,
-                             llm_error *err);
+llm_status l2c_place_tensors(const void *data, size_t size, const llm_arch *arch, const llm_hparams *h, bool shared,
+                             l2c_layout *t, llm_error *err);
 
 #endif

@@ -13,8 +13,18 @@
 #define DEFAULT_BATCH 512
 
 llm_ctx_params llm_ctx_default_params(void) {
-    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL};
+    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL, .n_threads_blas = 0};
     return p;
+}
+
+/* theta_i = scale * base^(-2i / n_rot) / factor_i for the n_rot / 2
+ * pairs (factors NULL: 1). */
+static void rope_table(float *freq, const llm_hparams *h, const float *factors, float base, float scale) {
+    for (int i = 0; i < h->n_rot / 2; i++) {
+        float theta = 1.0f / powf(base, (float)(2 * i) / (float)h->n_rot);
+        if (scale != 1.0f) theta *= scale;
+        freq[i] = factors ? theta / factors[i] : theta;
+    }
 }
 
 /* Lays the buffers out in one allocation. Sizes come from validated
@@ -31,9 +41,10 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
     uint64_t threads = (uint64_t)llm_pool_size(c->mc.pool);
     struct { float **p; uint64_t n; } parts[] = {
         {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim},
+        {&c->att_out, b * q_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
         {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},
-        {&c->rope_freq, (uint64_t)h->n_rot / 2}, {&c->logits, (uint64_t)h->n_vocab},
+        {&c->rope_freq, (uint64_t)h->n_rot}, {&c->logits, (uint64_t)h->n_vocab},
         {&c->key_cache, keys}, {&c->value_cache, values},
     };
     uint64_t total = 0;
@@ -49,12 +60,8 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
         *parts[i].p = p;
         p += parts[i].n;
     }
-    const float *factors = c->model->rope_freqs.data;
-    for (int i = 0; i < h->n_rot / 2; i++) {
-        float theta = 1.0f / powf(h->rope_base, (float)(2 * i) / (float)h->n_rot);
-        if (h->rope_scale != 1.0f) theta *= h->rope_scale;
-        c->rope_freq[i] = factors ? theta / factors[i] : theta;
-    }
+    rope_table(c->rope_freq, h, c->model->rope_freqs.data, h->rope_base, h->rope_scale);
+    rope_table(c->rope_freq + h->n_rot / 2, h, c->model->rope_freqs.data, h->rope_base_swa, h->rope_scale_swa);
     return LLM_OK;
 }
 
@@ -65,6 +72,7 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     }
     llm_ctx_params p = params ? *params : llm_ctx_default_params();
     if (p.n_ctx < 0 || p.n_ctx > MAX_CTX || p.n_threads < 1 || p.n_threads > 256 || p.n_batch < 0 ||
+        p.n_threads_blas < 0 || p.n_threads_blas > 256 ||
         p.n_batch > MAX_CTX) {
         llm_fail(err, LLM_ERR_INVALID_ARG,
                  "llm_ctx_new: n_ctx %d (0 to %d), n_threads %d (1 to 256) or n_batch %d out of range",
@@ -89,13 +97,16 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     c->n_batch = p.n_batch ? p.n_batch : DEFAULT_BATCH;
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
     llm_pool *pool = NULL;
+    int64_t q_dim = (int64_t)h->n_head * h->head_dim;
     int64_t max_in = h->n_ff > h->n_embd ? h->n_ff : h->n_embd;
+    if (q_dim > max_in) max_in = q_dim;
     if ((p.n_threads > 1 && llm_pool_new(&pool, p.n_threads, err) != LLM_OK) ||
         llm_compute_init(&c->mc, pool, k, c->n_batch, max_in, err) != LLM_OK ||
         alloc_buffers(c, err) != LLM_OK) {
         llm_ctx_free(c);
         return NULL;
     }
+    c->mc.blas_threads = p.n_threads_blas;
     return c;
 }
 
