@@ -322,6 +322,32 @@ static llm_status put_vocab(gguf_writer *w, const cvocab *v, llm_error *err) {
     return LLM_OK;
 }
 
+/* The vocabulary as the loader will read it from the output: written
+ * alone to memory and read back by llm_vocab_from_gguf, before any tensor
+ * is converted. So the converter never writes a file its own loader
+ * refuses for its vocabulary (more BPE merges than LLM_MAX_VOCAB, special
+ * pieces past the trie's limit, ...): one set of limits, the loader's. */
+static llm_status check_vocab(const cvocab *v, const char *path, llm_error *err) {
+    gguf_writer *w = gguf_writer_new(err);
+    if (!w) return LLM_ERR_NOMEM;
+    void *img = NULL;
+    size_t n = 0;
+    gguf_file f;
+    llm_vocab lv;
+    memset(&lv, 0, sizeof lv);
+    llm_status s = put_vocab(w, v, err);
+    if (!s) s = gguf_writer_to_mem(w, &img, &n, err);
+    gguf_writer_free(w);
+    if (!s && !(s = gguf_parse(&f, img, n, err))) {
+        s = llm_vocab_from_gguf(&lv, &f, err);
+        gguf_close(&f);
+    }
+    llm_vocab_free(&lv);
+    free(img);
+    if (s) llm_error_prefix(err, path);
+    return s;
+}
+
 /* ---------------------------------------------------------------- tensors */
 
 /* A conversion in progress: the writer, the buffers it borrows, the
@@ -602,6 +628,7 @@ llm_status llm_convert_llama2c(const char *model, const char *tokenizer, const c
     if (!s) s = l2c_hparams(&map, model, &c.hp, &shared, err);
     if (!s) s = ends_with(tokenizer, ".model") ? vocab_spm(&v, tokenizer, c.hp.n_vocab, err)
                                                : vocab_llama2c(&v, tokenizer, c.hp.n_vocab, err);
+    if (!s) s = check_vocab(&v, tokenizer, err);
     if (!s) s = l2c_tensors(&c, &map, model, shared, err);
     base_name(name, sizeof name, model);
     if (!s) s = finish(&c, &v, name, inputs, 2, err);
@@ -1008,6 +1035,7 @@ static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_e
         s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
     if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_bpe(v, tok, c->hp.n_vocab, err);
     if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);
+    if (!s) s = check_vocab(v, tok, err);
     if (!s) s = st_model_open(m, dir, err);
     cJSON_Delete(cfg);
     if (s) return s;

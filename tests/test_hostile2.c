@@ -566,6 +566,35 @@ static void test_interrupted_output(void **state) {
     }
 }
 
+/* --------------------------------------------------- converter limits */
+
+/* A tokenizer.json with more merges than the loader takes: the converter
+ * used to write the file, which its own loader then refused; now it reads
+ * its vocabulary back with the loader before converting any tensor. Heavy
+ * (4M merges, ~0.5 GB), so skipped under LLM_TEST_QUICK. */
+static void test_converter_limits(void **state) {
+    (void)state;
+    if (test_quick()) skip();
+    static const char *const files[] = {"config.json", "model.safetensors", "tokenizer_config.json"};
+    make_dir();
+    link_all("tiny-gpt2vocab-hf", files, 3);
+    char src[4096];
+    snprintf(src, sizeof src, "%s/tokenizer.json", test_model_path("tiny-gpt2vocab-hf"));
+    char *text = test_read_file(src, NULL), *at = text ? strstr(text, "\"merges\": [") : NULL;
+    assert_non_null(at);
+    at += strlen("\"merges\": [");
+    FILE *fp = fopen(in_dir(0, "tokenizer.json"), "w");
+    assert_non_null(fp);
+    fwrite(text, 1, (size_t)(at - text), fp);
+    for (int i = 0; i <= LLM_MAX_VOCAB; i++) fputs("\"a b\",", fp);
+    fputs(at, fp);
+    fclose(fp);
+    free(text);
+    assert_fails(llm_convert_hf(dir, in_dir(1, "o.gguf"), NULL, err), LLM_ERR_LIMIT,
+                 "tokenizer.json: 4244305 BPE merges exceed the limit 4194304");
+    assert_int_equal(access(in_dir(1, "o.gguf"), F_OK), -1);
+}
+
 /* ---------------------------------------------------------------- JSON */
 
 /* JSON that cJSON and Python's json read differently is refused: a key
@@ -631,6 +660,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test_teardown(test_degenerate_config, teardown),
         cmocka_unit_test_teardown(test_llama2c_trailing, teardown),
         cmocka_unit_test_teardown(test_special_tokens_linear, teardown),
+        cmocka_unit_test_teardown(test_converter_limits, teardown),
         cmocka_unit_test_teardown(test_json_like_python, teardown),
         cmocka_unit_test_teardown(test_long_piece_printed, teardown),
         cmocka_unit_test_teardown(test_long_path_messages, teardown),
