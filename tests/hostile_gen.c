@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dtype.h"
 #include "error.h"
 #include "gguf.h"
 #include "gguf_write.h"
@@ -74,4 +75,32 @@ char *hostile_tok_text(size_t len, int32_t n, uint64_t seed) {
         else pos += (size_t)sprintf(t + pos, " word%c", 'a' + r % 26);
     }
     return t;
+}
+
+static unsigned char *put_le(unsigned char *p, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++) p[i] = (unsigned char)(v >> (8 * i));
+    return p + bytes;
+}
+
+void *hostile_aliased_image(uint32_t n, uint64_t floats, size_t *size) {
+    enum { INFO = 8 + 9 + 4 + 8 + 4 + 8 }; /* name "t%08u", 1 dim, type, offset */
+    size_t head = 24 + (size_t)n * INFO, data = (head + 31) / 32 * 32;
+    *size = data + (size_t)floats * 4;
+    unsigned char *img = calloc(1, *size), *p = img;
+    if (!img) return NULL;
+    memcpy(p, "GGUF", 4);
+    p = put_le(p + 4, 3, 4);
+    p = put_le(p, n, 8);
+    p = put_le(p, 0, 8);
+    for (uint32_t i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "t%08u", i);
+        p = put_le(p, 9, 8);
+        memcpy(p, name, 9);
+        p = put_le(p + 9, 1, 4);
+        p = put_le(p, floats, 8);
+        p = put_le(p, LLM_DT_F32, 4);
+        p = put_le(p, 0, 8);
+    }
+    return img;
 }

@@ -26,4 +26,9 @@ void hostile_free_pieces(char **pieces, int32_t n);
  * ids below n and their prefixes ("<to") among them, from seed. */
 char *hostile_tok_text(size_t len, int32_t n, uint64_t seed);
 
+/* A GGUF image (malloc'd, *size bytes) of n F32 tensors of `floats`
+ * elements, every one at data offset 0: n times the work of one tensor
+ * declared on the bytes of one, which the reader must refuse. */
+void *hostile_aliased_image(uint32_t n, uint64_t floats, size_t *size);
+
 #endif
