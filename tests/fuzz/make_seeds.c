@@ -380,6 +380,9 @@ static void cli_seeds(void) {
     ARGS("nan", "--temp\0nan\0-m\0a");
     ARGS("negative-seed", "--seed\0-1\0-m\0a");
     ARGS("clustered", "-vm\0a\0-n8\0-c2");
+    ARGS("conversation", "-m\0ollama:llama3.2:1b\0-cnv\0-sys\0Be brief.\0--chat-template\0chatml\0-e\0"
+                         "-f\0prompt.txt\0--special\0--verbose-prompt\0-no-cnv");
+    ARGS("both-prompts", "-m\0m\0-p\0x\0-f\0y");
 }
 
 int main(int argc, char **argv) {
