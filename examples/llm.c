@@ -123,11 +123,13 @@ static int ollama_defaults(options *o, int argc, char **argv, llm_ollama_model *
     return parse_args(argc, argv, o) == OPTS_OK ? 0 : 1;
 }
 
-/* The prompt's text, owned: -f FILE's bytes or -p, escapes processed with
- * -e (the system prompt too, in place of its argument). */
+/* The prompt's text, owned: -f FILE's bytes (one trailing newline dropped)
+ * or -p, escapes processed with -e (the system prompt too, in place of
+ * its argument). */
 static char *prompt_text(options *o, char **system) {
     size_t len = 0;
     char *text = o->prompt_file ? read_file(o->prompt_file, &len) : NULL;
+    if (text && len > 0 && text[len - 1] == '\n') len--; /* as llama.cpp's -f does */
     if (!text) {
         len = o->prompt ? strlen(o->prompt) : 0;
         text = xmalloc(len + 1);
@@ -184,6 +186,9 @@ int main(int argc, char **argv) {
         cp.n_threads = o.n_threads;
         cp.n_threads_blas = o.n_threads;
         llm_ctx *ctx = llm_ctx_new(m, &cp, &err);
+        if (ctx && o.verbose)
+            fprintf(stderr, "llm: context %d tokens, %d threads, kernels %s\n", (int)llm_ctx_n_ctx(ctx),
+                    (int)o.n_threads, llm_ctx_kernels(ctx));
         llm_sampler *smp = ctx ? llm_sampler_from_params(&o.sp, &err) : NULL;
         if (!smp) fail("%s", err.msg);
         else if (want_conversation(&o, m)) rc = chat_run(&o, text, m, ctx, smp);
