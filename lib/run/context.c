@@ -17,6 +17,16 @@ llm_ctx_params llm_ctx_default_params(void) {
     return p;
 }
 
+/* theta_i = scale * base^(-2i / n_rot) / factor_i for the n_rot / 2
+ * pairs (factors NULL: 1). */
+static void rope_table(float *freq, const llm_hparams *h, const float *factors, float base, float scale) {
+    for (int i = 0; i < h->n_rot / 2; i++) {
+        float theta = 1.0f / powf(base, (float)(2 * i) / (float)h->n_rot);
+        if (scale != 1.0f) theta *= scale;
+        freq[i] = factors ? theta / factors[i] : theta;
+    }
+}
+
 /* Lays the buffers out in one allocation. Sizes come from validated
  * hyper-parameters bounded by model.c, and n_ctx is bounded here, so the
  * products below fit comfortably in 64 bits; the total is still checked
@@ -31,9 +41,10 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
     uint64_t threads = (uint64_t)llm_pool_size(c->mc.pool);
     struct { float **p; uint64_t n; } parts[] = {
         {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim},
+        {&c->att_out, b * q_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
         {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},
-        {&c->rope_freq, (uint64_t)h->n_rot / 2}, {&c->logits, (uint64_t)h->n_vocab},
+        {&c->rope_freq, (uint64_t)h->n_rot}, {&c->logits, (uint64_t)h->n_vocab},
         {&c->key_cache, keys}, {&c->value_cache, values},
     };
     uint64_t total = 0;
@@ -49,12 +60,8 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
         *parts[i].p = p;
         p += parts[i].n;
     }
-    const float *factors = c->model->rope_freqs.data;
-    for (int i = 0; i < h->n_rot / 2; i++) {
-        float theta = 1.0f / powf(h->rope_base, (float)(2 * i) / (float)h->n_rot);
-        if (h->rope_scale != 1.0f) theta *= h->rope_scale;
-        c->rope_freq[i] = factors ? theta / factors[i] : theta;
-    }
+    rope_table(c->rope_freq, h, c->model->rope_freqs.data, h->rope_base, h->rope_scale);
+    rope_table(c->rope_freq + h->n_rot / 2, h, c->model->rope_freqs.data, h->rope_base_swa, h->rope_scale_swa);
     return LLM_OK;
 }
 
@@ -90,7 +97,9 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     c->n_batch = p.n_batch ? p.n_batch : DEFAULT_BATCH;
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
     llm_pool *pool = NULL;
+    int64_t q_dim = (int64_t)h->n_head * h->head_dim;
     int64_t max_in = h->n_ff > h->n_embd ? h->n_ff : h->n_embd;
+    if (q_dim > max_in) max_in = q_dim;
     if ((p.n_threads > 1 && llm_pool_new(&pool, p.n_threads, err) != LLM_OK) ||
         llm_compute_init(&c->mc, pool, k, c->n_batch, max_in, err) != LLM_OK ||
         alloc_buffers(c, err) != LLM_OK) {

@@ -23,11 +23,13 @@ struct llm_ctx {
     float *xb2;          /* (B, dim) */
     float *q;            /* (B, n_head * head_dim) */
     float *k;            /* (B, n_head_kv * head_dim) the batch's keys, on their way to the cache */
+    float *att_out;      /* (B, n_head * head_dim) attention's output, before its projection */
     float *hb;           /* (B, n_ff) */
     float *hb2;          /* (B, n_ff) */
     float *att;          /* (n_threads, llm_attn_scratch_size(head_dim)) attention scratch */
     float *norm_w;       /* (dim) norm weights converted to float, if stored narrower */
-    float *rope_freq;    /* (n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i */
+    float *rope_freq;    /* (2, n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i: of the
+                            global layers, then of the sliding-window ones (llm_layer.rope) */
     float *logits;       /* (n_vocab) of the batch's last token */
     float *key_cache;    /* n_layer of llm_attn_key_cache_size(): blocks of keys, transposed */
     float *value_cache;  /* (n_layer, n_ctx, n_head_kv * head_dim) */
