@@ -149,10 +149,8 @@ static jv *split(jinja_ctx *c, const jnode *at, const jv *s, const jv *sep, cons
         while (i < n && py_space(cp_at(p, n, i, &len))) i += len;
         if (i >= n) break;
         size_t b = i;
-        if (max >= 0 && k >= max) {
-            size_t e = n;
-            while (e > b && py_space(cp_at(p, n, cp_start(p, e), &len))) e = cp_start(p, e);
-            if (!jv_push(c, l, jv_str(c, p + b, e - b))) return NULL;
+        if (max >= 0 && k >= max) { /* the rest, trailing whitespace and all */
+            if (!jv_push(c, l, jv_str(c, p + b, n - b))) return NULL;
             break;
         }
         while (i < n && !py_space(cp_at(p, n, i, &len))) i += len;

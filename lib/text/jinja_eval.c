@@ -764,6 +764,12 @@ static int exec_for(jinja_ctx *c, const jnode *n) {
     jv *loop = r == X_OK ? jv_dict(c, JV_DICT) : NULL;
     if (!loop) r = X_ERR;
     for (size_t i = 0; r == X_OK && i < items->u.l.n; i++) {
+        /* each iteration starts from a fresh scope: what the body set in
+         * the previous one is gone (Jinja2 semantics) */
+        jv *vars = jv_dict(c, JV_DICT);
+        if (!vars) { r = X_ERR; break; }
+        jv_unref(c, s.vars);
+        s.vars = vars;
         if (!jinja_step(c, 1) || !set_loop(c, loop, items, i) || !jv_set_cstr(c, s.vars, "loop", jv_ref(loop)) ||
             !assign(c, n->a, s.vars, jv_ref(items->u.l.a[i]))) {
             r = X_ERR;

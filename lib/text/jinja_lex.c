@@ -169,7 +169,7 @@ static const char ops1[] = "+-*/%~<>=.,:|()[]{}";
 /* The tokens inside a tag up to its closing delimiter (close: "%}" or
  * "}}"), which it consumes with its whitespace control; *strip_after
  * tells whether "-" asked to strip the text that follows. */
-static llm_status lex_tag(lexer *lx, const char *close, int *strip_after, int *plus_after) {
+static llm_status lex_tag(lexer *lx, const char *close, jtok_type end, int *strip_after, int *plus_after) {
     for (;;) {
         while (lx->pos < lx->n && is_space(lx->s[lx->pos])) advance(lx, lx->pos + 1);
         if (lx->pos >= lx->n) return lex_fail(lx, "unexpected end of template inside a tag");
@@ -178,10 +178,12 @@ static llm_status lex_tag(lexer *lx, const char *close, int *strip_after, int *p
         if ((*p == '-' || *p == '+') && left >= 3 && memcmp(p + 1, close, 2) == 0) {
             *strip_after = *p == '-';
             *plus_after = *p == '+';
+            if (!push(lx, end, NULL, 0)) return LLM_ERR_NOMEM;
             advance(lx, lx->pos + 3);
             return LLM_OK;
         }
         if (left >= 2 && memcmp(p, close, 2) == 0) {
+            if (!push(lx, end, NULL, 0)) return LLM_ERR_NOMEM;
             advance(lx, lx->pos + 2);
             return LLM_OK;
         }
@@ -321,8 +323,8 @@ llm_status jinja_lex(const char *src, size_t len, jtoks *out, llm_error *err) {
         } else {
             size_t tag_tok = out->n;
             if (!push(&lx, kind == '{' ? JT_VAR_BEGIN : JT_BLOCK_BEGIN, NULL, 0)) return LLM_ERR_NOMEM;
-            s = lex_tag(&lx, kind == '{' ? "}}" : "%}", &strip_after, &plus_after);
-            if (!s && !push(&lx, kind == '{' ? JT_VAR_END : JT_BLOCK_END, NULL, 0)) return LLM_ERR_NOMEM;
+            s = lex_tag(&lx, kind == '{' ? "}}" : "%}", kind == '{' ? JT_VAR_END : JT_BLOCK_END, &strip_after,
+                        &plus_after);
             int raw = 0; /* a raw block continues like its endraw tag */
             if (!s && kind == '%') {
                 s = lex_raw(&lx, tag_tok, &strip_after, &raw);

@@ -112,13 +112,18 @@ static int enter(parser *p) {
 /* Arguments of a call, filter or test after its "(": positional ones and
  * name=value ones (JN_KWARG), up to the ")". */
 static int parse_args(parser *p, jnode *call) {
+    int seen_kw = 0;
     while (!is_op(peek(p), ")")) {
         if (peek(p)->type == JT_NAME && is_op(peek2(p), "=")) {
+            seen_kw = 1;
             jtok *nt = next(p);
             next(p);
             jnode *kw = node_new(p, JN_KWARG, nt);
             if (!kw || !set_name(p, kw, nt->s, nt->n) || !(kw->a = parse_expr(p)) || !add_kid(p, call, kw))
                 return 0;
+        } else if (seen_kw) {
+            perr(p, peek(p), "%s", "positional argument follows keyword argument");
+            return 0;
         } else if (!add_kid(p, call, parse_expr(p))) return 0;
         if (!is_op(peek(p), ",")) break;
         next(p);
@@ -434,6 +439,21 @@ static jnode *parse_expr(parser *p) {
     return n;
 }
 
+/* The value of a set: an expression, or "a, b" as a tuple. */
+static jnode *parse_expr_list(parser *p) {
+    jtok *t = peek(p);
+    jnode *first = parse_expr(p);
+    if (!first || !is_op(peek(p), ",")) return first;
+    jnode *tup = node_new(p, JN_TUPLE, t);
+    if (!tup || !add_kid(p, tup, first)) return NULL;
+    while (is_op(peek(p), ",")) {
+        next(p);
+        if (peek(p)->type == JT_BLOCK_END) break;
+        if (!add_kid(p, tup, parse_expr(p))) return NULL;
+    }
+    return tup;
+}
+
 /* An expression list "a, b" as a tuple (for set and for targets), else
  * the single expression; names_only restricts it to assignable names. */
 static jnode *parse_target(parser *p, int names_only) {
@@ -521,7 +541,7 @@ static jnode *parse_set(parser *p, jtok *at) {
     if (is_op(peek(p), "=")) {
         next(p);
         jnode *n = node_new(p, JN_SET, at);
-        if (!n || !(n->b = parse_expr(p)) || !expect_block_end(p)) return NULL;
+        if (!n || !(n->b = parse_expr_list(p)) || !expect_block_end(p)) return NULL;
         n->a = target;
         return n;
     }
@@ -595,8 +615,10 @@ static jnode *parse_body(parser *p, const char *const *ends) {
         jtok *t = peek(p);
         if (t->type == JT_EOF) {
             if (ends) {
+                int k = 0;
+                while (ends[k + 1] && strncmp(ends[k], "end", 3) != 0) k++;
                 p->depth--;
-                return perr(p, t, "unexpected end of template, expected '%s'", ends[0]);
+                return perr(p, t, "unexpected end of template, expected '%s'", ends[k]);
             }
             break;
         }
