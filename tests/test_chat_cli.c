@@ -25,6 +25,7 @@
 
 static const char *llm_exe;
 static char model_path[4096];
+static char err_text[1 << 16]; /* llm's stderr in the last run */
 
 /* ChatML that writes BOS itself, as Llama 3's and Mistral's templates do:
  * the rendered text must then not get a second one. */
@@ -73,9 +74,10 @@ typedef struct turn {
     char reply[4096];
 } turn;
 
-/* Runs llm on input (piped, so no terminal) with args; its stderr, parsed into turns (at most
- * max), and the exit status. */
-static int run(const char *args, const char *input, turn *turns, int max, int *n_turns, char *err_text, size_t cap) {
+/* Runs llm on input (piped, so no terminal) with args; its stderr into
+ * err_text, parsed into turns (at most max), and the exit status. */
+static int run(const char *args, const char *input, turn *turns, int max, int *n_turns) {
+    size_t cap = sizeof err_text;
     char cmd[16384];
     assert_null(strchr(input, '\''));
     snprintf(cmd, sizeof cmd, "printf '%%s' '%s' | '%s' -m '%s' %s --temp 0 -t 1 --verbose-prompt 2>&1 >/dev/null",
@@ -125,14 +127,17 @@ static size_t render_ids(const llm_model *m, const llm_chat_message *msgs, size_
     return n_ids;
 }
 
+/* run, which must succeed with want turns. */
+static void converse(const char *args, const char *input, turn *turns, int want) {
+    int n;
+    int status = run(args, input, turns, want, &n);
+    if (status != 0 || n != want) fail_msg("status %d, %d turns of %d in:\n%s", status, n, want, err_text);
+}
+
 static void test_three_turns(void **state) {
     (void)state;
     static turn turns[3];
-    static char err_text[1 << 16];
-    int n;
-    assert_int_equal(run("-cnv -n 12 -sys 'You tell stories.'", "Hello there\nTell me about a cat\nAnd then?\n", turns,
-                         3, &n, err_text, sizeof err_text), 0);
-    if (n != 3) fail_msg("%d turns in:\n%s", n, err_text);
+    converse("-cnv -n 12 -sys 'You tell stories.'", "Hello there\nTell me about a cat\nAnd then?\n", turns, 3);
     llm_error err;
     llm_model *m = llm_model_load(model_path, NULL, &err);
     assert_non_null(m);
@@ -165,12 +170,8 @@ static void test_three_turns(void **state) {
  * reply; /clear starts over after the system message. */
 static void test_commands(void **state) {
     (void)state;
-    static turn turns[4];
-    static char err_text[1 << 16];
-    int n;
-    assert_int_equal(run("-cnv -n 8 -sys 'S.'", "Hi\n/regen\n/clear\nHi\n/exit\nnever read\n", turns, 4, &n, err_text,
-                         sizeof err_text), 0);
-    if (n != 3) fail_msg("%d turns in:\n%s", n, err_text);
+    static turn turns[3];
+    converse("-cnv -n 8 -sys 'S.'", "Hi\n/regen\n/clear\nHi\n/exit\nnever read\n", turns, 3);
     assert_int_equal(turns[1].n_fed, 1);
     assert_int_equal(turns[1].pos + 1, turns[0].pos + (int)turns[0].n_fed);
     assert_string_equal(turns[1].reply, turns[0].reply);
@@ -185,11 +186,7 @@ static void test_commands(void **state) {
 static void test_context_full(void **state) {
     (void)state;
     static turn turns[6];
-    static char err_text[1 << 16];
-    int n;
-    assert_int_equal(run("-cnv -n 16 -c 96 -sys 'S.'", "One\nTwo\nThree\nFour\nFive\nSix\n", turns, 6, &n, err_text,
-                         sizeof err_text), 0);
-    if (n != 6) fail_msg("%d turns in:\n%s", n, err_text);
+    converse("-cnv -n 16 -c 96 -sys 'S.'", "One\nTwo\nThree\nFour\nFive\nSix\n", turns, 6);
     assert_non_null(strstr(err_text, "context full: dropped the oldest"));
     for (int k = 0; k < 6; k++) assert_true(turns[k].pos + turns[k].n_fed + 1 <= 96);
 }
@@ -198,11 +195,7 @@ static void test_context_full(void **state) {
  * on; -cnv on a model without one says so. */
 static void test_mode(void **state) {
     (void)state;
-    static turn turns[1];
-    static char err_text[1 << 16];
-    int n;
-    assert_int_equal(run("-n 4", "Hi\n", turns, 1, &n, err_text, sizeof err_text), 0);
-    assert_int_equal(n, 0);
+    converse("-n 4", "Hi\n", NULL, 0);
     assert_non_null(strstr(err_text, "generated 4 tokens"));
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "'%s' -m '%s' -cnv </dev/null 2>&1", llm_exe, test_model_path("stories260K.gguf"));
