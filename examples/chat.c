@@ -210,8 +210,9 @@ static int32_t *render(chat *c, size_t *n) {
 }
 
 /* Makes the KV cache hold toks: keeps the common prefix, decodes the rest
- * (at least the last token, whose logits the reply starts from). */
-static int sync_cache(chat *c, const int32_t *toks, size_t n) {
+ * (at least the last token, whose logits the reply starts from). A shift
+ * in the middle of a reply is labelled apart in --verbose-prompt. */
+static int sync_cache(chat *c, const int32_t *toks, size_t n, int mid_reply) {
     size_t keep = 0;
     while (keep < n && keep < c->n_cache && c->cache[keep] == toks[keep]) keep++;
     if (keep == n && n > 0) keep--;
@@ -220,7 +221,7 @@ static int sync_cache(chat *c, const int32_t *toks, size_t n) {
     c->n_cache = keep;
     if (c->o->verbose_prompt) {
         char what[32];
-        snprintf(what, sizeof what, "turn %d", c->turn);
+        snprintf(what, sizeof what, mid_reply ? "turn %d, reply shifted" : "turn %d", c->turn);
         print_ids(what, (int32_t)keep, toks + keep, n - keep);
     }
     if (n > keep && llm_decode(c->ctx, toks + keep, (int32_t)(n - keep), &err) != LLM_OK) return fail("%s", err.msg);
@@ -231,21 +232,18 @@ static int sync_cache(chat *c, const int32_t *toks, size_t n) {
 }
 
 /* Renders the conversation so that it fits the context with room for
- * reserve more tokens, dropping the oldest exchanges as needed, then
- * brings the cache to it followed by the tokens extra (a reply under
- * way). Returns 0; 1 when the conversation cannot be rendered or does not
- * fit even with nothing left to drop (said on stderr; the turn is given
- * up, the program goes on); -1 when decoding failed. */
+ * reserve more tokens, dropping the oldest exchanges as needed (and
+ * saying so), then brings the cache to it followed by the tokens extra (a
+ * reply under way). Returns 0; 1 when the conversation cannot be rendered
+ * (said on stderr); 2 when it does not fit even with nothing left to
+ * drop; -1 when decoding failed. */
 static int fit(chat *c, size_t reserve, const int32_t *extra, size_t n_extra) {
     size_t n_ctx = (size_t)llm_ctx_n_ctx(c->ctx), dropped = 0, n;
     int32_t *toks;
     while ((toks = render(c, &n)) && n + n_extra + reserve > n_ctx) {
         free(toks);
         size_t k = drop_oldest(c);
-        if (!k) {
-            fprintf(stderr, "llm: the conversation does not fit the context of %zu tokens\n", n_ctx);
-            return 1;
-        }
+        if (!k) return 2;
         dropped += k;
     }
     if (!toks) return 1;
@@ -255,7 +253,7 @@ static int fit(chat *c, size_t reserve, const int32_t *extra, size_t n_extra) {
     toks = realloc(toks, (n + n_extra + 1) * sizeof *toks);
     if (!toks) die("out of memory");
     if (n_extra) memcpy(toks + n, extra, n_extra * sizeof *toks);
-    int r = sync_cache(c, toks, n + n_extra);
+    int r = sync_cache(c, toks, n + n_extra, extra != NULL);
     free(toks);
     return r ? -1 : 0;
 }
@@ -319,6 +317,7 @@ static int reply(chat *c) {
             int r = fit(c, 1, sofar, n_reply);
             free(sofar);
             if (r) {
+                if (r == 2) fprintf(stderr, "\nllm: context full: the reply is cut short\n");
                 rc = r < 0;
                 break;
             }
@@ -351,9 +350,12 @@ static int turn(chat *c) {
     size_t reserve = (size_t)c->o->n_predict < (size_t)llm_ctx_n_ctx(c->ctx) / 4
                          ? (size_t)c->o->n_predict : (size_t)llm_ctx_n_ctx(c->ctx) / 4;
     int r = fit(c, reserve ? reserve : 1, NULL, 0);
+    if (r == 2)
+        fprintf(stderr, "llm: the message is left out: with room for a reply it does not fit the context of %d tokens\n",
+                (int)llm_ctx_n_ctx(c->ctx));
     if (r > 0) {
         drop_msgs(c, c->n_msgs - 1, 1);
-        return 0; /* said why; the conversation goes on */
+        return 0; /* the conversation goes on */
     }
     return r < 0 ? 1 : reply(c);
 }

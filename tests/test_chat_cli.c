@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -26,6 +27,14 @@
 static const char *llm_exe;
 static char model_path[4096];
 static char err_text[1 << 16]; /* llm's stderr in the last run */
+static char out_text[1 << 16]; /* and its stdout */
+static char out_path[] = "/tmp/libllm-chat-out-XXXXXX", template_path[] = "/tmp/libllm-chat-template-XXXXXX";
+
+/* A template in a file, whose generation prompt opens a thinking block as
+ * DeepSeek R1's does. */
+static const char thinking_src[] =
+    "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}";
 
 /* ChatML that writes BOS itself, as Llama 3's and Mistral's templates do:
  * the rendered text must then not get a second one. */
@@ -54,6 +63,12 @@ static int setup(void **state) {
     if (!s) s = gguf_writer_to_mem(w, &img, &size, &err);
     const char *path = s ? NULL : test_write_tmp(img, size);
     if (path) snprintf(model_path, sizeof model_path, "%s", path);
+    int out_fd = mkstemp(out_path), template_fd = mkstemp(template_path);
+    if (out_fd < 0 || template_fd < 0 ||
+        write(template_fd, thinking_src, sizeof thinking_src - 1) != (ssize_t)sizeof thinking_src - 1)
+        path = NULL;
+    close(out_fd);
+    close(template_fd);
     free(img);
     gguf_writer_free(w);
     gguf_close(&f);
@@ -63,6 +78,8 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     test_cleanup_tmp();
+    unlink(out_path);
+    unlink(template_path);
     return 0;
 }
 
@@ -75,18 +92,23 @@ typedef struct turn {
 } turn;
 
 /* Runs llm on input (piped, so no terminal) with args; its stderr into
- * err_text, parsed into turns (at most max), and the exit status. */
+ * err_text, parsed into turns (at most max), its stdout into out_text,
+ * and the exit status. */
 static int run(const char *args, const char *input, turn *turns, int max, int *n_turns) {
     size_t cap = sizeof err_text;
     char cmd[16384];
     assert_null(strchr(input, '\''));
-    snprintf(cmd, sizeof cmd, "printf '%%s' '%s' | '%s' -m '%s' %s --temp 0 -t 1 --verbose-prompt 2>&1 >/dev/null",
-             input, llm_exe, model_path, args);
+    snprintf(cmd, sizeof cmd, "printf '%%s' '%s' | '%s' -m '%s' %s --temp 0 -t 1 --verbose-prompt 2>&1 >'%s'",
+             input, llm_exe, model_path, args, out_path);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t len = fread(err_text, 1, cap - 1, p);
     err_text[len] = 0;
     int status = pclose(p);
+    FILE *out = fopen(out_path, "rb");
+    assert_non_null(out);
+    out_text[fread(out_text, 1, sizeof out_text - 1, out)] = 0;
+    fclose(out);
     *n_turns = 0;
     for (char *line = err_text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         int k, pos, used;
@@ -191,6 +213,21 @@ static void test_context_full(void **state) {
     for (int k = 0; k < 6; k++) assert_true(turns[k].pos + turns[k].n_fed + 1 <= 96);
 }
 
+/* --chat-template FILE whose generation prompt opens a thinking block:
+ * on a pipe the reply is shown between [think] and [/think]. A reply that
+ * outgrows the context is cut short, and the conversation goes on. */
+static void test_thinking_and_cut(void **state) {
+    (void)state;
+    static turn turns[2];
+    char args[256];
+    snprintf(args, sizeof args, "-cnv -n 400 -c 128 --chat-template '%s'", template_path);
+    converse(args, "Hi\nAgain\n", turns, 2);
+    assert_true(strncmp(out_text, "[think]", 7) == 0);
+    assert_non_null(strstr(out_text, "[/think]\n[think]"));
+    assert_non_null(strstr(err_text, "context full: the reply is cut short"));
+    for (int k = 0; k < 2; k++) assert_true(turns[k].pos + turns[k].n_fed <= 128);
+}
+
 /* Without a terminal on stdin, a template does not turn conversation mode
  * on; -cnv on a model without one says so. */
 static void test_mode(void **state) {
@@ -212,6 +249,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_three_turns),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_context_full),
+        cmocka_unit_test(test_thinking_and_cut),
         cmocka_unit_test(test_mode),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
