@@ -1,6 +1,6 @@
-/* llm_ollama_resolve on a store built in a temporary directory: a
- * manifest, the fixture model stories260K.gguf linked in as the model
- * blob, and params, system and template layers. Names resolve with
+/* llm_ollama_resolve on a store built in a temporary directory
+ * (ollama_store.h): a manifest, the fixture model stories260K.gguf linked
+ * in as the model blob, and params, system and template layers. Names resolve with
  * Ollama's defaults, the params and system layers come back as values,
  * and hostile names and manifests are refused with messages. The llm
  * example (argv[1]) opens ollama:NAME with the params as defaults under
@@ -21,73 +21,30 @@
 
 #include "fixture.h"
 #include "llm.h"
+#include "ollama_store.h"
 #include "testutil.h"
 
-static char store[PATH_MAX];   /* the temporary store */
-static const char *llm_exe;    /* examples/llm, from argv[1] */
+static const char *store;     /* the temporary store */
+static const char *llm_exe;   /* examples/llm, from argv[1] */
 
-#define HEX_MODEL "1111111111111111111111111111111111111111111111111111111111111111"
-#define HEX_PARAMS "2222222222222222222222222222222222222222222222222222222222222222"
-#define HEX_SYSTEM "3333333333333333333333333333333333333333333333333333333333333333"
-#define HEX_TEMPLATE "4444444444444444444444444444444444444444444444444444444444444444"
-#define HEX_TEXT "5555555555555555555555555555555555555555555555555555555555555555"
-
-#define LAYER(kind, hex) "{\"mediaType\":\"application/vnd.ollama.image." kind "\",\"digest\":\"sha256:" hex "\",\"size\":1}"
-
-static const char manifest_ok[] =
-    "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.docker.distribution.manifest.v2+json\","
-    "\"config\":{\"mediaType\":\"application/vnd.docker.container.image.v1+json\",\"digest\":\"sha256:" HEX_TEXT "\"},"
-    "\"layers\":[" LAYER("model", HEX_MODEL) "," LAYER("template", HEX_TEMPLATE) "," LAYER("params", HEX_PARAMS)
-    "," LAYER("system", HEX_SYSTEM) "," LAYER("license", HEX_TEXT) "]}";
-
-/* Writes len bytes (strlen when len is 0) to store/rel, making its
- * directories. */
+/* The store's helpers, which must not fail here. */
 static void put(const char *rel, const char *data, size_t len) {
-    char path[PATH_MAX * 2];
-    snprintf(path, sizeof path, "%s/%s", store, rel);
-    for (char *p = path + strlen(store) + 1; (p = strchr(p, '/')); p++) {
-        *p = 0;
-        mkdir(path, 0755);
-        *p = '/';
-    }
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len ? len : strlen(data), f), len ? len : strlen(data));
-    fclose(f);
+    assert_int_equal(ollama_store_put(rel, data, len), 0);
 }
 
-/* The manifest of library/NAME:latest. */
 static void put_manifest(const char *name, const char *json) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "manifests/registry.ollama.ai/library/%s/latest", name);
-    put(rel, json, 0);
+    assert_int_equal(ollama_store_put_manifest(name, json), 0);
 }
 
 static int setup(void **state) {
     (void)state;
-    snprintf(store, sizeof store, "%s", "/tmp/llm-ollama-XXXXXX");
-    if (!mkdtemp(store)) return -1;
-    put("blobs/sha256-" HEX_PARAMS,
-        "{\"temperature\": 0.25, \"top_k\": 7, \"top_p\": 0.5, \"min_p\": 0.125, \"repeat_penalty\": 1.5,"
-        " \"repeat_last_n\": 32, \"num_ctx\": 96, \"num_predict\": 5, \"seed\": 4242,"
-        " \"stop\": [\"<|eot|>\", \"User:\"], \"mirostat\": 0}", 0);
-    put("blobs/sha256-" HEX_SYSTEM, "You are a tiny storyteller.", 0);
-    put("blobs/sha256-" HEX_TEMPLATE, "{{ .System }} {{ .Prompt }}", 0);
-    put("blobs/sha256-" HEX_TEXT, "some text that is not GGUF", 0);
-    char blob[PATH_MAX * 2];
-    snprintf(blob, sizeof blob, "%s/blobs/sha256-" HEX_MODEL, store);
-    char model[PATH_MAX];
-    if (!realpath(test_model_path("stories260K.gguf"), model) || symlink(model, blob) != 0) return -1;
-    put_manifest("tiny", manifest_ok);
-    put("manifests/example.com/someone/tiny/q8", manifest_ok, 0);
-    return 0;
+    return (store = ollama_store_new()) ? 0 : -1;
 }
 
 static int teardown(void **state) {
     (void)state;
-    char cmd[PATH_MAX + 16];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", store);
-    return system(cmd) == 0 ? 0 : -1;
+    ollama_store_free();
+    return 0;
 }
 
 static void test_resolves(void **state) {
