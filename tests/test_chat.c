@@ -103,7 +103,7 @@ static void test_golden(void **state) {
         free(cj);
         skip();
     }
-    cJSON *tmpls = cJSON_GetObjectItem(cJSON_Parse(tj), "families"), *convs = cJSON_Parse(cj);
+    cJSON *root = cJSON_Parse(tj), *tmpls = cJSON_GetObjectItem(root, "families"), *convs = cJSON_Parse(cj);
     int pass = 0, total = 0;
     const cJSON *t;
     cJSON_ArrayForEach(t, tmpls) {
@@ -123,7 +123,7 @@ static void test_golden(void **state) {
         free(src);
     }
     print_message("chat golden: %d of %d cases pass\n", pass, total);
-    cJSON_Delete(tmpls ? cJSON_GetObjectItem(cJSON_Parse(tj), "families") : NULL);
+    cJSON_Delete(root);
     cJSON_Delete(convs);
     free(tj);
     free(cj);
@@ -204,6 +204,7 @@ static void test_malformed(void **state) {
         {"{{ 1 / 0 }}", "division by zero"},
         {"{{ 1 // 0 }}", "integer division or modulo by zero"},
         {"{{ 'a' < 1 }}", "'<' not supported between instances of 'str' and 'int'"},
+        {"{{ nosuch < 1 }}", "'nosuch' is undefined"},
         {"{{ 1 in 2 }}", "argument of type 'int' is not iterable"},
         {"{{ x | nosuchfilter }}", "no filter named 'nosuchfilter'"},
         {"{{ x is nosuchtest }}", "no test named 'nosuchtest'"},
