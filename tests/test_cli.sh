@@ -65,7 +65,7 @@ echo "ok: llm names its model, uses $cores threads, seeds differ, -f and -e"
 
 # Every tool: the same conventions.
 for tool in tools/llm-tokenize tools/llm-perplexity tools/llm-bench tools/llm-convert tools/llm-quantize \
-            tools/llm-synth tools/tok-bench; do
+            tools/llm-synth tools/tok-bench tools/llm-template; do
     name=${tool#tools/}
     expect 2 "$name: unknown option '--bogus' (see --help)" "$build/$tool" --bogus
     "$build/$tool" --help >"$dir/out" || fail "$name --help exited $?"
@@ -74,6 +74,7 @@ done
 expect 2 "option -t wants an integer from 1 to 256, not '999'" "$build/tools/llm-perplexity" -m "$model" -f x -t 999
 expect 2 "option --tensor-type: expected PATTERN=TYPE" "$build/tools/llm-quantize" --tensor-type x a b q8_0
 expect 2 "option --seed wants an integer" "$build/tools/llm-synth" --seed x
+expect 2 "option --var: expected KEY=JSON" "$build/tools/llm-template" --name chatml --var x
 expect 2 "unexpected argument 'd'" "$build/tools/llm-quantize" a b c d
 expect 2 "give exactly one of -p TEXT or -f FILE" "$build/tools/llm-tokenize" -m "$model"
 "$build/tools/llm-bench" -m "$model" -p 8 -n 8 -r 1 --json >"$dir/out" 2>"$dir/err" || fail "llm-bench failed"
