@@ -286,9 +286,45 @@ static void bytes_add(bytes *b, const char *s, size_t n) {
     b->n += n;
 }
 
+/* Room for one more token of a reply whose tokens are cache[*first..]:
+ * when the context is full, the oldest turns go and the rest is read
+ * again with the reply so far. 0, 1 when the reply must end there (said
+ * on stderr), -1 on error. */
+static int make_room(chat *c, size_t *first) {
+    if (c->n_cache + 1 <= (size_t)llm_ctx_n_ctx(c->ctx)) return 0;
+    size_t n_reply = c->n_cache - *first;
+    int32_t *sofar = xmalloc((n_reply + 1) * sizeof *sofar);
+    memcpy(sofar, c->cache + *first, n_reply * sizeof *sofar);
+    int r = fit(c, 1, sofar, n_reply);
+    free(sofar);
+    if (r == 2) fprintf(stderr, "\nllm: context full: the reply is cut short\n");
+    if (r == 0) *first = c->n_cache - n_reply;
+    return r < 0 ? -1 : r > 0;
+}
+
+/* Bytes of the reply: shown, and kept for the conversation. */
+static void reply_bytes(think *th, bytes *text, const char *s, size_t len) {
+    think_put(th, s, len);
+    bytes_add(text, s, len);
+}
+
+/* The end of a reply: what the detokenizer held back, the display reset,
+ * the reply as the assistant's message (and on stderr with
+ * --verbose-prompt). */
+static void reply_end(chat *c, think *th, llm_detok *d, bytes *text) {
+    char tail[64];
+    size_t len;
+    if (llm_detok_flush(d, tail, sizeof tail, &len) == LLM_OK) reply_bytes(th, text, tail, len);
+    think_end(th);
+    if (c->o->verbose_prompt) {
+        fprintf(stderr, "llm: turn %d reply: ", c->turn);
+        print_json_string(text->p ? text->p : "", text->n);
+    }
+    push_msg(c, "assistant", text->p ? text->p : "", text->n);
+}
+
 /* Samples, streams and records the assistant's reply, up to n_predict
- * tokens or the end of the turn. A full context drops the oldest turns
- * and reads the rest again with the reply so far. Returns 0 or 1. */
+ * tokens, the end of the turn or a stop string. Returns 0 or 1. */
 static int reply(chat *c) {
     think th = {c->think_open, isatty(STDOUT_FILENO), {0}, 0};
     if (th.inside) think_mark(&th);
@@ -298,47 +334,24 @@ static int reply(chat *c) {
     bytes text = {0};
     size_t first = c->n_cache; /* the reply's tokens are cache[first..] */
     int rc = 0;
-    for (int i = 0; i < c->o->n_predict; i++) {
+    for (int i = 0; i < c->o->n_predict && !rc; i++) {
         int32_t tok = llm_sampler_sample(c->smp, llm_logits(c->ctx), llm_model_n_vocab(c->m), &err);
-        if (tok < 0) { rc = fail("sampling failed: %s", err.msg); break; }
-        if (llm_token_is_eog(c->m, tok)) break;
+        if (tok < 0) rc = fail("sampling failed: %s", err.msg);
+        if (rc || llm_token_is_eog(c->m, tok)) break;
         llm_sampler_accept(c->smp, tok);
         char piece[512];
         size_t len;
-        if (llm_detok_push(d, tok, piece, sizeof piece, &len) == LLM_OK) {
-            think_put(&th, piece, len);
-            bytes_add(&text, piece, len);
+        if (llm_detok_push(d, tok, piece, sizeof piece, &len) == LLM_OK) reply_bytes(&th, &text, piece, len);
+        int room = ends_with_stop(c->o, text.p, &text.n) ? 1 : make_room(c, &first);
+        if (room) {
+            rc = room < 0;
+            break;
         }
-        if (ends_with_stop(c->o, text.p, &text.n)) break;
-        if (c->n_cache + 1 > (size_t)llm_ctx_n_ctx(c->ctx)) {
-            size_t n_reply = c->n_cache - first;
-            int32_t *sofar = xmalloc((n_reply + 1) * sizeof *sofar);
-            memcpy(sofar, c->cache + first, n_reply * sizeof *sofar);
-            int r = fit(c, 1, sofar, n_reply);
-            free(sofar);
-            if (r) {
-                if (r == 2) fprintf(stderr, "\nllm: context full: the reply is cut short\n");
-                rc = r < 0;
-                break;
-            }
-            first = c->n_cache - n_reply;
-        }
-        if (llm_decode(c->ctx, &tok, 1, &err) != LLM_OK) { rc = fail("%s", err.msg); break; }
-        c->cache[c->n_cache++] = tok;
+        if (llm_decode(c->ctx, &tok, 1, &err) != LLM_OK) rc = fail("%s", err.msg);
+        else c->cache[c->n_cache++] = tok;
     }
-    char tail[64];
-    size_t len;
-    if (llm_detok_flush(d, tail, sizeof tail, &len) == LLM_OK) {
-        think_put(&th, tail, len);
-        bytes_add(&text, tail, len);
-    }
-    think_end(&th);
+    reply_end(c, &th, d, &text);
     llm_detok_free(d);
-    if (c->o->verbose_prompt) {
-        fprintf(stderr, "llm: turn %d reply: ", c->turn);
-        print_json_string(text.p ? text.p : "", text.n);
-    }
-    push_msg(c, "assistant", text.p ? text.p : "", text.n);
     free(text.p);
     return rc;
 }
