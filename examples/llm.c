@@ -123,29 +123,17 @@ static int ollama_defaults(options *o, int argc, char **argv, llm_ollama_model *
     return parse_args(argc, argv, o) == OPTS_OK ? 0 : 1;
 }
 
-/* The prompt's text, owned: -f FILE's bytes (one trailing newline dropped)
- * or -p, escapes processed with -e (the system prompt too, in place of
- * its argument). */
-static char *prompt_text(options *o, char **system) {
+/* The prompt's text, owned: -f FILE's bytes (one trailing newline
+ * dropped, as llama.cpp's -f does) or -p. */
+static char *prompt_text(const options *o) {
     size_t len = 0;
     char *text = o->prompt_file ? read_file(o->prompt_file, &len) : NULL;
-    if (text && len > 0 && text[len - 1] == '\n') len--; /* as llama.cpp's -f does */
-    if (!text) {
-        len = o->prompt ? strlen(o->prompt) : 0;
-        text = xmalloc(len + 1);
-        memcpy(text, o->prompt ? o->prompt : "", len);
-    }
+    if (text && len > 0 && text[len - 1] == '\n') text[len - 1] = 0;
+    if (text) return text;
+    len = o->prompt ? strlen(o->prompt) : 0;
+    text = xmalloc(len + 1);
+    memcpy(text, o->prompt ? o->prompt : "", len);
     text[len] = 0;
-    *system = NULL;
-    if (o->escapes) {
-        unescape(text);
-        if (o->system) {
-            *system = xmalloc(strlen(o->system) + 1);
-            strcpy(*system, o->system);
-            unescape(*system);
-            o->system = *system;
-        }
-    }
     return text;
 }
 
@@ -162,10 +150,14 @@ int main(int argc, char **argv) {
     default_options(&o);
     int r = parse_args(argc, argv, &o);
     if (r) return r == OPTS_HELP ? 0 : 2;
+    if (o.escapes) { /* -e: in place, in argv's own strings, which -p and -sys point into */
+        if (o.prompt) unescape((char *)o.prompt);
+        if (o.system) unescape((char *)o.system);
+    }
     llm_ollama_model om = {0};
     if (strncmp(o.model, "ollama:", 7) == 0 && ollama_defaults(&o, argc, argv, &om)) return 1;
     const char *path = om.model_path ? om.model_path : o.model;
-    char *system = NULL, *text = prompt_text(&o, &system);
+    char *text = prompt_text(&o);
     llm_error err;
     double t0 = now();
     llm_model_params mp = llm_model_default_params();
@@ -199,6 +191,5 @@ int main(int argc, char **argv) {
     llm_model_free(m);
     llm_ollama_model_free(&om);
     free(text);
-    free(system);
     return rc;
 }
