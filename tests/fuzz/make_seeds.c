@@ -17,6 +17,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "hf_tiny.h"
+#include "ollama_store.h"
 
 static const char *root;
 
@@ -385,6 +386,21 @@ static void cli_seeds(void) {
     ARGS("both-prompts", "-m\0m\0-p\0x\0-f\0y");
 }
 
+/* ----------------------------------------------------------------- ollama */
+
+/* A manifest, a NUL, then the params layer (see fuzz_ollama.c). */
+#define MANIFEST(name, s) write_seed("ollama", name, s, sizeof(s) - 1)
+
+static void ollama_seeds(void) {
+    MANIFEST("full", "{\"schemaVersion\":2,\"layers\":[" LAYER("model", HEX_MODEL) "," LAYER("params", HEX_PARAMS)
+                     "," LAYER("system", HEX_SYSTEM) "," LAYER("template", HEX_TEMPLATE) "]}\0"
+                     "{\"temperature\":0.7,\"top_k\":20,\"num_ctx\":4096,\"stop\":[\"<|eot_id|>\",\"User:\"],"
+                     "\"seed\":-1}");
+    MANIFEST("no-model", "{\"layers\":[" LAYER("params", HEX_PARAMS) "]}\0{}");
+    MANIFEST("stop-string", "{\"layers\":[" LAYER("model", HEX_MODEL) "," LAYER("params", HEX_PARAMS) "]}\0"
+                            "{\"stop\":\"###\",\"num_predict\":-2}");
+}
+
 int main(int argc, char **argv) {
     root = argc > 1 ? argv[1] : "tests/fuzz/corpus";
     if (mkdir(root, 0755) != 0 && errno != EEXIST) die(root, strerror(errno));
@@ -393,5 +409,6 @@ int main(int argc, char **argv) {
     tokenizer_seeds();
     hf_seeds();
     cli_seeds();
+    ollama_seeds();
     return 0;
 }
