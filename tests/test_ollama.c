@@ -168,7 +168,7 @@ static void test_bad_manifests(void **state) {
     put("blobs/sha256-" HEX_TEXT, "some text that is not GGUF", 0);
 }
 
-/* Oversized manifests and layers, and a manifest that is a directory. */
+/* Oversized manifests and layers, a manifest that is a directory, FIFOs. */
 static void test_limits(void **state) {
     (void)state;
     size_t n = LLM_OLLAMA_MAX_LAYER + 1;
@@ -187,6 +187,17 @@ static void test_limits(void **state) {
     free(big);
     put("manifests/registry.ollama.ai/library/dir/latest/x", "", 1);
     assert_fails(llm_ollama_resolve("dir", store, &om, err), LLM_ERR_FORMAT, "not a regular file");
+    /* FIFOs, which nothing writes to, are refused without waiting */
+    char fifo[PATH_MAX * 2];
+    snprintf(fifo, sizeof fifo, "%s/manifests/registry.ollama.ai/library/fifo", store);
+    mkdir(fifo, 0755);
+    strcat(fifo, "/latest");
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    assert_fails(llm_ollama_resolve("fifo", store, &om, err), LLM_ERR_FORMAT, "not a regular file");
+    snprintf(fifo, sizeof fifo, "%s/blobs/sha256-%s", store, "7777777777777777777777777777777777777777777777777777777777777777");
+    assert_int_equal(mkfifo(fifo, 0644), 0);
+    put_manifest("fifoblob", "{\"layers\":[" LAYER("model", "7777777777777777777777777777777777777777777777777777777777777777") "]}");
+    assert_fails(llm_ollama_resolve("fifoblob", store, &om, err), LLM_ERR_UNSUPPORTED, "is not a GGUF file");
 }
 
 /* Runs llm with OLLAMA_MODELS at the store; its stderr into buf. */

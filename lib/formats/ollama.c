@@ -95,10 +95,11 @@ static llm_status store_root(const char *models_dir, char *buf, llm_error *err) 
 }
 
 /* A regular file of at most LLM_OLLAMA_MAX_LAYER bytes, NUL-terminated,
- * into *out (the caller frees it). */
+ * into *out (the caller frees it). Opened without blocking, so that a
+ * FIFO planted in the store is refused rather than waited on. */
 static llm_status read_small(const char *path, char **out, size_t *len, llm_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return llm_fail(err, LLM_ERR_IO, "cannot open %.3000s: %s", path, strerror(errno));
     struct stat st;
     llm_status s = LLM_OK;
@@ -221,12 +222,14 @@ static llm_status read_params(const char *text, size_t len, llm_ollama_model *m,
     return s;
 }
 
-/* Nonzero when the file at path begins with the GGUF magic. */
+/* Nonzero when the file at path is a regular file that begins with the
+ * GGUF magic (opened without blocking, as read_small does). */
 static int is_gguf(const char *path) {
     char magic[4];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return 0;
-    ssize_t n = read(fd, magic, 4);
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, magic, 4) : -1;
     close(fd);
     return n == 4 && memcmp(magic, "GGUF", 4) == 0;
 }
