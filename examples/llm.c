@@ -12,7 +12,7 @@
 
 #include <llm.h>
 
-#include "chat.h"
+#include "llm_chat.h"
 #include "llm_args.h"
 #include "opts.h"
 #include "toolutil.h"

@@ -1,4 +1,4 @@
-/* The llm example's conversation mode (examples/chat.c), driven through
+/* The llm example's conversation mode (examples/llm_chat.c), driven through
  * piped stdin on stories260K.gguf given a chat template (a copy of the
  * fixture with tokenizer.chat_template added, in a temporary file). With
  * --verbose-prompt llm prints, per turn, the position the tokens it fed

@@ -9,7 +9,7 @@
  * conversation outgrows the context, the oldest exchanges are dropped,
  * the system message kept, and what is left is read again; the program
  * says so and goes on. */
-#include "chat.h"
+#include "llm_chat.h"
 
 #include <stdio.h>
 #include <stdlib.h>

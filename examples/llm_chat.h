@@ -1,7 +1,7 @@
-/* The llm example's conversation mode (chat.c), and the text helpers it
+/* The llm example's conversation mode (llm_chat.c), and the text helpers it
  * shares with llm.c's plain generation. */
-#ifndef LLM_CHAT_H
-#define LLM_CHAT_H
+#ifndef LLM_EXAMPLE_CHAT_H
+#define LLM_EXAMPLE_CHAT_H
 
 #include <stddef.h>
 #include <stdint.h>
