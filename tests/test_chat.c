@@ -195,6 +195,7 @@ static void test_malformed(void **state) {
         {"{% set 1 = 2 %}", "cannot assign to this"},
         {"{{ [1, 2][1:2:3:4] }}", "too many ':'"},
         {"{{ x.1a }}", "expected"},
+        {"{{ x[] }}", "line 1, column 6: expected an index"},
         {"{% macro m( %}", "expected a parameter name"},
         {"{% raw %}abc", "unterminated raw block"},
         {"{{ 99999999999999999999 }}", "integer literal too large"},
@@ -281,6 +282,17 @@ static void test_limits(void **state) {
     assert_int_equal(st, LLM_ERR_LIMIT);
     assert_null(render_case("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", NULL, &st, &e));
     assert_int_equal(st, LLM_ERR_LIMIT);
+    /* macro recursion times nested blocks: the evaluation depth bounds the C stack */
+    char *rec = malloc(16384);
+    strcpy(rec, "{% macro f() %}");
+    for (int i = 0; i < 60; i++) strcat(rec, "{% if 1 %}");
+    strcat(rec, "{{ f() }}");
+    for (int i = 0; i < 60; i++) strcat(rec, "{% endif %}");
+    strcat(rec, "{% endmacro %}{{ f() }}");
+    assert_null(render_case(rec, NULL, &st, &e));
+    assert_int_equal(st, LLM_ERR_LIMIT);
+    assert_non_null(strstr(e.msg, "evaluation nested deeper than 1000"));
+    free(rec);
     /* deep nesting of syntax: expressions and blocks */
     size_t n = 5000;
     char *deep = malloc(2 * n + 16);

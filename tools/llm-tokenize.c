@@ -36,14 +36,21 @@ static int32_t *tokenize(const llm_model *model, const char *text, size_t len, u
     return ids;
 }
 
+/* A token's bytes as text (llm_token_to_piece), or for a control token,
+ * which has none, its raw text (<s>, <|user|>, ...). */
+static llm_status token_text(const llm_model *model, int32_t tok, char *buf, size_t cap, size_t *len) {
+    if (llm_token_get_attr(model, tok) == LLM_TOKEN_CONTROL) return llm_token_get_text(model, tok, buf, cap, len);
+    return llm_token_to_piece(model, tok, buf, cap, len);
+}
+
 static void print_pieces(const llm_model *model, const int32_t *ids, size_t n) {
     char buf[256];
     for (size_t i = 0; i < n; i++) {
         size_t len;
         char *piece = buf;
-        if (llm_token_to_piece(model, ids[i], buf, sizeof buf, &len) == LLM_ERR_BUFFER_TOO_SMALL) {
+        if (token_text(model, ids[i], buf, sizeof buf, &len) == LLM_ERR_BUFFER_TOO_SMALL) {
             piece = malloc(len);
-            if (!piece || llm_token_to_piece(model, ids[i], piece, len, &len) != LLM_OK)
+            if (!piece || token_text(model, ids[i], piece, len, &len) != LLM_OK)
                 die("%s", "cannot get a token's piece");
         }
         printf("%d '", (int)ids[i]);
@@ -56,6 +63,7 @@ static void print_pieces(const llm_model *model, const int32_t *ids, size_t n) {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *text = NULL, *file = NULL;
     llm_model_params params = llm_model_default_params();
+    params.vocab_only = true; /* only the tokenizer is needed: vocabulary files open too */
     int no_bos = 0, special = 0, pieces = 0;
     const opt table[] = {
         {"m", "model", OPT_STR, &model_path, 0, 0, "MODEL", "GGUF file or llama2.c checkpoint", NULL},
@@ -65,7 +73,7 @@ int main(int argc, char **argv) {
         {"f", "file", OPT_STR, &file, 0, 0, "FILE", "file whose bytes to tokenize", NULL},
         {NULL, "no-bos", OPT_FLAG, &no_bos, 0, 0, NULL, "do not prepend the BOS token", NULL},
         {NULL, "special", OPT_FLAG, &special, 0, 0, NULL, "match control tokens written in the text (<s>, ...)", NULL},
-        {NULL, "pieces", OPT_FLAG, &pieces, 0, 0, NULL, "print one token per line as: id 'piece'", NULL},
+        {NULL, "pieces", OPT_FLAG, &pieces, 0, 0, NULL, "print one token per line as: id 'piece' (control\ntokens: their text)", NULL},
         OPTS_END};
     opts_cmd cmd = {tool_name, synopsis, NULL, table, NULL, 0, 0};
     opts_parse_or_exit(&cmd, argc, argv);

@@ -26,6 +26,7 @@ struct jinja_ctx {
     size_t mem;
     uint64_t steps;
     int depth;             /* macro calls */
+    int nest;              /* evaluations and statements under way: bounds the C stack */
     jv *globals;
     scope *root, *cur;
     jbuf out;
@@ -593,8 +594,7 @@ static jv *eval_item(jinja_ctx *c, const jnode *n) {
 }
 
 /* Evaluates an expression to a new reference, or NULL with the error set. */
-static jv *eval(jinja_ctx *c, const jnode *n) {
-    if (!jinja_step(c, 1)) return NULL;
+static jv *eval_node(jinja_ctx *c, const jnode *n) {
     jv *a, *b, *r;
     switch (n->kind) {
     case JN_LIT: return jv_ref(n->lit);
@@ -640,6 +640,24 @@ static jv *eval(jinja_ctx *c, const jnode *n) {
     default:
         return jinja_fail(c, n, "not an expression");
     }
+}
+
+/* Nested evaluation and execution, counted together: macro calls multiply
+ * the nesting the parser allows, and the C stack must stay bounded. */
+static int enter(jinja_ctx *c) {
+    if (c->nest >= c->lim.max_depth * 10) {
+        jinja_fail_code(c, LLM_ERR_LIMIT, "template evaluation nested deeper than %d", c->lim.max_depth * 10);
+        return 0;
+    }
+    c->nest++;
+    return 1;
+}
+
+static jv *eval(jinja_ctx *c, const jnode *n) {
+    if (!jinja_step(c, 1) || !enter(c)) return NULL;
+    jv *r = eval_node(c, n);
+    c->nest--;
+    return r;
 }
 
 /* ------------------------------------------------------------ statements */
@@ -789,8 +807,7 @@ static int exec_for(jinja_ctx *c, const jnode *n) {
     return r;
 }
 
-static int exec_stmt(jinja_ctx *c, const jnode *n) {
-    if (!jinja_step(c, 1)) return X_ERR;
+static int exec_node(jinja_ctx *c, const jnode *n) {
     jv *v;
     switch (n->kind) {
     case JN_TEXT: return emit(c, n->lit->u.s.s, n->lit->u.s.n) ? X_OK : X_ERR;
@@ -830,6 +847,13 @@ static int exec_stmt(jinja_ctx *c, const jnode *n) {
         jinja_fail(c, n, "not a statement");
         return X_ERR;
     }
+}
+
+static int exec_stmt(jinja_ctx *c, const jnode *n) {
+    if (!jinja_step(c, 1) || !enter(c)) return X_ERR;
+    int r = exec_node(c, n);
+    c->nest--;
+    return r;
 }
 
 static int exec_body(jinja_ctx *c, jnode *const *stmts, size_t n) {

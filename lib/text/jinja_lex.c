@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "utf8.h"
 #include "jinja.h"
 
 typedef struct lexer {
@@ -65,19 +66,6 @@ static int hexval(char c) {
     return -1;
 }
 
-static size_t put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Decodes the escape after a backslash at s[*i] (Python's unicode-escape:
  * \n \t \r \\ \' \" \a \b \f \v \0-\777 \xhh \uhhhh \Uhhhhhhhh; a backslash
  * before a newline vanishes; an unknown escape keeps its backslash). */
@@ -90,7 +78,7 @@ static size_t unescape(const char *s, size_t end, size_t *i, char *o) {
     if (c >= '0' && c <= '7') {
         unsigned v = 0;
         for (int k = 0; k < 3 && *i < end && s[*i] >= '0' && s[*i] <= '7'; k++) v = v * 8 + (unsigned)(s[(*i)++] - '0');
-        return put_utf8(o, v);
+        return llm_utf8_put(o, v);
     }
     int want = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
     if (want && *i + (size_t)want < end) {
@@ -99,7 +87,7 @@ static size_t unescape(const char *s, size_t end, size_t *i, char *o) {
         for (k = 1; k <= want && hexval(s[*i + (size_t)k]) >= 0; k++) v = v << 4 | (unsigned)hexval(s[*i + (size_t)k]);
         if (k > want && v <= 0x10ffff && (v < 0xd800 || v > 0xdfff)) {
             *i += (size_t)want + 1;
-            return put_utf8(o, v);
+            return llm_utf8_put(o, v);
         }
     }
     o[0] = '\\';

@@ -146,6 +146,7 @@ static jnode *parse_subscript(parser *p, jnode *obj) {
         if (parts[colons]) return perr(p, peek(p), "%s", "expected ']'");
         if (!(parts[colons] = parse_expr(p))) return NULL;
     }
+    if (!colons && !parts[0]) return perr(p, peek(p), "%s", "expected an index");
     next(p);
     jnode *n = node_new(p, colons ? JN_SLICE : JN_ITEM, at);
     if (!n) return NULL;
@@ -392,33 +393,24 @@ static jnode *parse_not(parser *p) {
     return parse_compare(p);
 }
 
-static jnode *parse_and(parser *p) {
-    jnode *n = parse_not(p);
-    while (n && is_name(peek(p), "and")) {
+/* A left-associative chain "x and y and z" (or "or"), each operand parsed
+ * by operand: one routine for both levels of boolean operators. */
+static jnode *parse_logic(parser *p, const char *word, jnode_kind kind, jnode *(*operand)(parser *)) {
+    jnode *n = operand(p);
+    while (n && is_name(peek(p), word)) {
         jtok *t = next(p);
-        jnode *r = parse_not(p);
-        jnode *a = r ? node_new(p, JN_AND, t) : NULL;
-        if (!a) return NULL;
-        a->a = n;
-        a->b = r;
-        n = a;
+        jnode *r = operand(p);
+        jnode *op = r ? node_new(p, kind, t) : NULL;
+        if (!op) return NULL;
+        op->a = n;
+        op->b = r;
+        n = op;
     }
     return n;
 }
 
-static jnode *parse_or(parser *p) {
-    jnode *n = parse_and(p);
-    while (n && is_name(peek(p), "or")) {
-        jtok *t = next(p);
-        jnode *r = parse_and(p);
-        jnode *o = r ? node_new(p, JN_OR, t) : NULL;
-        if (!o) return NULL;
-        o->a = n;
-        o->b = r;
-        n = o;
-    }
-    return n;
-}
+static jnode *parse_and(parser *p) { return parse_logic(p, "and", JN_AND, parse_not); }
+static jnode *parse_or(parser *p) { return parse_logic(p, "or", JN_OR, parse_and); }
 
 /* "a if cond else b" (the else part optional: undefined without it). */
 static jnode *parse_expr(parser *p) {
