@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <llm.h>
@@ -18,12 +17,6 @@
 #include "toolutil.h"
 
 const char *const tool_name = "llm";
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* Streams one token's bytes to stdout as soon as they form whole
  * characters. */
