@@ -136,13 +136,10 @@ int main(int argc, char **argv) {
         out = xmalloc(need);
         s = llm_chat_apply(model, &p, msgs, n_msgs, out, need, &need, &err);
     }
-    if (s == LLM_ERR_TEMPLATE) { /* the template's own message, as it raised it */
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    if (s != LLM_OK) die("%s%s", option_of(err.msg), err.msg);
-    fwrite(out, 1, need - 1, stdout);
-    if (fflush(stdout) != 0) die("cannot write the output");
+    int rc = s == LLM_ERR_TEMPLATE; /* the template's own message, as it raised it */
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    else if (s != LLM_OK) die("%s%s", option_of(err.msg), err.msg);
+    else if (fwrite(out, 1, need - 1, stdout) != need - 1 || fflush(stdout) != 0) die("cannot write the output");
 
     for (size_t i = 0; i < n_msgs; i++) free((char *)msgs[i].content);
     free(msgs);
@@ -152,5 +149,5 @@ int main(int argc, char **argv) {
     cJSON_Delete(doc);
     cJSON_Delete(vars);
     llm_model_free(model);
-    return 0;
+    return rc;
 }
