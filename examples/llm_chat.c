@@ -154,6 +154,7 @@ static void push_msg(chat *c, const char *role, const char *content, size_t len)
 
 /* Removes count messages from index at on. */
 static void drop_msgs(chat *c, size_t at, size_t count) {
+    if (!count) return;
     for (size_t i = at; i < at + count; i++) {
         free((char *)c->msgs[i].role);
         free((char *)c->msgs[i].content);
