@@ -83,13 +83,28 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* What llm said about one turn. */
-typedef struct turn {
+/* Tokens llm fed at a position. */
+typedef struct feed {
     int pos;
-    int32_t fed[4096];
-    size_t n_fed;
+    int32_t ids[4096];
+    size_t n;
+} feed;
+
+/* What llm said about one turn: what it fed before the reply, what it fed
+ * again when the context filled up during the reply (n 0: nothing), the
+ * reply. */
+typedef struct turn {
+    feed fed, shifted;
     char reply[4096];
 } turn;
+
+/* The ids after "...tokens:" on a --verbose-prompt line. */
+static void parse_feed(const char *q, int pos, size_t n, feed *f) {
+    assert_true(n <= 4096);
+    f->pos = pos;
+    f->n = n;
+    for (size_t i = 0; i < n; i++) f->ids[i] = (int32_t)strtol(q, (char **)&q, 10);
+}
 
 /* Runs llm on input (piped, so no terminal) with args; its stderr into
  * err_text, parsed into turns (at most max), its stdout into out_text,
@@ -114,12 +129,12 @@ static int run(const char *args, const char *input, turn *turns, int max, int *n
         int k, pos, used;
         size_t n;
         if (sscanf(line, "llm: turn %d: fed at %d, %zu tokens:%n", &k, &pos, &n, &used) == 3) {
-            assert_true(k == *n_turns + 1 && k <= max && n <= 4096);
-            turn *t = &turns[(*n_turns)++];
-            t->pos = pos;
-            t->n_fed = n;
-            const char *q = line + used;
-            for (size_t i = 0; i < n; i++) t->fed[i] = (int32_t)strtol(q, (char **)&q, 10);
+            assert_true(k == *n_turns + 1 && k <= max);
+            turns[k - 1].shifted.n = 0;
+            parse_feed(line + used, pos, n, &turns[(*n_turns)++].fed);
+        } else if (sscanf(line, "llm: turn %d, reply shifted: fed at %d, %zu tokens:%n", &k, &pos, &n, &used) == 3) {
+            assert_int_equal(k, *n_turns);
+            parse_feed(line + used, pos, n, &turns[k - 1].shifted);
         } else if (sscanf(line, "llm: turn %d reply: %n", &k, &used) == 1 && used > 0) {
             assert_int_equal(k, *n_turns);
             llm_json *j;
@@ -173,17 +188,17 @@ static void test_three_turns(void **state) {
         const turn *t = &turns[k];
         /* the first turn starts the cache; later ones keep at least the
          * previous prompt, and feed exactly the rest */
-        if (k == 0) assert_int_equal(t->pos, 0);
-        else assert_true((size_t)t->pos >= prev);
-        assert_int_equal(t->n_fed, n_ids - (size_t)t->pos);
-        assert_memory_equal(t->fed, ids + t->pos, t->n_fed * sizeof *ids);
+        if (k == 0) assert_int_equal(t->fed.pos, 0);
+        else assert_true((size_t)t->fed.pos >= prev);
+        assert_int_equal(t->fed.n, n_ids - (size_t)t->fed.pos);
+        assert_memory_equal(t->fed.ids, ids + t->fed.pos, t->fed.n * sizeof *ids);
         assert_true(strlen(t->reply) > 0);
         msgs[n_msgs++] = (llm_chat_message){"assistant", t->reply};
         prev = n_ids;
     }
     /* one BOS, written by the template */
-    assert_int_equal(turns[0].fed[0], llm_token_bos(m));
-    assert_int_not_equal(turns[0].fed[1], llm_token_bos(m));
+    assert_int_equal(turns[0].fed.ids[0], llm_token_bos(m));
+    assert_int_not_equal(turns[0].fed.ids[1], llm_token_bos(m));
     llm_model_free(m);
 }
 
@@ -194,10 +209,10 @@ static void test_commands(void **state) {
     (void)state;
     static turn turns[3];
     converse("-cnv -n 8 -sys 'S.'", "Hi\n/regen\n/clear\nHi\n/exit\nnever read\n", turns, 3);
-    assert_int_equal(turns[1].n_fed, 1);
-    assert_int_equal(turns[1].pos + 1, turns[0].pos + (int)turns[0].n_fed);
+    assert_int_equal(turns[1].fed.n, 1);
+    assert_int_equal(turns[1].fed.pos + 1, turns[0].fed.pos + (int)turns[0].fed.n);
     assert_string_equal(turns[1].reply, turns[0].reply);
-    assert_true(turns[2].pos > 0 && turns[2].pos < turns[0].pos + (int)turns[0].n_fed);
+    assert_true(turns[2].fed.pos > 0 && turns[2].fed.pos < turns[0].fed.pos + (int)turns[0].fed.n);
     assert_string_equal(turns[2].reply, turns[0].reply);
     assert_non_null(strstr(err_text, "conversation cleared"));
 }
@@ -210,7 +225,33 @@ static void test_context_full(void **state) {
     static turn turns[6];
     converse("-cnv -n 16 -c 96 -sys 'S.'", "One\nTwo\nThree\nFour\nFive\nSix\n", turns, 6);
     assert_non_null(strstr(err_text, "context full: dropped the oldest"));
-    for (int k = 0; k < 6; k++) assert_true(turns[k].pos + turns[k].n_fed + 1 <= 96);
+    for (int k = 0; k < 6; k++) assert_true(turns[k].fed.pos + turns[k].fed.n + 1 <= 96);
+}
+
+/* The context fills up in the middle of the second reply, with the first
+ * exchange still in it: that exchange is dropped and what is left, the
+ * second message and the reply so far, is fed again; the reply goes on. */
+static void test_shift_mid_reply(void **state) {
+    (void)state;
+    static turn turns[3];
+    static const char *long_message =
+        "Once upon a time there was a little girl who liked to play in the park with her dog and her friends "
+        "every day after school and they had lots of fun together";
+    char input[512];
+    snprintf(input, sizeof input, "Hi\n%s\nMore\n", long_message);
+    converse("-cnv -c 512 -n 200", input, turns, 3);
+    const feed *f = &turns[1].shifted;
+    if (!f->n) fail_msg("no shift within the second reply:\n%s", err_text);
+    assert_non_null(strstr(err_text, "context full: dropped the oldest 2 messages"));
+    llm_error err;
+    llm_model *m = llm_model_load(model_path, NULL, &err);
+    assert_non_null(m);
+    llm_chat_message kept = {"user", long_message};
+    static int32_t ids[8192];
+    size_t n_ids = render_ids(m, &kept, 1, ids, 8192);
+    assert_true(f->pos < (int)n_ids && f->n > n_ids - (size_t)f->pos && f->pos + f->n <= 512);
+    assert_memory_equal(f->ids, ids + f->pos, (n_ids - (size_t)f->pos) * sizeof *ids);
+    llm_model_free(m);
 }
 
 /* --chat-template FILE whose generation prompt opens a thinking block:
@@ -225,7 +266,7 @@ static void test_thinking_and_cut(void **state) {
     assert_true(strncmp(out_text, "[think]", 7) == 0);
     assert_non_null(strstr(out_text, "[/think]\n[think]"));
     assert_non_null(strstr(err_text, "context full: the reply is cut short"));
-    for (int k = 0; k < 2; k++) assert_true(turns[k].pos + turns[k].n_fed <= 128);
+    for (int k = 0; k < 2; k++) assert_true(turns[k].fed.pos + turns[k].fed.n <= 128);
 }
 
 /* Without a terminal on stdin, a template does not turn conversation mode
@@ -249,6 +290,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_three_turns),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_context_full),
+        cmocka_unit_test(test_shift_mid_reply),
         cmocka_unit_test(test_thinking_and_cut),
         cmocka_unit_test(test_mode),
     };
