@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "think.h"
 #include "toolutil.h"
 
 /* ---------------------------------------------------------------- text */
@@ -73,51 +74,6 @@ static void print_json_string(const char *s, size_t len) {
         else fputc(c, stderr);
     }
     fputs("\"\n", stderr);
-}
-
-/* ---------------------------------------------------------------- thinking */
-
-/* Shows <think>...</think> blocks apart from the answer: dim on a
- * terminal, between [think] and [/think] otherwise. The tags may arrive
- * split over tokens, so a possible start of one is held back. */
-typedef struct think {
-    int inside, tty;
-    char held[16];
-    size_t n_held;
-} think;
-
-static void think_mark(think *t) {
-    if (t->tty) fputs(t->inside ? "\033[2m" : "\033[0m", stdout);
-    else fputs(t->inside ? "[think]" : "[/think]", stdout);
-}
-
-static void think_put(think *t, const char *s, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        t->held[t->n_held++] = s[i];
-        const char *tag = t->inside ? "</think>" : "<think>";
-        while (t->n_held && strncmp(t->held, tag, t->n_held) != 0) {
-            fputc(t->held[0], stdout); /* not a tag: the first byte goes out */
-            memmove(t->held, t->held + 1, --t->n_held);
-        }
-        if (t->n_held == strlen(tag)) {
-            t->inside = !t->inside;
-            t->n_held = 0;
-            think_mark(t);
-        }
-    }
-    fflush(stdout);
-}
-
-/* The end of a reply: what is held back goes out, the colour is reset. */
-static void think_end(think *t) {
-    fwrite(t->held, 1, t->n_held, stdout);
-    t->n_held = 0;
-    if (t->inside) {
-        t->inside = 0;
-        think_mark(t);
-    }
-    fputc('\n', stdout);
-    fflush(stdout);
 }
 
 /* ---------------------------------------------------------------- conversation */
@@ -327,8 +283,8 @@ static void reply_end(chat *c, think *th, llm_detok *d, bytes *text) {
 /* Samples, streams and records the assistant's reply, up to n_predict
  * tokens, the end of the turn or a stop string. Returns 0 or 1. */
 static int reply(chat *c) {
-    think th = {c->think_open, isatty(STDOUT_FILENO), {0}, 0};
-    if (th.inside) think_mark(&th);
+    think th;
+    think_start(&th, stdout, isatty(STDOUT_FILENO), c->think_open);
     llm_error err;
     llm_detok *d = llm_detok_new(c->m, &err);
     if (!d) return fail("%s", err.msg);
