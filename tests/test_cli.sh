@@ -61,7 +61,13 @@ printf 'Once upon\\ta time\n' >"$dir/prompt"
 [ "$(cat "$dir/out")" = 'Once upon\ta time' ] || fail "-f gave '$(cat "$dir/out")'"
 "$llm" -m "$model" -e -p 'Once\tupon' -n 0 >"$dir/out" 2>/dev/null
 [ "$(cat "$dir/out")" = "$(printf 'Once\tupon')" ] || fail "-e gave '$(cat "$dir/out")'"
-echo "ok: llm names its model, uses $cores threads, seeds differ, -f and -e"
+# --special: <s> written in the prompt is the BOS control token (id 1 of
+# stories260K), not its characters.
+"$llm" -m "$model" -p '<s>Hi' --special --verbose-prompt -n 0 >/dev/null 2>"$dir/err"
+grep -q "^llm: prompt: fed at 0, [0-9]* tokens: 1 1 " "$dir/err" || fail "--special did not match <s>"
+"$llm" -m "$model" -p '<s>Hi' --verbose-prompt -n 0 >/dev/null 2>"$dir/err"
+grep -q "^llm: prompt: fed at 0, [0-9]* tokens: 1 1 " "$dir/err" && fail "<s> matched without --special"
+echo "ok: llm names its model, uses $cores threads, seeds differ, -f, -e and --special"
 
 # Every tool: the same conventions.
 for tool in tools/llm-tokenize tools/llm-perplexity tools/llm-bench tools/llm-convert tools/llm-quantize \
