@@ -1,0 +1,366 @@
+#include "slots.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef struct slot {
+    llm_ctx *ctx;
+    int32_t *cache; /* the tokens in the KV cache, n_cache of them */
+    int32_t n_cache;
+    int busy;
+} slot;
+
+struct pool {
+    const llm_model *model;
+    slot *slots;
+    int n_slots, max_queue, waiting;
+    atomic_int stopping;
+    int32_t n_ctx;
+    metrics *m;
+    pthread_mutex_t mu;
+    pthread_cond_t freed;
+};
+
+struct job {
+    pool *p;
+    slot *s;
+    llm_sampler *smp;
+    llm_detok *detok;
+    float *logits;   /* a copy the logit bias and penalties are applied to */
+    int32_t *counts; /* per token: times generated, for the penalties */
+    const oai_request *r;
+    int32_t n_prompt, n_gen, max_gen;
+    sbuf text;
+    size_t held;     /* bytes of text's tail that may begin a stop string */
+    const char *finish;
+};
+
+pool *pool_new(const llm_model *model, int n_slots, const llm_ctx_params *cp, int max_queue,
+               metrics *m, llm_error *err) {
+    pool *p = calloc(1, sizeof *p);
+    slot *s = calloc((size_t)n_slots, sizeof *s);
+    if (!p || !s) {
+        free(p), free(s);
+        if (err) *err = (llm_error){LLM_ERR_NOMEM, "out of memory for the slots"};
+        return NULL;
+    }
+    *p = (pool){.model = model, .slots = s, .n_slots = n_slots, .max_queue = max_queue, .m = m};
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->freed, NULL);
+    for (int i = 0; i < n_slots; i++) {
+        s[i].ctx = llm_ctx_new(model, cp, err);
+        p->n_ctx = s[i].ctx ? llm_ctx_n_ctx(s[i].ctx) : 0;
+        s[i].cache = s[i].ctx ? malloc((size_t)p->n_ctx * sizeof *s[i].cache) : NULL;
+        if (!s[i].cache) {
+            if (s[i].ctx && err) *err = (llm_error){LLM_ERR_NOMEM, "out of memory for a slot's cache"};
+            pool_free(p);
+            return NULL;
+        }
+    }
+    m->slots_total = n_slots;
+    return p;
+}
+
+void pool_stop(pool *p) { atomic_store(&p->stopping, 1); }
+
+void pool_free(pool *p) {
+    if (!p) return;
+    for (int i = 0; i < p->n_slots; i++) {
+        llm_ctx_free(p->slots[i].ctx);
+        free(p->slots[i].cache);
+    }
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->freed);
+    free(p->slots);
+    free(p);
+}
+
+int32_t pool_n_ctx(const pool *p) { return p->n_ctx; }
+
+static int32_t common_prefix(const int32_t *a, int32_t na, const int32_t *b, int32_t nb) {
+    int32_t k = 0;
+    while (k < na && k < nb && a[k] == b[k]) k++;
+    return k;
+}
+
+/* The free slot whose cache shares the longest prefix with the prompt,
+ * or NULL when all are busy. Called with the mutex held. */
+static slot *best_free(pool *p, const int32_t *toks, int32_t n) {
+    slot *best = NULL;
+    int32_t best_k = -1;
+    for (int i = 0; i < p->n_slots; i++) {
+        slot *s = &p->slots[i];
+        int32_t k = s->busy ? -1 : common_prefix(s->cache, s->n_cache, toks, n);
+        if (!s->busy && k > best_k) best = s, best_k = k;
+    }
+    return best;
+}
+
+/* Takes the best free slot, waiting in the queue (a tenth of a second at a
+ * time, asking whether the client is still there) when there is none. */
+static slot *acquire(pool *p, const int32_t *toks, int32_t n, gone_fn gone, void *arg, oai_error *e) {
+    pthread_mutex_lock(&p->mu);
+    slot *s = best_free(p, toks, n);
+    if (!s && p->waiting >= p->max_queue) {
+        pthread_mutex_unlock(&p->mu);
+        oai_fail(e, 503, NULL, "server_busy", "all %d slots are busy and %d requests are waiting; retry later",
+                 p->n_slots, p->waiting);
+        return NULL;
+    }
+    atomic_store(&p->m->queue_depth, ++p->waiting);
+    while (!s && !atomic_load(&p->stopping)) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += 100000000;
+        if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&p->freed, &p->mu, &t);
+        s = best_free(p, toks, n);
+        if (!s && gone && gone(arg)) break;
+    }
+    atomic_store(&p->m->queue_depth, --p->waiting);
+    if (s) s->busy = 1, atomic_fetch_add(&p->m->slots_busy, 1);
+    pthread_mutex_unlock(&p->mu);
+    if (!s) e->status = 0; /* nobody to answer */
+    return s;
+}
+
+static void release(pool *p, slot *s) {
+    pthread_mutex_lock(&p->mu);
+    s->busy = 0;
+    atomic_fetch_sub(&p->m->slots_busy, 1);
+    pthread_cond_signal(&p->freed);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The prompt's tokens, with BOS when the vocabulary asks for it (and for
+ * an empty prompt, which has nothing else to start from), as `llm` does. */
+static int32_t *tokenize(const llm_model *m, const char *text, int special, int32_t *n, oai_error *e) {
+    size_t len = strlen(text), cap = len + 2, need = 0;
+    uint32_t flags = (llm_model_add_bos(m) || !len ? LLM_TOKENIZE_ADD_BOS : 0) |
+                     (special ? LLM_TOKENIZE_SPECIAL : 0);
+    int32_t *toks = malloc(cap * sizeof *toks);
+    llm_error err;
+    llm_status st = toks ? llm_tokenize(m, text, len, toks, cap, &need, flags, &err) : LLM_ERR_NOMEM;
+    if (st == LLM_ERR_BUFFER_TOO_SMALL) {
+        int32_t *t2 = realloc(toks, need * sizeof *toks);
+        st = t2 ? llm_tokenize(m, text, len, t2, need, &need, flags, &err) : LLM_ERR_NOMEM;
+        toks = t2 ? t2 : toks;
+    }
+    if (st == LLM_OK && need == 0) {
+        st = LLM_ERR_INVALID_ARG;
+        snprintf(err.msg, sizeof err.msg, "the prompt is empty and the model has no BOS token");
+    }
+    if (st != LLM_OK) {
+        free(toks);
+        if (st == LLM_ERR_NOMEM) oai_fail(e, 500, NULL, NULL, "out of memory tokenizing the prompt");
+        else oai_fail(e, 400, NULL, "invalid_prompt", "cannot tokenize the prompt: %s", err.msg);
+        return NULL;
+    }
+    *n = (int32_t)need;
+    return toks;
+}
+
+/* The sampler chain the request asks for; OpenAI's defaults (temperature
+ * 1, top_p 1) leave every token possible. */
+static llm_sampler *sampler_for(const oai_request *r, oai_error *e) {
+    llm_sampler_params sp = llm_sampler_default_params();
+    sp.temperature = r->temperature;
+    sp.top_p = r->top_p;
+    sp.top_k = 0;
+    sp.min_p = 0;
+    if (r->has_seed) {
+        sp.seed = r->seed;
+    } else {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        sp.seed = (uint64_t)t.tv_sec * 1000000007u ^ (uint64_t)t.tv_nsec;
+    }
+    llm_error err;
+    llm_sampler *s = llm_sampler_from_params(&sp, &err);
+    if (!s) oai_fail(e, 500, NULL, NULL, "cannot make the sampler: %s", err.msg);
+    return s;
+}
+
+/* Decodes the prompt's tokens the slot does not hold yet. At least the
+ * last one is decoded again even when all are cached, for its logits. */
+static int prefill(job *j, const int32_t *toks, oai_error *e) {
+    slot *s = j->s;
+    int32_t k = common_prefix(s->cache, s->n_cache, toks, j->n_prompt);
+    if (k == j->n_prompt) k--;
+    llm_error err;
+    llm_status st = llm_ctx_truncate(s->ctx, k);
+    s->n_cache = k;
+    if (st == LLM_OK) st = llm_decode(s->ctx, toks + k, j->n_prompt - k, &err);
+    if (st != LLM_OK) {
+        llm_ctx_truncate(s->ctx, 0);
+        s->n_cache = 0;
+        return oai_fail(e, 500, NULL, NULL, "cannot process the prompt: %s", err.msg);
+    }
+    memcpy(s->cache + k, toks + k, (size_t)(j->n_prompt - k) * sizeof *toks);
+    s->n_cache = j->n_prompt;
+    atomic_fetch_add(&j->p->m->prompt_tokens, (unsigned long long)j->n_prompt);
+    atomic_fetch_add(&j->p->m->cached_tokens, (unsigned long long)k);
+    return 0;
+}
+
+/* Feeds the prompt to the detokenizer (its output discarded) so that the
+ * generated text continues the prompt as `llm` prints it: no leading
+ * space is dropped from the first generated piece. */
+static void detok_prompt(job *j, const int32_t *toks) {
+    char buf[1024];
+    size_t len;
+    for (int32_t i = 0; i < j->n_prompt; i++) {
+        llm_detok_push(j->detok, toks[i], buf, sizeof buf, &len);
+        llm_sampler_accept(j->smp, toks[i]);
+    }
+}
+
+/* Checks that the prompt and max_tokens fit one slot's context, as OpenAI
+ * words the error. */
+static int check_fit(const pool *p, const oai_request *r, int32_t n_prompt, oai_error *e) {
+    if (n_prompt < p->n_ctx && (int64_t)n_prompt + r->max_tokens <= p->n_ctx) return 0;
+    return oai_fail(e, 400, r->kind == OAI_CHAT ? "messages" : "prompt", "context_length_exceeded",
+                    "This model's maximum context length is %d tokens. However, you requested %lld tokens "
+                    "(%d in the prompt, %d for the completion).",
+                    p->n_ctx, (long long)n_prompt + r->max_tokens, n_prompt, r->max_tokens);
+}
+
+job *job_start(pool *p, const oai_request *r, const char *prompt, int special, gone_fn gone,
+               void *gone_arg, oai_error *e) {
+    int32_t n;
+    int32_t *toks = tokenize(p->model, prompt, special, &n, e);
+    if (!toks) return NULL;
+    job *j = NULL;
+    if (check_fit(p, r, n, e)) goto out;
+    j = calloc(1, sizeof *j);
+    int32_t n_vocab = llm_model_n_vocab(p->model);
+    int penalize = r->presence_penalty != 0 || r->frequency_penalty != 0;
+    if (j) {
+        *j = (job){.p = p, .r = r, .n_prompt = n, .max_gen = r->max_tokens ? r->max_tokens : p->n_ctx - n};
+        j->logits = malloc((size_t)n_vocab * sizeof *j->logits);
+        j->counts = penalize ? calloc((size_t)n_vocab, sizeof *j->counts) : NULL;
+        j->detok = llm_detok_new(p->model, NULL);
+    }
+    if (!j || !j->logits || (penalize && !j->counts) || !j->detok) {
+        oai_fail(e, 500, NULL, NULL, "out of memory for the request");
+        goto fail;
+    }
+    if (!(j->smp = sampler_for(r, e))) goto fail;
+    if (!(j->s = acquire(p, toks, n, gone, gone_arg, e))) goto fail;
+    if (prefill(j, toks, e)) goto fail;
+    detok_prompt(j, toks);
+    goto out;
+fail:
+    job_end(j);
+    j = NULL;
+out:
+    free(toks);
+    return j;
+}
+
+/* The logits with the request's bias and OpenAI's presence and frequency
+ * penalties (for tokens generated so far) applied. */
+static const float *shaped_logits(job *j) {
+    int32_t n_vocab = llm_model_n_vocab(j->p->model);
+    memcpy(j->logits, llm_logits(j->s->ctx), (size_t)n_vocab * sizeof *j->logits);
+    for (int i = 0; i < j->r->n_bias; i++) j->logits[j->r->bias[i].token] += j->r->bias[i].bias;
+    for (int32_t t = 0; j->counts && t < n_vocab; t++)
+        if (j->counts[t])
+            j->logits[t] -= j->r->presence_penalty + j->r->frequency_penalty * (float)j->counts[t];
+    return j->logits;
+}
+
+/* Cuts the text at the first stop string that has appeared in it (looking
+ * only where the newest bytes could complete one), then measures the tail
+ * that could still grow into one. */
+static void check_stops(job *j, size_t old_len) {
+    const oai_request *r = j->r;
+    size_t cut = SIZE_MAX;
+    for (int i = 0; i < r->n_stop; i++) {
+        size_t sl = strlen(r->stop[i]);
+        size_t from = old_len >= sl ? old_len - sl + 1 : 0;
+        char *hit = j->text.len >= sl ? memmem(j->text.p + from, j->text.len - from, r->stop[i], sl) : NULL;
+        if (hit && (size_t)(hit - j->text.p) < cut) cut = (size_t)(hit - j->text.p);
+    }
+    if (cut != SIZE_MAX) {
+        j->text.len = cut;
+        j->text.p[cut] = 0;
+        j->finish = "stop";
+    }
+    j->held = 0;
+    for (int i = 0; i < r->n_stop && !j->finish; i++) {
+        size_t sl = strlen(r->stop[i]);
+        for (size_t k = sl - 1 < j->text.len ? sl - 1 : j->text.len; k > j->held; k--)
+            if (!memcmp(j->text.p + j->text.len - k, r->stop[i], k)) {
+                j->held = k;
+                break;
+            }
+    }
+}
+
+/* Ends the generation: the detokenizer's held-back bytes join the text. */
+static int finish(job *j, const char *why, oai_error *e) {
+    char buf[1024];
+    size_t len = 0;
+    if (!j->finish) {
+        j->finish = why;
+        if (llm_detok_flush(j->detok, buf, sizeof buf, &len) == LLM_OK && sbuf_add(&j->text, buf, len))
+            return oai_fail(e, 500, NULL, NULL, "out of memory for the generated text");
+    }
+    j->held = 0;
+    return 1;
+}
+
+int job_step(job *j, oai_error *e) {
+    if (j->finish) return 1;
+    if (atomic_load(&j->p->stopping)) return finish(j, "length", e);
+    llm_error err;
+    int32_t n_vocab = llm_model_n_vocab(j->p->model);
+    int32_t tok = llm_sampler_sample(j->smp, shaped_logits(j), n_vocab, &err);
+    if (tok < 0) return oai_fail(e, 500, NULL, NULL, "sampling failed: %s", err.msg);
+    if (llm_token_is_eog(j->p->model, tok)) return finish(j, "stop", e);
+    char buf[1024];
+    size_t len = 0, old = j->text.len;
+    if (llm_detok_push(j->detok, tok, buf, sizeof buf, &len) != LLM_OK || sbuf_add(&j->text, buf, len))
+        return oai_fail(e, 500, NULL, NULL, "cannot append token %d to the text", tok);
+    llm_sampler_accept(j->smp, tok);
+    if (j->counts) j->counts[tok]++;
+    j->n_gen++;
+    atomic_fetch_add(&j->p->m->completion_tokens, 1);
+    check_stops(j, old);
+    if (j->finish) return finish(j, "stop", e);
+    if (j->n_gen >= j->max_gen) return finish(j, "length", e);
+    slot *s = j->s;
+    llm_status st = llm_decode(s->ctx, &tok, 1, &err);
+    if (st == LLM_ERR_CONTEXT_FULL) return finish(j, "length", e);
+    if (st != LLM_OK) return oai_fail(e, 500, NULL, NULL, "decoding failed: %s", err.msg);
+    s->cache[s->n_cache++] = tok;
+    return 0;
+}
+
+const char *job_text(const job *j, size_t *len) {
+    *len = j->text.len - j->held;
+    return j->text.p ? j->text.p : "";
+}
+
+const char *job_finish(const job *j) { return j->finish; }
+
+void job_tokens(const job *j, int32_t *prompt, int32_t *completion) {
+    *prompt = j->n_prompt;
+    *completion = j->n_gen;
+}
+
+void job_end(job *j) {
+    if (!j) return;
+    if (j->s) release(j->p, j->s);
+    llm_sampler_free(j->smp);
+    llm_detok_free(j->detok);
+    free(j->logits);
+    free(j->counts);
+    sbuf_free(&j->text);
+    free(j);
+}
