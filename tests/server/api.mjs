@@ -1,0 +1,180 @@
+// node api.mjs LLM_SERVER LLM MODELS_DIR
+//
+// llm-server against the official openai client: the model list; a greedy
+// completion equal to `llm --temp 0` on the same prompt; the same streamed
+// (deltas concatenate to it, usage when asked); 8 concurrent streams on 4
+// slots, each equal to its sequential result; streams the client aborts
+// after 3 chunks stop generating and free their slots; a full queue is a
+// 503 with Retry-After; bad requests are each a 4xx with OpenAI's error
+// object, after which the server still serves.
+import OpenAI from "openai";
+import { execFileSync } from "node:child_process";
+import http from "node:http";
+import { basename } from "node:path";
+import { check, startServer, testModel } from "./common.mjs";
+
+const [serverExe, llmExe, modelsDir] = process.argv.slice(2);
+const modelPath = testModel(modelsDir);
+const MODEL = basename(modelPath);
+const KEY = "key-" + process.pid;
+const NO_END = { 1: -100, 2: -100 }; // logit_bias: never BOS/EOS, so generation runs to max_tokens
+
+const srv = await startServer(serverExe, ["-m", modelPath, "-np", "4", "-c", "4096", "--api-key", KEY]);
+const client = new OpenAI({ baseURL: srv.url + "/v1", apiKey: KEY, maxRetries: 0, timeout: 60000 });
+
+// `llm`'s greedy continuation of prompt: its output less the prompt it echoes.
+function llmGreedy(prompt, n) {
+	const out = execFileSync(llmExe, ["-m", modelPath, "-p", prompt, "-n", String(n), "--temp", "0"],
+		{ encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+	check(out.startsWith(prompt) && out.endsWith("\n"), `llm printed ${JSON.stringify(out)}`);
+	return out.slice(prompt.length, -1);
+}
+
+async function greedy(prompt, n) {
+	const r = await client.completions.create({ model: MODEL, prompt, max_tokens: n, temperature: 0 });
+	const c = r.choices[0];
+	check(r.object === "text_completion" && r.usage.completion_tokens <= n && r.usage.prompt_tokens > 0,
+		"completion response " + JSON.stringify(r));
+	check(c.finish_reason === (r.usage.completion_tokens === n ? "length" : "stop"), "finish_reason " + c.finish_reason);
+	return c.text;
+}
+
+// Streams a completion; returns the concatenated text, the usage chunk and the chunk count.
+async function streamed(prompt, n, extra = {}) {
+	const s = await client.completions.create({ model: MODEL, prompt, max_tokens: n, temperature: 0, stream: true, ...extra });
+	let text = "", usage = null, chunks = 0, finish = null;
+	for await (const ch of s) {
+		chunks++;
+		if (ch.usage) usage = ch.usage;
+		for (const c of ch.choices) {
+			text += c.text;
+			finish = c.finish_reason || finish;
+		}
+	}
+	check(finish === "length" || finish === "stop", "a stream ended without finish_reason");
+	return { text, usage, chunks };
+}
+
+async function metric(name) {
+	const r = await fetch(srv.url + "/metrics", { headers: { Authorization: "Bearer " + KEY } });
+	const m = new RegExp("^" + name.replace(/[{}"]/g, "\\$&") + " (\\d+)", "m").exec(await r.text());
+	check(r.ok && m, `/metrics has no ${name}`);
+	return Number(m[1]);
+}
+
+// --- models
+const models = await client.models.list();
+check(models.data.length === 1 && models.data[0].id === MODEL, "models: " + JSON.stringify(models.data));
+
+// --- greedy, plain and streamed, against llm (the first request: the slots are empty)
+const PROMPT = "Once upon a time";
+const want = llmGreedy(PROMPT, 48);
+check(want.length > 20, "llm's greedy output is too short to compare: " + JSON.stringify(want));
+const got = await greedy(PROMPT, 48);
+check(got === want, `greedy completion ${JSON.stringify(got)} != llm's ${JSON.stringify(want)}`);
+const st = await streamed(PROMPT, 48, { stream_options: { include_usage: true } });
+check(st.text === want, `streamed ${JSON.stringify(st.text)} != ${JSON.stringify(want)}`);
+check(st.usage && st.usage.completion_tokens === 48 && st.usage.total_tokens === st.usage.prompt_tokens + 48,
+	"stream usage " + JSON.stringify(st.usage));
+check(st.chunks > 10, `only ${st.chunks} chunks: not streamed token by token`);
+check((await streamed(PROMPT, 8)).usage === null, "usage sent without stream_options.include_usage");
+console.log("greedy: plain and streamed equal llm's output");
+
+// --- stop strings cut the text before them
+const cut = want.indexOf(" ", 10);
+const stopped = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 48, temperature: 0, stop: [want.slice(cut, cut + 4), "zzzz"] });
+check(stopped.choices[0].text === want.slice(0, cut) && stopped.choices[0].finish_reason === "stop",
+	"stop: " + JSON.stringify(stopped.choices[0]));
+
+// --- 8 concurrent streams on 4 slots, each as it was alone
+const prompts = ["Once upon a time", "The little dog", "Lily and Tom", "One day, a bird", "The sun was",
+	"Tim had a red ball", "In the park", "Mom said"];
+const alone = [];
+for (const p of prompts) alone.push(await greedy(p, 40));
+const together = await Promise.all(prompts.map((p) => streamed(p, 40)));
+prompts.forEach((p, i) => check(together[i].text === alone[i],
+	`concurrent stream ${i}: ${JSON.stringify(together[i].text)} != ${JSON.stringify(alone[i])}`));
+console.log("concurrency: 8 streams on 4 slots equal their sequential results");
+
+// --- aborted streams stop within a token or so and free their slots
+const before = await metric("llm_completion_tokens_total");
+await Promise.all([0, 1, 2, 3].map(async (i) => {
+	const s = await client.completions.create({ model: MODEL, prompt: prompts[i], max_tokens: 4000, temperature: 1, seed: i,
+		logit_bias: NO_END, stream: true });
+	let n = 0;
+	for await (const _ of s) if (++n === 3) break; // leaving the loop aborts the request
+}));
+const t0 = Date.now();
+let busy;
+while ((busy = (await (await fetch(srv.url + "/health")).json()).slots_processing) && Date.now() - t0 < 1000)
+	await new Promise((r) => setTimeout(r, 20));
+check(busy === 0, `${busy} slots still busy 1 s after their clients left`);
+const spent = (await metric("llm_completion_tokens_total")) - before;
+// What they made before the server saw the hang-up depends on how fast
+// this process gets to read; had they run on, it would be 16000.
+check(spent < 8000, `the 4 aborted streams generated ${spent} tokens (of 16000 had they run on)`);
+const t1 = Date.now();
+const next = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 2, stream: true });
+for await (const _ of next) break;
+check(Date.now() - t1 < 1000, `the next request took ${Date.now() - t1} ms to start`);
+console.log(`abort: slots free after ${t1 - t0} ms, ${spent} tokens generated by 4 aborted streams`);
+
+// --- bad requests: each a 4xx with the error object
+function isError(body, status) {
+	const e = body && body.error;
+	return e && typeof e.message === "string" && e.message && typeof e.type === "string" && "param" in e && "code" in e
+		? null : `status ${status}, body ${JSON.stringify(body).slice(0, 200)}`;
+}
+async function raw(path, init, want) {
+	const r = await fetch(srv.url + path, { ...init, headers: { Authorization: "Bearer " + KEY, "Content-Type": "application/json", ...init.headers } });
+	const body = await r.json().catch(() => null);
+	check(r.status === want && !isError(body, r.status), `${init.method || "GET"} ${path}: want ${want}, ${isError(body, r.status) || r.status}`);
+	return r;
+}
+async function refused(what, call, want) {
+	try {
+		await call();
+	} catch (e) {
+		check(e instanceof OpenAI.APIError && e.status === want && !isError({ error: e.error }, e.status),
+			`${what}: want ${want}, got ${e.status} ${JSON.stringify(e.error)} ${e.message}`);
+		return;
+	}
+	check(false, `${what}: accepted`);
+}
+await raw("/v1/completions", { method: "POST", body: "{\"model\": \"" + MODEL + "\", \"prompt\": " }, 400);
+await raw("/v1/completions", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "x".repeat(2 << 20) }) }, 413);
+await raw("/v1/completions", { method: "POST", body: "[" .repeat(100) + "]".repeat(100) }, 400);
+await raw("/v1/completions", { method: "POST", headers: { "Content-Type": "text/plain" }, body: "{}" }, 415);
+await raw("/v1/nothing", {}, 404);
+await raw("/v1/models", { method: "DELETE" }, 405);
+await raw("/v1/models", { headers: { Authorization: "Bearer wrong" } }, 401);
+await refused("temperature: 'hot'", () => client.completions.create({ model: MODEL, prompt: "a", temperature: "hot" }), 400);
+await refused("prompt: 7", () => client.completions.create({ model: MODEL, prompt: 7 }), 400);
+await refused("n: 2", () => client.completions.create({ model: MODEL, prompt: "a", n: 2 }), 400);
+await refused("unknown model", () => client.completions.create({ model: "gpt-4o", prompt: "a" }), 404);
+await refused("missing messages", () => client.chat.completions.create({ model: MODEL }), 400);
+await refused("max_tokens beyond the context", () => client.completions.create({ model: MODEL, prompt: "a", max_tokens: 1 << 20 }), 400);
+await refused("logit_bias key", () => client.completions.create({ model: MODEL, prompt: "a", logit_bias: { "-5": 1 } }), 400);
+await new Promise((resolve) => { // a page on another site, rebound to 127.0.0.1
+	http.get({ host: "127.0.0.1", port: srv.port, path: "/v1/models", headers: { Host: "evil.example:" + srv.port } }, (r) => {
+		check(r.statusCode === 403, `Host evil.example: status ${r.statusCode}`);
+		r.resume().on("end", resolve);
+	});
+});
+check((await greedy(PROMPT, 48)) === want, "after the bad requests the server answers differently");
+check((await metric("llm_requests_total{code=\"400\"}")) >= 7, "/metrics counted too few 400s");
+console.log("bad requests: each refused with the error object; the server still serves");
+
+// --- a full queue: 503 with Retry-After
+const one = await startServer(serverExe, ["-m", modelPath, "-np", "1", "--max-queue", "0"]);
+const c1 = new OpenAI({ baseURL: one.url + "/v1", apiKey: "none", maxRetries: 0 });
+const long = await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 2000, logit_bias: NO_END, stream: true });
+const it = long[Symbol.asyncIterator]();
+await it.next();
+const r503 = await fetch(one.url + "/v1/completions", { method: "POST", headers: { "Content-Type": "application/json" },
+	body: JSON.stringify({ model: MODEL, prompt: "a" }) });
+check(r503.status === 503 && r503.headers.get("retry-after") && !isError(await r503.json(), 503), `full queue: ${r503.status}`);
+await it.return();
+await one.stop();
+await srv.stop();
+console.log("queue: a full queue answers 503 with Retry-After");
