@@ -13,7 +13,6 @@
 #include "gguf_write.h"
 #include "mapfile.h"
 #include "model.h"
-#include "quant.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "spm_model.h"
@@ -128,7 +127,7 @@ static llm_status vocab_llama2c(cvocab *v, const char *path, int32_t n_vocab, ll
             p++;
             len -= 2;
         }
-        if (!(v->tokens[id] = strndup(p, len))) s = nomem(err);
+        if (!(v->tokens[id] = llm_strndup(p, len))) s = nomem(err);
         v->scores[id] = lv.scores[id];
         v->types[id] = lv.types[id];
     }
@@ -152,7 +151,7 @@ static llm_status vocab_spm(cvocab *v, const char *path, int32_t n_vocab, llm_er
         s = llm_fail(err, LLM_ERR_FORMAT, "%s: %d pieces, but the model has %d embedding rows", path, sm.n, n_vocab);
     if (!s) s = cvocab_alloc(v, "llama", n_vocab, true, err);
     for (int32_t id = 0; !s && id < sm.n; id++) {
-        if (!(v->tokens[id] = strdup(sm.pieces[id]))) s = nomem(err);
+        if (!(v->tokens[id] = llm_strdup(sm.pieces[id]))) s = nomem(err);
         v->scores[id] = sm.scores[id];
         v->types[id] = sm.types[id];
     }
@@ -221,7 +220,7 @@ static llm_status bpe_token(cvocab *v, const char *path, uint64_t id, const char
         return llm_fail(err, LLM_ERR_FORMAT, "%s: id %llu is given to both '%.40s' and '%.40s'", path,
                         (unsigned long long)id, v->tokens[id], text);
     }
-    return (v->tokens[id] = strdup(text)) ? LLM_OK : nomem(err);
+    return (v->tokens[id] = llm_strdup(text)) ? LLM_OK : nomem(err);
 }
 
 static llm_status bpe_vocab(cvocab *v, const char *path, const cJSON *vocab, const cJSON *added, llm_error *err) {
@@ -259,7 +258,7 @@ static llm_status bpe_merges(cvocab *v, const char *path, const cJSON *merges, l
         if (!a || (!b && !cJSON_IsString(e)))
             return llm_fail(err, LLM_ERR_FORMAT, "%s: model.merges[%llu] is neither \"a b\" nor [\"a\", \"b\"]", path,
                             (unsigned long long)v->n_merges);
-        char *m = b ? NULL : strdup(a);
+        char *m = b ? NULL : llm_strdup(a);
         if (b && asprintf(&m, "%s %s", a, b) < 0) m = NULL;
         if (!m) return nomem(err);
         v->merges[v->n_merges++] = m;
@@ -416,8 +415,8 @@ static llm_status emit(conv *c, const char *name, const src *s, int64_t perm_hea
             if (to == s->type) {
                 memcpy(dst + (uint64_t)r * out_row, row, (size_t)in_row);
             } else {
-                llm_row_to_f32(s->type, row, x, s->ne0);
-                llm_row_from_f32(to, x, dst + (uint64_t)r * out_row, s->ne0);
+                llm_dtype(s->type)->to_f32(row, x, s->ne0);
+                llm_dtype(to)->from_f32(x, dst + (uint64_t)r * out_row, s->ne0);
             }
         }
         free(x);
@@ -500,7 +499,7 @@ static llm_status conv_init(conv *c, const char *out, const llm_convert_params *
     c->ftype = UINT32_MAX;
     c->rope_factor = 1.0f;
     if (p->type != LLM_CONVERT_KEEP && p->type != LLM_DT_F32 && p->type != LLM_DT_F16 && p->type != LLM_DT_BF16)
-        return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot convert to %s: F32, F16 or BF16", llm_dtype_name(p->type));
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot convert to %s: F32, F16 or BF16", llm_type_name(p->type));
     c->w = gguf_writer_new(err);
     return c->w ? LLM_OK : LLM_ERR_NOMEM;
 }

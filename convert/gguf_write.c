@@ -148,7 +148,7 @@ static llm_status end_kv(gguf_writer *w, const char *key, size_t mark, bool ok, 
     if (ok) {
         keys = llm_realloc(w->keys, (size_t)(w->n_kv + 1) * sizeof *keys);
         if (keys) w->keys = keys;
-        copy = strdup(key);
+        copy = llm_strdup(key);
     }
     if (!keys || !copy) {
         free(copy);
@@ -304,7 +304,7 @@ llm_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_d
     if ((s = tensor_size(name, n_dims, ne, type, &want, err))) return s;
     if (nbytes != want)
         return llm_fail(err, LLM_ERR_INVALID_ARG, "tensor '%s': %llu bytes given, its shape and %s need %llu",
-                        name, (unsigned long long)nbytes, llm_dtype_name(type), (unsigned long long)want);
+                        name, (unsigned long long)nbytes, llm_type_name(type), (unsigned long long)want);
     if (!data && nbytes) return llm_fail(err, LLM_ERR_INVALID_ARG, "tensor '%s': NULL data", name);
     for (uint64_t i = 0; i < w->n_tensors; i++)
         if (strcmp(w->tensors[i].name, name) == 0)
@@ -315,7 +315,7 @@ llm_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_d
     if (!ts) return nomem(err);
     w->tensors = ts;
     wtensor *t = &ts[w->n_tensors];
-    if (!(t->name = strdup(name))) return nomem(err);
+    if (!(t->name = llm_strdup(name))) return nomem(err);
     t->n_dims = n_dims;
     for (uint32_t d = 0; d < 4; d++) t->ne[d] = d < n_dims ? ne[d] : 1;
     t->type = type;
@@ -477,7 +477,7 @@ llm_status gguf_writer_to_mem(const gguf_writer *w, void **out, size_t *size, ll
  * its final name whatever happens here, so a failure is not reported. */
 static void sync_dir(const char *path) {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+    char *dir = slash ? llm_strndup(path, (size_t)(slash - path) + 1) : llm_strdup(".");
     if (!dir) return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {

@@ -17,7 +17,7 @@ bool llm_type_from_name(const char *name, llm_type *type) {
     static const llm_type types[] = {LLM_DT_F32,  LLM_DT_F16,  LLM_DT_BF16, LLM_DT_Q8_0,
                                      LLM_DT_Q4_0, LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
     for (size_t i = 0; name && i < sizeof types / sizeof types[0]; i++)
-        if (strcasecmp(name, llm_dtype_name(types[i])) == 0) {
+        if (strcasecmp(name, llm_type_name(types[i])) == 0) {
             *type = types[i];
             return true;
         }
@@ -96,20 +96,20 @@ static uint32_t choose(const gguf_tensor *t, const char *name, const char *head,
         snprintf(note, cap, "matches '%s'", p->rules[r].pattern);
     } else if ((to == LLM_DT_Q4_0 || to == LLM_DT_Q4_K || to == LLM_DT_Q5_K) && strcmp(name, head) == 0) {
         to = t->ne[0] % QK_K == 0 ? LLM_DT_Q6_K : LLM_DT_Q8_0;
-        snprintf(note, cap, "the output head gets %s with %s, as in llama.cpp", llm_dtype_name(to),
-                 llm_dtype_name(p->type));
+        snprintf(note, cap, "the output head gets %s with %s, as in llama.cpp", llm_type_name(to),
+                 llm_type_name(p->type));
     } else if (p->mixture_m && (strstr(name, "attn_v.weight") || strstr(name, "ffn_down")) &&
                layer_of(name) >= 0 && more_bits(layer_of(name), n_layer)) {
         to = LLM_DT_Q6_K;
         snprintf(note, cap, "layer %lld of %lld gets Q6_K in %s_M", (long long)layer_of(name), (long long)n_layer,
-                 llm_dtype_name(p->type));
+                 llm_type_name(p->type));
     }
     uint64_t row;
     if (!llm_dtype_row_size(to, (uint64_t)t->ne[0], &row)) {
         uint32_t wide = t->type == LLM_DT_BF16 ? LLM_DT_BF16 : LLM_DT_F16;
         if (llm_dtype(to)->blck == QK_K && t->ne[0] % QK8_0 == 0) wide = LLM_DT_Q8_0;
         snprintf(note, cap, "row length %lld is not a multiple of the %s block of %u, %s instead",
-                 (long long)t->ne[0], llm_dtype_name(to), llm_dtype(to)->blck, llm_dtype_name(wide));
+                 (long long)t->ne[0], llm_type_name(to), llm_dtype(to)->blck, llm_type_name(wide));
         to = wide;
     }
     return to;
@@ -118,9 +118,9 @@ static uint32_t choose(const gguf_tensor *t, const char *name, const char *head,
 /* Re-encodes t row by row into a new buffer (*out, *nbytes). */
 static llm_status reencode(const gguf_tensor *t, const char *name, uint32_t to, void **out, uint64_t *nbytes,
                            llm_error *err) {
-    if (!llm_row_codec(t->type))
+    if (!llm_dtype_supported(t->type))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' is %s, which cannot be re-encoded", name,
-                        llm_dtype_name(t->type));
+                        llm_type_name(t->type));
     int64_t n = t->ne[0];
     uint64_t in_row, out_row;
     llm_dtype_row_size(t->type, (uint64_t)n, &in_row); /* the reader checked the shape */
@@ -137,8 +137,8 @@ static llm_status reencode(const gguf_tensor *t, const char *name, uint32_t to, 
     }
     const unsigned char *src = t->data;
     for (uint64_t r = 0; r < rows; r++) {
-        llm_row_to_f32(t->type, src + r * in_row, x, n);
-        llm_row_from_f32(to, x, dst + r * out_row, n);
+        llm_dtype(t->type)->to_f32(src + r * in_row, x, n);
+        llm_dtype(to)->from_f32(x, dst + r * out_row, n);
     }
     free(x);
     *out = dst;
@@ -210,12 +210,12 @@ llm_quantize_params llm_quantize_default_params(void) {
 llm_status llm_quantize_file(const char *in, const char *out, const llm_quantize_params *p, llm_error *err) {
     if (!in || !out || !p || (p->n_rules && !p->rules))
         return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_quantize_file: NULL argument");
-    if (!llm_row_codec(p->type))
-        return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot write type %s", llm_dtype_name(p->type));
+    if (!llm_dtype_supported(p->type))
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot write type %s", llm_type_name(p->type));
     if (p->mixture_m && p->type != LLM_DT_Q4_K && p->type != LLM_DT_Q5_K)
-        return llm_fail(err, LLM_ERR_INVALID_ARG, "the _M mixtures are of Q4_K or Q5_K, not %s", llm_dtype_name(p->type));
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "the _M mixtures are of Q4_K or Q5_K, not %s", llm_type_name(p->type));
     for (size_t i = 0; i < p->n_rules; i++)
-        if (!p->rules[i].pattern || !llm_row_codec(p->rules[i].type))
+        if (!p->rules[i].pattern || !llm_dtype_supported(p->rules[i].type))
             return llm_fail(err, LLM_ERR_INVALID_ARG, "rule %zu: no pattern, or a type that cannot be written", i);
     llm_status s = llm_check_output(out, in, err);
     if (s) return s;

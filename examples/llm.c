@@ -105,6 +105,7 @@ int main(int argc, char **argv) {
     llm_ctx_params cp = llm_ctx_default_params();
     cp.n_ctx = o.n_ctx;
     cp.n_threads = o.n_threads;
+    cp.n_threads_blas = o.n_threads;
     llm_ctx *ctx = llm_ctx_new(m, &cp, &err);
     llm_sampler *smp = ctx ? llm_sampler_from_params(&o.sp, &err) : NULL;
     llm_detok *d = smp ? llm_detok_new(m, &err) : NULL;

@@ -50,7 +50,9 @@ typedef enum llm_status {
     LLM_ERR_UNSUPPORTED = 5,      /* valid input that this build cannot handle */
     LLM_ERR_CONTEXT_FULL = 6,     /* the KV cache has no room for more tokens */
     LLM_ERR_BUFFER_TOO_SMALL = 7, /* a caller's buffer is too small; size reported */
-    LLM_ERR_LIMIT = 8             /* a size exceeds a documented limit (see below) */
+    LLM_ERR_LIMIT = 8,            /* a size exceeds a documented limit (see below) */
+    LLM_ERR_TEMPLATE = 10         /* a chat template is malformed or raised an error
+                                     (the message is the template's own) */
 } llm_status;
 
 #define LLM_ERROR_MSG_SIZE 256
@@ -89,6 +91,11 @@ typedef enum llm_type {
     LLM_TYPE_BF16 = 30
 } llm_type;
 
+/* The GGUF name of a type number ("F16", "Q4_K", ...), also of the types a
+ * file may hold that libllm does not compute with; "unknown" for numbers
+ * GGUF does not define. */
+LLM_API const char *llm_type_name(uint32_t type);
+
 /* ---------------------------------------------------------------- model */
 
 typedef struct llm_model llm_model;
@@ -117,7 +124,8 @@ LLM_API int32_t llm_model_n_layer(const llm_model *model);
 LLM_API int32_t llm_model_n_head(const llm_model *model);
 LLM_API int32_t llm_model_n_head_kv(const llm_model *model);
 
-/* Writes a one-line description ("llama, 5 layers, dim 64, F32, ...") into
+/* Writes a one-line description ("llama, F32, dim 64, ffn 172, 5 layers, 8
+ * heads (4 kv), vocab 512, context 2048") into
  * buf. Returns LLM_ERR_BUFFER_TOO_SMALL with *needed set (including the
  * terminating NUL) when cap is too small. needed may be NULL. */
 LLM_API llm_status llm_model_desc(const llm_model *model, char *buf, size_t cap,
@@ -189,6 +197,13 @@ typedef struct llm_ctx_params {
     const char *kernels; /* "scalar", "avx2", "avx512", "neon", or NULL /
                             "auto": $LLM_KERNELS if set, else the best the
                             CPU supports. An unsupported name is an error. */
+    int32_t n_threads_blas; /* Threads of OpenBLAS's sgemm (float weights in
+                            prompts). 0 (default): OpenBLAS keeps its own
+                            count, a process-wide setting libllm leaves to
+                            the host. > 0: before each sgemm the context sets
+                            OpenBLAS's count to this when it differs, which
+                            changes it for the whole process (llama.cpp sets
+                            it to its thread count the same way). */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);
@@ -258,6 +273,76 @@ LLM_API int32_t llm_sampler_sample(llm_sampler *s, const float *logits, int32_t 
 /* Records a token (prompt or generated) in the penalty window. */
 LLM_API void llm_sampler_accept(llm_sampler *s, int32_t tok);
 LLM_API void llm_sampler_reset(llm_sampler *s);
+
+/* ---------------------------------------------------------------- chat templates */
+
+/* Chat templates turn a conversation into the prompt text a model was
+ * trained on. They are Jinja programs (Hugging Face's tokenizer_config.json
+ * "chat_template", GGUF's tokenizer.chat_template), which libllm runs in a
+ * sandboxed interpreter with the semantics of Python's Jinja2 in the
+ * environment transformers' apply_chat_template builds: trim_blocks and
+ * lstrip_blocks on, one trailing newline of the source dropped, Python
+ * string and comparison semantics, raise_exception(msg), strftime_now(fmt),
+ * namespace(), loop controls, {% generation %}, tojson as
+ * json.dumps(ensure_ascii=False).
+ *
+ * Templates come from downloaded files and are treated as hostile: the
+ * source (1 MiB), the output (16 MiB), any one string (16 MiB), the memory
+ * held by values (256 MiB), the work done (20 million steps) and nesting
+ * (100 levels of syntax or macro calls) are bounded; exceeding one gives
+ * LLM_ERR_LIMIT. A malformed template, or one that misuses a value, gives
+ * LLM_ERR_TEMPLATE with a message naming the line and column; a template
+ * that calls raise_exception gives LLM_ERR_TEMPLATE with exactly its
+ * message (cut to fit llm_error.msg). */
+
+typedef struct llm_chat_message {
+    const char *role;    /* "system", "user", "assistant", ... */
+    const char *content; /* UTF-8 text, passed to the template as data */
+} llm_chat_message;
+
+typedef struct llm_chat_params {
+    /* Jinja source to render. NULL: template_name when given, else the
+     * model's tokenizer.chat_template. */
+    const char *template_src;
+    /* A built-in template by name ("chatml", "llama3", ...; see
+     * llm_chat_builtin_names), used when template_src is NULL: it takes
+     * precedence over the model's template, and is needed when the model
+     * is NULL or has none. */
+    const char *template_name;
+    const char *bos_token;     /* NULL: the model's BOS text (undefined without a model) */
+    const char *eos_token;     /* NULL: the model's EOS text (undefined without a model) */
+    int add_generation_prompt; /* nonzero: end with the assistant turn's opening */
+    /* Extra template variables as the text of a JSON object, e.g.
+     * {"enable_thinking": false}; they override the ones above. NULL: none. */
+    const char *vars_json;
+    /* "YYYY-MM-DD", the day strftime_now reports (at 00:00:00). NULL:
+     * today, in local time. */
+    const char *date;
+} llm_chat_params;
+
+/* Template from the model, add_generation_prompt on, everything else NULL. */
+LLM_API llm_chat_params llm_chat_default_params(void);
+
+/* Renders msgs (n_msgs of them; msgs may be NULL when n_msgs is 0) with
+ * the template params selects into buf as a NUL-terminated string.
+ * *needed (when needed is not NULL) receives the size the text takes,
+ * including the NUL; when that exceeds cap the result is
+ * LLM_ERR_BUFFER_TOO_SMALL and buf holds nothing useful. model may be NULL
+ * when template_src or template_name is given; params NULL means the
+ * defaults. NULL messages, roles or contents, an unknown template_name, a
+ * malformed vars_json or date give LLM_ERR_INVALID_ARG. The rendered text
+ * writes the BOS text itself when the template does: tokenize it with
+ * LLM_TOKENIZE_SPECIAL and without LLM_TOKENIZE_ADD_BOS. */
+LLM_API llm_status llm_chat_apply(const llm_model *model, const llm_chat_params *params,
+                                  const llm_chat_message *msgs, size_t n_msgs, char *buf,
+                                  size_t cap, size_t *needed, llm_error *err);
+
+/* The model's template source (tokenizer.chat_template), or NULL when it
+ * has none (or model is NULL). Valid while the model is. */
+LLM_API const char *llm_model_chat_template(const llm_model *model);
+
+/* Names of the built-in templates, a NULL-terminated static list. */
+LLM_API const char *const *llm_chat_builtin_names(void);
 
 #ifdef __cplusplus
 }

@@ -96,7 +96,7 @@ static llm_status add_weight(builder *b, const char *name, int64_t ne0, int64_t 
     uint64_t row;
     if (ne[0] < 0 || ne[1] < 0 || !llm_dtype_row_size(type, (uint64_t)ne[0], &row))
         return llm_fail(b->err, LLM_ERR_INVALID_ARG, "fixture: '%s' cannot have rows of %lld in type %s",
-                        name, (long long)ne[0], llm_dtype_name(type));
+                        name, (long long)ne[0], llm_type_name(type));
     uint64_t n = row * (uint64_t)(norm ? 1 : ne[1]);
     unsigned char *p = malloc(n ? (size_t)n : 1);
     if (!p) return llm_fail(b->err, LLM_ERR_NOMEM, "fixture: out of memory");

@@ -65,9 +65,9 @@ static void check_float_dots(const llm_kernels *k, const llm_kernels *ref, int64
         s16 += fabs((double)llm_f16_to_f32(h[i + 1]) * x[i]);
         sb16 += fabs((double)llm_bf16_to_f32(b[i + 1]) * x[i]);
     }
-    expect_close("dot_f32", n, k->dot_f32(n, w + 1, x), ref->dot_f32(n, w + 1, x), s32);
-    expect_close("dot_f16", n, k->dot_f16(n, h + 1, x), ref->dot_f16(n, h + 1, x), s16);
-    expect_close("dot_bf16", n, k->dot_bf16(n, b + 1, x), ref->dot_bf16(n, b + 1, x), sb16);
+    expect_close("dot_f32", n, k->dot[LLM_DT_F32](n, w + 1, x), ref->dot[LLM_DT_F32](n, w + 1, x), s32);
+    expect_close("dot_f16", n, k->dot[LLM_DT_F16](n, h + 1, x), ref->dot[LLM_DT_F16](n, h + 1, x), s16);
+    expect_close("dot_bf16", n, k->dot[LLM_DT_BF16](n, b + 1, x), ref->dot[LLM_DT_BF16](n, b + 1, x), sb16);
     free(x), free(w), free(h), free(b);
 }
 
@@ -92,8 +92,8 @@ static void check_quant_dots(const llm_kernels *k, const llm_kernels *ref, int64
     for (int64_t i = 0; i < n; i++) s8 += fabs((double)wf[i] * xf[i]);
     llm_dequantize_row_q4_0(w4, wf, n);
     for (int64_t i = 0; i < n; i++) s4 += fabs((double)wf[i] * xf[i]);
-    expect_close("dot_q8_0", n, k->dot_q8_0(n, w8, xq), ref->dot_q8_0(n, w8, xq), s8);
-    expect_close("dot_q4_0", n, k->dot_q4_0(n, w4, xq), ref->dot_q4_0(n, w4, xq), s4);
+    expect_close("dot_q8_0", n, k->dot[LLM_DT_Q8_0](n, w8, xq), ref->dot[LLM_DT_Q8_0](n, w8, xq), s8);
+    expect_close("dot_q4_0", n, k->dot[LLM_DT_Q4_0](n, w4, xq), ref->dot[LLM_DT_Q4_0](n, w4, xq), s4);
     free(x), free(wf), free(xf), free(xq), free(w8), free(w4);
 }
 
@@ -210,8 +210,8 @@ static void check_kquant_dots(const llm_kernels *k, const llm_kernels *ref, int6
             if (t == 2) llm_dequantize_row_q6_K((const block_q6_K *)c, part, n);
             for (int64_t i = 0; i < n; i++) mag += fabs((double)part[i] * xf[i]);
         }
-        float (*dk)(int64_t, const void *, const void *) = t == 0 ? k->dot_q4_k : t == 1 ? k->dot_q5_k : k->dot_q6_k;
-        float (*dr)(int64_t, const void *, const void *) = t == 0 ? ref->dot_q4_k : t == 1 ? ref->dot_q5_k : ref->dot_q6_k;
+        float (*dk)(int64_t, const void *, const void *) = t == 0 ? k->dot[LLM_DT_Q4_K] : t == 1 ? k->dot[LLM_DT_Q5_K] : k->dot[LLM_DT_Q6_K];
+        float (*dr)(int64_t, const void *, const void *) = t == 0 ? ref->dot[LLM_DT_Q4_K] : t == 1 ? ref->dot[LLM_DT_Q5_K] : ref->dot[LLM_DT_Q6_K];
         expect_close(names[t], n, dk(n, w, xq), dr(n, w, xq), mag);
         free(w), free(c);
     }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
 #include <cmocka.h>
 
 #include "llm.h"
@@ -187,6 +188,38 @@ static void test_batching(void **state) {
     check_batching("stories260K-q4_0.gguf");
 }
 
+/* OpenBLAS's thread count is the process's: a context leaves it alone
+ * unless n_threads_blas asks for a count, and then sets that one. The
+ * prompt is long enough for sgemm (F32 weights, 40 tokens). */
+static void test_blas_threads(void **state) {
+    (void)state;
+#ifdef OPENBLAS_VERSION
+    llm_model *m = load("stories260K.gguf");
+    int32_t toks[40];
+    for (int i = 0; i < 40; i++) toks[i] = 1 + i;
+    llm_error err;
+    for (int asked = 0; asked <= 2; asked += 2) {
+        openblas_set_num_threads(1);
+        llm_ctx_params p = llm_ctx_default_params();
+        p.n_threads = 2;
+        p.n_threads_blas = asked;
+        p.kernels = "scalar"; /* no batched products: float weights go to sgemm */
+        llm_ctx *c = llm_ctx_new(m, &p, &err);
+        assert_non_null(c);
+        assert_int_equal(llm_decode(c, toks, 40, &err), LLM_OK);
+        assert_int_equal(openblas_get_num_threads(), asked ? asked : 1);
+        llm_ctx_free(c);
+    }
+    llm_ctx_params bad = llm_ctx_default_params();
+    bad.n_threads_blas = -1;
+    assert_null(llm_ctx_new(m, &bad, &err));
+    assert_int_equal(err.code, LLM_ERR_INVALID_ARG);
+    llm_model_free(m);
+#else
+    skip();
+#endif
+}
+
 typedef struct job {
     const llm_model *m;
     int32_t out[64];
@@ -240,6 +273,7 @@ int main(void) {
         cmocka_unit_test(test_f16_model),
         cmocka_unit_test(test_shared_model_threads),
         cmocka_unit_test(test_batching),
+        cmocka_unit_test(test_blas_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

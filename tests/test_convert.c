@@ -30,7 +30,6 @@
 #include "gguf.h"
 #include "golden_util.h"
 #include "llm.h"
-#include "quant.h"
 #include "quantize.h"
 #include "safetensors.h"
 #include "spm_model.h"
@@ -171,7 +170,7 @@ static float *tensor_values(const gguf_tensor *t) {
     uint64_t row;
     assert_true(llm_dtype_row_size(t->type, (uint64_t)t->ne[0], &row));
     for (int64_t r = 0; r < n / t->ne[0]; r++)
-        llm_row_to_f32(t->type, (const unsigned char *)t->data + (uint64_t)r * row, x + r * t->ne[0], t->ne[0]);
+        llm_dtype(t->type)->to_f32((const unsigned char *)t->data + (uint64_t)r * row, x + r * t->ne[0], t->ne[0]);
     return x;
 }
 
@@ -440,8 +439,8 @@ static void expect_quantized_like(const char *fixture, uint32_t type) {
         snprintf(name, sizeof name, "%.*s", (int)r->name.len, r->name.ptr);
         const gguf_tensor *m = gguf_find_tensor(&a, name);
         assert_non_null(m);
-        if (m->type != r->type) fprintf(stderr, "%s: %s, fixture %s\n", name, llm_dtype_name(m->type),
-                                        llm_dtype_name(r->type));
+        if (m->type != r->type) fprintf(stderr, "%s: %s, fixture %s\n", name, llm_type_name(m->type),
+                                        llm_type_name(r->type));
         assert_int_equal(m->type, r->type);
         assert_memory_equal(m->ne, r->ne, sizeof m->ne);
         assert_int_equal(m->nbytes, r->nbytes);

@@ -12,9 +12,9 @@
 
 static void test_table(void **state) {
     (void)state;
-    assert_string_equal(llm_dtype_name(LLM_DT_Q4_K), "Q4_K");
-    assert_string_equal(llm_dtype_name(4), "unknown"); /* retired number */
-    assert_string_equal(llm_dtype_name(1000), "unknown");
+    assert_string_equal(llm_type_name(LLM_DT_Q4_K), "Q4_K");
+    assert_string_equal(llm_type_name(4), "unknown"); /* retired number */
+    assert_string_equal(llm_type_name(1000), "unknown");
     assert_null(llm_dtype(LLM_DT_COUNT));
     uint64_t b;
     assert_true(llm_dtype_row_size(LLM_DT_Q8_0, 64, &b));

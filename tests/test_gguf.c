@@ -55,7 +55,7 @@ static const gguf_tensor *assert_tensor(const gguf_file *f, const char *name, ui
     assert_int_equal(t->ne[1], ne1);
     assert_int_equal(t->ne[2], 1);
     assert_int_equal(t->ne[3], 1);
-    if (t->type != type) fail_msg("%s: type %s, expected %s", name, llm_dtype_name(t->type), llm_dtype_name(type));
+    if (t->type != type) fail_msg("%s: type %s, expected %s", name, llm_type_name(t->type), llm_type_name(type));
     uint64_t row;
     assert_true(llm_dtype_row_size(type, (uint64_t)ne0, &row));
     assert_int_equal(t->nbytes, row * (uint64_t)ne1);

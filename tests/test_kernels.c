@@ -376,9 +376,9 @@ static void check_float_dots(const llm_kernels *k, const llm_kernels *ref, int64
         s16 += fabs((double)llm_f16_to_f32(h[i + 1]) * x[i]);
         sb16 += fabs((double)llm_bf16_to_f32(b[i + 1]) * x[i]);
     }
-    expect_close(k->name, "dot_f32", n, k->dot_f32(n, w + 1, x), ref->dot_f32(n, w + 1, x), s32);
-    expect_close(k->name, "dot_f16", n, k->dot_f16(n, h + 1, x), ref->dot_f16(n, h + 1, x), s16);
-    expect_close(k->name, "dot_bf16", n, k->dot_bf16(n, b + 1, x), ref->dot_bf16(n, b + 1, x), sb16);
+    expect_close(k->name, "dot_f32", n, k->dot[LLM_DT_F32](n, w + 1, x), ref->dot[LLM_DT_F32](n, w + 1, x), s32);
+    expect_close(k->name, "dot_f16", n, k->dot[LLM_DT_F16](n, h + 1, x), ref->dot[LLM_DT_F16](n, h + 1, x), s16);
+    expect_close(k->name, "dot_bf16", n, k->dot[LLM_DT_BF16](n, b + 1, x), ref->dot[LLM_DT_BF16](n, b + 1, x), sb16);
     free(x), free(w), free(h), free(b);
 }
 
@@ -403,8 +403,8 @@ static void check_quant_dots(const llm_kernels *k, const llm_kernels *ref, int64
     for (int64_t i = 0; i < n; i++) s8 += fabs((double)wf[i] * xf[i]);
     llm_dequantize_row_q4_0(w4, wf, n);
     for (int64_t i = 0; i < n; i++) s4 += fabs((double)wf[i] * xf[i]);
-    expect_close(k->name, "dot_q8_0", n, k->dot_q8_0(n, w8, xq), ref->dot_q8_0(n, w8, xq), s8);
-    expect_close(k->name, "dot_q4_0", n, k->dot_q4_0(n, w4, xq), ref->dot_q4_0(n, w4, xq), s4);
+    expect_close(k->name, "dot_q8_0", n, k->dot[LLM_DT_Q8_0](n, w8, xq), ref->dot[LLM_DT_Q8_0](n, w8, xq), s8);
+    expect_close(k->name, "dot_q4_0", n, k->dot[LLM_DT_Q4_0](n, w4, xq), ref->dot[LLM_DT_Q4_0](n, w4, xq), s4);
     free(x), free(wf), free(xf), free(xq), free(w8), free(w4);
 }
 
@@ -447,7 +447,7 @@ static const uint32_t ktypes[] = {LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
 static const int64_t kquant_lengths[] = {256, 512, 768, 2816, 5632};
 
 static kdot_fn kdot(const llm_kernels *k, uint32_t type) {
-    return type == LLM_DT_Q4_K ? k->dot_q4_k : type == LLM_DT_Q5_K ? k->dot_q5_k : k->dot_q6_k;
+    return type == LLM_DT_Q4_K ? k->dot[LLM_DT_Q4_K] : type == LLM_DT_Q5_K ? k->dot[LLM_DT_Q5_K] : k->dot[LLM_DT_Q6_K];
 }
 
 /* Byte offsets of a super-block's fp16 d and (Q4_K, Q5_K) dmin. */
@@ -517,7 +517,7 @@ static void check_kquant_dots(const llm_kernels *k, const llm_kernels *ref, int6
     for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
         unsigned char *w = rnd_kquant(ktypes[t], n);
         char fn[16];
-        snprintf(fn, sizeof fn, "dot_%s", llm_dtype_name(ktypes[t]));
+        snprintf(fn, sizeof fn, "dot_%s", llm_type_name(ktypes[t]));
         expect_close(k->name, fn, n, kdot(k, ktypes[t])(n, w, xq), kdot(ref, ktypes[t])(n, w, xq),
                      kquant_magnitude(ktypes[t], w, xf, n));
         assert_true(kdot(k, ktypes[t])(0, w, xq) == 0.0f);
@@ -544,11 +544,11 @@ static void test_kquant_dots(void **state) {
         for (size_t t = 0; t < sizeof ktypes / sizeof ktypes[0]; t++) {
             unsigned char *w = rnd_kquant(ktypes[t], n);
             dequantize(ktypes[t], w, wf, n);
-            float got = kdot(k, ktypes[t])(n, w, xq), want = k->dot_f32(n, wf, xf);
+            float got = kdot(k, ktypes[t])(n, w, xq), want = k->dot[LLM_DT_F32](n, wf, xf);
             double mag = kquant_magnitude(ktypes[t], w, xf, n);
             if (!(fabs((double)got - want) <= 1e-5 * mag))
                 fail_msg("%s n=%lld: dot %.9g, dot_f32 of the dequantized rows %.9g (magnitude %.9g)",
-                         llm_dtype_name(ktypes[t]), (long long)n, got, want, mag);
+                         llm_type_name(ktypes[t]), (long long)n, got, want, mag);
             free(w);
         }
         free(xf), free(wf), free(xq);
@@ -630,10 +630,10 @@ static void check_gemv(const llm_kernels *k, const llm_kernels *ref, uint32_t ty
     k->gemv(type, n, w, stride, nr, xq, out, scratch);
     free(scratch);
     float (*dot)(int64_t, const void *, const void *) =
-        type == LLM_DT_Q8_0 ? ref->dot_q8_0 : type == LLM_DT_Q4_0 ? ref->dot_q4_0 : kdot(ref, type);
+        type == LLM_DT_Q8_0 ? ref->dot[LLM_DT_Q8_0] : type == LLM_DT_Q4_0 ? ref->dot[LLM_DT_Q4_0] : kdot(ref, type);
     for (int r = 0; r < nr; r++) {
         char fn[48];
-        snprintf(fn, sizeof fn, "gemv %s row %d of %d", llm_dtype_name(type), r, nr);
+        snprintf(fn, sizeof fn, "gemv %s row %d of %d", llm_type_name(type), r, nr);
         expect_close(k->name, fn, n, out[r], dot(n, w + (size_t)r * stride, xq), mag[r]);
     }
     free(w), free(xf), free(out), free(mag), free(xq);
@@ -659,7 +659,7 @@ static void test_gemv(void **state) {
             check_gemv(k, ref, types[t], 16384 + 768, 2); /* rows longer than one activation segment */
         }
     }
-    if (!tested) fprintf(stderr, "no kernel set with a gemv on this CPU\n");
+    if (!tested) skip(); /* no kernel set with a gemv on this CPU: nothing was tested */
 }
 
 /* The batched products (kernels.h: gemm) against a double-precision sum
@@ -730,7 +730,7 @@ static void check_gemm(const llm_kernels *k, uint32_t type, int64_t n, int nr, i
             float got = out[t * nr + r];
             if (!(fabs(got - ref) <= bound))
                 fail_msg("%s gemm %s n %lld, %d x %d: out[%d][%d] %.9g, reference %.9g (bound %.3g)", k->name,
-                         llm_dtype_name(type), (long long)n, nr, nt, t, r, got, ref, bound);
+                         llm_type_name(type), (long long)n, nr, nt, t, r, got, ref, bound);
         }
     free(w), free(x), free(wf), free(xf), free(out), free(act), free(scratch);
 }
@@ -759,7 +759,7 @@ static void test_gemm(void **state) {
         if (k->gemm_takes(LLM_DT_F16)) /* odd lengths */
             for (int64_t n = 1; n < 40; n += 3) check_gemm(k, n % 2 ? LLM_DT_F16 : LLM_DT_BF16, n, 3, 13);
     }
-    if (!tested) fprintf(stderr, "no kernel set with batched products on this CPU\n");
+    if (!tested) skip(); /* no kernel set with batched products on this CPU */
 }
 
 /* Products of length 0 are 0 in every set. */
@@ -770,11 +770,11 @@ static void test_empty(void **state) {
     for (const llm_kernels *const *all = llm_kernels_all(); *all; all++) {
         const llm_kernels *k = llm_kernels_get((*all)->name);
         if (!k) continue;
-        assert_true(k->dot_f32(0, &x, &x) == 0.0f);
-        assert_true(k->dot_f16(0, &h, &x) == 0.0f);
-        assert_true(k->dot_bf16(0, &h, &x) == 0.0f);
-        assert_true(k->dot_q8_0(0, &x, &x) == 0.0f);
-        assert_true(k->dot_q4_0(0, &x, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_F32](0, &x, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_F16](0, &h, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_BF16](0, &h, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_Q8_0](0, &x, &x) == 0.0f);
+        assert_true(k->dot[LLM_DT_Q4_0](0, &x, &x) == 0.0f);
     }
 }
 
@@ -821,7 +821,7 @@ static void write_fixture(const fixture_spec *spec, const char *path) {
 static void expect_type(const gguf_file *f, const char *name, uint32_t type) {
     const gguf_tensor *t = gguf_find_tensor(f, name);
     assert_non_null(t);
-    if (t->type != type) fail_msg("%s is %s, want %s", name, llm_dtype_name(t->type), llm_dtype_name(type));
+    if (t->type != type) fail_msg("%s is %s, want %s", name, llm_type_name(t->type), llm_type_name(type));
 }
 
 /* A model with K-quant matrices (Q4_K, ffn_down Q5_K by a rule, the

@@ -86,6 +86,7 @@ static llm_ctx *new_ctx(const llm_model *m, const options *o) {
     llm_ctx_params cp = llm_ctx_default_params();
     cp.n_ctx = o->n_prompt + o->n_gen;
     cp.n_threads = o->threads;
+    cp.n_threads_blas = o->threads;
     llm_error err;
     llm_ctx *ctx = llm_ctx_new(m, &cp, &err);
     if (!ctx) die("%s", err.msg);

@@ -1,12 +1,11 @@
 /* llm-convert: llama2.c checkpoints and Hugging Face Llama directories to
- * GGUF, with no Python. The work is lib/convert.c's; this is the command
+ * GGUF, with no Python. The work is libllm-convert's (include/llm_convert.h); this is the command
  * line and the progress display. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llm_convert.h"
-#include "dtype.h"
 #include "progress.h"
 #include "toolutil.h"
 
@@ -53,7 +52,7 @@ int main(int argc, char **argv) {
     llm_convert_params p = llm_convert_default_params();
     p.report = progress_report;
     p.report_ud = &prog;
-    if (type && (!llm_type_from_name(type, &p.type) || p.type == LLM_DT_Q8_0 || p.type == LLM_DT_Q4_0))
+    if (type && (!llm_type_from_name(type, &p.type) || (p.type != LLM_TYPE_F32 && p.type != LLM_TYPE_F16 && p.type != LLM_TYPE_BF16)))
         die("--type '%s': use f32, f16 or bf16 (llm-quantize makes the quantized types)", type);
     llm_error err;
     llm_status s = l2c ? llm_convert_llama2c(l2c, tok, out, &p, &err) : llm_convert_hf(hf, out, &p, &err);

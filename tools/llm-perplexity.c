@@ -84,6 +84,7 @@ static void runner_open(runner *r, const char *path, const char *tokenizer, int3
     llm_ctx_params cp = llm_ctx_default_params();
     cp.n_ctx = n_ctx;
     cp.n_threads = n_threads;
+    cp.n_threads_blas = n_threads;
     r->ctx = llm_ctx_new(r->model, &cp, &err);
     if (!r->ctx) die("%s: %s", path, err.msg);
     r->n_vocab = llm_model_n_vocab(r->model);

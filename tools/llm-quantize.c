@@ -9,9 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "dtype.h"
 #include "progress.h"
-#include "quantize.h"
+#include "llm_convert.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-quantize";
@@ -33,8 +32,8 @@ static const char usage[] =
     "            e.g. --tensor-type ffn_=f32\n"
     "  OUT is never IN, and appears only once complete.\n";
 
-static uint32_t parse_type(const char *name) {
-    uint32_t t;
+static llm_type parse_type(const char *name) {
+    llm_type t;
     if (!llm_type_from_name(name, &t)) die("unknown type '%s': use q8_0, q4_0, q4_k, q5_k, q6_k, f16, bf16 or f32", name);
     return t;
 }
@@ -69,8 +68,13 @@ int main(int argc, char **argv) {
     progress prog;
     progress_init(&prog, "llm-quantize");
     bool mix = strcasecmp(pos[2], "q4_k_m") == 0 || strcasecmp(pos[2], "q5_k_m") == 0;
-    uint32_t type = mix ? (pos[2][1] == '4' ? LLM_DT_Q4_K : LLM_DT_Q5_K) : parse_type(pos[2]);
-    llm_quantize_params p = {type, rules, n_rules, progress_report, &prog, mix};
+    llm_quantize_params p = llm_quantize_default_params();
+    p.type = mix ? (pos[2][1] == '4' ? LLM_TYPE_Q4_K : LLM_TYPE_Q5_K) : parse_type(pos[2]);
+    p.rules = rules;
+    p.n_rules = n_rules;
+    p.report = progress_report;
+    p.report_ud = &prog;
+    p.mixture_m = mix;
     llm_error err;
     if (llm_quantize_file(pos[0], pos[1], &p, &err)) {
         progress_clear(&prog);

@@ -167,7 +167,7 @@ static void add_tensor(synth *s, const char *name, int64_t n, int64_t rows, uint
     uint64_t row_bytes;
     if (!llm_dtype_row_size(dt, (uint64_t)n, &row_bytes))
         die("tensor '%s': a row of %lld is not a whole number of %s blocks", name, (long long)n,
-            llm_dtype_name(dt));
+            llm_type_name(dt));
     if (row_bytes > SIZE_MAX / (uint64_t)rows) die("tensor '%s' is too large", name);
     size_t nbytes = (size_t)(row_bytes * (uint64_t)rows);
     unsigned char *data = xmalloc(nbytes);

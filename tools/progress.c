@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "dtype.h"
+#include "llm.h"
 
 #define BAR_WIDTH 30
 
@@ -37,12 +37,12 @@ void progress_report(void *ud, const llm_tensor_report *r) {
     human(total, sizeof total, (double)r->total);
     progress_clear(p);
     if (r->note)
-        fprintf(stderr, "%s: %s: %s -> %s: %s\n", p->tool, r->name, llm_dtype_name(r->from),
-                llm_dtype_name(r->to), r->note);
+        fprintf(stderr, "%s: %s: %s -> %s: %s\n", p->tool, r->name, llm_type_name(r->from),
+                llm_type_name(r->to), r->note);
     if (!p->tty) {
         fprintf(stderr, "%s: [%llu/%llu] %s: %s -> %s, %llu bytes (%s so far)\n", p->tool,
                 (unsigned long long)r->index, (unsigned long long)r->count, r->name,
-                llm_dtype_name(r->from), llm_dtype_name(r->to), (unsigned long long)r->bytes, total);
+                llm_type_name(r->from), llm_type_name(r->to), (unsigned long long)r->bytes, total);
         return;
     }
     int filled = r->count ? (int)(BAR_WIDTH * r->index / r->count) : BAR_WIDTH;

@@ -7,7 +7,7 @@
 
 #include <stdbool.h>
 
-#include "quantize.h"
+#include "llm_convert.h"
 
 typedef struct progress {
     const char *tool;   /* prefix of every line */

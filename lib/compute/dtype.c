@@ -1,17 +1,58 @@
 #include "dtype.h"
 
+#include "quant.h"
+
 #include <string.h>
+
+static void f32_to_f32(const void *src, float *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof *dst); }
+static void f32_from_f32(const float *src, void *dst, int64_t n) { memcpy(dst, src, (size_t)n * sizeof *src); }
+
+static uint16_t rd16(const unsigned char *p) { return (uint16_t)(p[0] | p[1] << 8); }
+
+static void wr16(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void f16_to_f32(const void *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = llm_f16_to_f32(rd16((const unsigned char *)src + 2 * i));
+}
+
+static void f16_from_f32(const float *src, void *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) wr16((unsigned char *)dst + 2 * i, llm_f32_to_f16(src[i]));
+}
+
+static void bf16_to_f32(const void *src, float *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dst[i] = llm_bf16_to_f32(rd16((const unsigned char *)src + 2 * i));
+}
+
+static void bf16_from_f32(const float *src, void *dst, int64_t n) {
+    for (int64_t i = 0; i < n; i++) wr16((unsigned char *)dst + 2 * i, llm_f32_to_bf16(src[i]));
+}
+
+/* The block formats' row codecs (quant.c) under the table's signatures. */
+#define BLOCK_CODECS(t)                                                                                     \
+    static void t##_to_f32(const void *src, float *dst, int64_t n) { llm_dequantize_row_##t(src, dst, n); } \
+    static void t##_from_f32(const float *src, void *dst, int64_t n) { llm_quantize_row_##t(src, dst, n); }
+BLOCK_CODECS(q8_0)
+BLOCK_CODECS(q4_0)
+BLOCK_CODECS(q4_K)
+BLOCK_CODECS(q5_K)
+BLOCK_CODECS(q6_K)
+
+#define FLOAT_TYPE(nm, sz, t) {nm, 1, sz, t##_to_f32, t##_from_f32, LLM_DT_F32}
+#define BLOCK_TYPE(nm, bl, sz, t) {nm, bl, sz, t##_to_f32, t##_from_f32, LLM_DT_Q8_0}
 
 /* GGUF's type numbers with their block layouts. Gaps are numbers GGUF
  * retired; they stay NULL so a file using them is reported as unknown. */
 static const llm_dtype_info dtypes[LLM_DT_COUNT] = {
-    [0] = {"F32", 1, 4},         [1] = {"F16", 1, 2},
-    [2] = {"Q4_0", 32, 18},      [3] = {"Q4_1", 32, 20},
+    [0] = FLOAT_TYPE("F32", 4, f32), [1] = FLOAT_TYPE("F16", 2, f16),
+    [2] = BLOCK_TYPE("Q4_0", 32, 18, q4_0), [3] = {"Q4_1", 32, 20},
     [6] = {"Q5_0", 32, 22},      [7] = {"Q5_1", 32, 24},
-    [8] = {"Q8_0", 32, 34},      [9] = {"Q8_1", 32, 36},
+    [8] = BLOCK_TYPE("Q8_0", 32, 34, q8_0), [9] = {"Q8_1", 32, 36},
     [10] = {"Q2_K", 256, 84},    [11] = {"Q3_K", 256, 110},
-    [12] = {"Q4_K", 256, 144},   [13] = {"Q5_K", 256, 176},
-    [14] = {"Q6_K", 256, 210},   [15] = {"Q8_K", 256, 292},
+    [12] = BLOCK_TYPE("Q4_K", 256, 144, q4_K), [13] = BLOCK_TYPE("Q5_K", 256, 176, q5_K),
+    [14] = BLOCK_TYPE("Q6_K", 256, 210, q6_K), [15] = {"Q8_K", 256, 292},
     [16] = {"IQ2_XXS", 256, 66}, [17] = {"IQ2_XS", 256, 74},
     [18] = {"IQ3_XXS", 256, 98}, [19] = {"IQ1_S", 256, 50},
     [20] = {"IQ4_NL", 32, 18},   [21] = {"IQ3_S", 256, 110},
@@ -19,7 +60,7 @@ static const llm_dtype_info dtypes[LLM_DT_COUNT] = {
     [24] = {"I8", 1, 1},         [25] = {"I16", 1, 2},
     [26] = {"I32", 1, 4},        [27] = {"I64", 1, 8},
     [28] = {"F64", 1, 8},        [29] = {"IQ1_M", 256, 56},
-    [30] = {"BF16", 1, 2},       [34] = {"TQ1_0", 256, 54},
+    [30] = FLOAT_TYPE("BF16", 2, bf16), [34] = {"TQ1_0", 256, 54},
     [35] = {"TQ2_0", 256, 66},   [39] = {"MXFP4", 32, 17},
 };
 
@@ -28,14 +69,14 @@ const llm_dtype_info *llm_dtype(uint32_t t) {
     return &dtypes[t];
 }
 
-const char *llm_dtype_name(uint32_t t) {
+const char *llm_type_name(uint32_t t) {
     const llm_dtype_info *d = llm_dtype(t);
     return d ? d->name : "unknown";
 }
 
 bool llm_dtype_supported(uint32_t t) {
-    return t == LLM_DT_F32 || t == LLM_DT_F16 || t == LLM_DT_BF16 || t == LLM_DT_Q8_0 ||
-           t == LLM_DT_Q4_0 || t == LLM_DT_Q4_K || t == LLM_DT_Q5_K || t == LLM_DT_Q6_K;
+    const llm_dtype_info *d = llm_dtype(t);
+    return d && d->to_f32;
 }
 
 bool llm_dtype_row_size(uint32_t t, uint64_t n, uint64_t *bytes) {

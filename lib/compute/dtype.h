@@ -30,18 +30,30 @@
 #define LLM_DT_BF16  LLM_TYPE_BF16
 #define LLM_DT_COUNT 40
 
+/* A type's traits, in the manner of ggml's type-traits table: the one place
+ * that says, per type, how it is laid out, how a row converts to and from
+ * float, and what the activations of a product with it are. Adding a type
+ * the library computes with is an entry here plus its dot products in the
+ * kernel sets (kernels.h). */
 typedef struct llm_dtype_info {
     const char *name;  /* NULL for numbers GGUF does not (or no longer) use */
     uint32_t blck;     /* elements per block */
     uint32_t size;     /* bytes per block */
+    /* NULL for the types libllm does not compute with: n elements (a whole
+     * number of blocks) to float and back; F32/F16/BF16 rows may sit at
+     * any address, block rows need the 2-byte alignment of their fp16
+     * scales */
+    void (*to_f32)(const void *src, float *dst, int64_t n);
+    void (*from_f32)(const float *src, void *dst, int64_t n);
+    /* activations meet rows of this type as act_type: LLM_DT_F32 for the
+     * float types, LLM_DT_Q8_0 (quantized on the fly) for the others */
+    uint32_t act_type;
 } llm_dtype_info;
 
 /* NULL when t is not a known GGUF type. */
 const llm_dtype_info *llm_dtype(uint32_t t);
-/* The type's name, or "unknown" for numbers not in the table. */
-const char *llm_dtype_name(uint32_t t);
-/* True for the types the forward pass can read: F32, F16, BF16, Q8_0, Q4_0,
- * Q4_K, Q5_K, Q6_K. */
+/* True for the types the forward pass can read (to_f32 set): F32, F16,
+ * BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K. */
 bool llm_dtype_supported(uint32_t t);
 /* Bytes of a row of n elements; false if n is not a whole number of blocks
  * or the size overflows. */

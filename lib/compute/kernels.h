@@ -1,6 +1,6 @@
 /* Kernel sets: the inner loops of the matrix products, one set per
- * instruction set (kernels_scalar.c is the reference; kernels_avx2.c,
- * kernels_avx512.c, kernels_neon.c are faster variants). A context picks
+ * instruction set (kernels/scalar.c is the reference; kernels/avx2.c,
+ * kernels/avx512.c, kernels/neon.c are faster variants). A context picks
  * one set when it is created: the best the CPU supports, or one named by
  * the caller (llm_ctx_params.kernels) or by the LLM_KERNELS environment
  * variable, so tests can run every variant against the reference.
@@ -24,19 +24,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dtype.h"
+
+/* The dot product of one weight row of n elements, w, with activations x
+ * in the type the weight's traits name (llm_dtype_info.act_type): floats
+ * for F32/F16/BF16 rows, n/32 Q8_0 blocks for the quantized ones (whose
+ * rows are n/32 blocks, or n/256 K-quant super-blocks). */
+typedef float (*llm_dot_fn)(int64_t n, const void *w, const void *x);
+
 typedef struct llm_kernels {
     const char *name; /* "scalar", "avx2", "avx512", "neon" */
-    /* dot products of one weight row of n elements with x */
-    float (*dot_f32)(int64_t n, const float *w, const float *x);
-    float (*dot_f16)(int64_t n, const uint16_t *w, const float *x);
-    float (*dot_bf16)(int64_t n, const uint16_t *w, const float *x);
-    /* w: n/32 weight blocks; xq: n/32 Q8_0 blocks of the activations */
-    float (*dot_q8_0)(int64_t n, const void *w, const void *xq);
-    float (*dot_q4_0)(int64_t n, const void *w, const void *xq);
-    /* w: n/256 K-quant super-blocks; xq: n/32 Q8_0 blocks */
-    float (*dot_q4_k)(int64_t n, const void *w, const void *xq);
-    float (*dot_q5_k)(int64_t n, const void *w, const void *xq);
-    float (*dot_q6_k)(int64_t n, const void *w, const void *xq);
+    /* indexed by weight type; NULL for the types not computed with */
+    llm_dot_fn dot[LLM_DT_COUNT];
     /* activations to Q8_0 blocks (n a multiple of 32); every set's bytes
      * equal llm_quantize_row_q8_0's for every input, NaN and inf included */
     void (*quantize_act)(const float *x, void *yq, int64_t n);
@@ -56,7 +55,7 @@ typedef struct llm_kernels {
     size_t (*gemm_scratch_size)(int64_t n);
     void (*gemm)(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *act, int nt,
                  float *out, size_t ldo, void *scratch);
-    /* Attention's float products (lib/attention.c): c[i * ldc + j] +=
+    /* Attention's float products (attention.c): c[i * ldc + j] +=
      * sum over p < k of a[i * lda + p] * b[p * ldb + j], for i < m and
      * j < n. Each c element is accumulated one product at a time in order
      * of p, whatever m and n, so a row's results do not depend on the

@@ -2,9 +2,10 @@
  * dispatcher in kernels.c. Which sets exist depends on the target
  * (x86_64: avx2 and avx512; aarch64: neon); the scalar set always does.
  * kernels.c probes the CPU and hands a set out only when its required
- * features are there (avx2: AVX2, FMA, F16C; avx512: F, BW, VL; neon:
- * always on aarch64), so a set's functions may assume them. Optional
- * extensions (e.g. AVX512-VNNI) are the set's own business to check. */
+ * features are there (avx2: AVX2, FMA, F16C; avx512: F, BW, VL and VNNI;
+ * neon: always on aarch64), so a set's functions may assume them. Further
+ * extensions (AVX512-BF16 for the avx512 set's float batched products,
+ * DotProd on aarch64) are the set's own business to check. */
 #ifndef LLM_KERNELS_IMPL_H
 #define LLM_KERNELS_IMPL_H
 

@@ -52,9 +52,14 @@ void llm_compute_free(llm_compute *mc) {
     memset(mc, 0, sizeof *mc);
 }
 
-static bool is_quantized(uint32_t type) { return type == LLM_DT_Q8_0 || type == LLM_DT_Q4_0; }
+/* Activations meet rows of this type as Q8_0 blocks (the quantized types). */
+static bool acts_q8_0(uint32_t type) { return llm_dtype(type)->act_type == LLM_DT_Q8_0; }
 
-static bool is_kquant(uint32_t type) { return type == LLM_DT_Q4_K || type == LLM_DT_Q5_K || type == LLM_DT_Q6_K; }
+/* Where the kernel set has no batched product for a type, batches of Q8_0
+ * and Q4_0 weights still run on the integer dot products (batched results
+ * then equal one-token ones exactly); every other type, the K-quants
+ * included, is widened to floats a tile at a time for sgemm. */
+static bool batch_on_dots(uint32_t type) { return type == LLM_DT_Q8_0 || type == LLM_DT_Q4_0; }
 
 typedef struct matmul_task {
     const llm_compute *mc;
@@ -75,30 +80,18 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1, void *scra
     int64_t n_in = t->w->ne[0], rows = t->w->ne[1];
     uint64_t row_bytes;
     llm_dtype_row_size(t->w->type, (uint64_t)n_in, &row_bytes);
-    if (k->gemv && (is_quantized(t->w->type) || is_kquant(t->w->type))) {
+    if (k->gemv && acts_q8_0(t->w->type)) {
         const char *w0 = (const char *)t->w->data + (size_t)r0 * row_bytes;
         for (int i = 0; i < t->n; i++)
             k->gemv(t->w->type, n_in, w0, row_bytes, (int)(r1 - r0), (const char *)t->x + (size_t)i * t->x_stride,
                     t->out + (size_t)i * (size_t)rows + (size_t)r0, scratch);
         return;
     }
+    llm_dot_fn dot = k->dot[t->w->type];
     for (int64_t r = r0; r < r1; r++) {
         const void *wr = (const char *)t->w->data + (size_t)r * row_bytes;
-        for (int i = 0; i < t->n; i++) {
-            const void *xi = (const char *)t->x + (size_t)i * t->x_stride;
-            float v = 0.0f;
-            switch (t->w->type) {
-            case LLM_DT_F32: v = k->dot_f32(n_in, wr, xi); break;
-            case LLM_DT_F16: v = k->dot_f16(n_in, wr, xi); break;
-            case LLM_DT_BF16: v = k->dot_bf16(n_in, wr, xi); break;
-            case LLM_DT_Q8_0: v = k->dot_q8_0(n_in, wr, xi); break;
-            case LLM_DT_Q4_0: v = k->dot_q4_0(n_in, wr, xi); break;
-            case LLM_DT_Q4_K: v = k->dot_q4_k(n_in, wr, xi); break;
-            case LLM_DT_Q5_K: v = k->dot_q5_k(n_in, wr, xi); break;
-            case LLM_DT_Q6_K: v = k->dot_q6_k(n_in, wr, xi); break;
-            }
-            t->out[(size_t)i * (size_t)rows + (size_t)r] = v;
-        }
+        for (int i = 0; i < t->n; i++)
+            t->out[(size_t)i * (size_t)rows + (size_t)r] = dot(n_in, wr, (const char *)t->x + (size_t)i * t->x_stride);
     }
 }
 
@@ -173,15 +166,16 @@ static void widen_range(void *arg, int64_t i0, int64_t i1, int ith) {
 
 /* out = x w^T by sgemm: F32 weights in place, others widened to floats a
  * tile of rows at a time (by the pool's threads) into mc->wtile. OpenBLAS
- * runs sgemm on threads of its own; as llama.cpp does, its thread count is
- * set to the context's before each call, while the pool's workers sleep.
- * (That count is OpenBLAS's process-wide setting: contexts with different
- * thread counts in one process take turns setting it, which only affects
- * speed.) */
+ * runs sgemm on threads of its own while the pool's workers sleep. Its
+ * thread count is a process-wide setting, so it is changed only when the
+ * host asked for that (llm_ctx_params.n_threads_blas) and only when it
+ * differs: contexts with different counts in one process then take turns
+ * setting it, which affects speed alone. */
 static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
     int64_t k = w->ne[0], rows = w->ne[1];
 #ifdef OPENBLAS_VERSION
-    openblas_set_num_threads(llm_pool_size(mc->pool));
+    if (mc->blas_threads > 0 && openblas_get_num_threads() != mc->blas_threads)
+        openblas_set_num_threads(mc->blas_threads);
 #endif
     if (w->type == LLM_DT_F32) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)rows, (int)k, 1.0f, x, (int)k,
@@ -199,7 +193,7 @@ static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const 
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
     int64_t n_in = w->ne[0];
     bool gemm = w->type < 64 && (mc->gemm_types >> w->type & 1);
-    if (n >= BLAS_MIN_BATCH && mc->wtile && !is_quantized(w->type) && !gemm) {
+    if (n >= BLAS_MIN_BATCH && mc->wtile && !batch_on_dots(w->type) && !gemm) {
         matmul_blas(mc, out, w, x, n);
         return;
     }
@@ -217,7 +211,7 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
         return;
     }
     matmul_task t = {mc, mc->k, out, w, x, (size_t)n_in * sizeof(float), n};
-    if (is_quantized(w->type) || is_kquant(w->type)) {
+    if (acts_q8_0(w->type)) {
         quantize_rows(mc, x, n_in, 0, n);
         t.x = mc->xq;
         t.x_stride = xq_stride;
@@ -229,32 +223,7 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
 }
 
 void llm_tensor_row(const llm_tensor *w, int64_t r, float *out) {
-    int64_t n = w->ne[0];
-    const uint16_t *h = (const uint16_t *)w->data + r * n;
-    switch (w->type) {
-    case LLM_DT_F32:
-        memcpy(out, (const float *)w->data + r * n, (size_t)n * sizeof(float));
-        break;
-    case LLM_DT_F16:
-        for (int64_t i = 0; i < n; i++) out[i] = llm_f16_to_f32(h[i]);
-        break;
-    case LLM_DT_BF16:
-        for (int64_t i = 0; i < n; i++) out[i] = llm_bf16_to_f32(h[i]);
-        break;
-    case LLM_DT_Q8_0:
-        llm_dequantize_row_q8_0((const block_q8_0 *)w->data + r * (n / QK8_0), out, n);
-        break;
-    case LLM_DT_Q4_0:
-        llm_dequantize_row_q4_0((const block_q4_0 *)w->data + r * (n / QK4_0), out, n);
-        break;
-    case LLM_DT_Q4_K:
-        llm_dequantize_row_q4_K((const block_q4_K *)w->data + r * (n / QK_K), out, n);
-        break;
-    case LLM_DT_Q5_K:
-        llm_dequantize_row_q5_K((const block_q5_K *)w->data + r * (n / QK_K), out, n);
-        break;
-    case LLM_DT_Q6_K:
-        llm_dequantize_row_q6_K((const block_q6_K *)w->data + r * (n / QK_K), out, n);
-        break;
-    }
+    uint64_t row_bytes;
+    llm_dtype_row_size(w->type, (uint64_t)w->ne[0], &row_bytes);
+    llm_dtype(w->type)->to_f32((const char *)w->data + (size_t)r * row_bytes, out, w->ne[0]);
 }

@@ -21,6 +21,7 @@ typedef struct llm_compute {
     uint64_t gemm_types;     /* bit t set: the batched products take weight type t (asked once) */
     void *scratch;           /* (threads, scratch_size) bytes for the batched products */
     size_t scratch_size;
+    int blas_threads;        /* OpenBLAS thread count to ask for, 0 = leave it */
 } llm_compute;
 
 /* Sets up scratch for products of up to n_batch vectors of at most

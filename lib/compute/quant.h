@@ -97,14 +97,4 @@ void llm_dequantize_row_q6_K(const block_q6_K *x, float *y, int64_t n);
  * ml[j] = dmin * m[j], so that element i is dl[i/32] * q[i] - ml[i/32]. */
 void llm_kquant_sub_scales(uint16_t d16, uint16_t dmin16, const uint8_t *packed, float *dl, float *ml);
 
-/* Row codecs between float and every type the library computes with
- * (F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K: llm_row_codec). n
- * elements of type at src to float: F32/F16/BF16 rows may sit at any
- * address; block rows need the 2-byte alignment of their fp16 scales. n is
- * a whole number of blocks. */
-bool llm_row_codec(uint32_t type);
-void llm_row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);
-/* n floats to type at dst, the same conditions. */
-void llm_row_from_f32(uint32_t type, const float *src, void *dst, int64_t n);
-
 #endif

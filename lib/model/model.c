@@ -69,7 +69,7 @@ static llm_status gguf_weight(const gguf_file *f, const char *name, int64_t ne0,
                         (long long)g->ne[3], (long long)ne0, (long long)ne1);
     if (!llm_dtype_supported(g->type))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' has type %s, which this build cannot compute with",
-                        name, llm_dtype_name(g->type));
+                        name, llm_type_name(g->type));
     t->data = g->data;
     t->type = g->type;
     t->ne[0] = ne0;
@@ -84,7 +84,7 @@ static llm_status gguf_opt_vector(const gguf_file *f, const char *name, int64_t 
     llm_status s = gguf_weight(f, name, n, 1, t, err);
     if (s == LLM_OK && t->type != LLM_DT_F32)
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' has type %s; only F32 is supported for it",
-                        name, llm_dtype_name(t->type));
+                        name, llm_type_name(t->type));
     return s;
 }
 
@@ -229,6 +229,20 @@ llm_status llm_model_load_gguf(llm_model *m, const char *path, llm_error *err) {
     return s ? s : llm_model_from_gguf(m, err);
 }
 
+/* tokenizer.chat_template, when the file has one: kept as a C string for
+ * llm_chat_apply. One holding a NUL byte is no template (C strings cannot
+ * carry it), which leaves the model usable with a built-in one. */
+static llm_status chat_template(const gguf_file *f, llm_model *m, llm_error *err) {
+    if (!gguf_find_kv(f, "tokenizer.chat_template")) return LLM_OK;
+    gguf_str t;
+    llm_status s = gguf_get_str(f, "tokenizer.chat_template", &t, err);
+    if (s) return s;
+    if (memchr(t.ptr, 0, t.len)) return LLM_OK;
+    if (!(m->chat_template = gguf_str_dup(t)))
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory for the chat template");
+    return LLM_OK;
+}
+
 llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     const gguf_file *f = &m->gguf;
     gguf_str arch;
@@ -247,6 +261,7 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     if (!emb) return llm_fail(err, LLM_ERR_FORMAT, "missing tensor 'token_embd.weight'");
     h->n_vocab = emb->ne[1] > LLM_MAX_VOCAB ? -1 : (int32_t)emb->ne[1];
     if ((s = llm_vocab_from_gguf(&m->vocab, f, err)) || (s = llm_model_validate(m, err))) return s;
+    if ((s = chat_template(f, m, err))) return s;
     if ((s = gguf_weight(f, "token_embd.weight", h->n_embd, h->n_vocab, &m->tok_embd, err)) ||
         (s = gguf_weight(f, "output_norm.weight", h->n_embd, 1, &m->output_norm, err)))
         return s;
@@ -296,6 +311,7 @@ llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_
 void llm_model_free(llm_model *m) {
     if (!m) return;
     free(m->layers);
+    free(m->chat_template);
     llm_vocab_free(&m->vocab);
     gguf_close(&m->gguf);
     llm_map_close(&m->map);
@@ -315,7 +331,7 @@ llm_status llm_model_desc(const llm_model *m, char *buf, size_t cap, size_t *nee
     char tmp[256];
     int n = snprintf(tmp, sizeof tmp,
                      "%s, %s, dim %d, ffn %d, %d layers, %d heads (%d kv), vocab %d, context %d",
-                     m->arch, llm_dtype_name(m->ftype), h->n_embd, h->n_ff, h->n_layer, h->n_head,
+                     m->arch, llm_type_name(m->ftype), h->n_embd, h->n_ff, h->n_layer, h->n_head,
                      h->n_head_kv, h->n_vocab, h->n_ctx_train);
     size_t len = (size_t)n + 1;
     if (needed) *needed = len;

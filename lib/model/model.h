@@ -62,6 +62,7 @@ struct llm_model {
     gguf_file gguf;         /* when loaded from GGUF */
     llm_map map;            /* when loaded from a llama2.c checkpoint */
     char arch[32];
+    char *chat_template;    /* tokenizer.chat_template (NUL-terminated), or NULL */
     uint32_t ftype;         /* dtype of most weights, for descriptions */
 };
 

@@ -13,7 +13,7 @@
 #define DEFAULT_BATCH 512
 
 llm_ctx_params llm_ctx_default_params(void) {
-    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL};
+    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL, .n_threads_blas = 0};
     return p;
 }
 
@@ -65,6 +65,7 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     }
     llm_ctx_params p = params ? *params : llm_ctx_default_params();
     if (p.n_ctx < 0 || p.n_ctx > MAX_CTX || p.n_threads < 1 || p.n_threads > 256 || p.n_batch < 0 ||
+        p.n_threads_blas < 0 || p.n_threads_blas > 256 ||
         p.n_batch > MAX_CTX) {
         llm_fail(err, LLM_ERR_INVALID_ARG,
                  "llm_ctx_new: n_ctx %d (0 to %d), n_threads %d (1 to 256) or n_batch %d out of range",
@@ -96,6 +97,7 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
         llm_ctx_free(c);
         return NULL;
     }
+    c->mc.blas_threads = p.n_threads_blas;
     return c;
 }
 

@@ -75,7 +75,7 @@ static void put_tensor(const gguf_tensor *t) {
     printf("{\"name\": ");
     put_str(t->name.ptr, t->name.len);
     printf(", \"type\": %" PRIu32 ", \"type_name\": ", t->type);
-    put_cstr(llm_dtype_name(t->type));
+    put_cstr(llm_type_name(t->type));
     printf(", \"ne\": [");
     for (uint32_t d = 0; d < t->n_dims; d++) printf("%s\"%" PRId64 "\"", d ? ", " : "", t->ne[d]);
     printf("], \"offset\": \"%" PRIu64 "\", \"nbytes\": \"%" PRIu64 "\"}", t->offset, t->nbytes);

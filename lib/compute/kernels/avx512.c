@@ -66,15 +66,20 @@ float dot_float(int64_t n, const void *w, const float *x, load8_fn load) {
     return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 }
 
-static float dot_f32(int64_t n, const float *w, const float *x) {
+static float dot_f32(int64_t n, const void *wv, const void *xv) {
+    const float *w = wv, *x = xv;
     return dot_float(n, w, x, load8_f32);
 }
 
-static float dot_f16(int64_t n, const uint16_t *w, const float *x) {
+static float dot_f16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
     return dot_float(n, w, x, load8_f16);
 }
 
-static float dot_bf16(int64_t n, const uint16_t *w, const float *x) {
+static float dot_bf16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
     return dot_float(n, w, x, load8_bf16);
 }
 
@@ -354,14 +359,16 @@ static void gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int n
 
 const llm_kernels llm_kernels_avx512 = {
     .name = "avx512",
-    .dot_f32 = dot_f32,
-    .dot_f16 = dot_f16,
-    .dot_bf16 = dot_bf16,
-    .dot_q8_0 = llm_vnni_dot_q8_0,
-    .dot_q4_0 = llm_vnni_dot_q4_0,
-    .dot_q4_k = dot_q4_k,
-    .dot_q5_k = dot_q5_k,
-    .dot_q6_k = dot_q6_k,
+    .dot = {
+        [LLM_DT_F32] = dot_f32,
+        [LLM_DT_F16] = dot_f16,
+        [LLM_DT_BF16] = dot_bf16,
+        [LLM_DT_Q8_0] = llm_vnni_dot_q8_0,
+        [LLM_DT_Q4_0] = llm_vnni_dot_q4_0,
+        [LLM_DT_Q4_K] = dot_q4_k,
+        [LLM_DT_Q5_K] = dot_q5_k,
+        [LLM_DT_Q6_K] = dot_q6_k,
+    },
     .quantize_act = quantize_act,
     .gemm_takes = gemm_takes,
     .gemm_act_size = gemm_act_size,

@@ -253,7 +253,7 @@ void llm_avx512_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, i
                      void *scratch) {
     if (type == LLM_DT_Q8_0 || type == LLM_DT_Q6_K) {
         float (*dot)(int64_t, const void *, const void *) =
-            type == LLM_DT_Q8_0 ? llm_vnni_dot_q8_0 : llm_kernels_avx512.dot_q6_k;
+            type == LLM_DT_Q8_0 ? llm_vnni_dot_q8_0 : llm_kernels_avx512.dot[LLM_DT_Q6_K];
         for (int r = 0; r < nr; r++) out[r] = dot(n, (const char *)w + (size_t)r * w_stride, xq);
         return;
     }

@@ -49,19 +49,24 @@ float dot_float(int64_t n4, const void *w, const float *x, load4_fn load) {
     return vaddvq_f32(vaddq_f32(vaddq_f32(acc0, acc1), vaddq_f32(acc2, acc3)));
 }
 
-static float dot_f32(int64_t n, const float *w, const float *x) {
+static float dot_f32(int64_t n, const void *wv, const void *xv) {
+    const float *w = wv, *x = xv;
     int64_t n4 = n & ~(int64_t)3;
-    return dot_float(n4, w, x, load4_f32) + llm_kernels_scalar.dot_f32(n - n4, w + n4, x + n4);
+    return dot_float(n4, w, x, load4_f32) + llm_kernels_scalar.dot[LLM_DT_F32](n - n4, w + n4, x + n4);
 }
 
-static float dot_f16(int64_t n, const uint16_t *w, const float *x) {
+static float dot_f16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
     int64_t n4 = n & ~(int64_t)3;
-    return dot_float(n4, w, x, load4_f16) + llm_kernels_scalar.dot_f16(n - n4, w + n4, x + n4);
+    return dot_float(n4, w, x, load4_f16) + llm_kernels_scalar.dot[LLM_DT_F16](n - n4, w + n4, x + n4);
 }
 
-static float dot_bf16(int64_t n, const uint16_t *w, const float *x) {
+static float dot_bf16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
     int64_t n4 = n & ~(int64_t)3;
-    return dot_float(n4, w, x, load4_bf16) + llm_kernels_scalar.dot_bf16(n - n4, w + n4, x + n4);
+    return dot_float(n4, w, x, load4_bf16) + llm_kernels_scalar.dot[LLM_DT_BF16](n - n4, w + n4, x + n4);
 }
 
 /* ------------------------------------------------------------ quantized types */
@@ -355,14 +360,16 @@ static float attn_exp(int n, float *x, float *max) {
 
 const llm_kernels llm_kernels_neon = {
     .name = "neon",
-    .dot_f32 = dot_f32,
-    .dot_f16 = dot_f16,
-    .dot_bf16 = dot_bf16,
-    .dot_q8_0 = dot_q8_0,
-    .dot_q4_0 = dot_q4_0,
-    .dot_q4_k = dot_q4_k,
-    .dot_q5_k = dot_q5_k,
-    .dot_q6_k = dot_q6_k,
+    .dot = {
+        [LLM_DT_F32] = dot_f32,
+        [LLM_DT_F16] = dot_f16,
+        [LLM_DT_BF16] = dot_bf16,
+        [LLM_DT_Q8_0] = dot_q8_0,
+        [LLM_DT_Q4_0] = dot_q4_0,
+        [LLM_DT_Q4_K] = dot_q4_k,
+        [LLM_DT_Q5_K] = dot_q5_k,
+        [LLM_DT_Q6_K] = dot_q6_k,
+    },
     .quantize_act = quantize_act,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,

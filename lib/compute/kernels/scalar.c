@@ -5,19 +5,24 @@
 
 #include "kernels_impl.h"
 
-static float dot_f32(int64_t n, const float *w, const float *x) {
+static float dot_f32(int64_t n, const void *wv, const void *xv) {
+    const float *w = wv, *x = xv;
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++) sum += w[i] * x[i];
     return sum;
 }
 
-static float dot_f16(int64_t n, const uint16_t *w, const float *x) {
+static float dot_f16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++) sum += llm_f16_to_f32(w[i]) * x[i];
     return sum;
 }
 
-static float dot_bf16(int64_t n, const uint16_t *w, const float *x) {
+static float dot_bf16(int64_t n, const void *wv, const void *xv) {
+    const uint16_t *w = wv;
+    const float *x = xv;
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i++) sum += llm_bf16_to_f32(w[i]) * x[i];
     return sum;
@@ -161,14 +166,16 @@ static float attn_exp(int n, float *x, float *max) {
 
 const llm_kernels llm_kernels_scalar = {
     .name = "scalar",
-    .dot_f32 = dot_f32,
-    .dot_f16 = dot_f16,
-    .dot_bf16 = dot_bf16,
-    .dot_q8_0 = dot_q8_0,
-    .dot_q4_0 = dot_q4_0,
-    .dot_q4_k = dot_q4_k,
-    .dot_q5_k = dot_q5_k,
-    .dot_q6_k = dot_q6_k,
+    .dot = {
+        [LLM_DT_F32] = dot_f32,
+        [LLM_DT_F16] = dot_f16,
+        [LLM_DT_BF16] = dot_bf16,
+        [LLM_DT_Q8_0] = dot_q8_0,
+        [LLM_DT_Q4_0] = dot_q4_0,
+        [LLM_DT_Q4_K] = dot_q4_k,
+        [LLM_DT_Q5_K] = dot_q5_k,
+        [LLM_DT_Q6_K] = dot_q6_k,
+    },
     .quantize_act = quantize_act,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,
