@@ -1,9 +1,11 @@
 // node api.mjs LLM_SERVER LLM MODELS_DIR
 //
 // llm-server against the official openai client: the model list; a greedy
-// completion equal to `llm --temp 0` on the same prompt; the same streamed
-// (deltas concatenate to it, usage when asked); 8 concurrent streams on 4
-// slots, each equal to its sequential result; streams the client aborts
+// chat completion (chatml, which stories260K does not know, but renders
+// all the same) and a greedy completion, each equal to `llm --temp 0` on
+// the same rendered prompt; the same streamed (deltas concatenate to it,
+// usage when asked); 8 concurrent chat streams on 4 slots, each equal to
+// its sequential result; streams the client aborts
 // after 3 chunks stop generating and free their slots; a full queue is a
 // 503 with Retry-After; bad requests are each a 4xx with OpenAI's error
 // object, after which the server still serves.
@@ -19,7 +21,7 @@ const MODEL = basename(modelPath);
 const KEY = "key-" + process.pid;
 const NO_END = { 1: -100, 2: -100 }; // logit_bias: never BOS/EOS, so generation runs to max_tokens
 
-const srv = await startServer(serverExe, ["-m", modelPath, "-np", "4", "-c", "4096", "--api-key", KEY]);
+const srv = await startServer(serverExe, ["-m", modelPath, "-np", "4", "-c", "4096", "--api-key", KEY, "--chat-template", "chatml"]);
 const client = new OpenAI({ baseURL: srv.url + "/v1", apiKey: KEY, maxRetries: 0, timeout: 60000 });
 
 // `llm`'s greedy continuation of prompt: its output less the prompt it echoes.
@@ -30,24 +32,36 @@ function llmGreedy(prompt, n) {
 	return out.slice(prompt.length, -1);
 }
 
-async function greedy(prompt, n) {
-	const r = await client.completions.create({ model: MODEL, prompt, max_tokens: n, temperature: 0 });
-	const c = r.choices[0];
-	check(r.object === "text_completion" && r.usage.completion_tokens <= n && r.usage.prompt_tokens > 0,
-		"completion response " + JSON.stringify(r));
-	check(c.finish_reason === (r.usage.completion_tokens === n ? "length" : "stop"), "finish_reason " + c.finish_reason);
-	return c.text;
+// chatml, as the built-in template renders one user message.
+const chatml = (text) => `<|im_start|>user\n${text}<|im_end|>\n<|im_start|>assistant\n`;
+
+// A request for n greedy tokens after prompt: a chat of one user message,
+// or (chat false) a completion.
+function request(chat, prompt, n, extra) {
+	const args = { model: MODEL, max_tokens: n, temperature: 0, ...extra };
+	return chat ? client.chat.completions.create({ ...args, messages: [{ role: "user", content: prompt }] })
+		: client.completions.create({ ...args, prompt });
 }
 
-// Streams a completion; returns the concatenated text, the usage chunk and the chunk count.
-async function streamed(prompt, n, extra = {}) {
-	const s = await client.completions.create({ model: MODEL, prompt, max_tokens: n, temperature: 0, stream: true, ...extra });
+async function greedy(chat, prompt, n) {
+	const r = await request(chat, prompt, n);
+	const c = r.choices[0];
+	check(r.object === (chat ? "chat.completion" : "text_completion") && r.usage.completion_tokens <= n &&
+		r.usage.prompt_tokens > 0, "response " + JSON.stringify(r));
+	check(c.finish_reason === (r.usage.completion_tokens === n ? "length" : "stop"), "finish_reason " + c.finish_reason);
+	check(!chat || c.message.role === "assistant", "message " + JSON.stringify(c.message));
+	return chat ? c.message.content : c.text;
+}
+
+// Streams a request; returns the concatenated text, the usage chunk and the chunk count.
+async function streamed(chat, prompt, n, extra = {}) {
+	const s = await request(chat, prompt, n, { stream: true, ...extra });
 	let text = "", usage = null, chunks = 0, finish = null;
 	for await (const ch of s) {
 		chunks++;
 		if (ch.usage) usage = ch.usage;
 		for (const c of ch.choices) {
-			text += c.text;
+			text += (chat ? c.delta.content : c.text) || "";
 			finish = c.finish_reason || finish;
 		}
 	}
@@ -66,32 +80,40 @@ async function metric(name) {
 const models = await client.models.list();
 check(models.data.length === 1 && models.data[0].id === MODEL, "models: " + JSON.stringify(models.data));
 
-// --- greedy, plain and streamed, against llm (the first request: the slots are empty)
+// --- greedy, plain and streamed, against llm (the first requests: the
+// slots hold nothing yet, so every prompt is computed as llm computes it)
 const PROMPT = "Once upon a time";
-const want = llmGreedy(PROMPT, 48);
-check(want.length > 20, "llm's greedy output is too short to compare: " + JSON.stringify(want));
-const got = await greedy(PROMPT, 48);
-check(got === want, `greedy completion ${JSON.stringify(got)} != llm's ${JSON.stringify(want)}`);
-const st = await streamed(PROMPT, 48, { stream_options: { include_usage: true } });
-check(st.text === want, `streamed ${JSON.stringify(st.text)} != ${JSON.stringify(want)}`);
-check(st.usage && st.usage.completion_tokens === 48 && st.usage.total_tokens === st.usage.prompt_tokens + 48,
-	"stream usage " + JSON.stringify(st.usage));
-check(st.chunks > 10, `only ${st.chunks} chunks: not streamed token by token`);
-check((await streamed(PROMPT, 8)).usage === null, "usage sent without stream_options.include_usage");
-console.log("greedy: plain and streamed equal llm's output");
+let want;
+for (const chat of [true, false]) {
+	const rendered = chat ? chatml(PROMPT) : PROMPT;
+	want = llmGreedy(rendered, 48);
+	check(want.length > 20, "llm's greedy output is too short to compare: " + JSON.stringify(want));
+	const got = await greedy(chat, PROMPT, 48);
+	check(got === want, `greedy ${chat ? "chat" : "completion"} ${JSON.stringify(got)} != llm's ${JSON.stringify(want)}`);
+	const st = await streamed(chat, PROMPT, 48, { stream_options: { include_usage: true } });
+	check(st.text === want, `streamed ${JSON.stringify(st.text)} != ${JSON.stringify(want)}`);
+	check(st.usage && st.usage.completion_tokens === 48 && st.usage.total_tokens === st.usage.prompt_tokens + 48,
+		"stream usage " + JSON.stringify(st.usage));
+	check(st.chunks > 10, `only ${st.chunks} chunks: not streamed token by token`);
+	check((await streamed(chat, PROMPT, 8)).usage === null, "usage sent without stream_options.include_usage");
+}
+console.log("greedy: chat and completion, plain and streamed, equal llm's output");
 
-// --- stop strings cut the text before them
-const cut = want.indexOf(" ", 10);
-const stopped = await client.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 48, temperature: 0, stop: [want.slice(cut, cut + 4), "zzzz"] });
-check(stopped.choices[0].text === want.slice(0, cut) && stopped.choices[0].finish_reason === "stop",
-	"stop: " + JSON.stringify(stopped.choices[0]));
+// --- stop strings cut the text before them, streamed or not
+const stop = want.slice(want.indexOf(" ", 10), want.indexOf(" ", 10) + 4);
+const before_stop = want.slice(0, want.indexOf(stop));
+const stopped = await request(false, PROMPT, 48, { stop: [stop, "zzzz"] });
+check(stopped.choices[0].text === before_stop && stopped.choices[0].finish_reason === "stop",
+	`stop ${JSON.stringify(stop)}: ` + JSON.stringify(stopped.choices[0]));
+const stopped_stream = await streamed(false, PROMPT, 48, { stop });
+check(stopped_stream.text === before_stop, `streamed, stop ${JSON.stringify(stop)}: ${JSON.stringify(stopped_stream.text)}`);
 
 // --- 8 concurrent streams on 4 slots, each as it was alone
 const prompts = ["Once upon a time", "The little dog", "Lily and Tom", "One day, a bird", "The sun was",
 	"Tim had a red ball", "In the park", "Mom said"];
 const alone = [];
-for (const p of prompts) alone.push(await greedy(p, 40));
-const together = await Promise.all(prompts.map((p) => streamed(p, 40)));
+for (const p of prompts) alone.push(await greedy(true, p, 40));
+const together = await Promise.all(prompts.map((p) => streamed(true, p, 40)));
 prompts.forEach((p, i) => check(together[i].text === alone[i],
 	`concurrent stream ${i}: ${JSON.stringify(together[i].text)} != ${JSON.stringify(alone[i])}`));
 console.log("concurrency: 8 streams on 4 slots equal their sequential results");
@@ -153,6 +175,9 @@ await refused("prompt: 7", () => client.completions.create({ model: MODEL, promp
 await refused("n: 2", () => client.completions.create({ model: MODEL, prompt: "a", n: 2 }), 400);
 await refused("unknown model", () => client.completions.create({ model: "gpt-4o", prompt: "a" }), 404);
 await refused("missing messages", () => client.chat.completions.create({ model: MODEL }), 400);
+await refused("messages: 'hi'", () => client.chat.completions.create({ model: MODEL, messages: "hi" }), 400);
+await refused("role: 'wizard'", () => client.chat.completions.create({ model: MODEL, messages: [{ role: "wizard", content: "x" }] }), 400);
+await refused("n: 2 (chat)", () => client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }], n: 2 }), 400);
 await refused("max_tokens beyond the context", () => client.completions.create({ model: MODEL, prompt: "a", max_tokens: 1 << 20 }), 400);
 await refused("logit_bias key", () => client.completions.create({ model: MODEL, prompt: "a", logit_bias: { "-5": 1 } }), 400);
 await new Promise((resolve) => { // a page on another site, rebound to 127.0.0.1
@@ -161,7 +186,7 @@ await new Promise((resolve) => { // a page on another site, rebound to 127.0.0.1
 		r.resume().on("end", resolve);
 	});
 });
-check((await greedy(PROMPT, 48)) === want, "after the bad requests the server answers differently");
+check((await greedy(false, PROMPT, 48)) === want, "after the bad requests the server answers differently");
 check((await metric("llm_requests_total{code=\"400\"}")) >= 7, "/metrics counted too few 400s");
 console.log("bad requests: each refused with the error object; the server still serves");
 

@@ -232,13 +232,6 @@ static void make_id(char *buf, size_t cap, const char *prefix) {
              atomic_fetch_add(&counter, 1));
 }
 
-/* The prompt a chat request's messages render to. */
-static char *render_chat(server *srv, const oai_request *r, oai_error *e) {
-    (void)srv, (void)r;
-    oai_fail(e, 400, "messages", "no_chat_template", "this build cannot render chat messages yet; use /v1/completions");
-    return NULL;
-}
-
 static enum MHD_Result reply_done(struct MHD_Connection *c, request *rq, job *j, oai_request *r,
                                   oai_result *res) {
     size_t len;
@@ -263,12 +256,12 @@ static enum MHD_Result completion(struct MHD_Connection *c, request *rq, oai_kin
                       srv->max_messages, srv->max_depth};
     oai_error e;
     oai_request *r = &st->r;
-    char *prompt = NULL;
+    int32_t n, *toks = NULL;
     if (oai_parse(rq->body.p ? rq->body.p : "", rq->body.len, kind, &lim, r, &e) ||
-        !(prompt = kind == OAI_CHAT ? render_chat(srv, r, &e) : strdup(r->prompt)))
+        !(toks = prompt_tokens(srv->model, &srv->tmpl, r, &n, &e)))
         goto fail;
-    st->j = job_start(srv->pool, r, prompt, kind == OAI_CHAT, client_gone, rq, &e);
-    free(prompt);
+    st->j = job_start(srv->pool, r, toks, n, client_gone, rq, &e);
+    free(toks);
     if (!st->j) goto fail;
     make_id(st->id, sizeof st->id, kind == OAI_CHAT ? "chatcmpl" : "cmpl");
     st->res = (oai_result){.id = st->id, .model = srv->model_id, .created = time(NULL)};

@@ -11,9 +11,12 @@
 #include <time.h>
 
 #include "server.h"
+#include "toolutil.h"
+
+const char *const tool_name = "llm-server";
 
 typedef struct options {
-    const char *model, *host, *alias;
+    const char *model, *host, *alias, *template_file;
     long port, n_slots, n_ctx, n_threads, max_queue, max_body, max_messages;
 } options;
 
@@ -29,6 +32,8 @@ static void usage(FILE *out) {
             "  -c, --ctx-size N        context length of each slot (default: model's, at most 2048)\n"
             "  -t, --threads N         threads per slot (default 1)\n"
             "      --alias NAME        the model's name in the API (default: the file's name)\n"
+            "      --chat-template NAME  a built-in chat template (chatml, llama3, ...) instead of the model's\n"
+            "      --chat-template-file FILE  a Jinja chat template instead of the model's\n"
             "      --api-key KEY       require Authorization: Bearer KEY (default: $LLM_API_KEY)\n"
             "      --cors-origin URL   allow pages from URL to call the API (default: none)\n"
             "      --max-queue N       requests that may wait for a slot; beyond, 503 (default 64)\n"
@@ -54,7 +59,7 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
 /* Fills o from argv; returns 0, 1 on a bad option (with a message), or 2
  * after --help. "-np" is llama-server's spelling of --parallel. */
 static int parse_args(int argc, char **argv, options *o, server *srv) {
-    enum { O_HOST = 256, O_PORT, O_ALIAS, O_KEY, O_CORS, O_QUEUE, O_BODY, O_MSGS };
+    enum { O_HOST = 256, O_PORT, O_ALIAS, O_KEY, O_CORS, O_QUEUE, O_BODY, O_MSGS, O_TMPL, O_TMPL_FILE };
     static const struct option longs[] = {
         {"model", required_argument, 0, 'm'}, {"host", required_argument, 0, O_HOST},
         {"port", required_argument, 0, O_PORT}, {"parallel", required_argument, 0, 'P'},
@@ -62,6 +67,7 @@ static int parse_args(int argc, char **argv, options *o, server *srv) {
         {"alias", required_argument, 0, O_ALIAS}, {"api-key", required_argument, 0, O_KEY},
         {"cors-origin", required_argument, 0, O_CORS}, {"max-queue", required_argument, 0, O_QUEUE},
         {"max-body", required_argument, 0, O_BODY}, {"max-messages", required_argument, 0, O_MSGS},
+        {"chat-template", required_argument, 0, O_TMPL}, {"chat-template-file", required_argument, 0, O_TMPL_FILE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "-np")) argv[i] = "--parallel";
@@ -76,6 +82,8 @@ static int parse_args(int argc, char **argv, options *o, server *srv) {
         case O_ALIAS: o->alias = optarg; break;
         case O_KEY: srv->api_key = optarg; break;
         case O_CORS: srv->cors_origin = optarg; break;
+        case O_TMPL: srv->tmpl.name = optarg; break;
+        case O_TMPL_FILE: o->template_file = optarg; break;
         case O_PORT: if (parse_long(optarg, 0, 65535, &o->port)) return bad("--port must be 0 to 65535", optarg); break;
         case 'P': if (parse_long(optarg, 1, 256, &o->n_slots)) return bad("-np must be 1 to 256", optarg); break;
         case 'c': if (parse_long(optarg, 0, 1 << 20, &o->n_ctx)) return bad("-c must be 0 to 1048576", optarg); break;
@@ -90,6 +98,7 @@ static int parse_args(int argc, char **argv, options *o, server *srv) {
     if (optind < argc) return bad("unexpected argument", argv[optind]);
     if (!o->model) return bad("a model is needed", "-m MODEL");
     if (srv->api_key && !*srv->api_key) return bad("the API key is empty", "--api-key");
+    if (srv->tmpl.name && o->template_file) return bad("--chat-template and --chat-template-file exclude each other; the file", o->template_file);
     return 0;
 }
 
@@ -97,6 +106,15 @@ static int parse_args(int argc, char **argv, options *o, server *srv) {
 static const char *base_name(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
+}
+
+/* A template file's text, NUL-terminated (a NUL inside ends it). */
+static char *template_source(const char *path) {
+    size_t len;
+    char *src = read_file(path, &len), *s = realloc(src, len + 1);
+    if (!s) die("out of memory reading %s", path);
+    s[len] = 0;
+    return s;
 }
 
 /* Serves until SIGINT or SIGTERM. The signals are blocked before any
@@ -136,6 +154,10 @@ int main(int argc, char **argv) {
     llm_model *model = llm_model_load(o.model, NULL, &err);
     if (!model) return bad(err.msg, o.model);
     srv.model = model;
+    char *tmpl_src = o.template_file ? template_source(o.template_file) : NULL;
+    srv.tmpl.src = tmpl_src;
+    if ((srv.tmpl.name || tmpl_src) && prompt_check_template(model, &srv.tmpl, &err))
+        die("the chat template cannot render a conversation: %s", err.msg);
     srv.created = time(NULL);
     llm_ctx_params cp = llm_ctx_default_params();
     cp.n_ctx = (int32_t)o.n_ctx;
@@ -143,6 +165,7 @@ int main(int argc, char **argv) {
     srv.pool = pool_new(model, (int)o.n_slots, &cp, (int)o.max_queue, &srv.m, &err);
     int rc = srv.pool ? serve(&srv, &o) : bad(err.msg, "-np/-c");
     pool_free(srv.pool);
+    free(tmpl_src);
     llm_model_free(model);
     return rc;
 }

@@ -1,7 +1,8 @@
 /* llm-server's pieces: main.c reads the options and loads the model,
  * http.c answers HTTP (libmicrohttpd, a thread per connection) and routes
  * to the endpoints, oai.c parses and writes OpenAI's JSON, slots.c runs
- * the generations, metrics.c counts. */
+ * the generations, prompt.c renders and tokenizes prompts, metrics.c
+ * counts. */
 #ifndef LLM_SERVER_H
 #define LLM_SERVER_H
 
@@ -10,6 +11,7 @@
 #include <stdint.h>
 
 #include "metrics.h"
+#include "prompt.h"
 #include "slots.h"
 
 typedef struct server {
@@ -19,7 +21,7 @@ typedef struct server {
     const char *model_id;     /* the name clients pass as "model" */
     const char *api_key;      /* NULL: no authentication */
     const char *cors_origin;  /* NULL: no CORS headers */
-    const char *chat_template;/* a template name or source, NULL: the model's */
+    prompt_template tmpl;     /* the chat template */
     int loopback;             /* bound to a loopback address: Host is checked */
     uint16_t port;            /* the bound port, for the Host check */
     size_t max_body;

@@ -136,34 +136,6 @@ static void release(pool *p, slot *s) {
     pthread_mutex_unlock(&p->mu);
 }
 
-/* The prompt's tokens, with BOS when the vocabulary asks for it (and for
- * an empty prompt, which has nothing else to start from), as `llm` does. */
-static int32_t *tokenize(const llm_model *m, const char *text, int special, int32_t *n, oai_error *e) {
-    size_t len = strlen(text), cap = len + 2, need = 0;
-    uint32_t flags = (llm_model_add_bos(m) || !len ? LLM_TOKENIZE_ADD_BOS : 0) |
-                     (special ? LLM_TOKENIZE_SPECIAL : 0);
-    int32_t *toks = malloc(cap * sizeof *toks);
-    llm_error err;
-    llm_status st = toks ? llm_tokenize(m, text, len, toks, cap, &need, flags, &err) : LLM_ERR_NOMEM;
-    if (st == LLM_ERR_BUFFER_TOO_SMALL) {
-        int32_t *t2 = realloc(toks, need * sizeof *toks);
-        st = t2 ? llm_tokenize(m, text, len, t2, need, &need, flags, &err) : LLM_ERR_NOMEM;
-        toks = t2 ? t2 : toks;
-    }
-    if (st == LLM_OK && need == 0) {
-        st = LLM_ERR_INVALID_ARG;
-        snprintf(err.msg, sizeof err.msg, "the prompt is empty and the model has no BOS token");
-    }
-    if (st != LLM_OK) {
-        free(toks);
-        if (st == LLM_ERR_NOMEM) oai_fail(e, 500, NULL, NULL, "out of memory tokenizing the prompt");
-        else oai_fail(e, 400, NULL, "invalid_prompt", "cannot tokenize the prompt: %s", err.msg);
-        return NULL;
-    }
-    *n = (int32_t)need;
-    return toks;
-}
-
 /* The sampler chain the request asks for; OpenAI's defaults (temperature
  * 1, top_p 1) leave every token possible. */
 static llm_sampler *sampler_for(const oai_request *r, oai_error *e) {
@@ -229,14 +201,10 @@ static int check_fit(const pool *p, const oai_request *r, int32_t n_prompt, oai_
                     p->n_ctx, (long long)n_prompt + r->max_tokens, n_prompt, r->max_tokens);
 }
 
-job *job_start(pool *p, const oai_request *r, const char *prompt, int special, gone_fn gone,
+job *job_start(pool *p, const oai_request *r, const int32_t *toks, int32_t n, gone_fn gone,
                void *gone_arg, oai_error *e) {
-    int32_t n;
-    int32_t *toks = tokenize(p->model, prompt, special, &n, e);
-    if (!toks) return NULL;
-    job *j = NULL;
-    if (check_fit(p, r, n, e)) goto out;
-    j = calloc(1, sizeof *j);
+    if (check_fit(p, r, n, e)) return NULL;
+    job *j = calloc(1, sizeof *j);
     int32_t n_vocab = llm_model_n_vocab(p->model);
     int penalize = r->presence_penalty != 0 || r->frequency_penalty != 0;
     if (j) {
@@ -253,13 +221,10 @@ job *job_start(pool *p, const oai_request *r, const char *prompt, int special, g
     if (!(j->s = acquire(p, toks, n, gone, gone_arg, e))) goto fail;
     if (prefill(j, toks, e)) goto fail;
     detok_prompt(j, toks);
-    goto out;
+    return j;
 fail:
     job_end(j);
-    j = NULL;
-out:
-    free(toks);
-    return j;
+    return NULL;
 }
 
 /* The logits with the request's bias and OpenAI's presence and frequency

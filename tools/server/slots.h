@@ -26,12 +26,12 @@ void pool_stop(pool *p);
 void pool_free(pool *p);
 int32_t pool_n_ctx(const pool *p);
 
-/* Tokenizes prompt (control tokens written in it match when special),
- * waits for a free slot (503 when the queue is full; NULL with status 0
+/* For the n tokens of a prompt: checks that they and r's max_tokens fit
+ * a slot (400 if not), waits for a free slot (503 when the queue is full; NULL with status 0
  * when the client leaves while waiting), reuses the longest prefix the
  * slot's cache shares with the prompt and decodes the rest. NULL with e
- * filled on failure (400 for a prompt that does not fit). */
-job *job_start(pool *p, const oai_request *r, const char *prompt, int special, gone_fn gone,
+ * filled on failure. The job keeps r, not toks. */
+job *job_start(pool *p, const oai_request *r, const int32_t *toks, int32_t n, gone_fn gone,
                void *gone_arg, oai_error *e);
 /* Samples and decodes one token. Returns 0 while the generation goes on,
  * 1 when it has finished (job_finish says why), -1 with e filled on error. */
