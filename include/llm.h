@@ -22,6 +22,7 @@
 #ifndef LLM_H
 #define LLM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,7 @@ typedef enum llm_status {
     LLM_ERR_CONTEXT_FULL = 6,     /* the KV cache has no room for more tokens */
     LLM_ERR_BUFFER_TOO_SMALL = 7, /* a caller's buffer is too small; size reported */
     LLM_ERR_LIMIT = 8,            /* a size exceeds a documented limit (see below) */
+    LLM_ERR_ABORTED = 9,          /* the context's abort callback stopped a decode */
     LLM_ERR_TEMPLATE = 10         /* a chat template is malformed or raised an error
                                      (the message is the template's own) */
 } llm_status;
@@ -222,13 +224,83 @@ LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos);
 /* Runs the model over n tokens at the next positions of the cache. On
  * success the logits of the last token are available from llm_logits.
  * If the tokens do not fit, nothing is done and LLM_ERR_CONTEXT_FULL is
- * returned. Token ids out of range give LLM_ERR_INVALID_ARG. */
+ * returned. Token ids out of range give LLM_ERR_INVALID_ARG. When the
+ * abort callback (llm_ctx_set_abort) asks to stop, the result is
+ * LLM_ERR_ABORTED and the context is as before the call: no position is
+ * advanced (cache entries the call wrote past llm_ctx_pos are ignored and
+ * overwritten later), and llm_logits gives NULL until the next successful
+ * decode. Same as llm_decode_ex(ctx, tokens, n, NULL, err). */
 LLM_API llm_status llm_decode(llm_ctx *ctx, const int32_t *tokens, int32_t n,
                       llm_error *err);
 
-/* Logits (n_vocab floats) of the last decoded token, or NULL before any
- * decode. Valid until the next call that changes ctx. */
+/* llm_decode with a choice of outputs: want_logits[i] != 0 asks for the
+ * logits of tokens[i]; want_logits NULL asks for the last token's only.
+ * Rows that are not asked for cost nothing: the output head runs only on
+ * the chosen positions (all of a batch together), and memory for their
+ * logits (one row of n_vocab floats per position asked for) is allocated
+ * by the context when a decode first needs more than it has, then kept
+ * for reuse; failing to get it is LLM_ERR_NOMEM before anything is run.
+ * The logits of every position agree with decoding the tokens one at a
+ * time within the rounding of the batched products (tests: 1e-4 of the
+ * largest logit for F32 weights, 2e-2 for Q8_0 and F16 weights, whose
+ * batched products round activations differently). Errors as llm_decode. */
+LLM_API llm_status llm_decode_ex(llm_ctx *ctx, const int32_t *tokens, int32_t n,
+                         const int8_t *want_logits, llm_error *err);
+
+/* Logits (n_vocab floats) of tokens[i] of the last successful decode: i
+ * in 0 .. n - 1, or negative to count from the end (-1 is the last token).
+ * NULL when that position's logits were not asked for, i is out of range,
+ * or there was no decode since the context was made, truncated or
+ * aborted. Valid until the next call that changes ctx. */
+LLM_API const float *llm_logits_ith(const llm_ctx *ctx, int32_t i);
+
+/* Logits of the last token of the last decode: llm_logits_ith(ctx, -1). */
 LLM_API const float *llm_logits(const llm_ctx *ctx);
+
+/* Installs a callback that llm_decode polls on the calling thread between
+ * layers and between the row chunks of each large product, so a decode
+ * stops within a few milliseconds of the callback returning true (it then
+ * returns LLM_ERR_ABORTED, see llm_decode). The callback must be cheap
+ * and must not call into ctx; ud is passed to it unchanged. NULL removes
+ * it. Returns LLM_ERR_INVALID_ARG for a NULL ctx. */
+LLM_API llm_status llm_ctx_set_abort(llm_ctx *ctx, bool (*abort_cb)(void *ud), void *ud);
+
+/* ---------------------------------------------------------------- state */
+
+/* A context's state is its positions, their KV cache entries and the
+ * last token's logits. Saved states start with a header — magic "LLMS",
+ * format version, the model's identity (architecture, n_vocab, n_embd,
+ * n_layer, n_head_kv, head size and a fingerprint of its weights), the
+ * saving context's n_ctx and the position count — that llm_state_load
+ * checks field by field: a state of another model or shape, one longer
+ * than the loading context, or a truncated or corrupted buffer is
+ * refused with LLM_ERR_FORMAT (LLM_ERR_CONTEXT_FULL when it does not fit)
+ * and a message naming the field, and leaves the context unchanged. A
+ * state may be loaded into a context of another n_ctx, n_threads or
+ * kernel set. */
+
+/* Bytes llm_state_save needs for the context as it is now. */
+LLM_API size_t llm_state_size(const llm_ctx *ctx);
+/* Writes the state into buf; *written (may be NULL) receives its size.
+ * LLM_ERR_BUFFER_TOO_SMALL with *written = the size needed when cap is
+ * too small. */
+LLM_API llm_status llm_state_save(const llm_ctx *ctx, void *buf, size_t cap, size_t *written,
+                          llm_error *err);
+/* Replaces the context's state by the one in buf (size bytes). */
+LLM_API llm_status llm_state_load(llm_ctx *ctx, const void *buf, size_t size, llm_error *err);
+/* The same to and from a file (written whole to a temporary name, then
+ * renamed into place). */
+LLM_API llm_status llm_state_save_file(const llm_ctx *ctx, const char *path, llm_error *err);
+LLM_API llm_status llm_state_load_file(llm_ctx *ctx, const char *path, llm_error *err);
+
+/* Copies the first n positions of src's cache into dst (both contexts of
+ * the same model), which then holds exactly those n positions: the
+ * prompt cache of a server, which decodes a shared prefix once. n may be
+ * at most llm_ctx_pos(src) and llm_ctx_n_ctx(dst). When n is src's whole
+ * position count its last logits are copied too; otherwise dst has none
+ * until its next decode. */
+LLM_API llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n,
+                               llm_error *err);
 
 /* ---------------------------------------------------------------- sampler */
 
@@ -239,13 +311,24 @@ LLM_API const float *llm_logits(const llm_ctx *ctx);
  * softmax with the chain's own random generator (seeded, reproducible). */
 typedef struct llm_sampler llm_sampler;
 
+/* One entry of a logit bias: bias is added to the logit of token
+ * (-INFINITY bans it). */
+typedef struct llm_logit_bias {
+    int32_t token;
+    float bias;
+} llm_logit_bias;
+
 typedef struct llm_sampler_params {
     float temperature;    /* 0 = greedy */
     int32_t top_k;        /* 0 = off */
     float top_p;          /* 1 = off */
     float min_p;          /* 0 = off */
     float repeat_penalty; /* 1 = off */
-    int32_t repeat_last_n;/* window of recent tokens the penalty looks at */
+    int32_t repeat_last_n;/* window of recent tokens the penalties look at */
+    float presence_penalty;  /* 0 = off: subtracted once from each token in the window */
+    float frequency_penalty; /* 0 = off: subtracted per occurrence in the window */
+    const llm_logit_bias *logit_bias; /* (n_logit_bias) entries, copied; NULL = none */
+    int32_t n_logit_bias;
     uint64_t seed;
 } llm_sampler_params;
 
@@ -253,8 +336,9 @@ LLM_API llm_sampler_params llm_sampler_default_params(void);
 
 /* An empty chain (it picks greedily until stages are added). */
 LLM_API llm_sampler *llm_sampler_new(uint64_t seed, llm_error *err);
-/* A chain built from params in the usual order: penalty, top-k, top-p,
- * min-p, temperature, then draw (or greedy when temperature is 0). */
+/* A chain built from params in the usual order: logit bias, penalties
+ * (repeat, then presence and frequency), top-k, top-p, min-p,
+ * temperature, then draw (or greedy when temperature is 0). */
 LLM_API llm_sampler *llm_sampler_from_params(const llm_sampler_params *params,
                                      llm_error *err);
 LLM_API void llm_sampler_free(llm_sampler *s);
@@ -265,13 +349,32 @@ LLM_API llm_status llm_sampler_add_top_p(llm_sampler *s, float p);
 LLM_API llm_status llm_sampler_add_min_p(llm_sampler *s, float p);
 LLM_API llm_status llm_sampler_add_temperature(llm_sampler *s, float t);
 LLM_API llm_status llm_sampler_add_greedy(llm_sampler *s);
+/* OpenAI-style penalties over the last last_n accepted tokens: a token
+ * seen c > 0 times there loses presence + c * frequency from its logit.
+ * Both must be finite; last_n in 0 .. LLM_MAX_PENALTY_WINDOW. */
+LLM_API llm_status llm_sampler_add_presence_frequency(llm_sampler *s, float presence,
+                                              float frequency, int32_t last_n);
+/* Adds bias[i].bias to the logit of bias[i].token (the n entries are
+ * copied). Tokens outside the vocabulary of a step are ignored; a NaN or
+ * +inf bias is LLM_ERR_INVALID_ARG. */
+LLM_API llm_status llm_sampler_add_logit_bias(llm_sampler *s, const llm_logit_bias *bias,
+                                      int32_t n);
 
 /* Picks the next token from n_vocab logits. Returns the token id, or
- * LLM_TOKEN_NULL with err filled on bad arguments or allocation failure. */
+ * LLM_TOKEN_NULL with err filled on bad arguments or allocation failure.
+ * It does NOT record the token: the penalties see only what
+ * llm_sampler_accept records, so a generation loop either calls
+ * llm_sampler_accept with each sampled token or uses
+ * llm_sampler_sample_accept. */
 LLM_API int32_t llm_sampler_sample(llm_sampler *s, const float *logits, int32_t n_vocab,
                            llm_error *err);
-/* Records a token (prompt or generated) in the penalty window. */
+/* llm_sampler_sample, then llm_sampler_accept of the token it picked. */
+LLM_API int32_t llm_sampler_sample_accept(llm_sampler *s, const float *logits, int32_t n_vocab,
+                                  llm_error *err);
+/* Records a token (prompt or generated) in the penalty window. Prompt
+ * tokens may be recorded too, to penalize repeating the prompt. */
 LLM_API void llm_sampler_accept(llm_sampler *s, int32_t tok);
+/* Forgets recorded tokens and restarts the random generator from the seed. */
 LLM_API void llm_sampler_reset(llm_sampler *s);
 
 /* ---------------------------------------------------------------- chat templates */

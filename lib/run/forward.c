@@ -102,15 +102,27 @@ static void ffn_block(llm_ctx *c, const llm_layer *L, int n) {
     for (size_t i = 0; i < (size_t)n * c->model->hp.n_embd; i++) c->x[i] += c->xb[i];
 }
 
-void llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
+bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
     const llm_model *m = c->model;
     int dim = m->hp.n_embd;
     for (int t = 0; t < n; t++) llm_tensor_row(&m->tok_embd, tokens[t], c->x + (size_t)t * dim);
     for (int l = 0; l < m->hp.n_layer; l++) {
         attention_block(c, &m->layers[l], l, n);
         ffn_block(c, &m->layers[l], n);
+        if (llm_compute_stopped(&c->mc, 0)) return false;
     }
-    float *last = c->x + (size_t)(n - 1) * dim;
-    rmsnorm(last, last, norm_weights(c, &m->output_norm), dim, m->hp.rms_eps);
-    llm_matmul(&c->mc, c->logits, &m->output, last, 1);
+    return true;
+}
+
+/* The chosen rows are normed into xb side by side, so the classifier
+ * streams its weights once for all of them. */
+int llm_forward_output(llm_ctx *c, int n, const int8_t *want, float *out) {
+    const llm_model *m = c->model;
+    int dim = m->hp.n_embd, rows = 0;
+    const float *w = norm_weights(c, &m->output_norm);
+    for (int t = want ? 0 : n - 1; t < n; t++)
+        if (!want || want[t])
+            rmsnorm(c->xb + (size_t)rows++ * dim, c->x + (size_t)t * dim, w, dim, m->hp.rms_eps);
+    if (rows) llm_matmul(&c->mc, out, &m->output, c->xb, rows);
+    return rows;
 }
