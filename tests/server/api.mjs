@@ -43,8 +43,8 @@ function request(chat, prompt, n, extra) {
 		: client.completions.create({ ...args, prompt });
 }
 
-async function greedy(chat, prompt, n) {
-	const r = await request(chat, prompt, n);
+async function greedy(chat, prompt, n, extra) {
+	const r = await request(chat, prompt, n, extra);
 	const c = r.choices[0];
 	check(r.object === (chat ? "chat.completion" : "text_completion") && r.usage.completion_tokens <= n &&
 		r.usage.prompt_tokens > 0, "response " + JSON.stringify(r));
@@ -107,6 +107,13 @@ check(stopped.choices[0].text === before_stop && stopped.choices[0].finish_reaso
 	`stop ${JSON.stringify(stop)}: ` + JSON.stringify(stopped.choices[0]));
 const stopped_stream = await streamed(false, PROMPT, 48, { stop });
 check(stopped_stream.text === before_stop, `streamed, stop ${JSON.stringify(stop)}: ${JSON.stringify(stopped_stream.text)}`);
+
+// --- logit_bias and the penalties reach the sampler
+const biased = await greedy(false, PROMPT, 6, { logit_bias: { 300: 100 } });
+const unit = biased.slice(0, biased.length / 6);
+check(unit && biased === unit.repeat(6), `logit_bias +100 on one token gave ${JSON.stringify(biased)}`);
+for (const penalty of ["presence_penalty", "frequency_penalty"])
+	check((await greedy(false, PROMPT, 48, { [penalty]: 2 })) !== want, `${penalty} 2 changed nothing`);
 
 // --- 8 concurrent streams on 4 slots, each as it was alone
 const prompts = ["Once upon a time", "The little dog", "Lily and Tom", "One day, a bird", "The sun was",

@@ -165,7 +165,7 @@ static int parse_bias(const cJSON *root, const oai_limits *lim, oai_request *r, 
                             b->string, lim->n_vocab);
         if (!cJSON_IsNumber(b) || !(b->valuedouble >= -100 && b->valuedouble <= 100))
             return oai_fail(e, 400, "logit_bias", "invalid_value", "logit_bias values must be numbers from -100 to 100");
-        r->bias[r->n_bias++] = (oai_bias){(int32_t)tok, (float)b->valuedouble};
+        r->bias[r->n_bias++] = (llm_logit_bias){(int32_t)tok, (float)b->valuedouble};
     }
     return 0;
 }

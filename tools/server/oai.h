@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <llm.h>
+
 #include "sbuf.h"
 
 #define OAI_MAX_STOP 4        /* stop strings, as OpenAI allows */
@@ -32,10 +34,6 @@ typedef struct oai_message {
     char *content; /* the text parts joined */
 } oai_message;
 
-typedef struct oai_bias {
-    int32_t token;
-    float bias;
-} oai_bias;
 
 typedef struct oai_request {
     oai_kind kind;
@@ -47,7 +45,7 @@ typedef struct oai_request {
     int n_stop;
     char *stop[OAI_MAX_STOP];
     int n_bias;
-    oai_bias *bias;
+    llm_logit_bias *bias;
     int n_messages;       /* chat */
     oai_message *messages;
     char *prompt;         /* completion */

@@ -1,6 +1,7 @@
 #include "slots.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +31,9 @@ struct job {
     slot *s;
     llm_sampler *smp;
     llm_detok *detok;
-    float *logits;   /* a copy the logit bias and penalties are applied to */
-    int32_t *counts; /* per token: times generated, for the penalties */
     const oai_request *r;
+    gone_fn gone;    /* asked between the layers of the prompt's decode */
+    void *gone_arg;
     int32_t n_prompt, n_gen, max_gen;
     sbuf text;
     size_t held;     /* bytes of text's tail that may begin a stop string */
@@ -137,13 +138,20 @@ static void release(pool *p, slot *s) {
 }
 
 /* The sampler chain the request asks for; OpenAI's defaults (temperature
- * 1, top_p 1) leave every token possible. */
-static llm_sampler *sampler_for(const oai_request *r, oai_error *e) {
+ * 1, top_p 1) leave every token possible. The presence and frequency
+ * penalties look at all the tokens generated (the prompt is not
+ * recorded), as OpenAI's do. */
+static llm_sampler *sampler_for(const oai_request *r, int32_t n_ctx, oai_error *e) {
     llm_sampler_params sp = llm_sampler_default_params();
     sp.temperature = r->temperature;
     sp.top_p = r->top_p;
     sp.top_k = 0;
     sp.min_p = 0;
+    sp.presence_penalty = r->presence_penalty;
+    sp.frequency_penalty = r->frequency_penalty;
+    sp.repeat_last_n = n_ctx;
+    sp.logit_bias = r->bias;
+    sp.n_logit_bias = r->n_bias;
     if (r->has_seed) {
         sp.seed = r->seed;
     } else {
@@ -157,6 +165,11 @@ static llm_sampler *sampler_for(const oai_request *r, oai_error *e) {
     return s;
 }
 
+static bool prefill_abort(void *arg) {
+    job *j = arg;
+    return j->gone && j->gone(j->gone_arg);
+}
+
 /* Decodes the prompt's tokens the slot does not hold yet. At least the
  * last one is decoded again even when all are cached, for its logits. */
 static int prefill(job *j, const int32_t *toks, oai_error *e) {
@@ -166,7 +179,10 @@ static int prefill(job *j, const int32_t *toks, oai_error *e) {
     llm_error err;
     llm_status st = llm_ctx_truncate(s->ctx, k);
     s->n_cache = k;
+    llm_ctx_set_abort(s->ctx, prefill_abort, j);
     if (st == LLM_OK) st = llm_decode(s->ctx, toks + k, j->n_prompt - k, &err);
+    llm_ctx_set_abort(s->ctx, NULL, NULL);
+    if (st == LLM_ERR_ABORTED) return e->status = 0, -1; /* nobody to answer */
     if (st != LLM_OK) {
         llm_ctx_truncate(s->ctx, 0);
         s->n_cache = 0;
@@ -185,10 +201,7 @@ static int prefill(job *j, const int32_t *toks, oai_error *e) {
 static void detok_prompt(job *j, const int32_t *toks) {
     char buf[1024];
     size_t len;
-    for (int32_t i = 0; i < j->n_prompt; i++) {
-        llm_detok_push(j->detok, toks[i], buf, sizeof buf, &len);
-        llm_sampler_accept(j->smp, toks[i]);
-    }
+    for (int32_t i = 0; i < j->n_prompt; i++) llm_detok_push(j->detok, toks[i], buf, sizeof buf, &len);
 }
 
 /* Checks that the prompt and max_tokens fit one slot's context, as OpenAI
@@ -205,19 +218,16 @@ job *job_start(pool *p, const oai_request *r, const int32_t *toks, int32_t n, go
                void *gone_arg, oai_error *e) {
     if (check_fit(p, r, n, e)) return NULL;
     job *j = calloc(1, sizeof *j);
-    int32_t n_vocab = llm_model_n_vocab(p->model);
-    int penalize = r->presence_penalty != 0 || r->frequency_penalty != 0;
     if (j) {
-        *j = (job){.p = p, .r = r, .n_prompt = n, .max_gen = r->max_tokens ? r->max_tokens : p->n_ctx - n};
-        j->logits = malloc((size_t)n_vocab * sizeof *j->logits);
-        j->counts = penalize ? calloc((size_t)n_vocab, sizeof *j->counts) : NULL;
+        *j = (job){.p = p, .r = r, .n_prompt = n, .max_gen = r->max_tokens ? r->max_tokens : p->n_ctx - n,
+                   .gone = gone, .gone_arg = gone_arg};
         j->detok = llm_detok_new(p->model, NULL);
     }
-    if (!j || !j->logits || (penalize && !j->counts) || !j->detok) {
+    if (!j || !j->detok) {
         oai_fail(e, 500, NULL, NULL, "out of memory for the request");
         goto fail;
     }
-    if (!(j->smp = sampler_for(r, e))) goto fail;
+    if (!(j->smp = sampler_for(r, p->n_ctx, e))) goto fail;
     if (!(j->s = acquire(p, toks, n, gone, gone_arg, e))) goto fail;
     if (prefill(j, toks, e)) goto fail;
     detok_prompt(j, toks);
@@ -225,18 +235,6 @@ job *job_start(pool *p, const oai_request *r, const int32_t *toks, int32_t n, go
 fail:
     job_end(j);
     return NULL;
-}
-
-/* The logits with the request's bias and OpenAI's presence and frequency
- * penalties (for tokens generated so far) applied. */
-static const float *shaped_logits(job *j) {
-    int32_t n_vocab = llm_model_n_vocab(j->p->model);
-    memcpy(j->logits, llm_logits(j->s->ctx), (size_t)n_vocab * sizeof *j->logits);
-    for (int i = 0; i < j->r->n_bias; i++) j->logits[j->r->bias[i].token] += j->r->bias[i].bias;
-    for (int32_t t = 0; j->counts && t < n_vocab; t++)
-        if (j->counts[t])
-            j->logits[t] -= j->r->presence_penalty + j->r->frequency_penalty * (float)j->counts[t];
-    return j->logits;
 }
 
 /* Cuts the text at the first stop string that has appeared in it (looking
@@ -285,15 +283,13 @@ int job_step(job *j, oai_error *e) {
     if (atomic_load(&j->p->stopping)) return finish(j, "length", e);
     llm_error err;
     int32_t n_vocab = llm_model_n_vocab(j->p->model);
-    int32_t tok = llm_sampler_sample(j->smp, shaped_logits(j), n_vocab, &err);
+    int32_t tok = llm_sampler_sample_accept(j->smp, llm_logits(j->s->ctx), n_vocab, &err);
     if (tok < 0) return oai_fail(e, 500, NULL, NULL, "sampling failed: %s", err.msg);
     if (llm_token_is_eog(j->p->model, tok)) return finish(j, "stop", e);
     char buf[1024];
     size_t len = 0, old = j->text.len;
     if (llm_detok_push(j->detok, tok, buf, sizeof buf, &len) != LLM_OK || sbuf_add(&j->text, buf, len))
         return oai_fail(e, 500, NULL, NULL, "cannot append token %d to the text", tok);
-    llm_sampler_accept(j->smp, tok);
-    if (j->counts) j->counts[tok]++;
     j->n_gen++;
     atomic_fetch_add(&j->p->m->completion_tokens, 1);
     check_stops(j, old);
@@ -324,8 +320,6 @@ void job_end(job *j) {
     if (j->s) release(j->p, j->s);
     llm_sampler_free(j->smp);
     llm_detok_free(j->detok);
-    free(j->logits);
-    free(j->counts);
     sbuf_free(&j->text);
     free(j);
 }
