@@ -198,7 +198,7 @@ check((await metric("llm_requests_total{code=\"400\"}")) >= 7, "/metrics counted
 console.log("bad requests: each refused with the error object; the server still serves");
 
 // --- a full queue: 503 with Retry-After
-const one = await startServer(serverExe, ["-m", modelPath, "-np", "1", "--max-queue", "0"]);
+const one = await startServer(serverExe, ["-m", modelPath, "-np", "1", "--max-queue", "0", "--cors-origin", "http://app.example"]);
 const c1 = new OpenAI({ baseURL: one.url + "/v1", apiKey: "none", maxRetries: 0 });
 const long = await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 2000, logit_bias: NO_END, stream: true });
 const it = long[Symbol.asyncIterator]();
@@ -207,6 +207,16 @@ const r503 = await fetch(one.url + "/v1/completions", { method: "POST", headers:
 	body: JSON.stringify({ model: MODEL, prompt: "a" }) });
 check(r503.status === 503 && r503.headers.get("retry-after") && !isError(await r503.json(), 503), `full queue: ${r503.status}`);
 await it.return();
+console.log("queue: a full queue answers 503 with Retry-After");
+
+// --- CORS only for the origin --cors-origin names, and not by default
+const pre = await fetch(one.url + "/v1/chat/completions", { method: "OPTIONS",
+	headers: { Origin: "http://app.example", "Access-Control-Request-Method": "POST" } });
+check(pre.status === 204 && pre.headers.get("access-control-allow-origin") === "http://app.example" &&
+	/POST/.test(pre.headers.get("access-control-allow-methods")), `preflight: ${pre.status}`);
+check((await fetch(one.url + "/health")).headers.get("access-control-allow-origin") === "http://app.example", "no CORS header");
+check((await fetch(srv.url + "/health")).headers.get("access-control-allow-origin") === null, "CORS without --cors-origin");
+check((await fetch(srv.url + "/v1/models", { method: "OPTIONS" })).status === 405, "a preflight answered without --cors-origin");
+console.log("cors: only with --cors-origin");
 await one.stop();
 await srv.stop();
-console.log("queue: a full queue answers 503 with Retry-After");

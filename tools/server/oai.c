@@ -296,11 +296,32 @@ char *oai_error_json(const oai_error *e) {
     return print(o);
 }
 
-/* A string of len bytes (the text is not NUL-terminated where it ends). */
+/* Length of the well-formed UTF-8 sequence at s (of n bytes), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2 : s[0] >= 0xE0 && s[0] < 0xF0 ? 3
+                 : s[0] >= 0xF0 && s[0] < 0xF5 ? 4 : 0;
+    if (!len || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) || (s[0] == 0xF0 && s[1] < 0x90) ||
+        (s[0] == 0xF4 && s[1] >= 0x90))
+        return 0; /* overlong, a surrogate, or beyond U+10FFFF */
+    return len;
+}
+
+/* A string of the len bytes at s (not NUL-terminated where it ends) as
+ * valid JSON text: a byte that is not part of well-formed UTF-8 (a model
+ * can emit any bytes) and NUL (which cJSON cannot hold) become U+FFFD. */
 static cJSON *text_item(const char *s, size_t len) {
-    char *t = strndup(s ? s : "", s ? len : 0);
-    cJSON *v = t ? cJSON_CreateString(t) : NULL;
-    free(t);
+    sbuf b = {0};
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    int rc = sbuf_add(&b, "", 0);
+    for (size_t i = 0, n; s && i < len && !rc; i += n ? n : 1) {
+        n = u[i] ? utf8_len(u + i, len - i) : 0;
+        rc = n ? sbuf_add(&b, u + i, n) : sbuf_str(&b, "\xEF\xBF\xBD");
+    }
+    cJSON *v = rc ? NULL : cJSON_CreateString(b.p);
+    sbuf_free(&b);
     return v;
 }
 
