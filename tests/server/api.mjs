@@ -4,11 +4,13 @@
 // chat completion (chatml, which stories260K does not know, but renders
 // all the same) and a greedy completion, each equal to `llm --temp 0` on
 // the same rendered prompt; the same streamed (deltas concatenate to it,
-// usage when asked); 8 concurrent chat streams on 4 slots, each equal to
-// its sequential result; streams the client aborts
-// after 3 chunks stop generating and free their slots; a full queue is a
-// 503 with Retry-After; bad requests are each a 4xx with OpenAI's error
-// object, after which the server still serves.
+// usage when asked); stop strings; a conversation's second turn reusing
+// the first's cache; logit_bias and the penalties; 8 concurrent chat
+// streams on 4 slots, each equal to its sequential result; streams the
+// client aborts after 3 chunks stop generating and free their slots; bad
+// requests are each a 4xx with OpenAI's error object, after which the
+// server still serves; a full queue is a 503 with Retry-After; CORS only
+// with --cors-origin.
 import OpenAI from "openai";
 import { execFileSync } from "node:child_process";
 import http from "node:http";
@@ -107,6 +109,16 @@ check(stopped.choices[0].text === before_stop && stopped.choices[0].finish_reaso
 	`stop ${JSON.stringify(stop)}: ` + JSON.stringify(stopped.choices[0]));
 const stopped_stream = await streamed(false, PROMPT, 48, { stop });
 check(stopped_stream.text === before_stop, `streamed, stop ${JSON.stringify(stop)}: ${JSON.stringify(stopped_stream.text)}`);
+
+// --- a conversation's next turn reuses the slot that holds its start
+const turn1 = [{ role: "user", content: "Tell me about a cat" }];
+const r1 = await client.chat.completions.create({ model: MODEL, messages: turn1, max_tokens: 24, temperature: 0 });
+const cached = await metric("llm_prompt_tokens_cached_total");
+const r2 = await client.chat.completions.create({ model: MODEL, max_tokens: 8, temperature: 0,
+	messages: [...turn1, r1.choices[0].message, { role: "user", content: "And then?" }] });
+const reused = (await metric("llm_prompt_tokens_cached_total")) - cached;
+check(reused >= r1.usage.prompt_tokens && reused < r2.usage.prompt_tokens,
+	`the second turn reused ${reused} tokens; the first turn's prompt had ${r1.usage.prompt_tokens}`);
 
 // --- logit_bias and the penalties reach the sampler
 const biased = await greedy(false, PROMPT, 6, { logit_bias: { 300: 100 } });
