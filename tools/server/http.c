@@ -224,6 +224,7 @@ static void stream_free(void *cls) {
 
 /* ---------------------------------------------------------------- endpoints */
 
+/* An id unique within this process's life: the time and a counter. */
 static void make_id(char *buf, size_t cap, const char *prefix) {
     static atomic_ullong counter;
     struct timespec t;
@@ -232,6 +233,7 @@ static void make_id(char *buf, size_t cap, const char *prefix) {
              atomic_fetch_add(&counter, 1));
 }
 
+/* The response to a finished non-streaming generation; ends the job. */
 static enum MHD_Result reply_done(struct MHD_Connection *c, request *rq, job *j, oai_request *r,
                                   oai_result *res) {
     size_t len;
@@ -278,7 +280,10 @@ static enum MHD_Result completion(struct MHD_Connection *c, request *rq, oai_kin
         goto fail;
     }
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_read, st, stream_free);
-    if (!resp) goto fail;
+    if (!resp) {
+        oai_fail(&e, 500, NULL, NULL, "out of memory for the stream");
+        goto fail;
+    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     return send_response(c, rq, 200, resp, "text/event-stream");
 fail:
