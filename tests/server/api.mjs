@@ -14,6 +14,7 @@
 import OpenAI from "openai";
 import { execFileSync } from "node:child_process";
 import http from "node:http";
+import net from "node:net";
 import { basename } from "node:path";
 import { check, startServer, testModel } from "./common.mjs";
 
@@ -205,6 +206,21 @@ await new Promise((resolve) => { // a page on another site, rebound to 127.0.0.1
 		r.resume().on("end", resolve);
 	});
 });
+// Raw bytes on a socket: what the server answers (maybe nothing) before it closes.
+function rawSocket(bytes) {
+	return new Promise((resolve) => {
+		const sock = net.connect(srv.port, "127.0.0.1", () => sock.end(bytes));
+		let got = "";
+		sock.on("data", (d) => (got += d));
+		sock.on("error", () => {});
+		sock.on("close", () => resolve(got));
+	});
+}
+for (const [what, bytes] of [["garbage", "NOT HTTP AT ALL\r\n\r\n"], ["a 200 KB header", `GET / HTTP/1.1\r\nHost: localhost\r\nX: ${"a".repeat(200000)}\r\n\r\n`],
+	["a bad Content-Length", `POST /v1/completions HTTP/1.1\r\nHost: localhost:${srv.port}\r\nContent-Length: -5\r\n\r\n`]]) {
+	const answer = await rawSocket(bytes);
+	check(!answer || /^HTTP\/1\.[01] [45]\d\d /.test(answer), `${what}: answered ${JSON.stringify(answer.slice(0, 80))}`);
+}
 check((await greedy(false, PROMPT, 48)) === want, "after the bad requests the server answers differently");
 check((await metric("llm_requests_total{code=\"400\"}")) >= 7, "/metrics counted too few 400s");
 console.log("bad requests: each refused with the error object; the server still serves");
