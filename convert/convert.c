@@ -1,6 +1,7 @@
 #include "llm_convert.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,53 +323,21 @@ static llm_status put_vocab(gguf_writer *w, const cvocab *v, llm_error *err) {
 
 /* ---------------------------------------------------------------- tensors */
 
-/* Dimensions of the weights, named by what they are. */
-enum { D_ONE, D_EMBD, D_Q, D_KV, D_FF, D_VOCAB };
-/* Rows to permute from rotate-half to interleaved order (HF only). */
-enum { P_NONE, P_HEAD, P_KV };
-
-/* The tensors of a layer, in llama2.c's file order, with their names in
- * GGUF, Hugging Face and llama2.c and their shape: ne0 inputs, ne1
- * outputs (D_ONE for the norm vectors). */
-static const struct layer_tensor {
-    const char *gguf, *hf, *l2c;
-    uint8_t ne0, ne1, perm;
-} layer_tensors[] = {
-    {"attn_norm", "input_layernorm", "rms_att", D_EMBD, D_ONE, P_NONE},
-    {"attn_q", "self_attn.q_proj", "wq", D_EMBD, D_Q, P_HEAD},
-    {"attn_k", "self_attn.k_proj", "wk", D_EMBD, D_KV, P_KV},
-    {"attn_v", "self_attn.v_proj", "wv", D_EMBD, D_KV, P_NONE},
-    {"attn_output", "self_attn.o_proj", "wo", D_Q, D_EMBD, P_NONE},
-    {"ffn_norm", "post_attention_layernorm", "rms_ffn", D_EMBD, D_ONE, P_NONE},
-    {"ffn_gate", "mlp.gate_proj", "w1", D_EMBD, D_FF, P_NONE},
-    {"ffn_down", "mlp.down_proj", "w2", D_FF, D_EMBD, P_NONE},
-    {"ffn_up", "mlp.up_proj", "w3", D_EMBD, D_FF, P_NONE},
-};
-#define N_LAYER_TENSORS (sizeof layer_tensors / sizeof layer_tensors[0])
-
-static int64_t dim_of(const llm_hparams *h, int d) {
-    switch (d) {
-    case D_EMBD: return h->n_embd;
-    case D_Q: return (int64_t)h->n_head * h->head_dim;
-    case D_KV: return (int64_t)h->n_head_kv * h->head_dim;
-    case D_FF: return h->n_ff;
-    case D_VOCAB: return h->n_vocab;
-    default: return 1;
-    }
-}
-
 /* A conversion in progress: the writer, the buffers it borrows, the
  * progress count, and the type the matrices got (general.file_type). */
 typedef struct conv {
     gguf_writer *w;
     const llm_convert_params *p;
     const char *out;
+    const llm_arch *arch;   /* what is written: general.architecture, keys, tensors */
     llm_hparams hp;
     void **bufs;            /* (n_bufs) converted tensor data */
     size_t n_bufs;
     uint64_t index, count, total;
     uint32_t ftype;         /* type of blk.0.attn_q, or UINT32_MAX before it */
     float rope_factor;      /* linear RoPE scaling, 1 for none */
+    float *rope_freqs;      /* (n_rot / 2) Llama 3 RoPE divisors, in bufs; NULL for none */
+    bool attn_scale_key;    /* hp.attn_scale is written (the config set it) */
 } conv;
 
 /* A source tensor: ne1 rows of ne0 elements (a vector: n_dims 1, ne1 1)
@@ -383,49 +352,68 @@ typedef struct src {
 /* The HF row that goes to GGUF row r. Per head of hd rows, HF holds the
  * first members of the rotated pairs in rows 0..hd/2-1 and the second
  * members in hd/2..hd-1; GGUF interleaves them: row 2i + j comes from
- * row j * hd/2 + i. */
+ * row j * hd/2 + i. (A bias vector's elements move the same way.) */
 static int64_t unrotate(int64_t r, int64_t rows, int64_t heads) {
     int64_t hd = rows / heads, h = r / hd, k = r % hd;
     return h * hd + (k % 2) * (hd / 2) + k / 2;
 }
 
+/* How a source tensor changes on its way: q/k rows (or a q/k bias's
+ * elements) interleaved per head, and Gemma's norms, which HF applies as
+ * (1 + w), stored as 1 + w as llama.cpp's converter does. */
+typedef struct change {
+    int64_t perm_heads;     /* 0: the order stays */
+    bool plus_one;
+} change;
+
+static void *keep_buf(conv *c, uint64_t nbytes) {
+    void **bufs = llm_realloc(c->bufs, (c->n_bufs + 1) * sizeof *bufs);
+    if (!bufs) return NULL;
+    c->bufs = bufs;
+    unsigned char *dst = nbytes <= SIZE_MAX ? llm_malloc(nbytes ? (size_t)nbytes : 1) : NULL;
+    if (dst) c->bufs[c->n_bufs++] = dst;
+    return dst;
+}
+
 /* Adds tensor name from s: vectors become F32, matrices the requested
  * type (or keep theirs). Data is borrowed from the source when neither
- * the type nor the row order changes, else converted row by row. */
-static llm_status emit(conv *c, const char *name, const src *s, int64_t perm_heads, llm_error *err) {
+ * the type nor anything else changes, else converted row by row. */
+static llm_status emit(conv *c, const char *name, const src *s, const change *ch, llm_error *err) {
     uint32_t to = s->n_dims == 1 ? LLM_DT_F32 : c->p->type == LLM_CONVERT_KEEP ? s->type : c->p->type;
     uint64_t in_row = (uint64_t)s->ne0 * llm_dtype(s->type)->size, out_row;
     llm_dtype_row_size(to, (uint64_t)s->ne0, &out_row); /* F32, F16, BF16: any length */
     uint64_t nbytes = out_row * (uint64_t)s->ne1;
     const void *data = s->data;
-    if (to != s->type || perm_heads) {
-        if (nbytes > SIZE_MAX) return nomem(err);
-        unsigned char *dst = llm_malloc(nbytes ? (size_t)nbytes : 1);
-        float *x = llm_malloc((size_t)s->ne0 * sizeof *x);
-        void **bufs = llm_realloc(c->bufs, (c->n_bufs + 1) * sizeof *bufs);
-        if (bufs) c->bufs = bufs;
-        if (!dst || !x || !bufs) {
-            free(dst);
+    bool vec_perm = ch->perm_heads && s->ne1 == 1, rows_perm = ch->perm_heads && !vec_perm;
+    if (to != s->type || ch->perm_heads || ch->plus_one) {
+        unsigned char *dst = keep_buf(c, nbytes);
+        float *x = llm_malloc((size_t)s->ne0 * sizeof *x), *y = llm_malloc((size_t)s->ne0 * sizeof *y);
+        if (!dst || !x || !y) {
             free(x);
+            free(y);
             return nomem(err);
         }
-        c->bufs[c->n_bufs++] = dst;
         for (int64_t r = 0; r < s->ne1; r++) {
-            const unsigned char *row = s->data + (uint64_t)(perm_heads ? unrotate(r, s->ne1, perm_heads) : r) * in_row;
-            if (to == s->type) {
-                memcpy(dst + (uint64_t)r * out_row, row, (size_t)in_row);
-            } else {
-                llm_dtype(s->type)->to_f32(row, x, s->ne0);
-                llm_dtype(to)->from_f32(x, dst + (uint64_t)r * out_row, s->ne0);
+            const unsigned char *row = s->data + (uint64_t)(rows_perm ? unrotate(r, s->ne1, ch->perm_heads) : r) * in_row;
+            unsigned char *out = dst + (uint64_t)r * out_row;
+            if (to == s->type && !ch->plus_one && !vec_perm) {
+                memcpy(out, row, (size_t)in_row);
+                continue;
             }
+            llm_dtype(s->type)->to_f32(row, x, s->ne0);
+            for (int64_t i = 0; i < s->ne0; i++)
+                y[i] = (vec_perm ? x[unrotate(i, s->ne0, ch->perm_heads)] : x[i]) + (ch->plus_one ? 1.0f : 0.0f);
+            llm_dtype(to)->from_f32(y, out, s->ne0);
         }
         free(x);
+        free(y);
         data = dst;
     }
     int64_t ne[2] = {s->ne0, s->ne1};
     llm_status st = gguf_writer_add_tensor(c->w, name, s->n_dims, ne, to, data, nbytes, err);
     if (st) return st;
-    if (c->ftype == UINT32_MAX && strcmp(name, "blk.0.attn_q.weight") == 0) c->ftype = to;
+    if (c->ftype == UINT32_MAX && (strcmp(name, "blk.0.attn_q.weight") == 0 || strcmp(name, "blk.0.attn_qkv.weight") == 0))
+        c->ftype = to;
     c->index++;
     c->total += nbytes;
     if (c->p->report) {
@@ -435,30 +423,63 @@ static llm_status emit(conv *c, const char *name, const src *s, int64_t perm_hea
     return LLM_OK;
 }
 
+/* ARCH.key = v, the key under the architecture's prefix. */
+static llm_status put_u32(conv *c, const char *key, int32_t v, llm_error *err) {
+    char full[96];
+    snprintf(full, sizeof full, "%s.%s", c->arch->name, key);
+    return gguf_writer_add_u32(c->w, full, (uint32_t)v, err);
+}
+
+static llm_status put_f32(conv *c, const char *key, float v, llm_error *err) {
+    char full[96];
+    snprintf(full, sizeof full, "%s.%s", c->arch->name, key);
+    return gguf_writer_add_f32(c->w, full, v, err);
+}
+
+/* The keys llama.cpp's converter writes for the architecture, as far as
+ * the model uses them: the common ones, then the family's own. */
 static llm_status put_hparams(conv *c, const char *name, llm_error *err) {
     const llm_hparams *h = &c->hp;
+    const llm_arch *a = c->arch;
     struct { const char *key; int32_t v; } u32s[] = {
-        {"llama.vocab_size", h->n_vocab},
-        {"llama.context_length", h->n_ctx_train},
-        {"llama.embedding_length", h->n_embd},
-        {"llama.block_count", h->n_layer},
-        {"llama.feed_forward_length", h->n_ff},
-        {"llama.rope.dimension_count", h->n_rot},
-        {"llama.attention.head_count", h->n_head},
-        {"llama.attention.head_count_kv", h->n_head_kv},
+        {"vocab_size", h->n_vocab},
+        {"context_length", h->n_ctx_train},
+        {"embedding_length", h->n_embd},
+        {"block_count", h->n_layer},
+        {"feed_forward_length", h->n_ff},
+        {"rope.dimension_count", h->n_rot},
+        {"attention.head_count", h->n_head},
+        {"attention.head_count_kv", h->n_head_kv},
+        {"attention.key_length", h->head_dim},
+        {"attention.value_length", h->head_dim},
     };
     llm_status s;
-    if ((s = gguf_writer_add_str(c->w, "general.architecture", "llama", err)) ||
+    if ((s = gguf_writer_add_str(c->w, "general.architecture", a->name, err)) ||
         (s = gguf_writer_add_str(c->w, "general.name", name, err)))
         return s;
     for (size_t i = 0; i < sizeof u32s / sizeof u32s[0]; i++)
-        if ((s = gguf_writer_add_u32(c->w, u32s[i].key, (uint32_t)u32s[i].v, err))) return s;
-    if ((s = gguf_writer_add_f32(c->w, "llama.attention.layer_norm_rms_epsilon", h->rms_eps, err)) ||
-        (s = gguf_writer_add_f32(c->w, "llama.rope.freq_base", h->rope_base, err)))
+        if ((s = put_u32(c, u32s[i].key, u32s[i].v, err))) return s;
+    if ((s = put_f32(c, "attention.layer_norm_rms_epsilon", h->rms_eps, err)) ||
+        (s = put_f32(c, "rope.freq_base", h->rope_base, err)))
         return s;
-    if (c->rope_factor != 1.0f &&
-        ((s = gguf_writer_add_str(c->w, "llama.rope.scaling.type", "linear", err)) ||
-         (s = gguf_writer_add_f32(c->w, "llama.rope.scaling.factor", c->rope_factor, err))))
+    char type_key[96];
+    snprintf(type_key, sizeof type_key, "%s.rope.scaling.type", a->name);
+    if (c->rope_factor != 1.0f && ((s = gguf_writer_add_str(c->w, type_key, "linear", err)) ||
+                                   (s = put_f32(c, "rope.scaling.factor", c->rope_factor, err))))
+        return s;
+    if (h->swa_window > 0 &&
+        ((s = put_u32(c, "attention.sliding_window", h->swa_window, err)) ||
+         (h->swa_period != a->swa_period && (s = put_u32(c, "attention.sliding_window_pattern", h->swa_period, err))) ||
+         (s = put_f32(c, "rope.freq_base_swa", h->rope_base_swa, err))))
+        return s;
+    if ((h->attn_softcap > 0 && (s = put_f32(c, "attn_logit_softcapping", h->attn_softcap, err))) ||
+        (h->final_softcap > 0 && (s = put_f32(c, "final_logit_softcapping", h->final_softcap, err))) ||
+        (c->attn_scale_key && (s = put_f32(c, "attention.scale", h->attn_scale, err))))
+        return s;
+    if ((a->keys & LLM_KEYS_GRANITE) &&
+        ((s = put_f32(c, "embedding_scale", h->embd_scale, err)) ||
+         (s = put_f32(c, "residual_scale", h->residual_scale, err)) ||
+         (s = put_f32(c, "logit_scale", 1.0f / h->logit_scale, err))))
         return s;
     return LLM_OK;
 }
@@ -540,12 +561,15 @@ static llm_status l2c_hparams(const llm_map *m, const char *path, llm_hparams *h
     int32_t v[7];
     for (int i = 0; i < 7; i++) v[i] = (int32_t)gguf_rd_u32(m->data + 4 * i);
     if (v[5] == INT32_MIN) return llm_fail(err, LLM_ERR_FORMAT, "%s: vocab_size %d", path, v[5]);
+    if (v[3] <= 0 || v[0] % v[3])
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: dim %d is not a multiple of the head count %d", path, v[0], v[3]);
     *h = (llm_hparams){
         .n_vocab = abs(v[5]), .n_embd = v[0], .n_ff = v[1], .n_layer = v[2], .n_head = v[3], .n_head_kv = v[4],
         .head_dim = v[3] > 0 ? v[0] / v[3] : 0, .n_ctx_train = v[6], .rope_base = 10000.0f, .rope_scale = 1.0f,
         .rms_eps = 1e-5f,
     };
     h->n_rot = h->head_dim;
+    llm_hparams_defaults(h);
     *shared = v[5] > 0;
     llm_status s = llm_hparams_validate(h, err);
     if (s) llm_error_prefix(err, path);
@@ -558,12 +582,15 @@ static llm_status l2c_hparams(const llm_map *m, const char *path, llm_hparams *h
 static llm_status l2c_tensors(conv *c, const llm_map *m, const char *path, bool shared, llm_error *err) {
     const llm_hparams *h = &c->hp;
     l2c_cursor cur = {m->data + 28, m->size - 28, path};
-    uint64_t dim = (uint64_t)h->n_embd, vocab = (uint64_t)h->n_vocab;
-    const unsigned char *emb = NULL, *stack[N_LAYER_TENSORS] = {0}, *norm = NULL, *rope, *cls;
+    uint64_t dim = (uint64_t)h->n_embd, vocab = (uint64_t)h->n_vocab, n_stacks = 0;
+    const unsigned char *emb = NULL, *stack[LLM_LT_COUNT] = {0}, *norm = NULL, *rope, *cls;
     llm_status s = take(&cur, vocab * dim, "token_embedding", &emb, err);
-    for (size_t i = 0; !s && i < N_LAYER_TENSORS; i++) {
-        uint64_t per = (uint64_t)dim_of(h, layer_tensors[i].ne0) * (uint64_t)dim_of(h, layer_tensors[i].ne1);
-        s = take(&cur, per * (uint64_t)h->n_layer, layer_tensors[i].l2c, &stack[i], err);
+    for (int i = 0; !s && i < LLM_LT_COUNT; i++) {
+        const llm_layer_tensor *lt = &llm_layer_tensors[i];
+        if (!lt->l2c) continue;
+        uint64_t per = (uint64_t)llm_arch_dim(c->arch, h, lt->ne0) * (uint64_t)llm_arch_dim(c->arch, h, lt->part[0]);
+        s = take(&cur, per * (uint64_t)h->n_layer, lt->l2c, &stack[i], err);
+        n_stacks++;
     }
     if (!s) s = take(&cur, dim, "rms_final", &norm, err);
     if (!s) s = take(&cur, (uint64_t)h->n_ctx_train * (uint64_t)h->head_dim, "freq_cis", &rope, err);
@@ -573,20 +600,23 @@ static llm_status l2c_tensors(conv *c, const llm_map *m, const char *path, bool 
     if (cur.left)
         return llm_fail(err, LLM_ERR_FORMAT, "%s: %llu bytes after the last tensor: not a llama2.c v0 checkpoint", path,
                         (unsigned long long)cur.left);
-    c->count = 3 + N_LAYER_TENSORS * (uint64_t)h->n_layer;
+    c->count = 3 + n_stacks * (uint64_t)h->n_layer;
     src e = {emb, LLM_DT_F32, (int64_t)dim, (int64_t)vocab, 2}, n = {norm, LLM_DT_F32, (int64_t)dim, 1, 1};
     src o = {cls, LLM_DT_F32, (int64_t)dim, (int64_t)vocab, 2};
-    if ((s = emit(c, "token_embd.weight", &e, 0, err)) || (s = emit(c, "output_norm.weight", &n, 0, err)) ||
-        (s = emit(c, "output.weight", &o, 0, err)))
+    const change same = {0, false};
+    if ((s = emit(c, "token_embd.weight", &e, &same, err)) || (s = emit(c, "output_norm.weight", &n, &same, err)) ||
+        (s = emit(c, "output.weight", &o, &same, err)))
         return s;
     for (int l = 0; l < h->n_layer; l++)
-        for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
-            const struct layer_tensor *lt = &layer_tensors[i];
-            int64_t ne0 = dim_of(h, lt->ne0), ne1 = dim_of(h, lt->ne1);
-            src t = {stack[i] + (uint64_t)l * (uint64_t)(ne0 * ne1) * 4, LLM_DT_F32, ne0, ne1, lt->ne1 == D_ONE ? 1 : 2};
+        for (int i = 0; i < LLM_LT_COUNT; i++) {
+            const llm_layer_tensor *lt = &llm_layer_tensors[i];
+            if (!lt->l2c) continue;
+            int64_t ne0 = llm_arch_dim(c->arch, h, lt->ne0), ne1 = llm_arch_dim(c->arch, h, lt->part[0]);
+            src t = {stack[i] + (uint64_t)l * (uint64_t)(ne0 * ne1) * 4, LLM_DT_F32, ne0, ne1,
+                     lt->part[0] == LLM_D_ONE ? 1 : 2};
             char name[64];
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, lt->gguf);
-            if ((s = emit(c, name, &t, 0, err))) return s;
+            snprintf(name, sizeof name, "blk.%d.%s", l, lt->gguf);
+            if ((s = emit(c, name, &t, &same, err))) return s;
         }
     return LLM_OK;
 }
@@ -608,6 +638,7 @@ llm_status llm_convert_llama2c(const char *model, const char *tokenizer, const c
     char name[256];
     const char *inputs[] = {model, tokenizer};
     llm_status s = conv_init(&c, out, p ? p : &def, err);
+    c.arch = llm_arch_llama();
     if (!s) s = llm_map_open(&map, model, err);
     if (!s) s = l2c_hparams(&map, model, &c.hp, &shared, err);
     if (!s) s = ends_with(tokenizer, ".model") ? vocab_spm(&v, tokenizer, c.hp.n_vocab, err)
@@ -648,48 +679,128 @@ static llm_status cfg_float(const cJSON *cfg, const char *path, const char *key,
     return LLM_OK;
 }
 
-/* Linear RoPE scaling, {"type" (or "rope_type"): "linear", "factor": f},
- * which GGUF carries as llama.rope.scaling.*; other kinds (llama3, yarn,
- * dynamic, ...) are refused by name. *factor is 1 without scaling. */
-static llm_status cfg_rope_scaling(const cJSON *cfg, const char *path, float *factor, llm_error *err) {
-    const cJSON *sc = json_get(cfg, "rope_scaling");
-    *factor = 1.0f;
-    if (!sc) return LLM_OK;
-    const char *type = cJSON_GetStringValue(json_get(sc, "rope_type"));
-    if (!type) type = cJSON_GetStringValue(json_get(sc, "type"));
-    if (!type || strcmp(type, "linear") != 0)
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: rope_scaling type '%.32s' is not converted (linear is)", path,
-                        type ? type : "(none)");
-    const cJSON *f = json_get(sc, "factor");
-    if (!cJSON_IsNumber(f) || !(f->valuedouble >= 1.0 && f->valuedouble <= 1e6))
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.factor is not a number from 1 to 1e6", path);
-    *factor = (float)f->valuedouble;
+/* Llama 3's RoPE scaling as llama.cpp's converter turns it into
+ * rope_freqs.weight: per pair a divisor of its frequency, 1 for short
+ * wavelengths, `factor` for long ones, a smooth blend between. */
+static llm_status llama3_factors(conv *c, const cJSON *sc, const char *path, float factor, llm_error *err) {
+    const llm_hparams *h = &c->hp;
+    float low = 1.0f, high = 4.0f, old = 8192.0f;
+    llm_status s;
+    if ((s = cfg_float(sc, path, "low_freq_factor", low, &low, err)) ||
+        (s = cfg_float(sc, path, "high_freq_factor", high, &high, err)) ||
+        (s = cfg_float(sc, path, "original_max_position_embeddings", old, &old, err)))
+        return s;
+    if (!(low > 0 && high > low && old > 0 && h->n_rot > 0))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling: low_freq_factor %g, high_freq_factor %g or "
+                        "original_max_position_embeddings %g out of range", path, (double)low, (double)high, (double)old);
+    if (!(c->rope_freqs = keep_buf(c, sizeof(float) * (uint64_t)(h->n_rot / 2)))) return nomem(err);
+    for (int i = 0; i < h->n_rot / 2; i++) {
+        double freq = 1.0 / pow(h->rope_base, 2.0 * i / h->n_rot), wavelen = 2 * 3.14159265358979323846 / freq;
+        double smooth = (old / wavelen - low) / (high - low);
+        c->rope_freqs[i] = wavelen < old / high ? 1.0f : wavelen > old / low ? factor
+                         : (float)(1.0 / ((1.0 - smooth) / factor + smooth));
+    }
     return LLM_OK;
 }
 
-/* What the converter cannot carry: another architecture, another
- * activation, biases libllm has no place for, a head size of its own. */
-static llm_status cfg_supported(const cJSON *cfg, const char *path, const llm_hparams *h, llm_error *err) {
-    const cJSON *act = cJSON_GetObjectItemCaseSensitive(cfg, "hidden_act");
-    int32_t head_dim = 0;
-    llm_status s;
-    if (!json_str_is(cfg, "model_type", "llama"))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: model_type is not \"llama\"", path);
-    if (act && !json_str_is(cfg, "hidden_act", "silu"))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: hidden_act is not \"silu\"", path);
+/* RoPE scaling, {"type" (or "rope_type"): "linear" or "llama3",
+ * "factor": f, ...}: linear as ARCH.rope.scaling.*, llama3 as the
+ * rope_freqs.weight divisors; other kinds (yarn, longrope, dynamic, ...)
+ * are refused by name. */
+static llm_status cfg_rope_scaling(conv *c, const cJSON *cfg, const char *path, llm_error *err) {
+    const cJSON *sc = json_get(cfg, "rope_scaling");
+    c->rope_factor = 1.0f;
+    if (!sc) return LLM_OK;
+    const char *type = cJSON_GetStringValue(json_get(sc, "rope_type"));
+    if (!type) type = cJSON_GetStringValue(json_get(sc, "type"));
+    bool llama3 = type && strcmp(type, "llama3") == 0;
+    if (!type || (strcmp(type, "linear") != 0 && !llama3))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: rope_scaling type '%.32s' is not converted (linear and llama3 are)",
+                        path, type ? type : "(none)");
+    const cJSON *f = json_get(sc, "factor");
+    if (!cJSON_IsNumber(f) || !(f->valuedouble >= 1.0 && f->valuedouble <= 1e6))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.factor is not a number from 1 to 1e6", path);
+    if (llama3) return llama3_factors(c, sc, path, (float)f->valuedouble, err);
+    c->rope_factor = (float)f->valuedouble;
+    c->hp.rope_scale = 1.0f / c->rope_factor;
+    return LLM_OK;
+}
+
+/* What the converter cannot carry: another activation, biases libllm has
+ * no place for. */
+static llm_status cfg_supported(const cJSON *cfg, const char *path, const llm_arch *a, llm_error *err) {
+    const char *key = json_get(cfg, "hidden_activation") ? "hidden_activation" : "hidden_act";
+    const char *act = cJSON_GetStringValue(json_get(cfg, key));
+    bool gelu = a->act == LLM_ACT_GELU_TANH;
+    if (act && (gelu ? strcmp(act, "gelu_pytorch_tanh") && strcmp(act, "gelu_tanh") : strcmp(act, "silu")))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: %s is \"%.32s\", not \"%s\"", path, key, act,
+                        gelu ? "gelu_pytorch_tanh" : "silu");
     if (json_flag(cfg, "attention_bias", false))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: attention_bias is set; libllm has no o_proj bias", path);
     if (json_flag(cfg, "mlp_bias", false))
         return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: mlp_bias is set; libllm has no MLP biases", path);
-    if ((s = cfg_int(cfg, path, "head_dim", h->head_dim, &head_dim, err))) return s;
-    if (head_dim != h->head_dim)
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: head_dim %d is not hidden_size / num_attention_heads = %d", path,
-                        head_dim, h->head_dim);
     return LLM_OK;
 }
 
-static llm_status hf_config(const cJSON *cfg, const char *path, llm_hparams *h, bool *tied, float *rope_factor,
-                            llm_error *err) {
+/* Gemma's sliding window: its size, which layers have it (the pattern,
+ * or a layer_types list that must agree with it), the local RoPE base. */
+static llm_status cfg_swa(conv *c, const cJSON *cfg, const char *path, llm_error *err) {
+    llm_hparams *h = &c->hp;
+    llm_status s;
+    if ((s = cfg_int(cfg, path, "sliding_window", 0, &h->swa_window, err)) ||
+        (s = cfg_int(cfg, path, "sliding_window_pattern", c->arch->swa_period, &h->swa_period, err)) ||
+        (s = cfg_float(cfg, path, "rope_local_base_freq", h->rope_base_swa, &h->rope_base_swa, err)))
+        return s;
+    const cJSON *types = json_get(cfg, "layer_types");
+    int l = 0, p = h->swa_period;
+    for (const cJSON *t = types ? types->child : NULL; t; t = t->next, l++) {
+        bool swa = p == 0 || l % p < p - 1;
+        if (!cJSON_IsString(t))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: layer_types[%d] is not a string", path, l);
+        if (strcmp(t->valuestring, swa ? "sliding_attention" : "full_attention") != 0)
+            return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: layer_types[%d] is '%.32s', not the every-%d-th pattern "
+                            "libllm runs", path, l, t->valuestring, p);
+    }
+    return LLM_OK;
+}
+
+/* The family's own settings: sliding window, soft-caps, attention scale,
+ * Granite's multipliers, SmolLM3's no-RoPE layers. */
+static llm_status cfg_arch(conv *c, const cJSON *cfg, const char *path, llm_error *err) {
+    llm_hparams *h = &c->hp;
+    const llm_arch *a = c->arch;
+    llm_status s;
+    float qpas = 0.0f, logits = 1.0f;
+    int32_t nope = a->nope_period;
+    if ((a->keys & LLM_KEYS_SWA) && (s = cfg_swa(c, cfg, path, err))) return s;
+    if (((a->keys & LLM_KEYS_ATTN_SOFTCAP) &&
+         (s = cfg_float(cfg, path, "attn_logit_softcapping", 0.0f, &h->attn_softcap, err))) ||
+        ((a->keys & LLM_KEYS_FINAL_SOFTCAP) &&
+         (s = cfg_float(cfg, path, "final_logit_softcapping", 0.0f, &h->final_softcap, err))) ||
+        (s = cfg_float(cfg, path, "query_pre_attn_scalar", (float)h->head_dim, &qpas, err)))
+        return s;
+    if (qpas != (float)h->head_dim) {
+        h->attn_scale = qpas > 0 ? 1.0f / sqrtf(qpas) : 0.0f;
+        c->attn_scale_key = true;
+    }
+    if (a->keys & LLM_KEYS_GRANITE) {
+        if ((s = cfg_float(cfg, path, "embedding_multiplier", 1.0f, &h->embd_scale, err)) ||
+            (s = cfg_float(cfg, path, "residual_multiplier", 1.0f, &h->residual_scale, err)) ||
+            (s = cfg_float(cfg, path, "attention_multiplier", h->attn_scale, &h->attn_scale, err)) ||
+            (s = cfg_float(cfg, path, "logits_scaling", 1.0f, &logits, err)))
+            return s;
+        h->logit_scale = logits > 0 ? 1.0f / logits : 0.0f;
+        c->attn_scale_key = true;
+    }
+    if (a->nope_period && (s = cfg_int(cfg, path, "no_rope_layer_interval", a->nope_period, &nope, err))) return s;
+    if (nope != a->nope_period)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: no_rope_layer_interval %d; libllm and llama.cpp run %d", path,
+                        nope, a->nope_period);
+    return LLM_OK;
+}
+
+static llm_status hf_config(conv *c, const cJSON *cfg, const char *path, bool *tied, llm_error *err) {
+    llm_hparams *h = &c->hp;
     struct { const char *key; int32_t *out; int64_t def; } ints[] = {
         {"hidden_size", &h->n_embd, -1},
         {"intermediate_size", &h->n_ff, -1},
@@ -701,22 +812,30 @@ static llm_status hf_config(const cJSON *cfg, const char *path, llm_hparams *h, 
     llm_status s;
     memset(h, 0, sizeof *h);
     if (!cJSON_IsObject(cfg)) return llm_fail(err, LLM_ERR_FORMAT, "%s: not a JSON object", path);
+    const char *type = cJSON_GetStringValue(json_get(cfg, "model_type"));
+    if (!type || !(c->arch = llm_arch_from_hf(type)))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED,
+                        "%s: model_type '%.32s' is not converted (llama, mistral, qwen2, qwen3, gemma2, gemma3_text, "
+                        "gemma3, phi3, olmo2, smollm3, granite are)", path, type ? type : "(none)");
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((s = cfg_int(cfg, path, ints[i].key, ints[i].def, ints[i].out, err))) return s;
+    bool even = h->n_head > 0 && h->n_embd % h->n_head == 0;
     if ((s = cfg_int(cfg, path, "num_key_value_heads", h->n_head, &h->n_head_kv, err)) ||
+        (s = cfg_int(cfg, path, "head_dim", even ? h->n_embd / h->n_head : -1, &h->head_dim, err)) ||
         (s = cfg_float(cfg, path, "rms_norm_eps", 1e-6f, &h->rms_eps, err)) ||
         (s = cfg_float(cfg, path, "rope_theta", 10000.0f, &h->rope_base, err)))
         return s;
-    h->head_dim = h->n_head > 0 ? h->n_embd / h->n_head : 0;
     h->n_rot = h->head_dim;
+    h->rope_scale = 1.0f;
+    llm_hparams_defaults(h);
+    if (c->arch->rope_base_swa > 0) h->rope_base_swa = c->arch->rope_base_swa;
+    if ((s = cfg_rope_scaling(c, cfg, path, err)) || (s = cfg_arch(c, cfg, path, err))) return s;
     if ((s = llm_hparams_validate(h, err))) {
         llm_error_prefix(err, path);
         return s;
     }
-    *tied = json_flag(cfg, "tie_word_embeddings", false);
-    if ((s = cfg_rope_scaling(cfg, path, rope_factor, err))) return s;
-    h->rope_scale = 1.0f / *rope_factor;
-    return cfg_supported(cfg, path, h, err);
+    *tied = json_flag(cfg, "tie_word_embeddings", c->arch->hf_tied);
+    return cfg_supported(cfg, path, c->arch, err);
 }
 
 static void shape_str(char *buf, size_t cap, const uint64_t *shape, uint32_t n) {
@@ -750,9 +869,18 @@ static llm_status hf_src(const st_model *m, const char *where, const char *name,
     return LLM_OK;
 }
 
+/* The layer tensor of the architecture that model.layers.N.rest is, or
+ * -1. */
+static int hf_layer_tensor(const llm_arch *a, const char *rest) {
+    uint32_t all = llm_arch_all_tensors(a);
+    for (int i = 0; i < LLM_LT_COUNT; i++)
+        if ((all & LLM_BIT(i)) && strcmp(rest, llm_layer_tensors[i].hf) == 0) return i;
+    return -1;
+}
+
 /* True for the names hf_tensors reads, and the RoPE frequency tables some
  * checkpoints carry (recomputed by the loader, so dropped). */
-static bool hf_known(const char *name, int32_t n_layer) {
+static bool hf_known(const llm_arch *a, const char *name, int32_t n_layer) {
     if (strcmp(name, "model.embed_tokens.weight") == 0 || strcmp(name, "model.norm.weight") == 0 ||
         strcmp(name, "lm_head.weight") == 0)
         return true;
@@ -763,40 +891,68 @@ static bool hf_known(const char *name, int32_t n_layer) {
     snprintf(prefix, sizeof prefix, "model.layers.%d.", layer);
     if (strncmp(name, prefix, strlen(prefix)) != 0 || strlen(prefix) != (size_t)pos) return false;
     const char *rest = name + pos;
-    if (strcmp(rest, "self_attn.rotary_emb.inv_freq") == 0) return true;
-    for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
-        size_t k = strlen(layer_tensors[i].hf);
-        if (strncmp(rest, layer_tensors[i].hf, k) == 0 && strcmp(rest + k, ".weight") == 0) return true;
-    }
-    return false;
+    return strcmp(rest, "self_attn.rotary_emb.inv_freq") == 0 || hf_layer_tensor(a, rest) >= 0;
 }
 
+/* A checkpoint tensor that is a norm (Gemma's are stored as 1 + w). */
+static change hf_change(const conv *c, const char *hf_name, int perm) {
+    const llm_hparams *h = &c->hp;
+    size_t n = strlen(hf_name);
+    change ch = {0, c->arch->hf_norm_plus_one && n >= 11 && strcmp(hf_name + n - 11, "norm.weight") == 0};
+    if (!c->arch->rope_neox) ch.perm_heads = perm == LLM_PERM_HEAD ? h->n_head : perm == LLM_PERM_KV ? h->n_head_kv : 0;
+    return ch;
+}
+
+/* One tensor: checkpoint name hf, shape ne0 x ne1 (ne1 1 for a vector),
+ * written as gguf. */
+static llm_status hf_put(conv *c, const st_model *m, const char *where, const char *hf, const char *gguf, int64_t ne0,
+                         int64_t ne1, bool vector, int perm, llm_error *err) {
+    src s;
+    change ch = hf_change(c, hf, perm);
+    llm_status st = hf_src(m, where, hf, ne0, ne1, vector ? 1 : 2, &s, err);
+    return st ? st : emit(c, gguf, &s, &ch, err);
+}
+
+/* The architecture's tensors of every layer (its optional ones where the
+ * checkpoint has them), then those outside the layers. */
 static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool tied, llm_error *err) {
     const llm_hparams *h = &c->hp;
+    const llm_arch *a = c->arch;
     for (size_t i = 0; i < m->n_entries; i++)
-        if (!hf_known(m->entries[i].t->name, h->n_layer))
-            return llm_fail(err, LLM_ERR_FORMAT, "%s: unexpected tensor '%.80s' (not part of a llama model)",
-                            m->paths[m->entries[i].file], m->entries[i].t->name);
-    c->count = (tied ? 2 : 3) + N_LAYER_TENSORS * (uint64_t)h->n_layer;
-    src s;
+        if (!hf_known(a, m->entries[i].t->name, h->n_layer))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: unexpected tensor '%.80s' (not part of a %s model)",
+                            m->paths[m->entries[i].file], m->entries[i].t->name, a->name);
+    uint64_t per_layer = 0;
+    for (int i = 0; i < LLM_LT_COUNT; i++) {
+        char hf[96];
+        snprintf(hf, sizeof hf, "model.layers.0.%s", llm_layer_tensors[i].hf);
+        per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL));
+    }
+    c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + per_layer * (uint64_t)h->n_layer;
     llm_status st;
-    if ((st = hf_src(m, where, "model.embed_tokens.weight", h->n_embd, h->n_vocab, 2, &s, err)) ||
-        (st = emit(c, "token_embd.weight", &s, 0, err)) ||
-        (st = hf_src(m, where, "model.norm.weight", h->n_embd, 1, 1, &s, err)) ||
-        (st = emit(c, "output_norm.weight", &s, 0, err)))
+    if ((st = hf_put(c, m, where, "model.embed_tokens.weight", "token_embd.weight", h->n_embd, h->n_vocab, false, 0,
+                     err)) ||
+        (st = hf_put(c, m, where, "model.norm.weight", "output_norm.weight", h->n_embd, 1, true, 0, err)))
         return st;
-    if (!tied && ((st = hf_src(m, where, "lm_head.weight", h->n_embd, h->n_vocab, 2, &s, err)) ||
-                  (st = emit(c, "output.weight", &s, 0, err))))
+    if (!tied &&
+        (st = hf_put(c, m, where, "lm_head.weight", "output.weight", h->n_embd, h->n_vocab, false, 0, err)))
         return st;
+    if (c->rope_freqs) {
+        src s = {(const unsigned char *)c->rope_freqs, LLM_DT_F32, h->n_rot / 2, 1, 1};
+        const change same = {0, false};
+        if ((st = emit(c, "rope_freqs.weight", &s, &same, err))) return st;
+    }
     for (int l = 0; l < h->n_layer; l++)
-        for (size_t i = 0; i < N_LAYER_TENSORS; i++) {
-            const struct layer_tensor *lt = &layer_tensors[i];
+        for (int i = 0; i < LLM_LT_COUNT; i++) {
+            const llm_layer_tensor *lt = &llm_layer_tensors[i];
             char hf[96], gg[64];
-            snprintf(hf, sizeof hf, "model.layers.%d.%s.weight", l, lt->hf);
-            snprintf(gg, sizeof gg, "blk.%d.%s.weight", l, lt->gguf);
-            int64_t heads = lt->perm == P_HEAD ? h->n_head : lt->perm == P_KV ? h->n_head_kv : 0;
-            if ((st = hf_src(m, where, hf, dim_of(h, lt->ne0), dim_of(h, lt->ne1), lt->ne1 == D_ONE ? 1 : 2, &s, err)) ||
-                (st = emit(c, gg, &s, heads, err)))
+            snprintf(hf, sizeof hf, "model.layers.%d.%s", l, lt->hf);
+            snprintf(gg, sizeof gg, "blk.%d.%s", l, lt->gguf);
+            if (!(a->tensors & LLM_BIT(i)) && !((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL))) continue;
+            int64_t rows = 0;
+            for (int p = 0; p < lt->n_parts; p++) rows += llm_arch_dim(a, h, lt->part[p]);
+            if ((st = hf_put(c, m, where, hf, gg, llm_arch_dim(a, h, lt->ne0), rows, lt->part[0] == LLM_D_ONE,
+                             lt->perm, err)))
                 return st;
         }
     return LLM_OK;
@@ -882,7 +1038,7 @@ static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_e
         (s = st_json_load(p.config, &cfg, err)))
         return s;
     const char *tok = exists(p.spm) ? p.spm : p.json;
-    if (!(s = hf_config(cfg, p.config, &c->hp, &tied, &c->rope_factor, err)) && !exists(tok))
+    if (!(s = hf_config(c, cfg, p.config, &tied, err)) && !exists(tok))
         s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
     if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_bpe(v, tok, c->hp.n_vocab, err);
     if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);

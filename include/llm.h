@@ -107,6 +107,13 @@ typedef struct llm_model_params {
      * "tokenizer.bin" in the checkpoint's directory. Ignored for GGUF files,
      * which carry their own vocabulary. */
     const char *tokenizer_path;
+    /* Open just the vocabulary and the metadata (llama.cpp's
+     * ggml-vocab-*.gguf files have no tensors): tokenize, detokenize, token
+     * and metadata functions work, of any architecture; the
+     * hyper-parameters other than n_vocab read 0 and llm_ctx_new refuses
+     * the model. A llama2.c checkpoint is opened whole but refused by
+     * llm_ctx_new all the same. */
+    bool vocab_only;
 } llm_model_params;
 
 LLM_API llm_model_params llm_model_default_params(void);
@@ -116,7 +123,17 @@ LLM_API llm_model_params llm_model_default_params(void);
  * place. Returns NULL on failure with err filled. params may be NULL. */
 LLM_API llm_model *llm_model_load(const char *path, const llm_model_params *params,
                           llm_error *err);
+/* Opens a GGUF image in memory (size bytes at data), for programs that
+ * embed a model or get it from elsewhere than a file. Nothing is copied:
+ * the model's tensors and metadata point into data, which must stay
+ * valid and unchanged until llm_model_free. llama2.c checkpoints are not
+ * read from memory (LLM_ERR_UNSUPPORTED). params may be NULL. */
+LLM_API llm_model *llm_model_load_from_buffer(const void *data, size_t size,
+                                      const llm_model_params *params, llm_error *err);
 LLM_API void llm_model_free(llm_model *model);
+
+/* Nonzero for a model loaded with vocab_only. */
+LLM_API int llm_model_vocab_only(const llm_model *model);
 
 /* Hyper-parameters. All return 0 for a NULL model. */
 LLM_API int32_t llm_model_n_vocab(const llm_model *model);
@@ -132,6 +149,34 @@ LLM_API int32_t llm_model_n_head_kv(const llm_model *model);
  * terminating NUL) when cap is too small. needed may be NULL. */
 LLM_API llm_status llm_model_desc(const llm_model *model, char *buf, size_t cap,
                           size_t *needed);
+
+/* Metadata: the key/value pairs of a GGUF file (none for a llama2.c
+ * checkpoint), in file order, for a full or a vocabulary-only model.
+ * Values are rendered as text: integers in decimal, floats with enough
+ * digits to read back (%.9g for F32, %.17g for F64), booleans as
+ * true/false, strings as their bytes, arrays as [e0, e1, ...] with every
+ * element (strings quoted, with \" \\ \n \t and \u00XX escapes; an
+ * array of 32000 tokens renders as a few hundred kilobytes: use
+ * llm_model_meta_arr_len and llm_model_meta_arr_str for single
+ * elements). The strings written are NUL-terminated and *needed (may be
+ * NULL) receives the size including the NUL; LLM_ERR_BUFFER_TOO_SMALL
+ * when cap is less. A string value holding a NUL byte is copied whole
+ * (its C string ends early). LLM_ERR_INVALID_ARG for a NULL model or
+ * key, an index out of range or a key the model does not have. A loaded
+ * model's metadata is immutable: any thread may read it. */
+LLM_API int32_t llm_model_meta_count(const llm_model *model);
+LLM_API llm_status llm_model_meta_key_by_index(const llm_model *model, int32_t i, char *buf,
+                                       size_t cap, size_t *needed);
+LLM_API llm_status llm_model_meta_val_str_by_index(const llm_model *model, int32_t i, char *buf,
+                                           size_t cap, size_t *needed);
+LLM_API llm_status llm_model_meta_val_str(const llm_model *model, const char *key, char *buf,
+                                  size_t cap, size_t *needed);
+/* Elements of the array under key; -1 when there is no such key or its
+ * value is not an array. */
+LLM_API int64_t llm_model_meta_arr_len(const llm_model *model, const char *key);
+/* Element i of the array under key, rendered as above (strings unquoted). */
+LLM_API llm_status llm_model_meta_arr_str(const llm_model *model, const char *key, int64_t i,
+                                  char *buf, size_t cap, size_t *needed);
 
 /* ---------------------------------------------------------------- tokens */
 
@@ -169,6 +214,28 @@ LLM_API llm_status llm_tokenize(const llm_model *model, const char *text, size_t
 LLM_API llm_status llm_token_to_piece(const llm_model *model, int32_t tok, char *buf,
                               size_t cap, size_t *len);
 
+/* The raw text of a token as the vocabulary stores it, for any token,
+ * control tokens included ("<|user|>", "<s>"): SentencePiece pieces keep
+ * their "▁", byte-level BPE pieces their GPT-2 characters, byte tokens
+ * read "<0xNN>". Not NUL-terminated; *len receives its length;
+ * LLM_ERR_BUFFER_TOO_SMALL if it exceeds cap, LLM_ERR_INVALID_ARG for an
+ * id outside the vocabulary. */
+LLM_API llm_status llm_token_get_text(const llm_model *model, int32_t tok, char *buf, size_t cap,
+                              size_t *len);
+
+/* Kinds of tokens, numbered as GGUF's tokenizer.ggml.token_type. */
+typedef enum llm_token_attr {
+    LLM_TOKEN_ATTR_NONE = 0,  /* not a token (NULL model, id out of range) */
+    LLM_TOKEN_NORMAL = 1,
+    LLM_TOKEN_UNKNOWN = 2,
+    LLM_TOKEN_CONTROL = 3,
+    LLM_TOKEN_USER_DEFINED = 4,
+    LLM_TOKEN_UNUSED = 5,
+    LLM_TOKEN_BYTE = 6
+} llm_token_attr;
+
+LLM_API llm_token_attr llm_token_get_attr(const llm_model *model, int32_t tok);
+
 /* Streaming detokenizer: feed tokens one at a time and receive the bytes
  * that are complete UTF-8 so far. A character whose bytes are split across
  * byte-fallback tokens is held back until it is whole. When the vocabulary
@@ -190,6 +257,14 @@ LLM_API llm_status llm_detok_flush(llm_detok *d, char *buf, size_t cap, size_t *
 
 typedef struct llm_ctx llm_ctx;
 
+/* How llm_get_embeddings pools the tokens of a decode into one vector. */
+typedef enum llm_pooling {
+    LLM_POOLING_NONE = 0,  /* no pooled vector: per-token embeddings only */
+    LLM_POOLING_MEAN = 1,  /* the mean over the tokens */
+    LLM_POOLING_LAST = 2,  /* the last token's */
+    LLM_POOLING_FIRST = 3  /* the first token's */
+} llm_pooling;
+
 typedef struct llm_ctx_params {
     int32_t n_ctx;     /* KV cache length in tokens; 0 = min(model's, 2048) */
     int32_t n_threads; /* threads for the forward pass, the caller's included;
@@ -206,6 +281,12 @@ typedef struct llm_ctx_params {
                             OpenBLAS's count to this when it differs, which
                             changes it for the whole process (llama.cpp sets
                             it to its thread count the same way). */
+    bool embeddings;     /* keep each decoded token's final hidden state
+                            (after the output norm, n_embd floats): memory
+                            for them only when set (default false) */
+    llm_pooling pooling; /* with embeddings: the pooled vector (default MEAN) */
+    bool normalize;      /* with embeddings: scale each vector, per token
+                            and pooled, to unit L2 norm (default false) */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);
@@ -220,6 +301,17 @@ LLM_API int32_t llm_ctx_pos(const llm_ctx *ctx);   /* tokens in the cache */
 LLM_API const char *llm_ctx_kernels(const llm_ctx *ctx);
 /* Forgets every token from position pos on (0 empties the cache). */
 LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos);
+
+/* Context shift, for going on when the cache is full: keeps the first
+ * keep positions, forgets the discard positions after them and moves the
+ * rest down by discard, re-rotating their cached keys (RoPE) to their new
+ * positions, as llama.cpp's context shift does. The moved entries keep
+ * what they were computed from, the forgotten tokens included, so what
+ * follows is close to, not the same as, decoding the shortened sequence
+ * afresh (tests: layer-0 keys within 1e-4 of a fresh decode's). The last
+ * decode's logits stay readable. keep + discard must not exceed
+ * llm_ctx_pos (LLM_ERR_INVALID_ARG otherwise); discard 0 does nothing. */
+LLM_API llm_status llm_ctx_shift(llm_ctx *ctx, int32_t keep, int32_t discard, llm_error *err);
 
 /* Runs the model over n tokens at the next positions of the cache. On
  * success the logits of the last token are available from llm_logits.
@@ -253,6 +345,17 @@ LLM_API llm_status llm_decode_ex(llm_ctx *ctx, const int32_t *tokens, int32_t n,
  * or there was no decode since the context was made, truncated or
  * aborted. Valid until the next call that changes ctx. */
 LLM_API const float *llm_logits_ith(const llm_ctx *ctx, int32_t i);
+
+/* With llm_ctx_params.embeddings: the embedding of tokens[i] of the last
+ * successful decode (n_embd floats; i as llm_logits_ith), or the pooled
+ * embedding of all its tokens, NULL with pooling NONE. Pooling covers
+ * the tokens of one decode call, so embed a text with one llm_decode
+ * (llm_decode_ex with a zero mask skips the logits); the pooled vector
+ * is made from the unnormalized ones, then normalized when asked. NULL
+ * without embeddings, before a decode, after a truncation or an abort.
+ * Valid until the next call that changes ctx. */
+LLM_API const float *llm_get_embeddings_ith(const llm_ctx *ctx, int32_t i);
+LLM_API const float *llm_get_embeddings(const llm_ctx *ctx);
 
 /* Logits of the last token of the last decode: llm_logits_ith(ctx, -1). */
 LLM_API const float *llm_logits(const llm_ctx *ctx);

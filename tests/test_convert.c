@@ -810,10 +810,10 @@ static void test_bad_json(void **state) {
     hf_spec e = {.tokenizer = "{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}"};
     expect_bad(&e, LLM_ERR_UNSUPPORTED, "tokenizer.json", "model.type");
     char cfg[sizeof good_config + 64];
-    snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0}}",
+    snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 8.0}}",
              (int)strlen(good_config) - 1, good_config);
     hf_spec f = {.config = cfg};
-    expect_bad(&f, LLM_ERR_UNSUPPORTED, "config.json", "rope_scaling type 'llama3'");
+    expect_bad(&f, LLM_ERR_UNSUPPORTED, "config.json", "rope_scaling type 'yarn'");
 }
 
 static void test_bad_safetensors_header(void **state) {
@@ -839,8 +839,8 @@ static void test_bad_tensors(void **state) {
     memcpy(strstr(cfg, "\"intermediate_size\": 32"), "\"intermediate_size\": 48", 23);
     hf_spec b = {.config = cfg};
     expect_bad(&b, LLM_ERR_FORMAT, "model.safetensors", "gate_proj.weight' has shape [32, 16], config.json implies [48, 16]");
-    hf_spec c = {.extra = "model.layers.0.self_attn.q_proj.bias"};
-    expect_bad(&c, LLM_ERR_FORMAT, "model.safetensors", "unexpected tensor 'model.layers.0.self_attn.q_proj.bias'");
+    hf_spec c = {.extra = "model.layers.0.self_attn.o_proj.bias"};
+    expect_bad(&c, LLM_ERR_FORMAT, "model.safetensors", "unexpected tensor 'model.layers.0.self_attn.o_proj.bias'");
     hf_spec d = {.sharded = true, .omit = "lm_head.weight"};
     expect_bad(&d, LLM_ERR_FORMAT, "model.safetensors.index.json", "missing tensor 'lm_head.weight'");
     hf_spec e = {.sharded = true, .index_entry = "\"x.weight\": \"../model-00001-of-00002.safetensors\""};

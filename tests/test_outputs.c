@@ -1,11 +1,15 @@
 /* What a decode gives back and how it can be stopped: the logits of
  * chosen positions (llm_decode_ex, llm_logits_ith) against decoding token
  * by token, and the abort callback (llm_ctx_set_abort): LLM_ERR_ABORTED,
- * no position advanced, and the next decode as if nothing had happened. */
+ * no position advanced, and the next decode as if nothing had happened;
+ * and the embeddings (llm_get_embeddings): the classifier applied to a
+ * token's embedding gives its logits, pooling and normalization. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +17,8 @@
 #include <cmocka.h>
 
 #include "llm.h"
+#include "matmul.h"
+#include "model.h"
 #include "testutil.h"
 
 #define N_TOK 40
@@ -226,12 +232,105 @@ static void test_abort_never(void **state) {
     llm_model_free(m);
 }
 
+static llm_ctx *embedding_ctx(const llm_model *m, llm_pooling pooling, bool normalize) {
+    llm_error err = {0};
+    llm_ctx_params p = llm_ctx_default_params();
+    p.embeddings = true;
+    p.pooling = pooling;
+    p.normalize = normalize;
+    p.n_batch = 16;
+    llm_ctx *c = llm_ctx_new(m, &p, &err);
+    assert_non_null(c);
+    return c;
+}
+
+/* Each token's embedding, through the classifier (its rows read with
+ * llm_tensor_row, summed in double), gives that token's logits within
+ * float rounding (1e-5 of the largest; F32 weights); the pooled vectors
+ * are the mean, last and first of them, and normalizing gives unit
+ * vectors in the same directions. */
+static void test_embeddings(void **state) {
+    (void)state;
+    llm_model *m = load("stories260K.gguf");
+    int nv = llm_model_n_vocab(m), dim = llm_model_n_embd(m);
+    int32_t toks[N_TOK];
+    int8_t all[N_TOK];
+    prompt(m, toks, N_TOK);
+    memset(all, 1, sizeof all);
+    llm_ctx *c = embedding_ctx(m, LLM_POOLING_MEAN, false);
+    llm_error err = {0};
+    assert_null(llm_get_embeddings(c));
+    assert_null(llm_get_embeddings_ith(c, 0));
+    assert_int_equal(llm_decode_ex(c, toks, N_TOK, all, &err), LLM_OK);
+    float *row = malloc((size_t)dim * sizeof *row), *mean = calloc((size_t)dim, sizeof *mean);
+    for (int i = 0; i < N_TOK; i++) {
+        const float *e = llm_get_embeddings_ith(c, i), *l = llm_logits_ith(c, i);
+        assert_non_null(e);
+        float worst = 0;
+        for (int r = 0; r < nv; r++) {
+            llm_tensor_row(&m->output, r, row);
+            double dot = 0;
+            for (int j = 0; j < dim; j++) dot += (double)row[j] * e[j];
+            float d = (float)dot - l[r];
+            if (d < 0) d = -d;
+            if (d > worst) worst = d;
+        }
+        assert_true(worst <= 1e-5f * max_abs(l, nv));
+        for (int j = 0; j < dim; j++) mean[j] += e[j] / N_TOK;
+    }
+    assert_true(max_diff(llm_get_embeddings(c), mean, dim) <= 1e-5f * max_abs(mean, dim));
+    assert_ptr_equal(llm_get_embeddings_ith(c, -1), llm_get_embeddings_ith(c, N_TOK - 1));
+    assert_null(llm_get_embeddings_ith(c, N_TOK));
+    llm_pooling kinds[] = {LLM_POOLING_LAST, LLM_POOLING_FIRST, LLM_POOLING_NONE};
+    for (int k = 0; k < 3; k++) {
+        llm_ctx *p = embedding_ctx(m, kinds[k], false), *q = embedding_ctx(m, kinds[k], true);
+        int8_t none[N_TOK] = {0};
+        assert_int_equal(llm_decode_ex(p, toks, N_TOK, none, &err), LLM_OK);
+        assert_int_equal(llm_decode_ex(q, toks, N_TOK, none, &err), LLM_OK);
+        assert_null(llm_logits(p));
+        if (kinds[k] == LLM_POOLING_NONE) {
+            assert_null(llm_get_embeddings(p));
+        } else {
+            int at = kinds[k] == LLM_POOLING_LAST ? N_TOK - 1 : 0;
+            assert_memory_equal(llm_get_embeddings(p), llm_get_embeddings_ith(c, at), (size_t)dim * sizeof(float));
+        }
+        for (int i = 0; i < N_TOK; i += 13) {
+            const float *raw = llm_get_embeddings_ith(p, i), *unit = llm_get_embeddings_ith(q, i);
+            double norm = 0, cos = 0;
+            for (int j = 0; j < dim; j++) norm += (double)raw[j] * raw[j];
+            for (int j = 0; j < dim; j++) cos += raw[j] * unit[j] / sqrt(norm);
+            double un = 0;
+            for (int j = 0; j < dim; j++) un += (double)unit[j] * unit[j];
+            assert_true(un > 1 - 1e-5 && un < 1 + 1e-5);
+            assert_true(cos > 1 - 1e-5);
+        }
+        llm_ctx_free(p);
+        llm_ctx_free(q);
+    }
+    assert_int_equal(llm_ctx_truncate(c, 0), LLM_OK);
+    assert_null(llm_get_embeddings(c));
+    llm_ctx *plain = new_ctx(m, 16, 1);
+    assert_int_equal(llm_decode(plain, toks, 4, &err), LLM_OK);
+    assert_null(llm_get_embeddings_ith(plain, 0));
+    assert_null(llm_get_embeddings(plain));
+    llm_ctx_params bad = llm_ctx_default_params();
+    bad.pooling = (llm_pooling)7;
+    assert_null(llm_ctx_new(m, &bad, &err));
+    assert_int_equal(err.code, LLM_ERR_INVALID_ARG);
+    free(row);
+    free(mean);
+    llm_ctx_free(plain);
+    llm_ctx_free(c);
+    llm_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_positions),
         cmocka_unit_test(test_mask),
         cmocka_unit_test(test_abort),
         cmocka_unit_test(test_abort_never),
+        cmocka_unit_test(test_embeddings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

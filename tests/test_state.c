@@ -1,7 +1,8 @@
 /* Saved state: a round trip through a buffer and a file continues
  * generation exactly; truncated, corrupted and mismatched states are
  * refused with a message and leave the context as it was; a copied
- * prefix continues like the context it came from. */
+ * prefix continues like the context it came from; a shifted cache holds
+ * the keys a fresh decode of the shortened sequence would. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,9 @@
 
 #include <cmocka.h>
 
+#include "attention.h"
+#include "context.h"
+#include "fixture.h"
 #include "llm.h"
 #include "testutil.h"
 
@@ -235,11 +239,108 @@ static void test_copy_prefix(void **state) {
     llm_model_free(m);
 }
 
+/* Largest |a - b| and |b| over the layer-l keys of positions 0 .. n - 1. */
+static void compare_keys(const llm_ctx *a, const llm_ctx *b, int l, int n, float *diff, float *scale) {
+    const llm_hparams *h = &a->model->hp;
+    size_t row = (size_t)h->n_head_kv * h->head_dim;
+    float *ka = malloc((size_t)n * row * sizeof(float)), *kb = malloc((size_t)n * row * sizeof(float));
+    uint64_t per_layer = llm_attn_key_cache_size(a->n_ctx, h->n_head_kv, h->head_dim);
+    llm_attn_load_keys(a->key_cache + l * per_layer, a->n_ctx, h->n_head_kv, h->head_dim, 0, n, ka);
+    per_layer = llm_attn_key_cache_size(b->n_ctx, h->n_head_kv, h->head_dim);
+    llm_attn_load_keys(b->key_cache + l * per_layer, b->n_ctx, h->n_head_kv, h->head_dim, 0, n, kb);
+    *diff = *scale = 0;
+    for (size_t i = 0; i < (size_t)n * row; i++) {
+        float d = ka[i] > kb[i] ? ka[i] - kb[i] : kb[i] - ka[i], m = kb[i] < 0 ? -kb[i] : kb[i];
+        if (d > *diff) *diff = d;
+        if (m > *scale) *scale = m;
+    }
+    free(ka);
+    free(kb);
+}
+
+/* 60 tokens, then shift(keep 5, discard 17): the layer-0 keys (which
+ * depend only on each token and its position) must be those of a fresh
+ * decode of the 43 remaining tokens within 1e-4 of the largest (the
+ * angles' float rounding; measured ~1e-6), the layer-0 values equal, and
+ * the position 43; the next decode then runs. */
+static void check_shift(llm_model *m, const char *what) {
+    enum { N = 60, KEEP = 5, DISCARD = 17 };
+    int32_t toks[N], fresh[N - DISCARD];
+    prompt(m, toks, N);
+    memcpy(fresh, toks, KEEP * sizeof *toks);
+    memcpy(fresh + KEEP, toks + KEEP + DISCARD, (N - KEEP - DISCARD) * sizeof *toks);
+    llm_ctx *a = new_ctx(m, 128, 16, 1), *b = new_ctx(m, 128, 16, 1);
+    llm_error err = {0};
+    assert_int_equal(llm_decode(a, toks, N, &err), LLM_OK);
+    assert_int_equal(llm_ctx_shift(a, KEEP, DISCARD, &err), LLM_OK);
+    assert_int_equal(llm_ctx_pos(a), N - DISCARD);
+    assert_non_null(llm_logits(a));
+    assert_int_equal(llm_decode(b, fresh, N - DISCARD, &err), LLM_OK);
+    float diff, scale;
+    compare_keys(a, b, 0, N - DISCARD, &diff, &scale);
+    if (diff > 1e-4f * scale) fprintf(stderr, "%s: layer-0 keys differ by %g of %g\n", what, (double)diff, (double)scale);
+    assert_true(diff <= 1e-4f * scale);
+    size_t row = (size_t)m->hp.n_head_kv * m->hp.head_dim;
+    assert_memory_equal(a->value_cache, b->value_cache, (size_t)(N - DISCARD) * row * sizeof(float));
+    int32_t next = 7;
+    assert_int_equal(llm_decode(a, &next, 1, &err), LLM_OK);
+    assert_int_equal(llm_ctx_pos(a), N - DISCARD + 1);
+    /* refusals and the no-op */
+    assert_int_equal(llm_ctx_shift(a, 0, 0, &err), LLM_OK);
+    assert_int_equal(llm_ctx_shift(a, 40, 5, &err), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_ctx_shift(a, -1, 5, &err), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_ctx_shift(a, 0, -1, &err), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_ctx_shift(NULL, 0, 0, &err), LLM_ERR_INVALID_ARG);
+    llm_ctx_free(a);
+    llm_ctx_free(b);
+}
+
+static llm_model *fixture_model(const fixture_spec *spec, void **img) {
+    llm_error err = {0};
+    size_t size;
+    *img = fixture_build(spec, &size, &err);
+    assert_non_null(*img);
+    llm_model *m = llm_model_load_from_buffer(*img, size, NULL, &err);
+    if (!m) fprintf(stderr, "%s\n", err.msg);
+    assert_non_null(m);
+    return m;
+}
+
+/* Interleaved RoPE (stories260K), NeoX (a qwen2 fixture), and Llama 3.1
+ * frequency factors with linear scaling (a llama fixture). */
+static void test_shift(void **state) {
+    (void)state;
+    llm_model *m = load("stories260K.gguf");
+    check_shift(m, "stories260K");
+    llm_model_free(m);
+    void *img;
+    fixture_spec q = fixture_default();
+    q.arch = "qwen2";
+    q.qkv_bias = true;
+    m = fixture_model(&q, &img);
+    assert_true(m->hp.rope_neox);
+    check_shift(m, "qwen2");
+    llm_model_free(m);
+    free(img);
+    fixture_spec l = fixture_default();
+    float factors[4] = {1.0f, 2.0f, 4.0f, 8.0f};
+    l.rope_freqs = factors;
+    l.n_rope_freqs = 4;
+    l.rope_scaling = "linear";
+    l.rope_factor = 4.0f;
+    m = fixture_model(&l, &img);
+    assert_true(m->rope_freqs.data != NULL && m->hp.rope_scale != 1.0f);
+    check_shift(m, "llama, rope_freqs, linear");
+    llm_model_free(m);
+    free(img);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_hostile_states),
         cmocka_unit_test(test_copy_prefix),
+        cmocka_unit_test(test_shift),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

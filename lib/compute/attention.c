@@ -83,7 +83,7 @@ typedef struct attn_plan {
 
 /* One thread's part of llm_attn.scratch. */
 typedef struct attn_scratch {
-    float *q;   /* (ATTN_ROWS, hd) the task's queries, scaled by 1/sqrt(hd) */
+    float *q;   /* (ATTN_ROWS, hd) the task's queries, scaled */
     float *o;   /* (ATTN_ROWS, hd) their weighted sums of values so far */
     float *s;   /* (ATTN_ROWS, ATTN_KEYS) one block's scores, then weights */
     float *max; /* (ATTN_ROWS) each row's largest score so far */
@@ -102,16 +102,21 @@ static attn_scratch scratch_of(const llm_attn *a, int ith) {
     return w;
 }
 
-/* Turns row r's scores of one block into softmax weights: the first len
- * (its positions up to its own; none when len <= 0) by the online
- * softmax, the other nb - len to zero. */
-static void weigh_row(const llm_attn *a, attn_scratch *w, int r, int len, int nb) {
+/* Turns row r's scores of one block into softmax weights: those of keys
+ * lo .. len - 1 of the block (the row's window; none when lo >= len) by
+ * the online softmax, soft-capped first where the model caps them, the
+ * others of the nb to zero. */
+static void weigh_row(const llm_attn *a, attn_scratch *w, int r, int lo, int len, int nb) {
     float *s = w->s + (size_t)r * ATTN_KEYS;
-    if (len <= 0) len = 0;
+    if (lo < 0) lo = 0;
+    if (lo > nb) lo = nb;
     if (len > nb) len = nb;
-    if (len > 0) {
+    if (len < lo) len = lo;
+    if (a->softcap > 0.0f)
+        for (int j = lo; j < len; j++) s[j] = a->softcap * tanhf(s[j] / a->softcap);
+    if (len > lo) {
         float old = w->max[r];
-        float sum = a->k->attn_exp(len, s, &w->max[r]);
+        float sum = a->k->attn_exp(len - lo, s + lo, &w->max[r]);
         if (w->max[r] != old) {
             float alpha = expf(old - w->max[r]);
             float *o = w->o + (size_t)r * a->head_dim;
@@ -120,29 +125,36 @@ static void weigh_row(const llm_attn *a, attn_scratch *w, int r, int len, int nb
         }
         w->sum[r] += sum;
     }
+    memset(s, 0, sizeof(float) * (size_t)lo);
     memset(s + len, 0, sizeof(float) * (size_t)(nb - len));
 }
 
 /* Query heads h0 .. h0 + nh - 1 (all reading KV head kvh) of batch tokens
  * t0 .. t0 + nt - 1; row r of the tile is token t0 + r / nh, head
- * h0 + r % nh. */
+ * h0 + r % nh. With a window, the blocks wholly before the first row's
+ * window are skipped: they would have given every row zero weights, and
+ * adding those changes no sum, so the result stays the same bit for bit
+ * whatever the tile. */
 static void attend_tile(const llm_attn *a, attn_scratch *w, int kvh, int h0, int nh, int t0, int nt) {
     int hd = a->head_dim, m = nh * nt, end = a->pos + t0 + nt;
     size_t q_dim = (size_t)a->n_head * hd, kv_dim = (size_t)a->n_head_kv * hd;
-    float scale = 1.0f / sqrtf((float)hd);
     for (int r = 0; r < m; r++) {
         const float *q = a->q + (size_t)(t0 + r / nh) * q_dim + (size_t)(h0 + r % nh) * hd;
-        for (int d = 0; d < hd; d++) w->q[(size_t)r * hd + d] = q[d] * scale;
+        for (int d = 0; d < hd; d++) w->q[(size_t)r * hd + d] = q[d] * a->scale;
         w->max[r] = -INFINITY;
         w->sum[r] = 0.0f;
     }
     memset(w->o, 0, sizeof(float) * (size_t)m * hd);
-    for (int j0 = 0; j0 < end; j0 += ATTN_KEYS) {
+    int first = a->window > 0 ? a->pos + t0 - a->window + 1 : 0;
+    for (int j0 = first > 0 ? first - first % ATTN_KEYS : 0; j0 < end; j0 += ATTN_KEYS) {
         int nb = end - j0 < ATTN_KEYS ? end - j0 : ATTN_KEYS;
         const float *kt = key_block(a->kc, a->n_ctx, hd, kvh, j0);
         for (int r = 0; r < m; r++) memset(w->s + (size_t)r * ATTN_KEYS, 0, sizeof(float) * (size_t)nb);
         a->k->attn_gemm(m, nb, hd, w->q, (size_t)hd, kt, ATTN_KEYS, w->s, ATTN_KEYS);
-        for (int r = 0; r < m; r++) weigh_row(a, w, r, a->pos + t0 + r / nh + 1 - j0, nb);
+        for (int r = 0; r < m; r++) {
+            int i = a->pos + t0 + r / nh; /* the row's position */
+            weigh_row(a, w, r, a->window > 0 ? i - a->window + 1 - j0 : 0, i + 1 - j0, nb);
+        }
         a->k->attn_gemm(m, hd, nb, w->s, ATTN_KEYS, a->vc + (size_t)j0 * kv_dim + (size_t)kvh * hd, kv_dim,
                         w->o, (size_t)hd);
     }

@@ -1,5 +1,7 @@
 /* Causal multi-head attention of a batch of queries over a KV cache, with
- * grouped-query heads: query head h reads KV head h / (n_head / n_head_kv).
+ * grouped-query heads: query head h reads KV head h / (n_head / n_head_kv),
+ * optionally over a sliding window of the latest keys and with soft-capped
+ * scores.
  * The work is tiled (several query heads and tokens meet each block of
  * keys through the kernel set's attn_gemm) with an online softmax, so its
  * scratch is a fixed size per thread whatever the context length. */
@@ -33,6 +35,9 @@ typedef struct llm_attn {
     int n_head, n_head_kv, head_dim;
     int n_ctx;            /* positions the caches hold */
     int pos, n;           /* the queries are of positions pos .. pos + n - 1 */
+    float scale;          /* scores are q.k * scale (1/sqrt(head_dim) in most models) */
+    float softcap;        /* then capped: s = softcap * tanh(s / softcap) (gemma2); 0: not */
+    int window;           /* query i sees keys j with i - window < j <= i; 0: all j <= i */
     const float *q;       /* (n, n_head * head_dim) */
     const float *kc;      /* key cache, as above, filled for positions 0 .. pos + n - 1 */
     const float *vc;      /* (n_ctx, n_head_kv * head_dim) values, filled as far */
@@ -43,7 +48,8 @@ typedef struct llm_attn {
 /* Floats of scratch one thread needs for heads of head_dim elements. */
 size_t llm_attn_scratch_size(int head_dim);
 
-/* out = softmax(q k^T / sqrt(head_dim), causal) v for every query head.
+/* out = softmax(cap(q k^T * scale), causal within the window) v for
+ * every query head.
  * A query's result depends only on its own q and the keys and values of
  * positions up to its own, bit for bit: not on the batch it came in, nor
  * on the thread count. */

@@ -42,26 +42,43 @@ BLOCK_CODECS(q6_K)
 
 #define FLOAT_TYPE(nm, sz, t) {nm, 1, sz, t##_to_f32, t##_from_f32, LLM_DT_F32}
 #define BLOCK_TYPE(nm, bl, sz, t) {nm, bl, sz, t##_to_f32, t##_from_f32, LLM_DT_Q8_0}
+#define OTHER_TYPE(nm, bl, sz) {nm, bl, sz, NULL, NULL, 0} /* recognized, not computed with */
 
 /* GGUF's type numbers with their block layouts. Gaps are numbers GGUF
  * retired; they stay NULL so a file using them is reported as unknown. */
 static const llm_dtype_info dtypes[LLM_DT_COUNT] = {
-    [0] = FLOAT_TYPE("F32", 4, f32), [1] = FLOAT_TYPE("F16", 2, f16),
-    [2] = BLOCK_TYPE("Q4_0", 32, 18, q4_0), [3] = {"Q4_1", 32, 20},
-    [6] = {"Q5_0", 32, 22},      [7] = {"Q5_1", 32, 24},
-    [8] = BLOCK_TYPE("Q8_0", 32, 34, q8_0), [9] = {"Q8_1", 32, 36},
-    [10] = {"Q2_K", 256, 84},    [11] = {"Q3_K", 256, 110},
-    [12] = BLOCK_TYPE("Q4_K", 256, 144, q4_K), [13] = BLOCK_TYPE("Q5_K", 256, 176, q5_K),
-    [14] = BLOCK_TYPE("Q6_K", 256, 210, q6_K), [15] = {"Q8_K", 256, 292},
-    [16] = {"IQ2_XXS", 256, 66}, [17] = {"IQ2_XS", 256, 74},
-    [18] = {"IQ3_XXS", 256, 98}, [19] = {"IQ1_S", 256, 50},
-    [20] = {"IQ4_NL", 32, 18},   [21] = {"IQ3_S", 256, 110},
-    [22] = {"IQ2_S", 256, 82},   [23] = {"IQ4_XS", 256, 136},
-    [24] = {"I8", 1, 1},         [25] = {"I16", 1, 2},
-    [26] = {"I32", 1, 4},        [27] = {"I64", 1, 8},
-    [28] = {"F64", 1, 8},        [29] = {"IQ1_M", 256, 56},
-    [30] = FLOAT_TYPE("BF16", 2, bf16), [34] = {"TQ1_0", 256, 54},
-    [35] = {"TQ2_0", 256, 66},   [39] = {"MXFP4", 32, 17},
+    [0] = FLOAT_TYPE("F32", 4, f32),
+    [1] = FLOAT_TYPE("F16", 2, f16),
+    [2] = BLOCK_TYPE("Q4_0", 32, 18, q4_0),
+    [3] = OTHER_TYPE("Q4_1", 32, 20),
+    [6] = OTHER_TYPE("Q5_0", 32, 22),
+    [7] = OTHER_TYPE("Q5_1", 32, 24),
+    [8] = BLOCK_TYPE("Q8_0", 32, 34, q8_0),
+    [9] = OTHER_TYPE("Q8_1", 32, 36),
+    [10] = OTHER_TYPE("Q2_K", 256, 84),
+    [11] = OTHER_TYPE("Q3_K", 256, 110),
+    [12] = BLOCK_TYPE("Q4_K", 256, 144, q4_K),
+    [13] = BLOCK_TYPE("Q5_K", 256, 176, q5_K),
+    [14] = BLOCK_TYPE("Q6_K", 256, 210, q6_K),
+    [15] = OTHER_TYPE("Q8_K", 256, 292),
+    [16] = OTHER_TYPE("IQ2_XXS", 256, 66),
+    [17] = OTHER_TYPE("IQ2_XS", 256, 74),
+    [18] = OTHER_TYPE("IQ3_XXS", 256, 98),
+    [19] = OTHER_TYPE("IQ1_S", 256, 50),
+    [20] = OTHER_TYPE("IQ4_NL", 32, 18),
+    [21] = OTHER_TYPE("IQ3_S", 256, 110),
+    [22] = OTHER_TYPE("IQ2_S", 256, 82),
+    [23] = OTHER_TYPE("IQ4_XS", 256, 136),
+    [24] = OTHER_TYPE("I8", 1, 1),
+    [25] = OTHER_TYPE("I16", 1, 2),
+    [26] = OTHER_TYPE("I32", 1, 4),
+    [27] = OTHER_TYPE("I64", 1, 8),
+    [28] = OTHER_TYPE("F64", 1, 8),
+    [29] = OTHER_TYPE("IQ1_M", 256, 56),
+    [30] = FLOAT_TYPE("BF16", 2, bf16),
+    [34] = OTHER_TYPE("TQ1_0", 256, 54),
+    [35] = OTHER_TYPE("TQ2_0", 256, 66),
+    [39] = OTHER_TYPE("MXFP4", 32, 17),
 };
 
 const llm_dtype_info *llm_dtype(uint32_t t) {

@@ -75,4 +75,41 @@ size_t llm_bf16_gemm_scratch_size(int64_t n);
 void llm_bf16_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *act, int nt,
                    float *out, size_t ldo, void *scratch);
 
+/* The core of the sets' exp(x) (attn_exp), written once: x = n ln 2 + r
+ * with n = round(x log2 e) and ln 2 in two parts (so r is nearly exact),
+ * e^r by Cephes expf's polynomial. Defines exp_core(x, &n), returning e^r
+ * and storing n; the set clamps x before and scales by 2^n after, each in
+ * its own way. V is the vector type, SET1 a broadcast, FMA(a, b, c)
+ * a * b + c fused, ROUND to nearest. */
+#define LLM_DEFINE_EXP_CORE(V, SET1, MUL, ADD, FMA, ROUND)                    \
+    static inline V exp_core(V x, V *n_out) {                                 \
+        V n = ROUND(MUL(x, SET1(1.44269504f)));                               \
+        V r = FMA(n, SET1(-0.693359375f), x);                                 \
+        r = FMA(n, SET1(2.12194440e-4f), r);                                  \
+        V p = SET1(1.9875691500e-4f);                                         \
+        p = FMA(p, r, SET1(1.3981999507e-3f));                                \
+        p = FMA(p, r, SET1(8.3334519073e-3f));                                \
+        p = FMA(p, r, SET1(4.1665795894e-2f));                                \
+        p = FMA(p, r, SET1(1.6666665459e-1f));                                \
+        p = FMA(p, r, SET1(5.0000001201e-1f));                                \
+        *n_out = n;                                                           \
+        return FMA(p, MUL(r, r), ADD(r, SET1(1.0f)));                         \
+    }
+
+/* A set's float dot products (F32, F16, BF16) from its always-inline
+ * DOT_FLOAT(n, w, x, load), which covers n a multiple of W with loaders
+ * LOAD##_f32, LOAD##_f16 and LOAD##_bf16: the elements past the last whole
+ * multiple go through the scalar reference. */
+#define LLM_DEFINE_FLOAT_DOTS(W, DOT_FLOAT, LOAD)                                                      \
+    static float dot_tail(int64_t n, const void *w, const float *x, size_t esize, uint32_t type) {     \
+        int64_t nw = n & ~(int64_t)(W - 1);                                                            \
+        float head = type == LLM_DT_F32   ? DOT_FLOAT(nw, w, x, LOAD##_f32)                            \
+                     : type == LLM_DT_F16 ? DOT_FLOAT(nw, w, x, LOAD##_f16)                            \
+                                          : DOT_FLOAT(nw, w, x, LOAD##_bf16);                          \
+        return head + llm_kernels_scalar.dot[type](n - nw, (const char *)w + (size_t)nw * esize, x + nw); \
+    }                                                                                                  \
+    static float dot_f32(int64_t n, const void *w, const void *x) { return dot_tail(n, w, x, 4, LLM_DT_F32); } \
+    static float dot_f16(int64_t n, const void *w, const void *x) { return dot_tail(n, w, x, 2, LLM_DT_F16); } \
+    static float dot_bf16(int64_t n, const void *w, const void *x) { return dot_tail(n, w, x, 2, LLM_DT_BF16); }
+
 #endif

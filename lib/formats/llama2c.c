@@ -40,26 +40,21 @@ static llm_tensor f32_view(const float *data, int64_t ne0, int64_t ne1) {
     return t;
 }
 
-/* Per-layer stacks in file order; each entry gives the per-layer shape. */
+/* Per-layer stacks in file order: the llama layer tensors that have a
+ * llama2.c name, in the order of the table (arch.h). */
 static llm_status read_layers(llm_model *m, l2c_cursor *c, llm_error *err) {
     const llm_hparams *h = &m->hp;
-    int64_t dim = h->n_embd, kv_dim = (int64_t)h->n_head_kv * h->head_dim, ff = h->n_ff;
-    size_t off[] = {
-        offsetof(llm_layer, attn_norm), offsetof(llm_layer, wq), offsetof(llm_layer, wk),
-        offsetof(llm_layer, wv), offsetof(llm_layer, wo), offsetof(llm_layer, ffn_norm),
-        offsetof(llm_layer, w_gate), offsetof(llm_layer, w_down), offsetof(llm_layer, w_up),
-    };
-    int64_t shape[][2] = {{dim, 1}, {dim, dim}, {dim, kv_dim}, {dim, kv_dim}, {dim, dim},
-                          {dim, 1}, {dim, ff},  {ff, dim},     {dim, ff}};
-    const char *names[] = {"rms_att", "wq", "wk", "wv", "wo", "rms_ffn", "w1", "w2", "w3"};
-    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
-        uint64_t per = (uint64_t)shape[i][0] * (uint64_t)shape[i][1];
+    for (int i = 0; i < LLM_LT_COUNT; i++) {
+        const llm_layer_tensor *lt = &llm_layer_tensors[i];
+        if (!lt->l2c) continue;
+        int64_t ne0 = llm_arch_dim(m->arch, h, lt->ne0), ne1 = llm_arch_dim(m->arch, h, lt->part[0]);
+        uint64_t per = (uint64_t)ne0 * (uint64_t)ne1;
         const float *data = NULL;
-        llm_status s = take(c, per * (uint64_t)h->n_layer, names[i], &data, err);
+        llm_status s = take(c, per * (uint64_t)h->n_layer, lt->l2c, &data, err);
         if (s) return s;
         for (int l = 0; l < h->n_layer; l++) {
-            llm_tensor *t = (llm_tensor *)((char *)&m->layers[l] + off[i]);
-            *t = f32_view(data + per * (uint64_t)l, shape[i][0], shape[i][1]);
+            llm_tensor t = f32_view(data + per * (uint64_t)l, ne0, ne1);
+            llm_layer_set(&m->layers[l], m, (llm_lt)i, &t);
         }
     }
     return LLM_OK;
@@ -78,6 +73,7 @@ static llm_status read_hparams(llm_model *m, const l2c_header *hd, llm_error *er
         .rope_base = 10000.0f, .rope_scale = 1.0f, .rms_eps = 1e-5f,
     };
     h->n_rot = h->head_dim;
+    llm_hparams_defaults(h);
     return LLM_OK;
 }
 
@@ -103,6 +99,7 @@ llm_status llm_model_load_llama2c(llm_model *m, const char *path, const char *to
                                   llm_error *err) {
     llm_status s = llm_map_open(&m->map, path, err);
     if (s) return s;
+    m->arch = llm_arch_llama();
     l2c_header hd;
     if (m->map.size < sizeof hd)
         return llm_fail(err, LLM_ERR_FORMAT, "not a GGUF file, and too short for a llama2.c checkpoint (%zu bytes)",
@@ -112,7 +109,6 @@ llm_status llm_model_load_llama2c(llm_model *m, const char *path, const char *to
     /* Vocabulary size, dims and counts are checked before any sizes are
      * multiplied or anything is allocated. */
     if ((s = llm_hparams_validate(&m->hp, err)) || (s = load_vocab(m, path, tok_path, err)) || (s = llm_model_validate(m, err))) return s;
-    snprintf(m->arch, sizeof m->arch, "llama");
     m->ftype = LLM_DT_F32;
     const llm_hparams *h = &m->hp;
     l2c_cursor c = {(const float *)(m->map.data + sizeof hd), (m->map.size - sizeof hd) / sizeof(float)};
@@ -131,5 +127,6 @@ llm_status llm_model_load_llama2c(llm_model *m, const char *path, const char *to
         if ((s = take(&c, dim * (uint64_t)h->n_vocab, "wcls", &cls, err))) return s;
         m->output = f32_view(cls, h->n_embd, h->n_vocab);
     }
+    llm_layer_rules(m);
     return LLM_OK;
 }

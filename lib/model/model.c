@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,10 +16,29 @@
 #define MAX_FF     (1 << 18)
 #define MAX_LAYER  1024
 #define MAX_HEAD   1024
+#define MAX_HEAD_DIM 1024
 
 llm_model_params llm_model_default_params(void) {
-    llm_model_params p = {.tokenizer_path = NULL};
+    llm_model_params p = {.tokenizer_path = NULL, .vocab_only = false};
     return p;
+}
+
+/* The architectures' scales, caps and window: finite, and positive where
+ * they multiply (a zero cap means none). */
+static llm_status arch_hparams_validate(const llm_hparams *h, llm_error *err) {
+    struct { const char *what; float v; bool zero_ok; } f[] = {
+        {"embedding scale", h->embd_scale, false}, {"residual scale", h->residual_scale, false},
+        {"attention scale", h->attn_scale, false}, {"logit scale", h->logit_scale, false},
+        {"attention soft-cap", h->attn_softcap, true}, {"logit soft-cap", h->final_softcap, true},
+        {"sliding-window rope base", h->rope_base_swa, false}, {"sliding-window rope scale", h->rope_scale_swa, false},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (!((f[i].v > 0.0f || (f[i].zero_ok && f[i].v == 0.0f)) && f[i].v < 1e30f))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s %g out of range", f[i].what, (double)f[i].v);
+    if (h->swa_window < 0 || h->swa_period < 0 || h->swa_period > MAX_LAYER)
+        return llm_fail(err, LLM_ERR_FORMAT, "sliding window %d or its layer pattern %d out of range", h->swa_window,
+                        h->swa_period);
+    return LLM_OK;
 }
 
 llm_status llm_hparams_validate(const llm_hparams *h, llm_error *err) {
@@ -28,9 +48,8 @@ llm_status llm_hparams_validate(const llm_hparams *h, llm_error *err) {
         return llm_fail(err, LLM_ERR_FORMAT,
                         "hyper-parameters out of range: dim %d, ffn %d, layers %d, heads %d, kv heads %d, vocab %d, context %d",
                         h->n_embd, h->n_ff, h->n_layer, h->n_head, h->n_head_kv, h->n_vocab, h->n_ctx_train);
-    if (h->n_embd % h->n_head)
-        return llm_fail(err, LLM_ERR_FORMAT, "embedding size %d is not a multiple of the head count %d",
-                        h->n_embd, h->n_head);
+    if (h->head_dim <= 0 || h->head_dim > MAX_HEAD_DIM)
+        return llm_fail(err, LLM_ERR_FORMAT, "head size %d out of range (1 to %d)", h->head_dim, MAX_HEAD_DIM);
     if (h->n_head % h->n_head_kv)
         return llm_fail(err, LLM_ERR_FORMAT, "head count %d is not a multiple of the KV head count %d",
                         h->n_head, h->n_head_kv);
@@ -40,7 +59,7 @@ llm_status llm_hparams_validate(const llm_hparams *h, llm_error *err) {
     if (!(h->rope_base > 0) || !(h->rms_eps >= 0))
         return llm_fail(err, LLM_ERR_FORMAT, "rope base %g or rms epsilon %g out of range",
                         (double)h->rope_base, (double)h->rms_eps);
-    return LLM_OK;
+    return arch_hparams_validate(h, err);
 }
 
 llm_status llm_model_validate(const llm_model *m, llm_error *err) {
@@ -88,33 +107,56 @@ static llm_status gguf_opt_vector(const gguf_file *f, const char *name, int64_t 
     return s;
 }
 
-static llm_status layer_weights(const gguf_file *f, const llm_hparams *h, int l, llm_layer *L,
-                                llm_error *err) {
-    int64_t dim = h->n_embd, q_dim = (int64_t)h->n_head * h->head_dim;
-    int64_t kv_dim = (int64_t)h->n_head_kv * h->head_dim, ff = h->n_ff;
-    struct { const char *name; llm_tensor *t; int64_t ne0, ne1; } w[] = {
-        {"attn_norm", &L->attn_norm, dim, 1},  {"attn_q", &L->wq, dim, q_dim},
-        {"attn_k", &L->wk, dim, kv_dim},       {"attn_v", &L->wv, dim, kv_dim},
-        {"attn_output", &L->wo, q_dim, dim},   {"ffn_norm", &L->ffn_norm, dim, 1},
-        {"ffn_gate", &L->w_gate, dim, ff},     {"ffn_down", &L->w_down, ff, dim},
-        {"ffn_up", &L->w_up, dim, ff},
-    };
-    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "blk.%d.%s.weight", l, w[i].name);
-        llm_status s = gguf_weight(f, name, w[i].ne0, w[i].ne1, w[i].t, err);
-        if (s) return s;
+void llm_layer_set(llm_layer *L, const llm_model *m, llm_lt which, const llm_tensor *t) {
+    const llm_layer_tensor *lt = &llm_layer_tensors[which];
+    uint64_t row = 0;
+    llm_dtype_row_size(t->type, (uint64_t)t->ne[0], &row);
+    int64_t first = 0;
+    for (int i = 0; i < lt->n_parts; i++) {
+        llm_tensor *v = (llm_tensor *)((char *)L + lt->field[i]);
+        *v = *t;
+        v->data = (const char *)t->data + (uint64_t)first * row;
+        v->ne[1] = lt->n_parts > 1 ? llm_arch_dim(m->arch, &m->hp, lt->part[i]) : t->ne[1];
+        first += v->ne[1];
     }
-    struct { const char *name; llm_tensor *t; int64_t n; } b[] = {
-        {"attn_q", &L->bq, q_dim}, {"attn_k", &L->bk, kv_dim}, {"attn_v", &L->bv, kv_dim},
-    };
-    for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) {
+}
+
+/* The rows of tensor lt: the sum of its parts. */
+static int64_t tensor_rows(const llm_model *m, const llm_layer_tensor *lt) {
+    int64_t rows = 0;
+    for (int i = 0; i < lt->n_parts; i++) rows += llm_arch_dim(m->arch, &m->hp, lt->part[i]);
+    return rows;
+}
+
+/* Layer l's tensors, those the architecture requires and those of its
+ * optional ones the file has, each checked for its shape. */
+static llm_status layer_weights(const gguf_file *f, const llm_model *m, int l, llm_layer *L, llm_error *err) {
+    uint32_t all = llm_arch_all_tensors(m->arch);
+    for (int i = 0; i < LLM_LT_COUNT; i++) {
+        const llm_layer_tensor *lt = &llm_layer_tensors[i];
         char name[64];
-        snprintf(name, sizeof name, "blk.%d.%s.bias", l, b[i].name);
-        llm_status s = gguf_opt_vector(f, name, b[i].n, b[i].t, err);
+        snprintf(name, sizeof name, "blk.%d.%s", l, lt->gguf);
+        if (!(all & LLM_BIT(i)) || (!(m->arch->tensors & LLM_BIT(i)) && !gguf_find_tensor(f, name))) continue;
+        llm_tensor t;
+        llm_status s = gguf_weight(f, name, llm_arch_dim(m->arch, &m->hp, lt->ne0), tensor_rows(m, lt), &t, err);
         if (s) return s;
+        if (lt->f32 && t.type != LLM_DT_F32)
+            return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' has type %s; only F32 is supported for it", name,
+                            llm_type_name(t.type));
+        llm_layer_set(L, m, (llm_lt)i, &t);
     }
     return LLM_OK;
+}
+
+void llm_layer_rules(llm_model *m) {
+    const llm_hparams *h = &m->hp;
+    int nope = m->arch->nope_period;
+    for (int l = 0; l < h->n_layer; l++) {
+        llm_layer *L = &m->layers[l];
+        bool swa = h->swa_window > 0 && (h->swa_period == 0 || l % h->swa_period < h->swa_period - 1);
+        L->window = swa ? h->swa_window : 0;
+        L->rope = nope > 0 && (l + 1) % nope == 0 ? -1 : swa ? 1 : 0;
+    }
 }
 
 static llm_status gguf_u32_or(const gguf_file *f, const char *key, uint32_t def, int32_t *out,
@@ -134,14 +176,6 @@ static llm_status gguf_f32_or(const gguf_file *f, const char *key, float def, fl
     *out = def;
     return gguf_find_kv(f, key) ? gguf_get_f32(f, key, out, err) : LLM_OK;
 }
-
-/* The architectures libllm runs: all are the Llama block; they differ in
- * the RoPE layout and in whether q, k, v carry biases (optional tensors,
- * picked up whenever present). */
-static const struct { const char *name; bool rope_neox; } archs[] = {
-    {"llama", false},
-    {"qwen2", true},
-};
 
 static llm_status arch_u32(const gguf_file *f, const char *arch, const char *key, uint32_t def,
                            int32_t *out, llm_error *err) {
@@ -201,6 +235,13 @@ static llm_status rope_factors(const gguf_file *f, llm_model *m, llm_error *err)
     return LLM_OK;
 }
 
+void llm_hparams_defaults(llm_hparams *h) {
+    h->rope_base_swa = h->rope_base;
+    h->rope_scale_swa = h->rope_scale;
+    h->embd_scale = h->residual_scale = h->logit_scale = 1.0f;
+    h->attn_scale = 1.0f / sqrtf((float)h->head_dim);
+}
+
 /* Hyper-parameters from the ARCH.* keys. Required keys have no default
  * (UINT32_MAX marks them); optional ones default as llama.cpp does. */
 static llm_status gguf_hparams(const gguf_file *f, const char *arch, llm_hparams *h, llm_error *err) {
@@ -212,10 +253,20 @@ static llm_status gguf_hparams(const gguf_file *f, const char *arch, llm_hparams
     llm_status s;
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if ((s = arch_u32(f, arch, ints[i].key, UINT32_MAX, ints[i].out, err))) return s;
-    if (h->n_head <= 0 || h->n_embd % h->n_head)
-        return llm_fail(err, LLM_ERR_FORMAT, "embedding size %d is not a multiple of the head count %d",
-                        h->n_embd, h->n_head);
-    h->head_dim = h->n_embd / h->n_head;
+    char key_length[96];
+    snprintf(key_length, sizeof key_length, "%s.attention.key_length", arch);
+    if (!gguf_find_kv(f, key_length) && (h->n_head <= 0 || h->n_embd % h->n_head))
+        return llm_fail(err, LLM_ERR_FORMAT,
+                        "embedding size %d is not a multiple of the head count %d, and no '%s' gives the head size",
+                        h->n_embd, h->n_head, key_length);
+    int32_t value_dim = 0;
+    if ((s = arch_u32(f, arch, "attention.key_length", h->n_head > 0 ? (uint32_t)(h->n_embd / h->n_head) : 0,
+                      &h->head_dim, err)) ||
+        (s = arch_u32(f, arch, "attention.value_length", (uint32_t)h->head_dim, &value_dim, err)))
+        return s;
+    if (value_dim != h->head_dim)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "value heads of %d differ from key heads of %d, which libllm cannot run",
+                        value_dim, h->head_dim);
     if ((s = arch_u32(f, arch, "attention.head_count_kv", (uint32_t)h->n_head, &h->n_head_kv, err)) ||
         (s = arch_u32(f, arch, "rope.dimension_count", (uint32_t)h->head_dim, &h->n_rot, err)) ||
         (s = arch_f32(f, arch, "rope.freq_base", 10000.0f, &h->rope_base, err)) ||
@@ -224,9 +275,48 @@ static llm_status gguf_hparams(const gguf_file *f, const char *arch, llm_hparams
     return rope_scaling(f, arch, h, err);
 }
 
-llm_status llm_model_load_gguf(llm_model *m, const char *path, llm_error *err) {
-    llm_status s = gguf_open(&m->gguf, path, err);
-    return s ? s : llm_model_from_gguf(m, err);
+/* What the architecture adds to the common hyper-parameters: its scales,
+ * soft-caps and sliding window, each from its key or the arch's default. */
+static llm_status arch_hparams(const gguf_file *f, const llm_arch *a, llm_hparams *h, llm_error *err) {
+    const char *p = a->name;
+    llm_status s;
+    llm_hparams_defaults(h);
+    h->rope_neox = a->rope_neox;
+    h->gelu = a->act == LLM_ACT_GELU_TANH;
+    if (a->embd_scale_sqrt) h->embd_scale = sqrtf((float)h->n_embd);
+    if (a->big_scale_layers && h->n_layer == a->big_scale_layers && h->n_head > 0)
+        h->attn_scale = 1.0f / sqrtf((float)(h->n_embd / h->n_head));
+    h->attn_softcap = a->keys & LLM_KEYS_ATTN_SOFTCAP ? a->attn_softcap : 0.0f;
+    h->final_softcap = a->keys & LLM_KEYS_FINAL_SOFTCAP ? a->final_softcap : 0.0f;
+    if ((s = arch_f32(f, p, "attention.scale", h->attn_scale, &h->attn_scale, err))) return s;
+    if ((a->keys & LLM_KEYS_ATTN_SOFTCAP) &&
+        (s = arch_f32(f, p, "attn_logit_softcapping", h->attn_softcap, &h->attn_softcap, err)))
+        return s;
+    if ((a->keys & LLM_KEYS_FINAL_SOFTCAP) &&
+        (s = arch_f32(f, p, "final_logit_softcapping", h->final_softcap, &h->final_softcap, err)))
+        return s;
+    if (a->keys & LLM_KEYS_SWA) {
+        h->swa_period = a->swa_period;
+        if (a->rope_base_swa > 0) {
+            h->rope_base_swa = a->rope_base_swa;
+            h->rope_scale_swa = 1.0f;
+        }
+        if ((s = arch_u32(f, p, "attention.sliding_window", 0, &h->swa_window, err)) ||
+            (s = arch_u32(f, p, "attention.sliding_window_pattern", (uint32_t)h->swa_period, &h->swa_period, err)) ||
+            (s = arch_f32(f, p, "rope.freq_base_swa", h->rope_base_swa, &h->rope_base_swa, err)))
+            return s;
+    }
+    if (a->keys & LLM_KEYS_GRANITE) {
+        float logit = 1.0f;
+        if ((s = arch_f32(f, p, "embedding_scale", 1.0f, &h->embd_scale, err)) ||
+            (s = arch_f32(f, p, "residual_scale", 1.0f, &h->residual_scale, err)) ||
+            (s = arch_f32(f, p, "logit_scale", 1.0f, &logit, err)))
+            return s;
+        if (!(logit > 0.0f && logit < 1e30f))
+            return llm_fail(err, LLM_ERR_FORMAT, "logit scale %g is not a positive number", (double)logit);
+        h->logit_scale = 1.0f / logit;
+    }
+    return LLM_OK;
 }
 
 /* tokenizer.chat_template, when the file has one: kept as a C string for
@@ -248,15 +338,14 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     gguf_str arch;
     llm_status s = gguf_get_str(f, "general.architecture", &arch, err);
     if (s) return s;
-    size_t a = 0;
-    while (a < sizeof archs / sizeof archs[0] && !gguf_str_eq(arch, archs[a].name)) a++;
-    if (a == sizeof archs / sizeof archs[0])
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (llama and qwen2 are)",
-                        (int)(arch.len > 32 ? 32 : arch.len), arch.ptr);
-    snprintf(m->arch, sizeof m->arch, "%s", archs[a].name);
+    if (!(m->arch = llm_arch_find(arch.ptr, arch.len))) {
+        char names[256];
+        llm_arch_list(names, sizeof names);
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "architecture '%.*s' is not supported (%s are)",
+                        (int)(arch.len > 32 ? 32 : arch.len), arch.ptr, names);
+    }
     llm_hparams *h = &m->hp;
-    if ((s = gguf_hparams(f, m->arch, h, err))) return s;
-    h->rope_neox = archs[a].rope_neox;
+    if ((s = gguf_hparams(f, m->arch->name, h, err)) || (s = arch_hparams(f, m->arch, h, err))) return s;
     const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
     if (!emb) return llm_fail(err, LLM_ERR_FORMAT, "missing tensor 'token_embd.weight'");
     h->n_vocab = emb->ne[1] > LLM_MAX_VOCAB ? -1 : (int32_t)emb->ne[1];
@@ -265,7 +354,7 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     if ((s = gguf_weight(f, "token_embd.weight", h->n_embd, h->n_vocab, &m->tok_embd, err)) ||
         (s = gguf_weight(f, "output_norm.weight", h->n_embd, 1, &m->output_norm, err)))
         return s;
-    if (gguf_find_tensor(f, "output.weight")) {
+    if (m->arch->head_required || gguf_find_tensor(f, "output.weight")) {
         if ((s = gguf_weight(f, "output.weight", h->n_embd, h->n_vocab, &m->output, err))) return s;
     } else {
         m->output = m->tok_embd;
@@ -274,12 +363,48 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     m->layers = llm_calloc((size_t)h->n_layer, sizeof *m->layers);
     if (!m->layers) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %d layers", h->n_layer);
     for (int l = 0; l < h->n_layer; l++)
-        if ((s = layer_weights(f, h, l, &m->layers[l], err))) return s;
+        if ((s = layer_weights(f, m, l, &m->layers[l], err))) return s;
+    llm_layer_rules(m);
     m->ftype = m->layers[0].wq.type;
     return LLM_OK;
 }
 
 /* ---------------------------------------------------------------- public */
+
+/* The vocabulary-only half of a GGUF model: the tokenizer, of any
+ * architecture (nothing will run; m->arch is set when libllm knows it). */
+static llm_status vocab_from_gguf(llm_model *m, llm_error *err) {
+    gguf_str arch;
+    llm_status s;
+    if (gguf_find_kv(&m->gguf, "general.architecture")) {
+        if ((s = gguf_get_str(&m->gguf, "general.architecture", &arch, err))) return s;
+        m->arch = llm_arch_find(arch.ptr, arch.len);
+    }
+    if ((s = llm_vocab_from_gguf(&m->vocab, &m->gguf, err))) return s;
+    m->hp.n_vocab = m->vocab.n;
+    m->vocab_only = true;
+    return LLM_OK;
+}
+
+static llm_status from_gguf(llm_model *m, const llm_model_params *p, llm_error *err) {
+    return p->vocab_only ? vocab_from_gguf(m, err) : llm_model_from_gguf(m, err);
+}
+
+/* A zeroed model, or NULL with err filled. */
+static llm_model *new_model(llm_error *err) {
+    llm_model *m = llm_calloc(1, sizeof *m);
+    if (!m) llm_fail(err, LLM_ERR_NOMEM, "out of memory for the model");
+    return m;
+}
+
+/* The loaders' common end: the model, or NULL with the message naming
+ * the source. */
+static llm_model *loaded(llm_model *m, llm_status s, const char *source, llm_error *err) {
+    if (!s) return m;
+    if (err && !strstr(err->msg, source)) llm_error_prefix(err, source);
+    llm_model_free(m);
+    return NULL;
+}
 
 llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_error *err) {
     if (!path) {
@@ -287,25 +412,37 @@ llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_
         return NULL;
     }
     llm_model_params p = params ? *params : llm_model_default_params();
-    llm_model *m = llm_calloc(1, sizeof *m);
-    if (!m) {
-        llm_fail(err, LLM_ERR_NOMEM, "out of memory for the model");
-        return NULL;
-    }
+    llm_model *m = new_model(err);
+    if (!m) return NULL;
     llm_map probe;
     llm_status s = llm_map_open(&probe, path, err);
     if (s == LLM_OK) {
         bool is_gguf = gguf_is_gguf(probe.data, probe.size);
         llm_map_close(&probe);
-        s = is_gguf ? llm_model_load_gguf(m, path, err)
-                    : llm_model_load_llama2c(m, path, p.tokenizer_path, err);
+        if (is_gguf) {
+            if (!(s = gguf_open(&m->gguf, path, err))) s = from_gguf(m, &p, err);
+        } else if (!(s = llm_model_load_llama2c(m, path, p.tokenizer_path, err))) {
+            m->vocab_only = p.vocab_only;
+        }
     }
-    if (s) {
-        if (err && !strstr(err->msg, path)) llm_error_prefix(err, path);
-        llm_model_free(m);
+    return loaded(m, s, path, err);
+}
+
+llm_model *llm_model_load_from_buffer(const void *data, size_t size, const llm_model_params *params,
+                                      llm_error *err) {
+    if (!data) {
+        llm_fail(err, LLM_ERR_INVALID_ARG, "llm_model_load_from_buffer: data is NULL");
         return NULL;
     }
-    return m;
+    if (!gguf_is_gguf(data, size)) {
+        llm_fail(err, LLM_ERR_UNSUPPORTED, "llm_model_load_from_buffer: not a GGUF image (only GGUF is read from memory)");
+        return NULL;
+    }
+    llm_model_params p = params ? *params : llm_model_default_params();
+    llm_model *m = new_model(err);
+    if (!m) return NULL;
+    llm_status s = gguf_parse(&m->gguf, data, size, err);
+    return loaded(m, s ? s : from_gguf(m, &p, err), "model in memory", err);
 }
 
 void llm_model_free(llm_model *m) {
@@ -318,6 +455,7 @@ void llm_model_free(llm_model *m) {
     free(m);
 }
 
+int llm_model_vocab_only(const llm_model *m) { return m && m->vocab_only; }
 int32_t llm_model_n_vocab(const llm_model *m) { return m ? m->hp.n_vocab : 0; }
 int32_t llm_model_n_ctx_train(const llm_model *m) { return m ? m->hp.n_ctx_train : 0; }
 int32_t llm_model_n_embd(const llm_model *m) { return m ? m->hp.n_embd : 0; }
@@ -329,9 +467,14 @@ llm_status llm_model_desc(const llm_model *m, char *buf, size_t cap, size_t *nee
     if (!m || (!buf && cap)) return LLM_ERR_INVALID_ARG;
     const llm_hparams *h = &m->hp;
     char tmp[256];
-    int n = snprintf(tmp, sizeof tmp,
+    gguf_str arch = {"unknown", 7};
+    if (m->arch) arch = (gguf_str){m->arch->name, strlen(m->arch->name)};
+    else if (gguf_find_kv(&m->gguf, "general.architecture")) gguf_get_str(&m->gguf, "general.architecture", &arch, NULL);
+    int n = m->vocab_only ? snprintf(tmp, sizeof tmp, "%.*s, vocabulary only, vocab %d",
+                                     (int)(arch.len > 32 ? 32 : arch.len), arch.ptr, h->n_vocab)
+                          : snprintf(tmp, sizeof tmp,
                      "%s, %s, dim %d, ffn %d, %d layers, %d heads (%d kv), vocab %d, context %d",
-                     m->arch, llm_type_name(m->ftype), h->n_embd, h->n_ff, h->n_layer, h->n_head,
+                     m->arch->name, llm_type_name(m->ftype), h->n_embd, h->n_ff, h->n_layer, h->n_head,
                      h->n_head_kv, h->n_vocab, h->n_ctx_train);
     size_t len = (size_t)n + 1;
     if (needed) *needed = len;

@@ -13,8 +13,19 @@
 #define DEFAULT_BATCH 512
 
 llm_ctx_params llm_ctx_default_params(void) {
-    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL, .n_threads_blas = 0};
+    llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL, .n_threads_blas = 0,
+                        .embeddings = false, .pooling = LLM_POOLING_MEAN, .normalize = false};
     return p;
+}
+
+/* theta_i = scale * base^(-2i / n_rot) / factor_i for the n_rot / 2
+ * pairs (factors NULL: 1). */
+static void rope_table(float *freq, const llm_hparams *h, const float *factors, float base, float scale) {
+    for (int i = 0; i < h->n_rot / 2; i++) {
+        float theta = 1.0f / powf(base, (float)(2 * i) / (float)h->n_rot);
+        if (scale != 1.0f) theta *= scale;
+        freq[i] = factors ? theta / factors[i] : theta;
+    }
 }
 
 /* Lays the buffers out in one allocation. Sizes come from validated
@@ -31,9 +42,10 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
     uint64_t threads = (uint64_t)llm_pool_size(c->mc.pool);
     struct { float **p; uint64_t n; } parts[] = {
         {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim},
+        {&c->att_out, b * q_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
         {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},
-        {&c->rope_freq, (uint64_t)h->n_rot / 2},
+        {&c->rope_freq, (uint64_t)h->n_rot},
         {&c->key_cache, keys}, {&c->value_cache, values},
     };
     uint64_t total = 0;
@@ -49,12 +61,8 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
         *parts[i].p = p;
         p += parts[i].n;
     }
-    const float *factors = c->model->rope_freqs.data;
-    for (int i = 0; i < h->n_rot / 2; i++) {
-        float theta = 1.0f / powf(h->rope_base, (float)(2 * i) / (float)h->n_rot);
-        if (h->rope_scale != 1.0f) theta *= h->rope_scale;
-        c->rope_freq[i] = factors ? theta / factors[i] : theta;
-    }
+    rope_table(c->rope_freq, h, c->model->rope_freqs.data, h->rope_base, h->rope_scale);
+    rope_table(c->rope_freq + h->n_rot / 2, h, c->model->rope_freqs.data, h->rope_base_swa, h->rope_scale_swa);
     return LLM_OK;
 }
 
@@ -63,13 +71,17 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
         llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_new: model is NULL");
         return NULL;
     }
+    if (model->vocab_only) {
+        llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_new: the model was loaded vocabulary-only; it has no weights to run");
+        return NULL;
+    }
     llm_ctx_params p = params ? *params : llm_ctx_default_params();
     if (p.n_ctx < 0 || p.n_ctx > MAX_CTX || p.n_threads < 1 || p.n_threads > 256 || p.n_batch < 0 ||
         p.n_threads_blas < 0 || p.n_threads_blas > 256 ||
-        p.n_batch > MAX_CTX) {
+        p.n_batch > MAX_CTX || (unsigned)p.pooling > LLM_POOLING_FIRST) {
         llm_fail(err, LLM_ERR_INVALID_ARG,
-                 "llm_ctx_new: n_ctx %d (0 to %d), n_threads %d (1 to 256) or n_batch %d out of range",
-                 p.n_ctx, MAX_CTX, p.n_threads, p.n_batch);
+                 "llm_ctx_new: n_ctx %d (0 to %d), n_threads %d (1 to 256), n_batch %d or pooling %d out of range",
+                 p.n_ctx, MAX_CTX, p.n_threads, p.n_batch, (int)p.pooling);
         return NULL;
     }
     const llm_kernels *k = llm_kernels_get(p.kernels);
@@ -90,7 +102,9 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     c->n_batch = p.n_batch ? p.n_batch : DEFAULT_BATCH;
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
     llm_pool *pool = NULL;
+    int64_t q_dim = (int64_t)h->n_head * h->head_dim;
     int64_t max_in = h->n_ff > h->n_embd ? h->n_ff : h->n_embd;
+    if (q_dim > max_in) max_in = q_dim;
     if ((p.n_threads > 1 && llm_pool_new(&pool, p.n_threads, err) != LLM_OK) ||
         llm_compute_init(&c->mc, pool, k, c->n_batch, max_in, err) != LLM_OK ||
         alloc_buffers(c, err) != LLM_OK) {
@@ -104,6 +118,14 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     }
     c->out_cap = 1;
     c->mc.blas_threads = p.n_threads_blas;
+    c->embeddings = p.embeddings;
+    c->pooling = p.pooling;
+    c->normalize = p.normalize;
+    if (c->embeddings && !(c->pooled = llm_malloc((size_t)h->n_embd * sizeof(float)))) {
+        llm_fail(err, LLM_ERR_NOMEM, "out of memory for embeddings");
+        llm_ctx_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -114,6 +136,8 @@ void llm_ctx_free(llm_ctx *c) {
     free(c->arena);
     free(c->out_logits);
     free(c->out_row);
+    free(c->emb);
+    free(c->pooled);
     free(c);
 }
 
@@ -124,7 +148,7 @@ const char *llm_ctx_kernels(const llm_ctx *c) { return c ? c->mc.k->name : NULL;
 llm_status llm_ctx_truncate(llm_ctx *c, int32_t pos) {
     if (!c || pos < 0 || pos > c->pos) return LLM_ERR_INVALID_ARG;
     c->pos = pos;
-    c->has_logits = false;
+    c->has_logits = c->has_emb = false;
     return LLM_OK;
 }
 
@@ -154,7 +178,39 @@ static llm_status reserve_outputs(llm_ctx *c, int32_t rows, int32_t n, bool map,
         c->out_row = p;
         c->out_row_cap = n;
     }
+    size_t dim = (size_t)c->model->hp.n_embd;
+    if (c->embeddings && n > c->emb_cap) {
+        float *p = llm_realloc(c->emb, (size_t)n * dim * sizeof(float));
+        if (!p) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for the embeddings of %d tokens", n);
+        c->emb = p;
+        c->emb_cap = n;
+    }
     return LLM_OK;
+}
+
+static void normalize(float *v, size_t n) {
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (double)v[i] * v[i];
+    float scale = ss > 0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    for (size_t i = 0; i < n; i++) v[i] *= scale;
+}
+
+/* The pooled vector of the n rows in ctx->emb, then the normalization of
+ * every vector when asked. */
+static void pool_embeddings(llm_ctx *c, int32_t n) {
+    size_t dim = (size_t)c->model->hp.n_embd;
+    if (c->pooling == LLM_POOLING_MEAN) {
+        for (size_t j = 0; j < dim; j++) {
+            double sum = 0;
+            for (int32_t t = 0; t < n; t++) sum += c->emb[(size_t)t * dim + j];
+            c->pooled[j] = (float)(sum / n);
+        }
+    } else if (c->pooling != LLM_POOLING_NONE) {
+        memcpy(c->pooled, c->emb + (c->pooling == LLM_POOLING_LAST ? (size_t)(n - 1) * dim : 0), dim * sizeof(float));
+    }
+    if (!c->normalize) return;
+    for (int32_t t = 0; t < n; t++) normalize(c->emb + (size_t)t * dim, dim);
+    normalize(c->pooled, dim);
 }
 
 /* Sub-batches of n_batch run one after another; each one's chosen rows go
@@ -177,11 +233,12 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
     llm_status s = reserve_outputs(c, want ? rows : 1, n, want != NULL, err);
     if (s) return s;
     atomic_store(&c->mc.stopped, false);
-    c->has_logits = false;
+    c->has_logits = c->has_emb = false;
     int32_t pos0 = c->pos, row = 0;
     for (int32_t i = 0; i < n && !llm_compute_stopped(&c->mc, 0); i += c->n_batch) {
         int32_t b = n - i < c->n_batch ? n - i : c->n_batch;
         if (!llm_forward(c, tokens + i, b)) break;
+        if (c->embeddings) llm_forward_norm(c, 0, b, NULL, c->emb + (size_t)i * c->model->hp.n_embd);
         if (want)
             row += llm_forward_output(c, b, want + i, c->out_logits + (size_t)row * c->model->hp.n_vocab);
         else if (i + b == n)
@@ -196,6 +253,10 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
     c->out_n = n;
     c->out_last_only = !want;
     c->has_logits = true;
+    if (c->embeddings) {
+        pool_embeddings(c, n);
+        c->has_emb = true;
+    }
     return LLM_OK;
 }
 
@@ -212,3 +273,14 @@ const float *llm_logits_ith(const llm_ctx *c, int32_t i) {
 }
 
 const float *llm_logits(const llm_ctx *c) { return llm_logits_ith(c, -1); }
+
+const float *llm_get_embeddings_ith(const llm_ctx *c, int32_t i) {
+    if (!c || !c->has_emb) return NULL;
+    if (i < 0) i += c->out_n;
+    if (i < 0 || i >= c->out_n) return NULL;
+    return c->emb + (size_t)i * c->model->hp.n_embd;
+}
+
+const float *llm_get_embeddings(const llm_ctx *c) {
+    return c && c->has_emb && c->pooling != LLM_POOLING_NONE ? c->pooled : NULL;
+}

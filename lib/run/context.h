@@ -14,7 +14,8 @@ struct llm_ctx {
     int32_t n_ctx;       /* KV cache capacity in tokens */
     int32_t n_batch;     /* tokens per forward pass at most */
     int32_t pos;         /* tokens in the cache */
-    bool has_logits;
+    bool has_logits;     /* the last decode's logits are valid */
+    bool has_emb;        /* the last decode's embeddings are valid */
     llm_compute mc;      /* kernels, thread pool, activation scratch */
     /* activations of a batch of B <= n_batch tokens; one allocation holds
      * them all */
@@ -23,11 +24,13 @@ struct llm_ctx {
     float *xb2;          /* (B, dim) */
     float *q;            /* (B, n_head * head_dim) */
     float *k;            /* (B, n_head_kv * head_dim) the batch's keys, on their way to the cache */
+    float *att_out;      /* (B, n_head * head_dim) attention's output, before its projection */
     float *hb;           /* (B, n_ff) */
     float *hb2;          /* (B, n_ff) */
     float *att;          /* (n_threads, llm_attn_scratch_size(head_dim)) attention scratch */
     float *norm_w;       /* (dim) norm weights converted to float, if stored narrower */
-    float *rope_freq;    /* (n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i */
+    float *rope_freq;    /* (2, n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i: of the
+                            global layers, then of the sliding-window ones (llm_layer.rope) */
     float *key_cache;    /* n_layer of llm_attn_key_cache_size(): blocks of keys, transposed */
     float *value_cache;  /* (n_layer, n_ctx, n_head_kv * head_dim) */
     float *arena;        /* the allocation behind all of the above */
@@ -38,6 +41,12 @@ struct llm_ctx {
     int32_t out_row_cap;
     int32_t out_n;       /* tokens of the last decode */
     bool out_last_only;  /* the decode asked for the last token only: row 0, out_row unused */
+    bool embeddings;     /* llm_ctx_params.embeddings, .pooling, .normalize */
+    llm_pooling pooling;
+    bool normalize;
+    float *emb;          /* (emb_cap, n_embd) per token of the last decode, when embeddings */
+    int32_t emb_cap;     /* rows emb holds */
+    float *pooled;       /* (n_embd) the pooled embedding, when embeddings */
 };
 
 /* Runs n <= n_batch tokens at positions pos .. pos + n - 1 through every
@@ -47,6 +56,18 @@ struct llm_ctx {
  * the caller. Returns false when the abort callback stopped it (the
  * hidden states are then meaningless). */
 bool llm_forward(llm_ctx *ctx, const int32_t *tokens, int n);
+
+/* Rotates n cached keys of layer l (rows of n_head_kv * head_dim) as RoPE
+ * would rotate them for a position delta further on (negative: back),
+ * with the model's layout and the layer's frequencies: a key roped at p
+ * becomes one roped at p + delta, up to float rounding of the angles
+ * (keys of layers without RoPE stay as they are). */
+void llm_forward_rerope(llm_ctx *ctx, int l, float *rows, int n, int delta);
+
+/* The final norm of rows from .. n - 1 of the last llm_forward that want
+ * marks (want NULL: all of them) into out, n_embd floats each, in order.
+ * Returns the row count. */
+int llm_forward_norm(llm_ctx *ctx, int from, int n, const int8_t *want, float *out);
 
 /* The output head over the rows of the last llm_forward that want marks
  * (want NULL: the last row only), all in one product: their logits go to

@@ -2,7 +2,10 @@
  * run.c: per layer RMSNorm -> Q,K,V -> RoPE -> causal attention over the
  * KV cache -> output projection -> residual, then RMSNorm -> SwiGLU
  * feed-forward -> residual; a final RMSNorm and the classifier give the
- * logits of the last token. Weight products take the whole batch at once
+ * logits of the last token. The other families are the same block with
+ * parts added or left out, which the loader has set in llm_layer and
+ * llm_hparams (arch.h): q/k biases or norms, post-norms, GELU, a sliding
+ * window, scales and soft-caps. Weight products take the whole batch at once
  * (llm_matmul), so each weight is streamed once per batch, not per token. */
 #include <math.h>
 
@@ -35,9 +38,19 @@ static void rmsnorm_rows(llm_ctx *c, float *o, const float *x, const llm_tensor 
     for (int t = 0; t < n; t++) rmsnorm(o + (size_t)t * dim, x + (size_t)t * dim, wf, dim, c->model->hp.rms_eps);
 }
 
+/* An optional norm of n rows of width values in place, in pieces as long
+ * as its weight: per head (qwen3, gemma3) or whole rows (olmo2). The
+ * weights are F32, checked at load. */
+static void norm_pieces(llm_ctx *c, float *x, const llm_tensor *w, int n, int width) {
+    if (!w->data) return;
+    int len = (int)w->ne[0];
+    for (size_t i = 0; i < (size_t)n * width; i += len) rmsnorm(x + i, x + i, w->data, len, c->model->hp.rms_eps);
+}
+
 /* Rotates pairs of the first n_rot dims of each head by pos * theta_i:
  * (v[2i], v[2i+1]) in the interleaved layout GGUF and llama2.c use for
- * Llama, (v[i], v[i + n_rot/2]) in the NeoX layout (qwen2). */
+ * Llama, (v[i], v[i + n_rot/2]) in the NeoX layout (qwen2 and most newer
+ * families). */
 static void rope(float *v, int n_heads, int head_dim, int n_rot, bool neox, const float *freq, int pos) {
     int half = n_rot / 2;
     for (int i = 0; i < half; i++) {
@@ -62,50 +75,98 @@ static void add_bias(float *x, const llm_tensor *bias, int n) {
         for (int64_t i = 0; i < dim; i++) x[t * dim + i] += b[i];
 }
 
+/* x += scale * norm(y) for n rows: a sub-block's output joins the
+ * residual stream, through its post-norm where the layer has one (gemma,
+ * olmo2) and scaled where the model says (granite). */
+static void residual(llm_ctx *c, const llm_tensor *post_norm, float *y, int n) {
+    const llm_hparams *hp = &c->model->hp;
+    if (post_norm->data) rmsnorm_rows(c, y, y, post_norm, n);
+    for (size_t i = 0; i < (size_t)n * hp->n_embd; i++) c->x[i] += hp->residual_scale * y[i];
+}
+
+/* The attention sub-block: (norm) -> q, k, v (+ biases) -> (q/k norms)
+ * -> RoPE -> attention over the cache, within the layer's window ->
+ * output projection -> residual. */
 static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
     const llm_hparams *hp = &c->model->hp;
     int kv_dim = hp->n_head_kv * hp->head_dim, q_dim = hp->n_head * hp->head_dim;
     float *kc = c->key_cache + (size_t)l * llm_attn_key_cache_size(c->n_ctx, hp->n_head_kv, hp->head_dim);
     float *vc = c->value_cache + (size_t)l * c->n_ctx * kv_dim;
     float *k_new = c->k, *v_new = vc + (size_t)c->pos * kv_dim;
-    rmsnorm_rows(c, c->xb, c->x, &L->attn_norm, n);
-    llm_matmul(&c->mc, c->q, &L->wq, c->xb, n);
-    llm_matmul(&c->mc, k_new, &L->wk, c->xb, n);
-    llm_matmul(&c->mc, v_new, &L->wv, c->xb, n);
+    const float *in = c->x;
+    if (L->attn_norm.data) {
+        rmsnorm_rows(c, c->xb, c->x, &L->attn_norm, n);
+        in = c->xb;
+    }
+    llm_matmul(&c->mc, c->q, &L->wq, in, n);
+    llm_matmul(&c->mc, k_new, &L->wk, in, n);
+    llm_matmul(&c->mc, v_new, &L->wv, in, n);
     add_bias(c->q, &L->bq, n);
     add_bias(k_new, &L->bk, n);
     add_bias(v_new, &L->bv, n);
-    for (int t = 0; t < n; t++) {
+    norm_pieces(c, c->q, &L->q_norm, n, q_dim);
+    norm_pieces(c, k_new, &L->k_norm, n, kv_dim);
+    const float *freq = c->rope_freq + (size_t)(L->rope > 0) * (hp->n_rot / 2);
+    for (int t = 0; L->rope >= 0 && t < n; t++) {
         int pos = c->pos + t;
-        rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, c->rope_freq, pos);
-        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, c->rope_freq, pos);
+        rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, freq, pos);
+        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq, pos);
     }
     llm_attn_store_keys(kc, c->n_ctx, hp->n_head_kv, hp->head_dim, c->pos, n, k_new);
     llm_attn a = {c->mc.k, c->mc.pool, hp->n_head, hp->n_head_kv, hp->head_dim, c->n_ctx, c->pos, n,
-                  c->q, kc, vc, c->xb, c->att};
+                  hp->attn_scale, hp->attn_softcap, L->window, c->q, kc, vc, c->att_out, c->att};
     llm_attention(&a);
-    llm_matmul(&c->mc, c->xb2, &L->wo, c->xb, n);
-    for (size_t i = 0; i < (size_t)n * hp->n_embd; i++) c->x[i] += c->xb2[i];
+    llm_matmul(&c->mc, c->xb2, &L->wo, c->att_out, n);
+    residual(c, &L->attn_post_norm, c->xb2, n);
 }
 
+/* GELU, tanh form, as Gemma's feed-forward uses it. */
+static float gelu(float x) {
+    return 0.5f * x * (1.0f + tanhf(0.7978845608f * x * (1.0f + 0.044715f * x * x)));
+}
+
+/* The feed-forward sub-block: (norm) -> act(gate) * up -> down -> residual. */
 static void ffn_block(llm_ctx *c, const llm_layer *L, int n) {
     size_t ff = (size_t)n * c->model->hp.n_ff;
-    rmsnorm_rows(c, c->xb, c->x, &L->ffn_norm, n);
-    llm_matmul(&c->mc, c->hb, &L->w_gate, c->xb, n);
-    llm_matmul(&c->mc, c->hb2, &L->w_up, c->xb, n);
+    const float *in = c->x;
+    if (L->ffn_norm.data) {
+        rmsnorm_rows(c, c->xb, c->x, &L->ffn_norm, n);
+        in = c->xb;
+    }
+    llm_matmul(&c->mc, c->hb, &L->w_gate, in, n);
+    llm_matmul(&c->mc, c->hb2, &L->w_up, in, n);
+    bool use_gelu = c->model->hp.gelu;
     for (size_t i = 0; i < ff; i++) {
         float val = c->hb[i];
-        val *= 1.0f / (1.0f + expf(-val)); /* silu */
+        val = use_gelu ? gelu(val) : val / (1.0f + expf(-val)); /* silu */
         c->hb[i] = val * c->hb2[i];
     }
     llm_matmul(&c->mc, c->xb, &L->w_down, c->hb, n);
-    for (size_t i = 0; i < (size_t)n * c->model->hp.n_embd; i++) c->x[i] += c->xb[i];
+    residual(c, &L->ffn_post_norm, c->xb, n);
+}
+
+/* Scales n values, then soft-caps them to (-cap, cap) when cap > 0. */
+static void scale_cap(float *v, size_t n, float scale, float cap) {
+    for (size_t i = 0; i < n; i++) {
+        v[i] *= scale;
+        if (cap > 0.0f) v[i] = cap * tanhf(v[i] / cap);
+    }
+}
+
+void llm_forward_rerope(llm_ctx *c, int l, float *rows, int n, int delta) {
+    const llm_hparams *hp = &c->model->hp;
+    const llm_layer *L = &c->model->layers[l];
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    const float *freq = c->rope_freq + (size_t)(L->rope > 0) * (hp->n_rot / 2);
+    for (int t = 0; L->rope >= 0 && t < n; t++)
+        rope(rows + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq, delta);
 }
 
 bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
     const llm_model *m = c->model;
     int dim = m->hp.n_embd;
     for (int t = 0; t < n; t++) llm_tensor_row(&m->tok_embd, tokens[t], c->x + (size_t)t * dim);
+    scale_cap(c->x, (size_t)n * dim, m->hp.embd_scale, 0.0f);
     for (int l = 0; l < m->hp.n_layer; l++) {
         attention_block(c, &m->layers[l], l, n);
         ffn_block(c, &m->layers[l], n);
@@ -114,15 +175,23 @@ bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
     return true;
 }
 
-/* The chosen rows are normed into xb side by side, so the classifier
- * streams its weights once for all of them. */
-int llm_forward_output(llm_ctx *c, int n, const int8_t *want, float *out) {
+int llm_forward_norm(llm_ctx *c, int from, int n, const int8_t *want, float *out) {
     const llm_model *m = c->model;
     int dim = m->hp.n_embd, rows = 0;
     const float *w = norm_weights(c, &m->output_norm);
-    for (int t = want ? 0 : n - 1; t < n; t++)
+    for (int t = from; t < n; t++)
         if (!want || want[t])
-            rmsnorm(c->xb + (size_t)rows++ * dim, c->x + (size_t)t * dim, w, dim, m->hp.rms_eps);
-    if (rows) llm_matmul(&c->mc, out, &m->output, c->xb, rows);
+            rmsnorm(out + (size_t)rows++ * dim, c->x + (size_t)t * dim, w, dim, m->hp.rms_eps);
+    return rows;
+}
+
+/* The chosen rows are normed into xb side by side, so the classifier
+ * streams its weights once for all of them. */
+int llm_forward_output(llm_ctx *c, int n, const int8_t *want, float *out) {
+    int rows = llm_forward_norm(c, want ? 0 : n - 1, n, want, c->xb);
+    if (!rows) return 0;
+    const llm_hparams *hp = &c->model->hp;
+    llm_matmul(&c->mc, out, &c->model->output, c->xb, rows);
+    scale_cap(out, (size_t)rows * hp->n_vocab, hp->logit_scale, hp->final_softcap);
     return rows;
 }

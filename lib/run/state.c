@@ -1,5 +1,6 @@
-/* A context's state as bytes: saved to a caller's buffer or a file,
- * loaded back, and copied between contexts of one model.
+/* A context's cache as a whole: its state as bytes, saved to a caller's
+ * buffer or a file and loaded back, copied between contexts of one
+ * model, and shifted to make room (llm_ctx_shift).
  *
  * Layout (native byte order: a state is for the machine that wrote it):
  *   header    (state_header below, 96 bytes)
@@ -82,7 +83,7 @@ static state_header header_of(const llm_ctx *c) {
     memset(&s, 0, sizeof s);
     memcpy(s.magic, STATE_MAGIC, 4);
     s.version = STATE_VERSION;
-    memcpy(s.arch, c->model->arch, strnlen(c->model->arch, sizeof s.arch - 1));
+    memcpy(s.arch, c->model->arch->name, strnlen(c->model->arch->name, sizeof s.arch - 1));
     s.n_vocab = h->n_vocab;
     s.n_embd = h->n_embd;
     s.n_layer = h->n_layer;
@@ -142,7 +143,7 @@ static llm_status check_header(const llm_ctx *c, const state_header *s, size_t s
         return llm_fail(err, LLM_ERR_FORMAT, "state format version %u, this build reads version %u", s->version,
                         STATE_VERSION);
     if (memcmp(s->arch, want.arch, sizeof s->arch) != 0)
-        return llm_fail(err, LLM_ERR_FORMAT, "state is of another architecture than '%s'", want.arch);
+        return llm_fail(err, LLM_ERR_FORMAT, "state is of another architecture than '%s'", c->model->arch->name);
     const struct { const char *name; int64_t got, want; } f[] = {
         {"n_vocab", s->n_vocab, want.n_vocab}, {"n_embd", s->n_embd, want.n_embd},
         {"n_layer", s->n_layer, want.n_layer}, {"n_head_kv", s->n_head_kv, want.n_head_kv},
@@ -185,6 +186,7 @@ llm_status llm_state_load(llm_ctx *c, const void *buf, size_t size, llm_error *e
     }
     c->pos = s.pos;
     c->has_logits = s.has_logits;
+    c->has_emb = false;
     c->out_n = 1;
     c->out_last_only = true;
     return LLM_OK;
@@ -249,7 +251,7 @@ llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_
     if (dst == src) { /* a prefix of itself: the truncation */
         if (n < dst->pos) {
             dst->pos = n;
-            dst->has_logits = false;
+            dst->has_logits = dst->has_emb = false;
         }
         return LLM_OK;
     }
@@ -266,7 +268,34 @@ llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_
     if (logits) memcpy(dst->out_logits, llm_logits(src), (size_t)h->n_vocab * sizeof(float));
     dst->pos = n;
     dst->has_logits = logits;
+    dst->has_emb = false;
     dst->out_n = 1;
     dst->out_last_only = true;
+    return LLM_OK;
+}
+
+/* Per layer, the keys after the gap go through the batch buffer (ctx->k)
+ * a batch at a time: out of the cache, rotated back by discard
+ * positions, and into the cache discard positions lower; the values are
+ * moved as they are (they carry no position). */
+llm_status llm_ctx_shift(llm_ctx *c, int32_t keep, int32_t discard, llm_error *err) {
+    if (!c || keep < 0 || discard < 0 || keep > c->pos - discard)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_shift: keep %d and discard %d do not fit the %d positions held",
+                        keep, discard, c ? c->pos : 0);
+    if (discard == 0) return LLM_OK;
+    const llm_hparams *h = &c->model->hp;
+    size_t row = kv_dim(c->model);
+    for (int l = 0; l < h->n_layer; l++) {
+        float *kc = layer_keys(c, l), *vc = layer_values(c, l);
+        for (int32_t p0 = keep + discard; p0 < c->pos; p0 += c->n_batch) {
+            int32_t b = c->pos - p0 < c->n_batch ? c->pos - p0 : c->n_batch;
+            llm_attn_load_keys(kc, c->n_ctx, h->n_head_kv, h->head_dim, p0, b, c->k);
+            llm_forward_rerope(c, l, c->k, b, -discard);
+            llm_attn_store_keys(kc, c->n_ctx, h->n_head_kv, h->head_dim, p0 - discard, b, c->k);
+        }
+        memmove(vc + (size_t)keep * row, vc + (size_t)(keep + discard) * row,
+                (size_t)(c->pos - keep - discard) * row * sizeof(float));
+    }
+    c->pos -= discard;
     return LLM_OK;
 }

@@ -63,25 +63,7 @@ float dot_float(int64_t n8, const void *w, const float *x, load8_fn load) {
     return hsum(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
 }
 
-static float dot_f32(int64_t n, const void *wv, const void *xv) {
-    const float *w = wv, *x = xv;
-    int64_t n8 = n & ~(int64_t)7;
-    return dot_float(n8, w, x, load8_f32) + llm_kernels_scalar.dot[LLM_DT_F32](n - n8, w + n8, x + n8);
-}
-
-static float dot_f16(int64_t n, const void *wv, const void *xv) {
-    const uint16_t *w = wv;
-    const float *x = xv;
-    int64_t n8 = n & ~(int64_t)7;
-    return dot_float(n8, w, x, load8_f16) + llm_kernels_scalar.dot[LLM_DT_F16](n - n8, w + n8, x + n8);
-}
-
-static float dot_bf16(int64_t n, const void *wv, const void *xv) {
-    const uint16_t *w = wv;
-    const float *x = xv;
-    int64_t n8 = n & ~(int64_t)7;
-    return dot_float(n8, w, x, load8_bf16) + llm_kernels_scalar.dot[LLM_DT_BF16](n - n8, w + n8, x + n8);
-}
+LLM_DEFINE_FLOAT_DOTS(8, dot_float, load8)
 
 /* The 32 products w[j] * x[j] of two vectors of int8, summed four at a
  * time into 8 int32 lanes and converted to float (exactly: each lane is
@@ -155,85 +137,20 @@ static float dot_q4_0(int64_t n, const void *w, const void *xq) {
  * super-block's 8 per-block scales (dx * d * sc, -dx * dmin * m,
  * dx * d), which a few vector operations compute for all 8 blocks. */
 
-/* The fp16 scales of 8 consecutive activation blocks, as floats. */
-static inline __m256 act_scales(const block_q8_0 *x) {
-    return _mm256_cvtph_ps(_mm_setr_epi16((short)x[0].d, (short)x[1].d, (short)x[2].d, (short)x[3].d,
-                                          (short)x[4].d, (short)x[5].d, (short)x[6].d, (short)x[7].d));
-}
-
-/* The 8 unsigned bytes of two 32-bit words, as floats. */
-static inline __m256 bytes8_ps(const uint32_t v[2]) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)v[0], (int)v[1], 0, 0)));
-}
-
-/* acc + the 8 lanes of isum, as floats (exact), times lane j of s. */
-static inline __m256 fma_lane(__m256i isum, __m256 s, int j, __m256 acc) {
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(j)), acc);
-}
-
 /* Sums of 4 products of unsigned u (at most 63) and signed s bytes per
- * lane. */
-static inline __m256i sum4(__m256i u, __m256i s) {
+ * lane: maddubs's int16 pair sums (far from saturating), then madd. */
+static inline __m256i kq_sum4(__m256i u, __m256i s) {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
-static inline float sum_acc(const __m256 acc[8]) {
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
-                             _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
-    return hsum(s);
+/* q plus 16 in the bytes where bit j of hv's byte is set. */
+static inline __m256i kq_add16(__m256i q, __m256i hv, int j) {
+    __m256i bit = _mm256_set1_epi8((char)(1 << j));
+    __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hv, bit), bit);
+    return _mm256_or_si256(q, _mm256_and_si256(set, _mm256_set1_epi8(16)));
 }
 
-/* One Q4_K/Q5_K super-block (qh NULL for Q4_K) against its activation
- * blocks x. The 32 bytes at qs + 32k hold sub-block 2k in their low
- * nibbles and 2k + 1 in their high ones; Q5_K adds 16 where bit j of qh
- * is set. Quant sums times dx * d * sc go to acc[k], activation sums
- * times -dx * dmin * m to acc[4 + k]. */
-static inline __attribute__((always_inline)) void affine_super_block(uint16_t d, uint16_t dmin, const uint8_t *scales,
-                                                                     const uint8_t *qs, const uint8_t *qh,
-                                                                     const block_q8_0 *x, __m256 acc[8]) {
-    const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1), five = _mm256_set1_epi8(16);
-    uint32_t sc[2], m[2];
-    llm_kquant_unpack(scales, sc, m);
-    __m256 dx = act_scales(x);
-    __m256 sd = _mm256_mul_ps(dx, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(d)), bytes8_ps(sc)));
-    __m256 sm = _mm256_mul_ps(dx, _mm256_mul_ps(_mm256_set1_ps(-_cvtsh_ss(dmin)), bytes8_ps(m)));
-    __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    for (int k = 0; k < 4; k++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
-        __m256i q[2] = {_mm256_and_si256(v, low), _mm256_and_si256(_mm256_srli_epi16(v, 4), low)};
-        for (int h = 0; h < 2; h++) {
-            int j = 2 * k + h;
-            if (qh) {
-                __m256i bit = _mm256_set1_epi8((char)(1 << j));
-                __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(hv, bit), bit);
-                q[h] = _mm256_or_si256(q[h], _mm256_and_si256(set, five));
-            }
-            __m256i a = _mm256_loadu_si256((const __m256i *)x[j].qs);
-            acc[k] = fma_lane(sum4(q[h], a), sd, j, acc[k]);
-            acc[4 + k] = fma_lane(sum4(ones, a), sm, j, acc[4 + k]);
-        }
-    }
-}
-
-static float dot_q4_k(int64_t n, const void *w, const void *xq) {
-    const block_q4_K *wb = w;
-    const block_q8_0 *xb = xq;
-    __m256 acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++)
-        affine_super_block(wb[b].d, wb[b].dmin, wb[b].scales, wb[b].qs, NULL, xb + b * (QK_K / 32), acc);
-    return sum_acc(acc);
-}
-
-static float dot_q5_k(int64_t n, const void *w, const void *xq) {
-    const block_q5_K *wb = w;
-    const block_q8_0 *xb = xq;
-    __m256 acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++)
-        affine_super_block(wb[b].d, wb[b].dmin, wb[b].scales, wb[b].qs, wb[b].qh, xb + b * (QK_K / 32), acc);
-    return sum_acc(acc);
-}
+#include "kquant_x86.h"
 
 /* One Q6_K super-block against its activation blocks x into acc[j]. In
  * each half, quarter r (activation block 4 * half + r) takes its low 4
@@ -243,8 +160,7 @@ static float dot_q5_k(int64_t n, const void *w, const void *xq) {
  * by their sub-block's int8 scale (int16 lanes 0-7: the first 16
  * elements, 8-15: the last) and summed by one madd, exactly; then
  * scaled by dx * d in float. */
-static inline __attribute__((always_inline)) void q6_super_block(const block_q6_K *w, const block_q8_0 *x,
-                                                                 __m256 acc[8]) {
+static inline void q6_super_block(const block_q6_K *w, const block_q8_0 *x, __m256 acc[8]) {
     const __m256i low = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
     __m256 sdx = _mm256_mul_ps(act_scales(x), _mm256_set1_ps(_cvtsh_ss(w->d)));
     __m128i scales = _mm_loadu_si128((const __m128i *)w->scales);
@@ -266,14 +182,6 @@ static inline __attribute__((always_inline)) void q6_super_block(const block_q6_
     }
 }
 
-static float dot_q6_k(int64_t n, const void *w, const void *xq) {
-    const block_q6_K *wb = w;
-    const block_q8_0 *xb = xq;
-    __m256 acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) q6_super_block(&wb[b], xb + b * (QK_K / 32), acc);
-    return sum_acc(acc);
-}
 
 /* roundf(v) clamped to [-127, 127], NaN to 0, as int32 lanes: the same
  * function as quant.c's q8_round. roundf rounds halves away from zero,
@@ -361,22 +269,16 @@ static inline __attribute__((always_inline)) void attn_rows(int R, int n, int k,
 
 LLM_DEFINE_ATTN_GEMM(attn_rows)
 
-/* exp(x) as kernels_avx512.c's exp16 computes it, with 2^n built in the
- * exponent bits: x is clamped to [-87.3, 88.3] so that n is a normal
- * exponent, and lanes below -87.3 are flushed to 0. NaN passes through. */
+static inline __m256 round8(__m256 v) { return _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+
+LLM_DEFINE_EXP_CORE(__m256, _mm256_set1_ps, _mm256_mul_ps, _mm256_add_ps, _mm256_fmadd_ps, round8)
+
+/* exp(x) with 2^n built in the exponent bits: x is clamped to
+ * [-87.3, 88.3] so that n is a normal exponent, and lanes below -87.3 are
+ * flushed to 0. NaN passes through. */
 static inline __m256 exp8(__m256 x0) {
-    __m256 x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x0));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256 x = _mm256_min_ps(_mm256_set1_ps(88.3f), _mm256_max_ps(_mm256_set1_ps(-87.3f), x0)), n;
+    __m256 p = exp_core(x, &n);
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
     return _mm256_andnot_ps(_mm256_cmp_ps(x0, _mm256_set1_ps(-87.3f), _CMP_LT_OQ), y);
@@ -402,16 +304,9 @@ static float attn_exp(int n, float *x, float *max) {
 
 const llm_kernels llm_kernels_avx2 = {
     .name = "avx2",
-    .dot = {
-        [LLM_DT_F32] = dot_f32,
-        [LLM_DT_F16] = dot_f16,
-        [LLM_DT_BF16] = dot_bf16,
-        [LLM_DT_Q8_0] = dot_q8_0,
-        [LLM_DT_Q4_0] = dot_q4_0,
-        [LLM_DT_Q4_K] = dot_q4_k,
-        [LLM_DT_Q5_K] = dot_q5_k,
-        [LLM_DT_Q6_K] = dot_q6_k,
-    },
+    .dot = {[LLM_DT_F32] = dot_f32, [LLM_DT_F16] = dot_f16, [LLM_DT_BF16] = dot_bf16,
+            [LLM_DT_Q8_0] = dot_q8_0, [LLM_DT_Q4_0] = dot_q4_0,
+            [LLM_DT_Q4_K] = dot_q4_k, [LLM_DT_Q5_K] = dot_q5_k, [LLM_DT_Q6_K] = dot_q6_k},
     .quantize_act = quantize_act,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,

@@ -158,23 +158,15 @@ static inline __attribute__((always_inline)) void attn_rows(int R, int n, int k,
 
 LLM_DEFINE_ATTN_GEMM(attn_rows)
 
-/* exp(x): x = n ln 2 + r with |r| <= ln 2 / 2 (ln 2 in two parts, so r
- * is nearly exact), e^r by Cephes expf's polynomial, 2^n by scalef, which
- * flushes to 0 and overflows to inf as expf does. x is clamped first so
- * that n stays finite; NaN passes through. */
+static inline __m512 round16(__m512 v) { return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+
+LLM_DEFINE_EXP_CORE(__m512, _mm512_set1_ps, _mm512_mul_ps, _mm512_add_ps, _mm512_fmadd_ps, round16)
+
+/* exp(x), 2^n by scalef, which flushes to 0 and overflows to inf as expf
+ * does. x is clamped first so that n stays finite; NaN passes through. */
 static inline __m512 exp16(__m512 x) {
     x = _mm512_min_ps(_mm512_set1_ps(88.7f), _mm512_max_ps(_mm512_set1_ps(-104.0f), x));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512 n, p = exp_core(x, &n);
     return _mm512_scalef_ps(p, n);
 }
 
@@ -197,88 +189,18 @@ static float attn_exp(int n, float *x, float *max) {
 
 /* ------------------------------------------------------------ K-quant dots */
 
-/* K-quant weights with Q8_0 activation blocks; the scalar set defines the
- * sums. A super-block meets 8 activation blocks, one per 32 elements.
- * Each block's integer sums come out of vpdpbusd exactly, in 8 lanes, and
- * are scaled in float by lane j of a vector of the super-block's 8
- * per-block scales (dx * d * sc, -dx * dmin * m, dx * d), which a few
- * vector operations compute for all 8 blocks at once. 256-bit registers,
- * as above; eight accumulators keep the FMA chains short. */
-
-static inline float fp16(uint16_t h) { return _cvtsh_ss(h); }
-
-/* The fp16 scales of 8 consecutive activation blocks, as floats. */
-static inline __m256 act_scales(const block_q8_0 *x) {
-    return _mm256_cvtph_ps(_mm_setr_epi16((short)x[0].d, (short)x[1].d, (short)x[2].d, (short)x[3].d,
-                                          (short)x[4].d, (short)x[5].d, (short)x[6].d, (short)x[7].d));
-}
-
-/* The 8 unsigned bytes of two 32-bit words, as floats. */
-static inline __m256 bytes8_ps(const uint32_t v[2]) {
-    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_setr_epi32((int)v[0], (int)v[1], 0, 0)));
-}
-
-/* acc + the 8 lanes of isum, as floats (exact), times lane j of s. */
-static inline __m256 fma_lane(__m256i isum, __m256 s, int j, __m256 acc) {
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_permutexvar_ps(_mm256_set1_epi32(j), s), acc);
-}
+/* The K-quant dot products (kquant_x86.h) with VNNI's integer products. */
 
 /* Sums of 4 products of unsigned u and signed s bytes per lane. */
-static inline __m256i dpbusd0(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
+static inline __m256i kq_sum4(__m256i u, __m256i s) { return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s); }
 
-static inline float sum_acc(const __m256 acc[8]) {
-    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3])),
-                             _mm256_add_ps(_mm256_add_ps(acc[4], acc[5]), _mm256_add_ps(acc[6], acc[7])));
-    return hsum(s);
+/* q plus 16 in the bytes where bit j of hv's byte is set. */
+static inline __m256i kq_add16(__m256i q, __m256i hv, int j) {
+    return _mm256_mask_add_epi8(q, _mm256_test_epi8_mask(hv, _mm256_set1_epi8((char)(1 << j))), q,
+                                _mm256_set1_epi8(16));
 }
 
-/* One Q4_K/Q5_K super-block (qh NULL for Q4_K) against its activation
- * blocks x. The 32 bytes at qs + 32k hold sub-block 2k in their low
- * nibbles and 2k + 1 in their high ones; Q5_K adds 16 where bit j of qh
- * is set. Quant sums times dx * d * sc go to acc[k], activation sums
- * times -dx * dmin * m to acc[4 + k]. */
-static inline __attribute__((always_inline)) void affine_super_block(uint16_t d, uint16_t dmin, const uint8_t *scales,
-                                                                     const uint8_t *qs, const uint8_t *qh,
-                                                                     const block_q8_0 *x, __m256 acc[8]) {
-    const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1), five = _mm256_set1_epi8(16);
-    uint32_t sc[2], m[2];
-    llm_kquant_unpack(scales, sc, m);
-    __m256 dx = act_scales(x);
-    __m256 sd = _mm256_mul_ps(dx, _mm256_mul_ps(_mm256_set1_ps(fp16(d)), bytes8_ps(sc)));
-    __m256 sm = _mm256_mul_ps(dx, _mm256_mul_ps(_mm256_set1_ps(-fp16(dmin)), bytes8_ps(m)));
-    __m256i hv = qh ? _mm256_loadu_si256((const __m256i *)qh) : _mm256_setzero_si256();
-    for (int k = 0; k < 4; k++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
-        __m256i q[2] = {_mm256_and_si256(v, low), _mm256_and_si256(_mm256_srli_epi16(v, 4), low)};
-        for (int h = 0; h < 2; h++) {
-            int j = 2 * k + h;
-            if (qh) q[h] = _mm256_mask_add_epi8(q[h], _mm256_test_epi8_mask(hv, _mm256_set1_epi8((char)(1 << j))), q[h], five);
-            __m256i a = _mm256_loadu_si256((const __m256i *)x[j].qs);
-            acc[k] = fma_lane(dpbusd0(q[h], a), sd, j, acc[k]);
-            acc[4 + k] = fma_lane(dpbusd0(ones, a), sm, j, acc[4 + k]);
-        }
-    }
-}
-
-static float dot_q4_k(int64_t n, const void *w, const void *xq) {
-    const block_q4_K *wb = w;
-    const block_q8_0 *xb = xq;
-    __m256 acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++)
-        affine_super_block(wb[b].d, wb[b].dmin, wb[b].scales, wb[b].qs, NULL, xb + b * (QK_K / 32), acc);
-    return sum_acc(acc);
-}
-
-static float dot_q5_k(int64_t n, const void *w, const void *xq) {
-    const block_q5_K *wb = w;
-    const block_q8_0 *xb = xq;
-    __m256 acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++)
-        affine_super_block(wb[b].d, wb[b].dmin, wb[b].scales, wb[b].qs, wb[b].qh, xb + b * (QK_K / 32), acc);
-    return sum_acc(acc);
-}
+#include "kquant_x86.h"
 
 /* One Q6_K super-block against its activation blocks x into acc[j]. In
  * each half, quarter r (activation block 4 * half + r) takes its low 4
@@ -287,10 +209,9 @@ static float dot_q5_k(int64_t n, const void *w, const void *xq) {
  * sum (q - 32) a per lane is sum q a - sum 32 a, exact; lanes 0-3 hold
  * the first sub-block of 16, lanes 4-7 the second, each multiplied by its
  * int8 scale (exact: |sum| < 2^24), then scaled by dx * d in float. */
-static inline __attribute__((always_inline)) void q6_super_block(const block_q6_K *w, const block_q8_0 *x,
-                                                                 __m256 acc[8]) {
+static inline void q6_super_block(const block_q6_K *w, const block_q8_0 *x, __m256 acc[8]) {
     const __m256i low = _mm256_set1_epi8(0x0f), top = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
-    __m256 sdx = _mm256_mul_ps(act_scales(x), _mm256_set1_ps(fp16(w->d)));
+    __m256 sdx = _mm256_mul_ps(act_scales(x), _mm256_set1_ps(_cvtsh_ss(w->d)));
     for (int half = 0; half < 2; half++) {
         __m256i sc = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w->scales + 8 * half)));
         __m256i l0 = _mm256_loadu_si256((const __m256i *)(w->ql + 64 * half));
@@ -303,7 +224,7 @@ static inline __attribute__((always_inline)) void q6_super_block(const block_q6_
             /* (lo & 0x0f) | (hi & 0x30) */
             __m256i q = _mm256_ternarylogic_epi32(lo[r], _mm256_and_si256(hi[r], top), low, 0xec);
             __m256i a = _mm256_loadu_si256((const __m256i *)x[j].qs);
-            __m256i isum = _mm256_sub_epi32(dpbusd0(q, a), dpbusd0(off, a));
+            __m256i isum = _mm256_sub_epi32(kq_sum4(q, a), kq_sum4(off, a));
             __m256i pick = _mm256_add_epi32(_mm256_set1_epi32(2 * r), _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1));
             isum = _mm256_mullo_epi32(isum, _mm256_permutexvar_epi32(pick, sc));
             acc[j] = fma_lane(isum, sdx, j, acc[j]);
@@ -311,14 +232,6 @@ static inline __attribute__((always_inline)) void q6_super_block(const block_q6_
     }
 }
 
-static float dot_q6_k(int64_t n, const void *w, const void *xq) {
-    const block_q6_K *wb = w;
-    const block_q8_0 *xb = xq;
-    __m256 acc[8];
-    for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) q6_super_block(&wb[b], xb + b * (QK_K / 32), acc);
-    return sum_acc(acc);
-}
 
 /* ------------------------------------------------------------ batched products */
 
@@ -359,16 +272,9 @@ static void gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int n
 
 const llm_kernels llm_kernels_avx512 = {
     .name = "avx512",
-    .dot = {
-        [LLM_DT_F32] = dot_f32,
-        [LLM_DT_F16] = dot_f16,
-        [LLM_DT_BF16] = dot_bf16,
-        [LLM_DT_Q8_0] = llm_vnni_dot_q8_0,
-        [LLM_DT_Q4_0] = llm_vnni_dot_q4_0,
-        [LLM_DT_Q4_K] = dot_q4_k,
-        [LLM_DT_Q5_K] = dot_q5_k,
-        [LLM_DT_Q6_K] = dot_q6_k,
-    },
+    .dot = {[LLM_DT_F32] = dot_f32, [LLM_DT_F16] = dot_f16, [LLM_DT_BF16] = dot_bf16,
+            [LLM_DT_Q8_0] = llm_vnni_dot_q8_0, [LLM_DT_Q4_0] = llm_vnni_dot_q4_0,
+            [LLM_DT_Q4_K] = dot_q4_k, [LLM_DT_Q5_K] = dot_q5_k, [LLM_DT_Q6_K] = dot_q6_k},
     .quantize_act = quantize_act,
     .gemm_takes = gemm_takes,
     .gemm_act_size = gemm_act_size,

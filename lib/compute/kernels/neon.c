@@ -49,25 +49,7 @@ float dot_float(int64_t n4, const void *w, const float *x, load4_fn load) {
     return vaddvq_f32(vaddq_f32(vaddq_f32(acc0, acc1), vaddq_f32(acc2, acc3)));
 }
 
-static float dot_f32(int64_t n, const void *wv, const void *xv) {
-    const float *w = wv, *x = xv;
-    int64_t n4 = n & ~(int64_t)3;
-    return dot_float(n4, w, x, load4_f32) + llm_kernels_scalar.dot[LLM_DT_F32](n - n4, w + n4, x + n4);
-}
-
-static float dot_f16(int64_t n, const void *wv, const void *xv) {
-    const uint16_t *w = wv;
-    const float *x = xv;
-    int64_t n4 = n & ~(int64_t)3;
-    return dot_float(n4, w, x, load4_f16) + llm_kernels_scalar.dot[LLM_DT_F16](n - n4, w + n4, x + n4);
-}
-
-static float dot_bf16(int64_t n, const void *wv, const void *xv) {
-    const uint16_t *w = wv;
-    const float *x = xv;
-    int64_t n4 = n & ~(int64_t)3;
-    return dot_float(n4, w, x, load4_bf16) + llm_kernels_scalar.dot[LLM_DT_BF16](n - n4, w + n4, x + n4);
-}
+LLM_DEFINE_FLOAT_DOTS(4, dot_float, load4)
 
 /* ------------------------------------------------------------ quantized types */
 
@@ -311,21 +293,17 @@ static inline __attribute__((always_inline)) void attn_rows(int R, int n, int k,
 
 LLM_DEFINE_ATTN_GEMM(attn_rows)
 
-/* exp(x) as kernels_avx2.c's exp8 computes it: n = round(x log2 e), e^r
- * by Cephes expf's polynomial, 2^n in the exponent bits, x clamped to
- * [-87.3, 88.3] and lanes below -87.3 flushed to 0. NaN passes through. */
+/* a * b + c fused, in the argument order of the x86 sets. */
+static inline float32x4_t fma4(float32x4_t a, float32x4_t b, float32x4_t c) { return vfmaq_f32(c, a, b); }
+
+LLM_DEFINE_EXP_CORE(float32x4_t, vdupq_n_f32, vmulq_f32, vaddq_f32, fma4, vrndnq_f32)
+
+/* exp(x) as the avx2 set's exp8 computes it: 2^n in the exponent bits, x
+ * clamped to [-87.3, 88.3] and lanes below -87.3 flushed to 0. NaN passes
+ * through. */
 static inline float32x4_t exp4(float32x4_t x0) {
-    float32x4_t x = vminq_f32(vmaxq_f32(x0, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f));
-    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504f)));
-    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
-    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
-    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
-    p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+    float32x4_t x = vminq_f32(vmaxq_f32(x0, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f)), n;
+    float32x4_t p = exp_core(x, &n);
     int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
     float32x4_t y = vmulq_f32(p, vreinterpretq_f32_s32(e));
     return vbslq_f32(vcltq_f32(x0, vdupq_n_f32(-87.3f)), vdupq_n_f32(0.0f), y);
@@ -360,16 +338,9 @@ static float attn_exp(int n, float *x, float *max) {
 
 const llm_kernels llm_kernels_neon = {
     .name = "neon",
-    .dot = {
-        [LLM_DT_F32] = dot_f32,
-        [LLM_DT_F16] = dot_f16,
-        [LLM_DT_BF16] = dot_bf16,
-        [LLM_DT_Q8_0] = dot_q8_0,
-        [LLM_DT_Q4_0] = dot_q4_0,
-        [LLM_DT_Q4_K] = dot_q4_k,
-        [LLM_DT_Q5_K] = dot_q5_k,
-        [LLM_DT_Q6_K] = dot_q6_k,
-    },
+    .dot = {[LLM_DT_F32] = dot_f32, [LLM_DT_F16] = dot_f16, [LLM_DT_BF16] = dot_bf16,
+            [LLM_DT_Q8_0] = dot_q8_0, [LLM_DT_Q4_0] = dot_q4_0,
+            [LLM_DT_Q4_K] = dot_q4_k, [LLM_DT_Q5_K] = dot_q5_k, [LLM_DT_Q6_K] = dot_q6_k},
     .quantize_act = quantize_act,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,

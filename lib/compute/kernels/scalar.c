@@ -166,16 +166,9 @@ static float attn_exp(int n, float *x, float *max) {
 
 const llm_kernels llm_kernels_scalar = {
     .name = "scalar",
-    .dot = {
-        [LLM_DT_F32] = dot_f32,
-        [LLM_DT_F16] = dot_f16,
-        [LLM_DT_BF16] = dot_bf16,
-        [LLM_DT_Q8_0] = dot_q8_0,
-        [LLM_DT_Q4_0] = dot_q4_0,
-        [LLM_DT_Q4_K] = dot_q4_k,
-        [LLM_DT_Q5_K] = dot_q5_k,
-        [LLM_DT_Q6_K] = dot_q6_k,
-    },
+    .dot = {[LLM_DT_F32] = dot_f32, [LLM_DT_F16] = dot_f16, [LLM_DT_BF16] = dot_bf16,
+            [LLM_DT_Q8_0] = dot_q8_0, [LLM_DT_Q4_0] = dot_q4_0,
+            [LLM_DT_Q4_K] = dot_q4_k, [LLM_DT_Q5_K] = dot_q5_k, [LLM_DT_Q6_K] = dot_q6_k},
     .quantize_act = quantize_act,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,
