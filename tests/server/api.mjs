@@ -5,7 +5,7 @@
 // all the same) and a greedy completion, each equal to `llm --temp 0` on
 // the same rendered prompt; the same streamed (deltas concatenate to it,
 // usage when asked); stop strings; a conversation's second turn reusing
-// the first's cache; logit_bias and the penalties; 8 concurrent chat
+// the first's cache; embeddings; logit_bias and the penalties; 8 concurrent chat
 // streams on 4 slots, each equal to its sequential result; streams the
 // client aborts after 3 chunks stop generating and free their slots; bad
 // requests are each a 4xx with OpenAI's error object, after which the
@@ -121,6 +121,17 @@ const reused = (await metric("llm_prompt_tokens_cached_total")) - cached;
 check(reused >= r1.usage.prompt_tokens && reused < r2.usage.prompt_tokens,
 	`the second turn reused ${reused} tokens; the first turn's prompt had ${r1.usage.prompt_tokens}`);
 
+// --- embeddings: unit-length vectors of the model's width, the same as
+// floats or base64 (the client's default), alone or in a batch
+const width = (v) => Math.hypot(...v);
+const b64 = await client.embeddings.create({ model: MODEL, input: ["a cat", "a dog"] });
+const flt = await client.embeddings.create({ model: MODEL, input: "a dog", encoding_format: "float" });
+check(b64.data.length === 2 && b64.data.every((d, i) => d.index === i && d.embedding.length === 64), "embeddings: " + JSON.stringify(b64).slice(0, 200));
+check(b64.data.every((d) => Math.abs(width(d.embedding) - 1) < 1e-4), "embeddings are not unit length");
+check(flt.data[0].embedding.every((x, i) => Math.fround(x) === b64.data[1].embedding[i]), "float and base64 embeddings differ");
+check(b64.data[0].embedding.some((x, i) => Math.abs(x - b64.data[1].embedding[i]) > 1e-3), "two texts, one embedding");
+check(b64.usage.prompt_tokens > 2 && b64.model === MODEL, "embeddings usage " + JSON.stringify(b64.usage));
+
 // --- logit_bias and the penalties reach the sampler
 const biased = await greedy(false, PROMPT, 6, { logit_bias: { 300: 100 } });
 const unit = biased.slice(0, biased.length / 6);
@@ -199,6 +210,8 @@ await refused("messages: 'hi'", () => client.chat.completions.create({ model: MO
 await refused("role: 'wizard'", () => client.chat.completions.create({ model: MODEL, messages: [{ role: "wizard", content: "x" }] }), 400);
 await refused("n: 2 (chat)", () => client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }], n: 2 }), 400);
 await refused("max_tokens beyond the context", () => client.completions.create({ model: MODEL, prompt: "a", max_tokens: 1 << 20 }), 400);
+await refused("input: []", () => client.embeddings.create({ model: MODEL, input: [] }), 400);
+await refused("input: [[1, 2]]", () => client.embeddings.create({ model: MODEL, input: [[1, 2]] }), 400);
 await refused("logit_bias key", () => client.completions.create({ model: MODEL, prompt: "a", logit_bias: { "-5": 1 } }), 400);
 await new Promise((resolve) => { // a page on another site, rebound to 127.0.0.1
 	http.get({ host: "127.0.0.1", port: srv.port, path: "/v1/models", headers: { Host: "evil.example:" + srv.port } }, (r) => {

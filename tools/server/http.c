@@ -291,8 +291,30 @@ fail:
     return e.status ? send_error(c, rq, &e) : MHD_NO;
 }
 
+/* POST /v1/embeddings: each input embedded on its own, in order. */
 static enum MHD_Result embeddings(struct MHD_Connection *c, request *rq) {
-    FAIL(c, rq, 501, "not_implemented", "embeddings are not available in this build");
+    server *srv = rq->srv;
+    oai_limits lim = {srv->model_id, pool_n_ctx(srv->pool), llm_model_n_vocab(srv->model),
+                      srv->max_messages, srv->max_depth};
+    oai_request r;
+    oai_error e;
+    if (oai_parse(rq->body.p ? rq->body.p : "", rq->body.len, OAI_EMBEDDING, &lim, &r, &e))
+        return send_error(c, rq, &e);
+    int dim = llm_model_n_embd(srv->model), rc = 0;
+    int32_t total = 0;
+    float *vecs = malloc((size_t)r.n_inputs * (size_t)dim * sizeof *vecs);
+    if (!vecs) rc = oai_fail(&e, 500, NULL, NULL, "out of memory for %d embeddings", r.n_inputs);
+    for (int i = 0; i < r.n_inputs && !rc; i++) {
+        int32_t n, *toks = prompt_tokenize(srv->model, r.inputs[i], 0, &n, &e);
+        rc = toks ? pool_embed(srv->pool, toks, n, vecs + (size_t)i * dim, client_gone, rq, &e) : -1;
+        total += toks ? n : 0;
+        free(toks);
+    }
+    char *json = rc ? NULL : oai_embeddings_json(srv->model_id, vecs, r.n_inputs, dim, r.base64, total);
+    free(vecs);
+    oai_request_free(&r);
+    if (rc) return e.status ? send_error(c, rq, &e) : MHD_NO;
+    return send_json(c, rq, 200, json);
 }
 
 static enum MHD_Result models(struct MHD_Connection *c, request *rq) {

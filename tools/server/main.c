@@ -162,6 +162,9 @@ int main(int argc, char **argv) {
     llm_ctx_params cp = llm_ctx_default_params();
     cp.n_ctx = (int32_t)o.n_ctx;
     cp.n_threads = (int32_t)o.n_threads;
+    cp.embeddings = true; /* for /v1/embeddings: unit-length means, as OpenAI's */
+    cp.pooling = LLM_POOLING_MEAN;
+    cp.normalize = true;
     srv.pool = pool_new(model, (int)o.n_slots, &cp, (int)o.max_queue, &srv.m, &err);
     int rc = srv.pool ? serve(&srv, &o) : bad(err.msg, "-np/-c");
     pool_free(srv.pool);

@@ -30,11 +30,7 @@ int prompt_check_template(const llm_model *m, const prompt_template *t, llm_erro
     return s ? 0 : -1;
 }
 
-/* Tokenizes text with BOS first when the vocabulary asks for one: added
- * unless the text (a rendered template) already begins with it. A chat
- * matches the control tokens its template writes; a completion's text is
- * taken literally, as `llm` takes a prompt. */
-static int32_t *tokenize(const llm_model *m, const char *text, int chat, int32_t *n, oai_error *e) {
+int32_t *prompt_tokenize(const llm_model *m, const char *text, int chat, int32_t *n, oai_error *e) {
     size_t len = strlen(text), cap = len + 2, need = 0;
     int32_t bos = llm_token_bos(m), add_bos = (llm_model_add_bos(m) || !len) && bos != LLM_TOKEN_NULL;
     uint32_t flags = chat ? LLM_TOKENIZE_SPECIAL : 0;
@@ -85,9 +81,9 @@ static char *chat_text(const llm_model *m, const prompt_template *t, const oai_r
 
 int32_t *prompt_tokens(const llm_model *m, const prompt_template *t, const oai_request *r,
                        int32_t *n, oai_error *e) {
-    if (r->kind != OAI_CHAT) return tokenize(m, r->prompt, 0, n, e);
+    if (r->kind != OAI_CHAT) return prompt_tokenize(m, r->prompt, 0, n, e);
     char *text = chat_text(m, t, r, e);
-    int32_t *toks = text ? tokenize(m, text, 1, n, e) : NULL;
+    int32_t *toks = text ? prompt_tokenize(m, text, 1, n, e) : NULL;
     free(text);
     return toks;
 }

@@ -18,6 +18,13 @@ typedef struct prompt_template {
  * reported when the server starts. Returns 0, or -1 with err filled. */
 int prompt_check_template(const llm_model *m, const prompt_template *t, llm_error *err);
 
+/* The tokens of text, *n of them, malloc'ed, with BOS first when the
+ * vocabulary asks for one (added unless the text already begins with it).
+ * A chat's rendered text (chat set) matches the control tokens its
+ * template writes; other text is taken literally, as `llm` takes a
+ * prompt. NULL with e filled (400) when it cannot be tokenized. */
+int32_t *prompt_tokenize(const llm_model *m, const char *text, int chat, int32_t *n, oai_error *e);
+
 /* The tokens of r's prompt, *n of them, malloc'ed; NULL with e filled (400
  * for a template that refuses the conversation or no template at all). */
 int32_t *prompt_tokens(const llm_model *m, const prompt_template *t, const oai_request *r,

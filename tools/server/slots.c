@@ -214,6 +214,31 @@ static int check_fit(const pool *p, const oai_request *r, int32_t n_prompt, oai_
                     p->n_ctx, (long long)n_prompt + r->max_tokens, n_prompt, r->max_tokens);
 }
 
+int pool_embed(pool *p, const int32_t *toks, int32_t n, float *out, gone_fn gone, void *gone_arg,
+               oai_error *e) {
+    if (n > p->n_ctx)
+        return oai_fail(e, 400, "input", "context_length_exceeded",
+                        "an input has %d tokens; this model's context holds %d", n, p->n_ctx);
+    int8_t *no_logits = calloc((size_t)n, 1); /* the hidden states only */
+    if (!no_logits) return oai_fail(e, 500, NULL, NULL, "out of memory");
+    slot *s = acquire(p, toks, n, gone, gone_arg, e);
+    if (!s) return free(no_logits), -1;
+    llm_error err;
+    llm_status st = llm_ctx_truncate(s->ctx, 0);
+    if (st == LLM_OK) st = llm_decode_ex(s->ctx, toks, n, no_logits, &err);
+    const float *v = st == LLM_OK ? llm_get_embeddings(s->ctx) : NULL;
+    if (v) {
+        memcpy(out, v, (size_t)llm_model_n_embd(p->model) * sizeof *out);
+        memcpy(s->cache, toks, (size_t)n * sizeof *toks);
+    }
+    if (!v) llm_ctx_truncate(s->ctx, 0);
+    s->n_cache = v ? n : 0;
+    release(p, s);
+    free(no_logits);
+    atomic_fetch_add(&p->m->prompt_tokens, (unsigned long long)n);
+    return v ? 0 : oai_fail(e, 500, NULL, NULL, "cannot embed the input: %s", st == LLM_OK ? "no embedding" : err.msg);
+}
+
 job *job_start(pool *p, const oai_request *r, const int32_t *toks, int32_t n, gone_fn gone,
                void *gone_arg, oai_error *e) {
     if (check_fit(p, r, n, e)) return NULL;

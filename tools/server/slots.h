@@ -26,6 +26,13 @@ void pool_stop(pool *p);
 void pool_free(pool *p);
 int32_t pool_n_ctx(const pool *p);
 
+/* The embedding of a text's n tokens into out (n_embd floats): decoded
+ * alone on a free slot (waiting for one as job_start does), mean-pooled
+ * and normalized as the slots' contexts are made to. Returns 0, or -1
+ * with e filled (status 0 when the client left). */
+int pool_embed(pool *p, const int32_t *toks, int32_t n, float *out, gone_fn gone, void *gone_arg,
+               oai_error *e);
+
 /* For the n tokens of a prompt: checks that they and r's max_tokens fit
  * a slot (400 if not), waits for a free slot (503 when the queue is full; NULL with status 0
  * when the client leaves while waiting), reuses the longest prefix the
