@@ -233,6 +233,14 @@ static void make_id(char *buf, size_t cap, const char *prefix) {
              atomic_fetch_add(&counter, 1));
 }
 
+/* Parses the request body as kind, against this server's model and limits. */
+static int parse_body(request *rq, oai_kind kind, oai_request *r, oai_error *e) {
+    server *srv = rq->srv;
+    oai_limits lim = {srv->model_id, pool_n_ctx(srv->pool), llm_model_n_vocab(srv->model),
+                      srv->max_messages, srv->max_depth};
+    return oai_parse(rq->body.p ? rq->body.p : "", rq->body.len, kind, &lim, r, e);
+}
+
 /* The response to a finished non-streaming generation; ends the job. */
 static enum MHD_Result reply_done(struct MHD_Connection *c, request *rq, job *j, oai_request *r,
                                   oai_result *res) {
@@ -254,12 +262,10 @@ static enum MHD_Result completion(struct MHD_Connection *c, request *rq, oai_kin
     server *srv = rq->srv;
     stream *st = calloc(1, sizeof *st);
     if (!st) return send_json(c, rq, 500, NULL);
-    oai_limits lim = {srv->model_id, pool_n_ctx(srv->pool), llm_model_n_vocab(srv->model),
-                      srv->max_messages, srv->max_depth};
     oai_error e;
     oai_request *r = &st->r;
     int32_t n, *toks = NULL;
-    if (oai_parse(rq->body.p ? rq->body.p : "", rq->body.len, kind, &lim, r, &e) ||
+    if (parse_body(rq, kind, r, &e) ||
         !(toks = prompt_tokens(srv->model, &srv->tmpl, r, &n, &e)))
         goto fail;
     st->j = job_start(srv->pool, r, toks, n, client_gone, rq, &e);
@@ -294,12 +300,9 @@ fail:
 /* POST /v1/embeddings: each input embedded on its own, in order. */
 static enum MHD_Result embeddings(struct MHD_Connection *c, request *rq) {
     server *srv = rq->srv;
-    oai_limits lim = {srv->model_id, pool_n_ctx(srv->pool), llm_model_n_vocab(srv->model),
-                      srv->max_messages, srv->max_depth};
     oai_request r;
     oai_error e;
-    if (oai_parse(rq->body.p ? rq->body.p : "", rq->body.len, OAI_EMBEDDING, &lim, &r, &e))
-        return send_error(c, rq, &e);
+    if (parse_body(rq, OAI_EMBEDDING, &r, &e)) return send_error(c, rq, &e);
     int dim = llm_model_n_embd(srv->model), rc = 0;
     int32_t total = 0;
     float *vecs = malloc((size_t)r.n_inputs * (size_t)dim * sizeof *vecs);
