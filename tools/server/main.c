@@ -120,7 +120,7 @@ static char *template_source(const char *path) {
 /* Serves until SIGINT or SIGTERM. The signals are blocked before any
  * thread starts, so every thread inherits the mask and sigwait here is
  * the one place they arrive. */
-static int serve(server *srv, const options *o) {
+static void serve(server *srv, const options *o) {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -130,7 +130,7 @@ static int serve(server *srv, const options *o) {
     char err[256];
     int max_conn = (int)(o->n_slots + o->max_queue + 64);
     struct MHD_Daemon *d = http_start(srv, o->host, (uint16_t)o->port, max_conn, err, sizeof err);
-    if (!d) return bad(err, o->host);
+    if (!d) die("%s", err);
     int v6 = strchr(o->host, ':') != NULL;
     fprintf(stderr, "llm-server: listening on http://%s%s%s:%u/ (%s, %ld slots of %d tokens)\n", v6 ? "[" : "", o->host,
             v6 ? "]" : "", srv->port, srv->model_id, o->n_slots, pool_n_ctx(srv->pool));
@@ -139,7 +139,6 @@ static int serve(server *srv, const options *o) {
     fprintf(stderr, "llm-server: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     pool_stop(srv->pool);
     MHD_stop_daemon(d);
-    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -152,7 +151,7 @@ int main(int argc, char **argv) {
     srv.max_messages = (int)o.max_messages;
     llm_error err;
     llm_model *model = llm_model_load(o.model, NULL, &err);
-    if (!model) return bad(err.msg, o.model);
+    if (!model) die("%s", err.msg);
     srv.model = model;
     char *tmpl_src = o.template_file ? template_source(o.template_file) : NULL;
     srv.tmpl.src = tmpl_src;
@@ -166,9 +165,10 @@ int main(int argc, char **argv) {
     cp.pooling = LLM_POOLING_MEAN;
     cp.normalize = true;
     srv.pool = pool_new(model, (int)o.n_slots, &cp, (int)o.max_queue, &srv.m, &err);
-    int rc = srv.pool ? serve(&srv, &o) : bad(err.msg, "-np/-c");
+    if (!srv.pool) die("cannot make %ld slots: %s", o.n_slots, err.msg);
+    serve(&srv, &o);
     pool_free(srv.pool);
     free(tmpl_src);
     llm_model_free(model);
-    return rc;
+    return 0;
 }
