@@ -213,12 +213,17 @@ await refused("max_tokens beyond the context", () => client.completions.create({
 await refused("input: []", () => client.embeddings.create({ model: MODEL, input: [] }), 400);
 await refused("input: [[1, 2]]", () => client.embeddings.create({ model: MODEL, input: [[1, 2]] }), 400);
 await refused("logit_bias key", () => client.completions.create({ model: MODEL, prompt: "a", logit_bias: { "-5": 1 } }), 400);
-await new Promise((resolve) => { // a page on another site, rebound to 127.0.0.1
-	http.get({ host: "127.0.0.1", port: srv.port, path: "/v1/models", headers: { Host: "evil.example:" + srv.port } }, (r) => {
-		check(r.statusCode === 403, `Host evil.example: status ${r.statusCode}`);
-		r.resume().on("end", resolve);
+// Host names this server (a loopback name with its port) or the request is
+// a page of another site whose name was rebound to 127.0.0.1
+function withHost(host) {
+	return new Promise((resolve) => {
+		http.get({ host: "127.0.0.1", port: srv.port, path: "/health", headers: { Host: host } },
+			(r) => r.resume().on("end", () => resolve(r.statusCode)));
 	});
-});
+}
+for (const [host, want] of [["evil.example:" + srv.port, 403], ["localhost:" + (srv.port + 1), 403], ["localhost.evil.example", 403],
+	["localhost:" + srv.port, 200], ["[::1]:" + srv.port, 200], ["LOCALHOST:" + srv.port, 200]])
+	check((await withHost(host)) === want, `Host ${host}: want ${want}`);
 // Raw bytes on a socket: what the server answers (maybe nothing) before it closes.
 function rawSocket(bytes) {
 	return new Promise((resolve) => {
