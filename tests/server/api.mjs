@@ -72,6 +72,14 @@ async function streamed(chat, prompt, n, extra = {}) {
 	return { text, usage, chunks };
 }
 
+// Every line of /metrics a comment or a sample of Prometheus's text format.
+async function checkMetricsFormat() {
+	const text = await (await fetch(srv.url + "/metrics", { headers: { Authorization: "Bearer " + KEY } })).text();
+	const bad = text.split("\n").filter((l) => l && !/^# (HELP|TYPE) [a-z_]+ .+$/.test(l) &&
+		!/^[a-z_]+(\{[a-z_]+="[^"]*"\})? [0-9.e+-]+$/.test(l));
+	check(text.endsWith("\n") && !bad.length, "/metrics lines not in the text format: " + bad.join(" | "));
+}
+
 async function metric(name) {
 	const r = await fetch(srv.url + "/metrics", { headers: { Authorization: "Bearer " + KEY } });
 	const m = new RegExp("^" + name.replace(/[{}"]/g, "\\$&") + " (\\d+)", "m").exec(await r.text());
@@ -212,6 +220,9 @@ await refused("n: 2 (chat)", () => client.chat.completions.create({ model: MODEL
 await refused("max_tokens beyond the context", () => client.completions.create({ model: MODEL, prompt: "a", max_tokens: 1 << 20 }), 400);
 await refused("input: []", () => client.embeddings.create({ model: MODEL, input: [] }), 400);
 await refused("input: [[1, 2]]", () => client.embeddings.create({ model: MODEL, input: [[1, 2]] }), 400);
+await refused("logprobs: true", () => client.completions.create({ model: MODEL, prompt: "a", logprobs: true }), 400);
+await refused("tools", () => client.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "x" }],
+	tools: [{ type: "function", function: { name: "f" } }] }), 400);
 await refused("logit_bias key", () => client.completions.create({ model: MODEL, prompt: "a", logit_bias: { "-5": 1 } }), 400);
 // Host names this server (a loopback name with its port) or the request is
 // a page of another site whose name was rebound to 127.0.0.1
@@ -241,6 +252,7 @@ for (const [what, bytes] of [["garbage", "NOT HTTP AT ALL\r\n\r\n"], ["a 200 KB 
 }
 check((await greedy(false, PROMPT, 48)) === want, "after the bad requests the server answers differently");
 check((await metric("llm_requests_total{code=\"400\"}")) >= 7, "/metrics counted too few 400s");
+await checkMetricsFormat();
 console.log("bad requests: each refused with the error object; the server still serves");
 
 // --- a full queue: 503 with Retry-After
