@@ -1,4 +1,4 @@
-// node api.mjs LLM_SERVER LLM MODELS_DIR
+// node api.mjs LLM_SERVER LLM MODELS_DIR README
 //
 // llm-server against the official openai client: the model list; a greedy
 // chat completion (chatml, which stories260K does not know, but renders
@@ -10,15 +10,17 @@
 // client aborts after 3 chunks stop generating and free their slots; bad
 // requests are each a 4xx with OpenAI's error object, after which the
 // server still serves; a full queue is a 503 with Retry-After; CORS only
-// with --cors-origin.
+// with --cors-origin; the README's client example runs.
 import OpenAI from "openai";
 import { execFileSync } from "node:child_process";
 import http from "node:http";
 import net from "node:net";
-import { basename } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { check, startServer, testModel } from "./common.mjs";
 
-const [serverExe, llmExe, modelsDir] = process.argv.slice(2);
+const [serverExe, llmExe, modelsDir, readmePath] = process.argv.slice(2);
 const modelPath = testModel(modelsDir);
 const MODEL = basename(modelPath);
 const KEY = "key-" + process.pid;
@@ -254,6 +256,15 @@ check((await greedy(false, PROMPT, 48)) === want, "after the bad requests the se
 check((await metric("llm_requests_total{code=\"400\"}")) >= 7, "/metrics counted too few 400s");
 await checkMetricsFormat();
 console.log("bad requests: each refused with the error object; the server still serves");
+
+// --- the README's example, pointed at this server
+const example = /```js\n(import OpenAI[^`]*)```/.exec(readFileSync(readmePath, "utf8"));
+check(example, "the README has no client example");
+const exampleFile = join(dirname(fileURLToPath(import.meta.url)), "readme-example.mjs");
+writeFileSync(exampleFile, example[1].replace("http://127.0.0.1:8080", srv.url).replace('apiKey: "none"', `apiKey: "${KEY}"`));
+const printed = execFileSync(process.execPath, [exampleFile], { encoding: "utf8" });
+check(printed.trim().length > 0, "the README's example printed nothing");
+console.log("readme: the client example runs");
 
 // --- a full queue: 503 with Retry-After
 const one = await startServer(serverExe, ["-m", modelPath, "-np", "1", "--max-queue", "0", "--cors-origin", "http://app.example"]);
