@@ -5,6 +5,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "page_html.h"
 
@@ -439,11 +441,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     *con_cls = NULL;
 }
 
-struct MHD_Daemon *http_start(server *srv, const char *host, uint16_t port, int max_conn, char *err, size_t cap) {
+/* A socket bound to host:port and listening, its port (the one the
+ * kernel picked for port 0) in srv->port before any connection thread can
+ * look at it; -1 with a message in err. */
+static int listen_on(server *srv, const char *host, uint16_t port, char *err, size_t cap) {
     struct sockaddr_storage ss = {0};
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    socklen_t len = sizeof *v4;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
         v4->sin_port = htons(port);
@@ -452,22 +457,39 @@ struct MHD_Daemon *http_start(server *srv, const char *host, uint16_t port, int 
         v6->sin6_family = AF_INET6;
         v6->sin6_port = htons(port);
         srv->loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
-        flags |= MHD_USE_IPv6;
+        len = sizeof *v6;
     } else {
         snprintf(err, cap, "--host '%s' is not a numeric IPv4 or IPv6 address", host);
-        return NULL;
+        return -1;
     }
-    struct MHD_Daemon *d = MHD_start_daemon(flags, port, NULL, NULL, on_request, srv,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd >= 0 && ss.ss_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) || listen(fd, 128) ||
+        getsockname(fd, (struct sockaddr *)&ss, &len)) {
+        snprintf(err, cap, "cannot listen on %s port %u: %s", host, port, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    srv->port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+    return fd;
+}
+
+struct MHD_Daemon *http_start(server *srv, const char *host, uint16_t port, int max_conn, char *err, size_t cap) {
+    int fd = listen_on(srv, host, port, err, cap);
+    if (fd < 0) return NULL;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+            (strchr(host, ':') ? MHD_USE_IPv6 : 0),
+        0, NULL, NULL, on_request, srv,
+        MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conn,
         MHD_OPTION_CONNECTION_TIMEOUT, 60u,
         MHD_OPTION_END);
     if (!d) {
-        snprintf(err, cap, "cannot listen on %s port %u (in use, or not an address of this machine?)", host, port);
-        return NULL;
+        close(fd);
+        snprintf(err, cap, "libmicrohttpd cannot serve on %s port %u", host, srv->port);
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : port;
     return d;
 }

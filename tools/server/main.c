@@ -132,8 +132,8 @@ static void serve(server *srv, const options *o) {
     struct MHD_Daemon *d = http_start(srv, o->host, (uint16_t)o->port, max_conn, err, sizeof err);
     if (!d) die("%s", err);
     int v6 = strchr(o->host, ':') != NULL;
-    fprintf(stderr, "llm-server: listening on http://%s%s%s:%u/ (%s, %ld slots of %d tokens)\n", v6 ? "[" : "", o->host,
-            v6 ? "]" : "", srv->port, srv->model_id, o->n_slots, pool_n_ctx(srv->pool));
+    fprintf(stderr, "llm-server: listening on http://%s%s%s:%u/ (%s, %ld slot%s of %d tokens)\n", v6 ? "[" : "", o->host,
+            v6 ? "]" : "", srv->port, srv->model_id, o->n_slots, o->n_slots == 1 ? "" : "s", pool_n_ctx(srv->pool));
     int sig;
     sigwait(&set, &sig);
     fprintf(stderr, "llm-server: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
