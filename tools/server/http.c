@@ -46,7 +46,9 @@ static double now(void) {
 }
 
 /* Whether the peer has closed its end (or the socket failed): a poll
- * that does not wait, so it can run before every token. */
+ * that does not wait, so it can run before every token. A client that
+ * only shuts down its sending side counts as gone too; HTTP clients do
+ * not do that while they wait for an answer. */
 static int fd_gone(int fd) {
     struct pollfd p = {.fd = fd, .events = POLLRDHUP};
     return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));

@@ -161,6 +161,7 @@ int main(int argc, char **argv) {
     llm_ctx_params cp = llm_ctx_default_params();
     cp.n_ctx = (int32_t)o.n_ctx;
     cp.n_threads = (int32_t)o.n_threads;
+    cp.n_threads_blas = cp.n_threads; /* every slot asks the same, so OpenBLAS's count is set once */
     cp.embeddings = true; /* for /v1/embeddings: unit-length means, as OpenAI's */
     cp.pooling = LLM_POOLING_MEAN;
     cp.normalize = true;
