@@ -9,7 +9,8 @@
 // streams on 4 slots, each equal to its sequential result; streams the
 // client aborts after 3 chunks stop generating and free their slots; bad
 // requests are each a 4xx with OpenAI's error object, after which the
-// server still serves; a full queue is a 503 with Retry-After; CORS only
+// server still serves; the queue in order, and a 503 with Retry-After when
+// full; CORS only
 // with --cors-origin; the README's client example runs.
 import OpenAI from "openai";
 import { execFileSync } from "node:child_process";
@@ -266,17 +267,33 @@ const printed = execFileSync(process.execPath, [exampleFile], { encoding: "utf8"
 check(printed.trim().length > 0, "the README's example printed nothing");
 console.log("readme: the client example runs");
 
-// --- a full queue: 503 with Retry-After
-const one = await startServer(serverExe, ["-m", modelPath, "-np", "1", "--max-queue", "0", "--cors-origin", "http://app.example"]);
+// --- the queue: first come, first served; when full, 503 with Retry-After
+const one = await startServer(serverExe, ["-m", modelPath, "-np", "1", "-c", "8192", "--max-queue", "2", "--cors-origin", "http://app.example"]);
 const c1 = new OpenAI({ baseURL: one.url + "/v1", apiKey: "none", maxRetries: 0 });
-const long = await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 2000, logit_bias: NO_END, stream: true });
+const queued = async (n) => { // waits until n requests are in line
+	for (const t0 = Date.now(); (await (await fetch(one.url + "/health")).json()).queue !== n;) {
+		check(Date.now() - t0 < 10000, `the queue never held ${n}: did the long stream end first?`);
+		await new Promise((r) => setTimeout(r, 10));
+	}
+};
+// holds the one slot for seconds (8000 tokens) unless aborted
+const long = await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 8000, logit_bias: NO_END, stream: true });
 const it = long[Symbol.asyncIterator]();
 await it.next();
+const order = [];
+const inLine = ["first", "second"].map(async (name, i) => {
+	if (i) await queued(1);
+	await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4 });
+	order.push(name);
+});
+await queued(2);
 const r503 = await fetch(one.url + "/v1/completions", { method: "POST", headers: { "Content-Type": "application/json" },
 	body: JSON.stringify({ model: MODEL, prompt: "a" }) });
 check(r503.status === 503 && r503.headers.get("retry-after") && !isError(await r503.json(), 503), `full queue: ${r503.status}`);
 await it.return();
-console.log("queue: a full queue answers 503 with Retry-After");
+await Promise.all(inLine);
+check(order.join() === "first,second", "the queue served " + order.join(" before "));
+console.log("queue: served in order; a full queue answers 503 with Retry-After");
 
 // --- CORS only for the origin --cors-origin names, and not by default
 const pre = await fetch(one.url + "/v1/chat/completions", { method: "OPTIONS",

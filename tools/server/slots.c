@@ -15,9 +15,15 @@ typedef struct slot {
     int busy;
 } slot;
 
+/* A request waiting for a slot, in line (on its thread's stack). */
+typedef struct waiter {
+    struct waiter *next;
+} waiter;
+
 struct pool {
     const llm_model *model;
     slot *slots;
+    waiter *queue;   /* first in line first */
     int n_slots, max_queue, waiting;
     atomic_int stopping;
     int32_t n_ctx;
@@ -101,17 +107,23 @@ static slot *best_free(pool *p, const int32_t *toks, int32_t n) {
     return best;
 }
 
-/* Takes the best free slot, waiting in the queue (a tenth of a second at a
- * time, asking whether the client is still there) when there is none. */
+/* Takes the best free slot. When none is free, or others are already
+ * waiting, the request joins the end of the queue and takes the best free
+ * slot when it is first in line, waking a tenth of a second at a time to
+ * ask whether its client is still there. */
 static slot *acquire(pool *p, const int32_t *toks, int32_t n, gone_fn gone, void *arg, oai_error *e) {
     pthread_mutex_lock(&p->mu);
-    slot *s = best_free(p, toks, n);
-    if (!s && p->waiting >= p->max_queue) {
+    slot *s = p->queue ? NULL : best_free(p, toks, n);
+    if (s) goto out;
+    if (p->waiting >= p->max_queue) {
         pthread_mutex_unlock(&p->mu);
         oai_fail(e, 503, NULL, "server_busy", "all %d slots are busy and %d requests are waiting; retry later",
                  p->n_slots, p->waiting);
         return NULL;
     }
+    waiter me = {0}, **at = &p->queue;
+    while (*at) at = &(*at)->next;
+    *at = &me;
     atomic_store(&p->m->queue_depth, ++p->waiting);
     while (!s && !atomic_load(&p->stopping)) {
         struct timespec t;
@@ -119,10 +131,14 @@ static slot *acquire(pool *p, const int32_t *toks, int32_t n, gone_fn gone, void
         t.tv_nsec += 100000000;
         if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
         pthread_cond_timedwait(&p->freed, &p->mu, &t);
-        s = best_free(p, toks, n);
+        s = p->queue == &me ? best_free(p, toks, n) : NULL;
         if (!s && gone && gone(arg)) break;
     }
+    for (at = &p->queue; *at != &me; at = &(*at)->next) {}
+    *at = me.next;
     atomic_store(&p->m->queue_depth, --p->waiting);
+    pthread_cond_broadcast(&p->freed); /* the next in line may take a slot now */
+out:
     if (s) s->busy = 1, atomic_fetch_add(&p->m->slots_busy, 1);
     pthread_mutex_unlock(&p->mu);
     if (!s) e->status = 0; /* nobody to answer */
@@ -133,7 +149,7 @@ static void release(pool *p, slot *s) {
     pthread_mutex_lock(&p->mu);
     s->busy = 0;
     atomic_fetch_sub(&p->m->slots_busy, 1);
-    pthread_cond_signal(&p->freed);
+    pthread_cond_broadcast(&p->freed); /* the first in line takes it */
     pthread_mutex_unlock(&p->mu);
 }
 
