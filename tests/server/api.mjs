@@ -93,6 +93,8 @@ async function metric(name) {
 // --- models
 const models = await client.models.list();
 check(models.data.length === 1 && models.data[0].id === MODEL, "models: " + JSON.stringify(models.data));
+check((await client.models.retrieve(MODEL)).id === MODEL, "models.retrieve");
+await refused("models.retrieve of another model", () => client.models.retrieve("gpt-4o"), 404);
 
 // --- greedy, plain and streamed, against llm (the first requests: the
 // slots hold nothing yet, so every prompt is computed as llm computes it)

@@ -25,6 +25,7 @@ typedef struct request {
     double t0;
     int status;
     int fd;       /* the client's socket, polled for a hang-up */
+    const char *url;
 } request;
 
 /* A streamed generation: the job, and the SSE bytes produced but not yet
@@ -328,6 +329,14 @@ static enum MHD_Result models(struct MHD_Connection *c, request *rq) {
     return send_json(c, rq, 200, oai_models_json(rq->srv->model_id, rq->srv->created));
 }
 
+#define MODELS_PREFIX "/v1/models/"
+
+static enum MHD_Result model(struct MHD_Connection *c, request *rq) {
+    const char *name = rq->url + strlen(MODELS_PREFIX);
+    if (strcmp(name, rq->srv->model_id)) FAIL(c, rq, 404, "model_not_found", "The model '%.100s' does not exist", name);
+    return send_json(c, rq, 200, oai_model_json(rq->srv->model_id, rq->srv->created));
+}
+
 static enum MHD_Result health(struct MHD_Connection *c, request *rq) {
     metrics *m = &rq->srv->m;
     sbuf b = {0};
@@ -358,17 +367,19 @@ static enum MHD_Result completion_route(struct MHD_Connection *c, request *rq) {
 typedef struct route {
     const char *method, *path;
     enum MHD_Result (*fn)(struct MHD_Connection *, request *);
-    int open; /* answered without the API key */
+    int open;   /* answered without the API key */
+    int prefix; /* path is a prefix of the URLs it answers */
 } route;
 
 static const route routes[] = {
-    {"GET", "/", page, 1},
-    {"GET", "/health", health, 1},
-    {"GET", "/metrics", prometheus, 0},
-    {"GET", "/v1/models", models, 0},
-    {"POST", "/v1/chat/completions", chat_route, 0},
-    {"POST", "/v1/completions", completion_route, 0},
-    {"POST", "/v1/embeddings", embeddings, 0},
+    {"GET", "/", page, 1, 0},
+    {"GET", "/health", health, 1, 0},
+    {"GET", "/metrics", prometheus, 0, 0},
+    {"GET", "/v1/models", models, 0, 0},
+    {"GET", MODELS_PREFIX, model, 0, 1},
+    {"POST", "/v1/chat/completions", chat_route, 0, 0},
+    {"POST", "/v1/completions", completion_route, 0, 0},
+    {"POST", "/v1/embeddings", embeddings, 0, 0},
 };
 
 /* Answers a CORS preflight for the allowed origin. */
@@ -390,8 +401,9 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, request *rq, const cha
     if (!strcmp(method, "OPTIONS") && srv->cors_origin) return preflight(c, rq);
     const route *match = NULL;
     int known = 0;
+    rq->url = url;
     for (size_t i = 0; i < sizeof routes / sizeof *routes; i++)
-        if (!strcmp(url, routes[i].path)) {
+        if (routes[i].prefix ? !strncmp(url, routes[i].path, strlen(routes[i].path)) : !strcmp(url, routes[i].path)) {
             known = 1;
             if (!strcmp(method, routes[i].method)) match = &routes[i];
         }

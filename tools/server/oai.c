@@ -433,13 +433,20 @@ char *oai_embeddings_json(const char *model, const float *vecs, int n, int dim, 
     return print(o);
 }
 
-char *oai_models_json(const char *model_id, long long created) {
-    cJSON *o = cJSON_CreateObject(), *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "object", "list");
+static cJSON *model_item(const char *model_id, long long created) {
+    cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "id", model_id);
     cJSON_AddStringToObject(m, "object", "model");
     cJSON_AddNumberToObject(m, "created", (double)created);
     cJSON_AddStringToObject(m, "owned_by", "llm-server");
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "data"), m);
+    return m;
+}
+
+char *oai_model_json(const char *model_id, long long created) { return print(model_item(model_id, created)); }
+
+char *oai_models_json(const char *model_id, long long created) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(o, "data"), model_item(model_id, created));
     return print(o);
 }

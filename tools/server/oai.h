@@ -100,7 +100,8 @@ int oai_chunk_sse(sbuf *out, oai_kind kind, const oai_result *r, int role, int u
  * of little-endian float32. */
 char *oai_embeddings_json(const char *model, const float *vecs, int n, int dim,
                           int base64, int32_t prompt_tokens);
-/* GET /v1/models */
+/* GET /v1/models, and GET /v1/models/ID */
 char *oai_models_json(const char *model_id, long long created);
+char *oai_model_json(const char *model_id, long long created);
 
 #endif
