@@ -7,6 +7,7 @@
 
 #include "llm_convert.h"
 #include "progress.h"
+#include "tempclean.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-convert";
@@ -19,8 +20,10 @@ static const char usage[] =
     "  --from-hf DIR         a Hugging Face LlamaForCausalLM directory: config.json,\n"
     "                        model.safetensors or shards with model.safetensors.index.json,\n"
     "                        tokenizer.model or tokenizer.json\n"
-    "  -o OUT                the GGUF file to write (never one of the inputs); it appears\n"
-    "                        only once complete\n"
+    "  -o OUT                the GGUF file to write (never one of the inputs): a new or a\n"
+    "                        regular file, replaced only once the new one is complete;\n"
+    "                        a symbolic link, device or FIFO there is refused, not followed.\n"
+    "                        Interrupted (SIGINT, SIGTERM, SIGHUP), nothing is left behind\n"
     "  --type TYPE           f32, f16 or bf16 for the weight matrices (default: the\n"
     "                        checkpoint's own); norms are always F32\n"
     "  -h, --help            this help\n";
@@ -52,6 +55,8 @@ int main(int argc, char **argv) {
     llm_convert_params p = llm_convert_default_params();
     p.report = progress_report;
     p.report_ud = &prog;
+    p.temp = tempclean_hook;
+    tempclean_install();
     if (type && (!llm_type_from_name(type, &p.type) || (p.type != LLM_TYPE_F32 && p.type != LLM_TYPE_F16 && p.type != LLM_TYPE_BF16)))
         die("--type '%s': use f32, f16 or bf16 (llm-quantize makes the quantized types)", type);
     llm_error err;

@@ -11,6 +11,7 @@
 
 #include "progress.h"
 #include "llm_convert.h"
+#include "tempclean.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-quantize";
@@ -30,7 +31,9 @@ static const char usage[] =
     "  --tensor-type PATTERN=TYPE\n"
     "            tensors whose name contains PATTERN get TYPE (first match wins),\n"
     "            e.g. --tensor-type ffn_=f32\n"
-    "  OUT is never IN, and appears only once complete.\n";
+    "  OUT is never IN: a new or a regular file, replaced only once the new one\n"
+    "  is complete; a symbolic link, device or FIFO there is refused, not\n"
+    "  followed. Interrupted (SIGINT, SIGTERM, SIGHUP), nothing is left behind.\n";
 
 static llm_type parse_type(const char *name) {
     llm_type t;
@@ -75,6 +78,8 @@ int main(int argc, char **argv) {
     p.report = progress_report;
     p.report_ud = &prog;
     p.mixture_m = mix;
+    p.temp = tempclean_hook;
+    tempclean_install();
     llm_error err;
     if (llm_quantize_file(pos[0], pos[1], &p, &err)) {
         progress_clear(&prog);
