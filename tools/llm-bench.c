@@ -6,6 +6,10 @@
  *  tg  text generation: n single-token decodes from an emptied context,
  *      each fed the greedy choice of the previous step, in tokens/second.
  *
+ * -d N runs both after N tokens already in the cache (llama-bench -d): the
+ * context is filled once, untimed, and each run truncates back to N, so
+ * the figures say how attention over a long cache slows the products.
+ *
  * Each is repeated (-r) and reported as mean and standard deviation. All
  * runs share one context, as a program would keep it; an untimed pp run
  * comes first so that the mapped weights are in memory and the cache's
@@ -48,6 +52,7 @@ typedef struct options {
     int32_t n_prompt;      /* -p */
     int32_t n_gen;         /* -n */
     int32_t reps;          /* -r */
+    int32_t depth;         /* -d: tokens in the cache before each test */
     int32_t abort_ms;      /* --abort-after, 0 = off */
     int json;
 } options;
@@ -57,7 +62,7 @@ typedef struct stats {
 } stats;
 
 static const char synopsis[] =
-    "usage: llm-bench -m MODEL [-t THREADS] [-p N] [-n N] [-r REPS] [--json]\n"
+    "usage: llm-bench -m MODEL [-t THREADS] [-p N] [-n N] [-d N] [-r REPS] [--json]\n"
     "       llm-bench -m MODEL --tok-bench FILE [-r REPS] [--json]\n"
     "       llm-bench -m MODEL --abort-after MS [-t THREADS] [-p N] [-r REPS]\n"
     "Measures prompt processing (pp) and generation (tg) speed, as llama-bench does.\n\n";
@@ -75,7 +80,7 @@ static stats summarize(const double *x, int n) {
 
 static llm_ctx *new_ctx(const llm_model *m, const options *o) {
     llm_ctx_params cp = llm_ctx_default_params();
-    cp.n_ctx = o->n_prompt + o->n_gen;
+    cp.n_ctx = o->depth + o->n_prompt + o->n_gen;
     cp.n_threads = o->threads;
     cp.n_threads_blas = o->threads;
     llm_error err;
@@ -89,18 +94,19 @@ static void decode(llm_ctx *ctx, const int32_t *toks, int32_t n) {
     if (llm_decode(ctx, toks, n, &err) != LLM_OK) die("%s", err.msg);
 }
 
-/* Tokens per second of one batch of n_prompt ids into an emptied context. */
+/* Tokens per second of one batch of n_prompt ids into a context holding
+ * the depth tokens of fill_depth. */
 static double run_pp(llm_ctx *ctx, const options *o, const int32_t *toks) {
-    llm_ctx_truncate(ctx, 0);
+    llm_ctx_truncate(ctx, o->depth);
     double t0 = now();
     decode(ctx, toks, o->n_prompt);
     return o->n_prompt / (now() - t0);
 }
 
-/* Tokens per second of n_gen single-token steps from an emptied context,
+/* Tokens per second of n_gen single-token steps after the depth tokens,
  * starting from BOS (or id 0) and feeding back the greedy choice. */
 static double run_tg(llm_ctx *ctx, const llm_model *m, const options *o, llm_sampler *greedy) {
-    llm_ctx_truncate(ctx, 0);
+    llm_ctx_truncate(ctx, o->depth);
     int32_t tok = llm_token_bos(m) != LLM_TOKEN_NULL ? llm_token_bos(m) : 0;
     llm_error err;
     double t0 = now();
@@ -124,6 +130,16 @@ static int32_t *random_tokens(int32_t n, int32_t n_vocab) {
         t[i] = (int32_t)(x % (uint64_t)n_vocab);
     }
     return t;
+}
+
+/* Puts depth random tokens into the emptied cache (llm_decode splits them
+ * into batches), untimed: every run then truncates back to them. */
+static void fill_depth(llm_ctx *ctx, const llm_model *m, const options *o) {
+    if (!o->depth) return;
+    int32_t *toks = random_tokens(o->depth, llm_model_n_vocab(m));
+    llm_ctx_truncate(ctx, 0);
+    decode(ctx, toks, o->depth);
+    free(toks);
 }
 
 /* ---------------------------------------------------------------- bandwidth */
@@ -267,11 +283,11 @@ static void print_json(const options *o, const result *r) {
     json_str(o->model);
     printf(", \"desc\": ");
     json_str(r->desc);
-    printf(", \"size_bytes\": %llu, \"threads\": %d, \"reps\": %d, \"pp_tokens\": %d, \"tg_tokens\": %d, "
+    printf(", \"size_bytes\": %llu, \"threads\": %d, \"reps\": %d, \"depth\": %d, \"pp_tokens\": %d, \"tg_tokens\": %d, "
            "\"pp_tps_mean\": %.3f, \"pp_tps_std\": %.3f, \"tg_tps_mean\": %.3f, \"tg_tps_std\": %.3f, "
            "\"bandwidth_gbs\": %.3f, \"bandwidth_before_gbs\": %.3f, \"bandwidth_after_gbs\": %.3f, "
            "\"tg_bandwidth_fraction\": %.4f, \"peak_rss_bytes\": %llu, \"load_ms\": %.3f}\n",
-           (unsigned long long)r->size_bytes, o->threads, o->reps, o->n_prompt, o->n_gen, r->pp.mean,
+           (unsigned long long)r->size_bytes, o->threads, o->reps, o->depth, o->n_prompt, o->n_gen, r->pp.mean,
            r->pp.std, r->tg.mean, r->tg.std, r->bandwidth_gbs, r->bw_before, r->bw_after, r->tg_fraction,
            (unsigned long long)r->peak_rss_bytes, r->load_ms);
 }
@@ -283,6 +299,7 @@ static void print_table(const options *o, const result *r) {
     printf("threads    %d, %d repetitions, peak RSS %.1f MiB\n\n", o->threads, o->reps,
            r->peak_rss_bytes / 1048576.0);
     printf("| test      |                  t/s |\n|-----------|----------------------|\n");
+    if (o->depth) printf("(each test after %d tokens in the cache)\n", o->depth);
     printf("| pp%-7d | %9.2f ± %8.2f |\n", o->n_prompt, r->pp.mean, r->pp.std);
     printf("| tg%-7d | %9.2f ± %8.2f |\n\n", o->n_gen, r->tg.mean, r->tg.std);
     printf("memory read bandwidth %.2f GB/s (%d threads; %.2f before the tests, %.2f after);\n"
@@ -301,6 +318,7 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
     /* One context for every run, as a program would keep it; a first
      * untimed prompt maps the weights and touches the cache's pages. */
     llm_ctx *ctx = new_ctx(m, o);
+    fill_depth(ctx, m, o);
     run_pp(ctx, o, prompt);
     double *pp = xmalloc((size_t)o->reps * sizeof *pp), *tg = xmalloc((size_t)o->reps * sizeof *tg);
     for (int i = 0; i < o->reps; i++) {
@@ -427,13 +445,15 @@ static void bench_tokenizer(const llm_model *m, const options *o) {
 /* ---------------------------------------------------------------- main */
 
 static void parse_args(int argc, char **argv, options *o) {
-    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0};
+    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0, 0};
     const opt table[] = {
         {"m", "model", OPT_STR, &o->model, 0, 0, "PATH", "model file (.gguf, or llama2.c .bin)", NULL},
         {"t", "threads", OPT_INT, &o->threads, 1, 256, "N", "worker threads (default: the number of cores)", NULL},
         {"p", "n-prompt", OPT_INT, &o->n_prompt, 1, 1 << 20, "N", "pp: tokens decoded in one batch (default 512)", NULL},
         {"n", "n-gen", OPT_INT, &o->n_gen, 1, 1 << 20, "N", "tg: tokens generated one by one (default 128)", NULL},
         {"r", "repetitions", OPT_INT, &o->reps, 1, 1000, "N", "runs of each test (default 3)", NULL},
+        {"d", "n-depth", OPT_INT, &o->depth, 0, 1 << 20, "N", "run each test after N tokens in the cache (default 0)",
+         NULL},
         {NULL, "json", OPT_FLAG, &o->json, 0, 0, NULL, "print one JSON object instead of a table", NULL},
         {NULL, "tok-bench", OPT_STR, &o->tok_file, 0, 0, "FILE", "only measure tokenizing FILE, in MB/s", NULL},
         {NULL, "abort-after", OPT_INT, &o->abort_ms, 1, 1000000, "MS",
