@@ -20,6 +20,7 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "llm.h"
+#include "matmul.h"
 #include "quant.h"
 #include "quantize.h"
 #include "testutil.h"
@@ -762,6 +763,73 @@ static void test_gemm(void **state) {
     if (!tested) skip(); /* no kernel set with batched products on this CPU */
 }
 
+/* llm_matmul_many over products sharing their activations (q/k/v,
+ * gate/up; types mixed as in Q4_K_M) gives bit for bit what each product
+ * gives alone, in every set, on one thread and on a pool of 2, for batches
+ * on the dot products (1..5 vectors) and past them (8 and 40 vectors,
+ * where it runs them one by one); row counts not multiples of the 4-row
+ * tiles too. */
+static void check_many(const llm_kernels *k, llm_pool *pool, const uint32_t *types, const int *rows, int m, int64_t n_in) {
+    static const int batches[] = {1, 2, 3, 5, 8, 40};
+    llm_compute mc;
+    llm_error err;
+    if (llm_compute_init(&mc, pool, k, 40, n_in, &err) != LLM_OK) fail_msg("%s", err.msg);
+    llm_tensor w[LLM_MATMUL_MAX];
+    float *one[LLM_MATMUL_MAX], *all[LLM_MATMUL_MAX];
+    llm_product p[LLM_MATMUL_MAX];
+    float *x = rnd_floats(n_in * 40);
+    for (int i = 0; i < m; i++) {
+        size_t row = (size_t)(n_in / llm_dtype(types[i])->blck) * llm_dtype(types[i])->size;
+        char *data = xmalloc(row * (size_t)rows[i]);
+        float *wf = xmalloc((size_t)n_in * (size_t)rows[i] * sizeof *wf);
+        random_weights(types[i], n_in, rows[i], data, row, wf);
+        free(wf);
+        w[i] = (llm_tensor){data, types[i], {n_in, rows[i]}};
+        one[i] = xmalloc((size_t)rows[i] * 40 * sizeof(float));
+        all[i] = xmalloc((size_t)rows[i] * 40 * sizeof(float));
+        p[i] = (llm_product){all[i], &w[i]};
+    }
+    for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+        int n = batches[b];
+        for (int i = 0; i < m; i++) llm_matmul(&mc, one[i], &w[i], x, n);
+        llm_matmul_many(&mc, p, m, x, n);
+        for (int i = 0; i < m; i++)
+            if (memcmp(one[i], all[i], (size_t)rows[i] * (size_t)n * sizeof(float)) != 0)
+                fail_msg("%s, %d threads: product %d of %d (%s, %d x %lld) differs from llm_matmul for %d vectors",
+                         k->name, llm_pool_size(pool), i, m, llm_type_name(types[i]), rows[i], (long long)n_in, n);
+    }
+    for (int i = 0; i < m; i++) free((void *)w[i].data), free(one[i]), free(all[i]);
+    free(x);
+    llm_compute_free(&mc);
+}
+
+static void test_matmul_many(void **state) {
+    (void)state;
+    static const uint32_t types[] = {LLM_DT_F16, LLM_DT_BF16, LLM_DT_Q8_0, LLM_DT_Q4_0, LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
+    static const int qkv[] = {64, 16, 16}, odd[] = {37, 9, 21, 6}, gate_up[] = {176, 176};
+    llm_pool *pool;
+    llm_error err;
+    if (llm_pool_new(&pool, 2, &err) != LLM_OK) fail_msg("%s", err.msg);
+    rng_state = 0x853c49e6748fea9bu;
+    for (const llm_kernels *const *all = llm_kernels_all(); *all; all++) {
+        const llm_kernels *k = llm_kernels_get((*all)->name);
+        if (!k) continue;
+        for (int threads = 1; threads <= 2; threads++) {
+            llm_pool *pl = threads == 1 ? NULL : pool;
+            for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+                uint32_t same[LLM_MATMUL_MAX] = {types[t], types[t], types[t], types[t]};
+                check_many(k, pl, same, qkv, 3, 512);
+                check_many(k, pl, same, odd, 4, 256);
+                check_many(k, pl, same, gate_up, 2, 768);
+            }
+            /* Q4_K_M's mixture: attn_v and ffn_down in Q6_K; F16 beside Q8_0 (acts differ) */
+            check_many(k, pl, (const uint32_t[]){LLM_DT_Q4_K, LLM_DT_Q4_K, LLM_DT_Q6_K}, qkv, 3, 512);
+            check_many(k, pl, (const uint32_t[]){LLM_DT_Q8_0, LLM_DT_F16, LLM_DT_Q4_0}, odd, 3, 256);
+        }
+    }
+    llm_pool_free(pool);
+}
+
 /* Products of length 0 are 0 in every set. */
 static void test_empty(void **state) {
     (void)state;
@@ -935,6 +1003,7 @@ int main(void) {
         cmocka_unit_test(test_sets_against_scalar),
         cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_gemv),
+        cmocka_unit_test(test_matmul_many),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_kquant_dots),
         cmocka_unit_test(test_kquant_model),

@@ -102,10 +102,31 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1, void *scra
     }
 }
 
-static void matmul_range(void *arg, int64_t r0, int64_t r1, int ith) {
-    const matmul_task *t = arg;
-    if (llm_compute_stopped(t->mc, ith)) return;
-    matmul_rows(t, r0, r1, (char *)t->mc->scratch + (size_t)ith * t->mc->scratch_size);
+/* The products of one parallel section: their output rows side by side,
+ * product i owning [start[i], start[i] + its rows), each start a multiple
+ * of 4 so that chunks of whole 4-row tiles stay whole tiles of every
+ * product (the rows between are none's). */
+typedef struct many_task {
+    matmul_task t[LLM_MATMUL_MAX];
+    int64_t start[LLM_MATMUL_MAX];
+    int m;
+} many_task;
+
+/* Rows [r0, r1) of the concatenation: each product's share of the range
+ * goes to matmul_rows, as the same tiles as when it runs alone, so the
+ * results equal the products run one by one. */
+static void many_rows(const many_task *mt, int64_t r0, int64_t r1, void *scratch) {
+    for (int i = 0; i < mt->m; i++) {
+        int64_t start = mt->start[i], end = start + mt->t[i].w->ne[1];
+        int64_t lo = r0 > start ? r0 : start, hi = r1 < end ? r1 : end;
+        if (lo < hi) matmul_rows(&mt->t[i], lo - start, hi - start, scratch);
+    }
+}
+
+static void many_range(void *arg, int64_t r0, int64_t r1, int ith) {
+    const many_task *mt = arg;
+    if (llm_compute_stopped(mt->t[0].mc, ith)) return;
+    many_rows(mt, r0, r1, (char *)mt->t[0].mc->scratch + (size_t)ith * mt->t[0].mc->scratch_size);
 }
 
 typedef struct gemm_task {
@@ -199,15 +220,54 @@ static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const 
     }
 }
 
+static bool on_gemm(const llm_compute *mc, const llm_tensor *w, int n) {
+    return n >= GEMM_MIN_BATCH && w->type < 64 && (mc->gemm_types >> w->type & 1);
+}
+
+static bool on_blas(const llm_compute *mc, const llm_tensor *w, int n) {
+    return n >= BLAS_MIN_BATCH && mc->wtile && !batch_on_dots(w->type) && !on_gemm(mc, w, n);
+}
+
+/* The products p[0..m) on the dot products (or matrix-vector products), in
+ * one parallel section over their rows side by side. They share x, so
+ * activations are quantized once when they meet rows as Q8_0 blocks: the
+ * caller has checked that all of them do, or none. */
+static void matmul_dots(llm_compute *mc, const llm_product *p, int m, const float *x, int n) {
+    int64_t n_in = p[0].w->ne[0], rows = 0, macs = 0;
+    bool q8 = acts_q8_0(p[0].w->type);
+    if (q8) quantize_rows(mc, x, n_in, 0, n);
+    many_task mt = {.m = m};
+    for (int i = 0; i < m; i++) {
+        mt.t[i] = (matmul_task){mc, mc->k, p[i].out, p[i].w, q8 ? mc->xq : (const void *)x,
+                                q8 ? (size_t)(n_in / QK8_0) * sizeof(block_q8_0) : (size_t)n_in * sizeof(float), n};
+        mt.start[i] = (rows + 3) / 4 * 4;
+        rows = mt.start[i] + p[i].w->ne[1];
+        macs += n_in * p[i].w->ne[1] * n;
+    }
+    if (macs < PARALLEL_MIN_MACS)
+        many_rows(&mt, 0, rows, mc->scratch);
+    else /* about 8 chunks per thread, of whole 4-row tiles */
+        llm_pool_for(mc->pool, rows, (rows / (8 * llm_pool_size(mc->pool)) + 3) / 4 * 4, many_range, &mt);
+}
+
+void llm_matmul_many(llm_compute *mc, const llm_product *p, int m, const float *x, int n) {
+    bool together = m <= LLM_MATMUL_MAX;
+    for (int i = 0; i < m && together; i++)
+        together = !on_gemm(mc, p[i].w, n) && !on_blas(mc, p[i].w, n) && p[i].w->ne[0] == p[0].w->ne[0] &&
+                   acts_q8_0(p[i].w->type) == acts_q8_0(p[0].w->type);
+    if (together) {
+        matmul_dots(mc, p, m, x, n);
+        return;
+    }
+    for (int i = 0; i < m; i++) llm_matmul(mc, p[i].out, p[i].w, x, n);
+}
+
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n) {
-    int64_t n_in = w->ne[0];
-    bool gemm = w->type < 64 && (mc->gemm_types >> w->type & 1);
-    if (n >= BLAS_MIN_BATCH && mc->wtile && !batch_on_dots(w->type) && !gemm) {
+    if (on_blas(mc, w, n)) {
         matmul_blas(mc, out, w, x, n);
         return;
     }
-    size_t xq_stride = (size_t)(n_in / QK8_0) * sizeof(block_q8_0);
-    if (n >= GEMM_MIN_BATCH && gemm) {
+    if (on_gemm(mc, w, n)) {
         act_task a = {mc, x, w, n};
         gemm_task g = {mc, out, w, n};
         /* about 4 chunks per thread (and on the caller alone: the abort
@@ -216,16 +276,7 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
         llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (4 * llm_pool_size(mc->pool)) + 15) / 16 * 16, gemm_range, &g);
         return;
     }
-    matmul_task t = {mc, mc->k, out, w, x, (size_t)n_in * sizeof(float), n};
-    if (acts_q8_0(w->type)) {
-        quantize_rows(mc, x, n_in, 0, n);
-        t.x = mc->xq;
-        t.x_stride = xq_stride;
-    }
-    if (n_in * w->ne[1] * n < PARALLEL_MIN_MACS)
-        matmul_rows(&t, 0, w->ne[1], mc->scratch);
-    else /* about 8 chunks per thread, of whole 4-row tiles */
-        llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (8 * llm_pool_size(mc->pool)) + 3) / 4 * 4, matmul_range, &t);
+    matmul_dots(mc, &(llm_product){out, w}, 1, x, n);
 }
 
 void llm_tensor_row(const llm_tensor *w, int64_t r, float *out) {

@@ -60,6 +60,16 @@ void llm_compute_free(llm_compute *mc);
  * time; relative 1e-5), else the dot products. */
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n);
 
+/* One of the products of llm_matmul_many: out = x w^T. */
+typedef struct llm_product {
+    float *out;
+    const llm_tensor *w;
+} llm_product;
+
+#define LLM_MATMUL_MAX 4 /* products llm_matmul_many runs in one section */
+
+void llm_matmul_many(llm_compute *mc, const llm_product *p, int m, const float *x, int n);
+
 /* Row r of w converted to w->ne[0] floats. */
 void llm_tensor_row(const llm_tensor *w, int64_t r, float *out);
 

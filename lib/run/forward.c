@@ -98,9 +98,7 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
         rmsnorm_rows(c, c->xb, c->x, &L->attn_norm, n);
         in = c->xb;
     }
-    llm_matmul(&c->mc, c->q, &L->wq, in, n);
-    llm_matmul(&c->mc, k_new, &L->wk, in, n);
-    llm_matmul(&c->mc, v_new, &L->wv, in, n);
+    llm_matmul_many(&c->mc, (llm_product[]){{c->q, &L->wq}, {k_new, &L->wk}, {v_new, &L->wv}}, 3, in, n);
     add_bias(c->q, &L->bq, n);
     add_bias(k_new, &L->bk, n);
     add_bias(v_new, &L->bv, n);
@@ -133,8 +131,7 @@ static void ffn_block(llm_ctx *c, const llm_layer *L, int n) {
         rmsnorm_rows(c, c->xb, c->x, &L->ffn_norm, n);
         in = c->xb;
     }
-    llm_matmul(&c->mc, c->hb, &L->w_gate, in, n);
-    llm_matmul(&c->mc, c->hb2, &L->w_up, in, n);
+    llm_matmul_many(&c->mc, (llm_product[]){{c->hb, &L->w_gate}, {c->hb2, &L->w_up}}, 2, in, n);
     bool use_gelu = c->model->hp.gelu;
     for (size_t i = 0; i < ff; i++) {
         float val = c->hb[i];
