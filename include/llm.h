@@ -583,7 +583,7 @@ typedef struct llm_ollama_model {
  * layers it lists from blobs/sha256-HEX. Each part of the name is 1 to 128
  * characters of [A-Za-z0-9._-] not starting with '.' or '-', so it cannot
  * leave the store. A manifest without a GGUF model layer (per-tensor or
- * cloud models) gives LLM_ERR_UNSUPPORTED; malformed or oversized
+ * cloud models), or with a LoRA adapter layer, gives LLM_ERR_UNSUPPORTED; malformed or oversized
  * manifests and layers LLM_ERR_FORMAT or LLM_ERR_LIMIT. On failure out
  * holds nothing to free. */
 LLM_API llm_status llm_ollama_resolve(const char *name, const char *models_dir,

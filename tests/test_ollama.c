@@ -132,6 +132,8 @@ static void test_bad_manifests(void **state) {
         {"{\"layers\":[{\"mediaType\":\"application/vnd.ollama.image.tensor\",\"digest\":\"sha256:" HEX_TEXT "\"}]}",
          NULL, LLM_ERR_UNSUPPORTED, "per-tensor and cloud models"},
         {"{\"layers\":[]}", NULL, LLM_ERR_UNSUPPORTED, "no application/vnd.ollama.image.model"},
+        {"{\"layers\":[" LAYER("model", HEX_MODEL) "," LAYER("adapter", HEX_TEXT) "]}", NULL, LLM_ERR_UNSUPPORTED,
+         "layers[1] is a LoRA adapter"},
         {"{\"layers\":[" LAYER("model", HEX_MODEL) ",]}", NULL, LLM_ERR_FORMAT, "ollama manifest"},
         {"not json", NULL, LLM_ERR_FORMAT, "ollama manifest"},
         {"[1, 2]", NULL, LLM_ERR_FORMAT, "is not a JSON object"},
