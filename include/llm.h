@@ -246,8 +246,12 @@ typedef struct llm_detok llm_detok;
 LLM_API llm_detok *llm_detok_new(const llm_model *model, llm_error *err);
 LLM_API void llm_detok_free(llm_detok *d);
 /* Appends tok; writes the newly complete bytes to buf, *len their count.
- * At most 64 + the longest piece bytes are produced per call, so a buffer of
- * 256 bytes always suffices for the vocabularies libllm reads. */
+ * When they exceed cap: LLM_ERR_BUFFER_TOO_SMALL, *len the size needed,
+ * and nothing consumed, so pushing tok again with a buffer of *len bytes
+ * continues the stream. A call gives at most 3 + the longest piece's
+ * bytes (llm_token_to_piece): 256 bytes suffice for most vocabularies,
+ * but pieces of any length load (some hold 512 spaces), so a caller must
+ * handle LLM_ERR_BUFFER_TOO_SMALL. */
 LLM_API llm_status llm_detok_push(llm_detok *d, int32_t tok, char *buf, size_t cap,
                           size_t *len);
 /* Emits whatever is held back (an incomplete sequence, as its raw bytes). */

@@ -71,7 +71,7 @@ echo "ok: llm names its model, uses $cores threads, seeds differ, -f, -e and --s
 
 # Every tool: the same conventions.
 for tool in tools/llm-tokenize tools/llm-perplexity tools/llm-bench tools/llm-convert tools/llm-quantize \
-            tools/llm-synth tools/tok-bench tools/llm-template; do
+            tools/llm-synth tools/tok-bench tools/llm-template tools/hostile-bench; do
     name=${tool#tools/}
     expect 2 "$name: unknown option '--bogus' (see --help)" "$build/$tool" --bogus
     "$build/$tool" --help >"$dir/out" || fail "$name --help exited $?"

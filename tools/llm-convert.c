@@ -8,6 +8,7 @@
 #include "llm_convert.h"
 #include "opts.h"
 #include "progress.h"
+#include "tempclean.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-convert";
@@ -26,7 +27,9 @@ int main(int argc, char **argv) {
          "a Hugging Face LlamaForCausalLM directory: config.json,\nmodel.safetensors or shards with "
          "model.safetensors.index.json,\ntokenizer.model or tokenizer.json", NULL},
         {"o", NULL, OPT_STR, &out, 0, 0, "OUT",
-         "the GGUF file to write (never one of the inputs); it appears\nonly once complete", NULL},
+         "the GGUF file to write (never one of the inputs): a new or a\nregular file, replaced only once the new one is "
+         "complete;\na symbolic link, device or FIFO there is refused, not followed.\nInterrupted (SIGINT, SIGTERM, "
+         "SIGHUP), nothing is left behind", NULL},
         {NULL, "type", OPT_STR, &type, 0, 0, "TYPE",
          "f32, f16 or bf16 for the weight matrices (default: the\ncheckpoint's own); norms are always F32", NULL},
         OPTS_END};
@@ -41,6 +44,8 @@ int main(int argc, char **argv) {
     llm_convert_params p = llm_convert_default_params();
     p.report = progress_report;
     p.report_ud = &prog;
+    p.temp = tempclean_hook;
+    tempclean_install();
     if (type && (!llm_type_from_name(type, &p.type) || (p.type != LLM_TYPE_F32 && p.type != LLM_TYPE_F16 && p.type != LLM_TYPE_BF16)))
         exit(opts_error(&cmd, "option --type wants f32, f16 or bf16, not '%s' (llm-quantize makes the quantized types)", type));
     llm_error err;

@@ -12,6 +12,7 @@
 #include "opts.h"
 #include "progress.h"
 #include "llm_convert.h"
+#include "tempclean.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-quantize";
@@ -31,7 +32,9 @@ static const char epilog[] =
     "            not whole q6_k blocks), as llama.cpp does; a matrix whose row\n"
     "            length is not a multiple of the block size (32, or 256 for the k\n"
     "            types) falls back to f16 (bf16 if it is bf16), and the tool says so\n"
-    "  OUT is never IN, and appears only once complete.\n";
+    "  OUT is never IN: a new or a regular file, replaced only once the new one\n"
+    "  is complete; a symbolic link, device or FIFO there is refused, not\n"
+    "  followed. Interrupted (SIGINT, SIGTERM, SIGHUP), nothing is left behind.\n";
 
 /* The rules of --tensor-type, filled by add_rule. */
 typedef struct rules {
@@ -75,6 +78,8 @@ int main(int argc, char **argv) {
     p.report = progress_report;
     p.report_ud = &prog;
     p.mixture_m = mix;
+    p.temp = tempclean_hook;
+    tempclean_install();
     llm_error err;
     if (llm_quantize_file(pos[0], pos[1], &p, &err)) {
         progress_clear(&prog);
