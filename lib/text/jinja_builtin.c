@@ -82,7 +82,10 @@ static int64_t len_of(const jv *v) {
     }
 }
 
-/* Case mapping, ASCII letters only (templates apply it to role names). */
+/* Case mapping, ASCII letters only (templates apply it to role names).
+ * mode: 'U' upper, 'L' lower, 'C' capitalize, 'P' Python's str.title()
+ * (a word starts after any non-letter), 'T' Jinja's title filter (a word
+ * starts after whitespace or one of -({[<). */
 static jv *map_case(jinja_ctx *c, const jv *s, int mode) {
     jv *r = jv_str(c, s->u.s.s, s->u.s.n);
     if (!r) return NULL;
@@ -90,10 +93,11 @@ static jv *map_case(jinja_ctx *c, const jv *s, int mode) {
     for (size_t i = 0; i < r->u.s.n; i++) {
         char ch = r->u.s.s[i];
         int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-        int up = mode == 'U' || ((mode == 'T' || mode == 'C') && word_start);
-        if (mode == 'C' && i > 0) up = 0;
+        int up = mode == 'U' || ((mode == 'T' || mode == 'P') && word_start) || (mode == 'C' && i == 0);
         if (alpha) r->u.s.s[i] = up ? (char)(ch & ~0x20) : (char)(ch | 0x20);
-        word_start = mode == 'T' ? !alpha : 0;
+        if (mode == 'P') word_start = !alpha;
+        else if (mode == 'T') word_start = strchr(" \t\n\r\f\v-({[<", ch) != NULL && ch;
+        else word_start = 0;
     }
     return r;
 }
@@ -552,7 +556,7 @@ static jv *str_method(jinja_ctx *c, const jnode *at, jv *s, const char *name, jv
     }
     if (IS("upper")) return map_case(c, s, 'U');
     if (IS("lower")) return map_case(c, s, 'L');
-    if (IS("title")) return map_case(c, s, 'T');
+    if (IS("title")) return map_case(c, s, 'P');
     if (IS("capitalize")) return map_case(c, s, 'C');
     if (IS("find")) return find_count(c, at, s, n ? args[0] : NULL, 0);
     if (IS("count")) return find_count(c, at, s, n ? args[0] : NULL, 1);
