@@ -15,6 +15,7 @@ static const char epilog[] =
     "  /exit    end the conversation (so does end of input)\n"
     "  /clear   forget the conversation, keep the system prompt\n"
     "  /regen   answer the last message again\n"
+    "Ctrl-C ends the reply being written, or at the prompt the conversation.\n"
     "A line ending in '\\' continues on the next. When the context fills up, the\n"
     "oldest turns are dropped (the system prompt stays) and the rest is read again.\n"
     "\nMODEL ollama:NAME[:TAG] opens a model pulled by Ollama ($OLLAMA_MODELS, or\n"

@@ -11,6 +11,7 @@
  * says so and goes on. */
 #include "llm_chat.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,26 @@ static void print_json_string(const char *s, size_t len) {
         else fputc(c, stderr);
     }
     fputs("\"\n", stderr);
+}
+
+/* ---------------------------------------------------------------- Ctrl-C */
+
+/* Ctrl-C ends the reply being written; at the prompt, the conversation
+ * (as in llama.cpp). The handler only sets the flag: the reply loop polls
+ * it, and getline, not restarted, returns at once. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART */
 }
 
 /* ---------------------------------------------------------------- conversation */
@@ -291,7 +312,8 @@ static int reply(chat *c) {
     bytes text = {0};
     size_t first = c->n_cache; /* the reply's tokens are cache[first..] */
     int rc = 0;
-    for (int i = 0; i < c->o->n_predict && !rc; i++) {
+    interrupted = 0;
+    for (int i = 0; i < c->o->n_predict && !rc && !interrupted; i++) {
         int32_t tok = llm_sampler_sample(c->smp, llm_logits(c->ctx), llm_model_n_vocab(c->m), &err);
         if (tok < 0) rc = fail("sampling failed: %s", err.msg);
         if (rc || llm_token_is_eog(c->m, tok)) break;
@@ -352,13 +374,14 @@ static int pick_template(chat *c) {
 }
 
 /* A line of stdin without its newline; a line ending in '\' goes on with
- * the next. NULL at the end of input. */
+ * the next. NULL at the end of input or on Ctrl-C. */
 static char *read_message(void) {
     bytes b = {0};
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) > 0) {
+    ssize_t n = 0;
+    interrupted = 0;
+    while (!interrupted && (n = getline(&line, &cap, stdin)) > 0) {
         if (line[n - 1] == '\n') n--;
         int more = n > 0 && line[n - 1] == '\\';
         bytes_add(&b, line, (size_t)(n - more));
@@ -366,7 +389,10 @@ static char *read_message(void) {
         bytes_add(&b, "\n", 1);
     }
     free(line);
-    if (n <= 0 && !b.p) return NULL;
+    if (interrupted || (n <= 0 && !b.p)) {
+        free(b.p);
+        return NULL;
+    }
     bytes_add(&b, "", 0);
     b.p[b.n] = 0;
     return b.p;
@@ -404,7 +430,10 @@ int chat_run(const options *o, const char *first, const llm_model *m, llm_ctx *c
     if (o->system) push_msg(&c, "system", o->system, strlen(o->system));
     c.n_keep = c.n_msgs;
     int tty = isatty(STDIN_FILENO), rc = 0;
-    if (tty) fprintf(stderr, "llm: conversation mode; /exit, /clear, /regen (see --help)\n");
+    if (tty) {
+        fprintf(stderr, "llm: conversation mode; /exit, /clear, /regen; Ctrl-C ends a reply (see --help)\n");
+        catch_sigint();
+    }
     char *line = *first ? strcpy(xmalloc(strlen(first) + 1), first) : NULL;
     while (!rc) {
         if (!line && tty) {
