@@ -115,6 +115,8 @@ static void test_bad_names(void **state) {
     assert_fails(llm_ollama_resolve(longname, store, &om, err), LLM_ERR_INVALID_ARG, "1 to 128 characters");
     assert_fails(llm_ollama_resolve("absent", store, &om, err), LLM_ERR_IO, "no ollama model 'absent'");
     assert_fails(llm_ollama_resolve(NULL, store, &om, err), LLM_ERR_INVALID_ARG, "name is NULL");
+    assert_fails(llm_ollama_resolve("tiny", store, NULL, err), LLM_ERR_INVALID_ARG, "out is NULL");
+    llm_ollama_model_free(NULL);
 }
 
 /* One hostile manifest (or params layer) and what it must give. */
