@@ -566,7 +566,9 @@ typedef struct llm_ollama_model {
     char *system;       /* the system layer's text, or NULL */
     char *params_json;  /* the params layer as it is, or NULL */
     /* The params layer's values that libllm has a use for; a value the
-     * layer does not set is NAN (floats) or -1 (integers). */
+     * layer does not set is NAN (floats) or -1 (integers), so Ollama's own
+     * -1 (repeat_last_n: the whole context; num_predict: no limit; seed:
+     * random) reads as unset, and num_predict -2 (fill the context) stays. */
     float temperature, top_p, min_p, repeat_penalty;
     int32_t top_k, repeat_last_n, num_ctx, num_predict;
     int64_t seed;
