@@ -27,9 +27,8 @@ int main(int argc, char **argv) {
          "a Hugging Face LlamaForCausalLM directory: config.json,\nmodel.safetensors or shards with "
          "model.safetensors.index.json,\ntokenizer.model or tokenizer.json", NULL},
         {"o", NULL, OPT_STR, &out, 0, 0, "OUT",
-         "the GGUF file to write (never one of the inputs): a new or a\nregular file, replaced only once the new one is "
-         "complete;\na symbolic link, device or FIFO there is refused, not followed.\nInterrupted (SIGINT, SIGTERM, "
-         "SIGHUP), nothing is left behind", NULL},
+         "the GGUF file to write (never one of the inputs): a new or a\nregular file, replaced only once the new one is complete;\n"
+         "a symbolic link, device or FIFO there is refused, not followed.\nInterrupted (SIGINT, SIGTERM, SIGHUP), nothing is left behind", NULL},
         {NULL, "type", OPT_STR, &type, 0, 0, "TYPE",
          "f32, f16 or bf16 for the weight matrices (default: the\ncheckpoint's own); norms are always F32", NULL},
         OPTS_END};
