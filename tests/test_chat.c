@@ -222,6 +222,12 @@ static void test_malformed(void **state) {
         {"{{ 9223372036854775807 + 1 }}", "integer overflow"},
         {"{{ x | tojson }}{% macro m() %}{% endmacro %}{{ m | tojson }}", "is not JSON serializable"},
         {"{% break %}", "break or continue outside a loop"},
+        {"{{ '%s %s' % 'a' }}", "not enough arguments for format string"},
+        {"{{ '%s' % ('a', 'b') }}", "not all arguments converted during string formatting"},
+        {"{{ '%d' % 'a' }}", "a real number is required, not str"},
+        {"{{ '%q' % 1 }}", "unsupported format character"},
+        {"{{ 1 | tojson(separators=1) }}", "tojson separators must be two strings"},
+        {"{% for i in [1] %}{{ loop.cycle() }}{% endfor %}", "no items for cycling given"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         llm_error e = {0};

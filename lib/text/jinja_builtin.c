@@ -320,11 +320,22 @@ static jv *indent(jinja_ctx *c, const jv *s, jv **args, size_t n, jv *kw) {
     return jbuf_to_str(c, &b);
 }
 
-static jv *tojson(jinja_ctx *c, const jv *v, jv **args, size_t n, jv *kw) {
-    jv *ind = arg(args, n, kw, 0, "indent"), *sk = kw ? jv_get_cstr(kw, "sort_keys") : NULL;
+/* tojson(indent=None, separators=None, sort_keys=False), as Hugging Face
+ * defines it: json.dumps(ensure_ascii=False) with those arguments. */
+static jv *tojson(jinja_ctx *c, const jnode *at, const jv *v, jv **args, size_t n, jv *kw) {
+    jv *ind = arg(args, n, kw, 0, "indent"), *sep = kw ? jv_get_cstr(kw, "separators") : NULL,
+       *sk = kw ? jv_get_cstr(kw, "sort_keys") : NULL;
+    jv_json_fmt f = {-1, sk && jv_truthy(sk), ", ", ": ", 2, 2};
+    if (ind && ind->type == JV_INT) f.indent = (int)(ind->u.i > 64 ? 64 : ind->u.i < 0 ? 0 : ind->u.i);
+    if (f.indent >= 0) f.item_sep = ",", f.item_len = 1;
+    if (sep && sep->type != JV_NONE) {
+        if (sep->type != JV_LIST || sep->u.l.n != 2 || sep->u.l.a[0]->type != JV_STR || sep->u.l.a[1]->type != JV_STR)
+            return jinja_fail(c, at, "tojson separators must be two strings");
+        f.item_sep = sep->u.l.a[0]->u.s.s, f.item_len = sep->u.l.a[0]->u.s.n;
+        f.key_sep = sep->u.l.a[1]->u.s.s, f.key_len = sep->u.l.a[1]->u.s.n;
+    }
     jbuf b = {0};
-    int indent = ind && ind->type == JV_INT ? (int)(ind->u.i > 64 ? 64 : ind->u.i < 0 ? 0 : ind->u.i) : -1;
-    if (!jv_to_json(c, &b, v, indent, sk && jv_truthy(sk), 0)) { free(b.p); return NULL; }
+    if (!jv_to_json(c, &b, v, &f, 0)) { free(b.p); return NULL; }
     return jbuf_to_str(c, &b);
 }
 
@@ -357,6 +368,88 @@ static int64_t trunc_int(double f) {
     return (int64_t)(f > 9e18 ? 9e18 : f < -9e18 ? -9e18 : f);
 }
 
+/* One conversion of a printf-style format: flags, width, precision and
+ * the conversion character, parsed from f at *i (after the '%'). */
+typedef struct conv { int left, zero, plus, width, prec; char type; } conv;
+
+static int parse_conv(const char *f, size_t n, size_t *i, conv *cv) {
+    memset(cv, 0, sizeof *cv);
+    cv->prec = -1;
+    for (; *i < n && strchr("-0+ #", f[*i]); (*i)++) {
+        if (f[*i] == '-') cv->left = 1;
+        if (f[*i] == '0') cv->zero = 1;
+        if (f[*i] == '+') cv->plus = 1;
+    }
+    for (; *i < n && f[*i] >= '0' && f[*i] <= '9'; (*i)++) cv->width = cv->width < 10000 ? cv->width * 10 + f[*i] - '0' : 10000;
+    if (*i < n && f[*i] == '.') {
+        cv->prec = 0;
+        for ((*i)++; *i < n && f[*i] >= '0' && f[*i] <= '9'; (*i)++) cv->prec = cv->prec < 1000 ? cv->prec * 10 + f[*i] - '0' : 1000;
+    }
+    if (*i >= n || !strchr("srdifx%", f[*i])) return 0;
+    cv->type = f[(*i)++];
+    return 1;
+}
+
+/* The text of one value under a conversion, before padding. */
+static int convert(jinja_ctx *c, const jnode *at, const conv *cv, const jv *v, jbuf *o) {
+    char tmp[1100];
+    if (cv->type == 's' || cv->type == 'r') {
+        jbuf t = {0};
+        int ok = cv->type == 's' ? jv_to_str(c, &t, v) : jv_repr(c, &t, v);
+        size_t len = t.n;
+        if (ok && cv->prec >= 0) { /* a precision cuts the string, in code points */
+            size_t k = 0, cps = 0;
+            while (k < len && cps < (size_t)cv->prec) { k++; cps++; while (k < len && ((unsigned char)t.p[k] & 0xc0) == 0x80) k++; }
+            len = k;
+        }
+        ok = ok && jbuf_add(c, o, t.p ? t.p : "", len);
+        free(t.p);
+        return ok;
+    }
+    if (v->type != JV_INT && v->type != JV_FLOAT && v->type != JV_BOOL) {
+        jinja_fail(c, at, "%%%c format: a real number is required, not %s", cv->type, jv_type_name(v));
+        return 0;
+    }
+    double f = v->type == JV_FLOAT ? v->u.f : v->type == JV_INT ? (double)v->u.i : v->u.b;
+    int len;
+    if (cv->type == 'f') len = snprintf(tmp, sizeof tmp, cv->plus ? "%+.*f" : "%.*f", cv->prec < 0 ? 6 : cv->prec, f);
+    else {
+        int64_t i = v->type == JV_FLOAT ? trunc_int(v->u.f) : v->type == JV_INT ? v->u.i : v->u.b;
+        if (cv->type == 'x') len = i < 0 ? snprintf(tmp, sizeof tmp, "-%llx", (unsigned long long)-(i + 1) + 1)
+                                         : snprintf(tmp, sizeof tmp, "%llx", (unsigned long long)i);
+        else len = snprintf(tmp, sizeof tmp, cv->plus ? "%+lld" : "%lld", (long long)i);
+    }
+    return jbuf_add(c, o, tmp, len < 0 ? 0 : (size_t)len < sizeof tmp ? (size_t)len : sizeof tmp - 1);
+}
+
+jv *jinja_percent(jinja_ctx *c, const jnode *at, const jv *fmt, jv *const *args, size_t n) {
+    const char *f = fmt->u.s.s;
+    size_t fn = fmt->u.s.n, used = 0;
+    jbuf o = {0};
+    int ok = 1;
+    for (size_t i = 0; ok && i < fn;) {
+        if (f[i] != '%') { ok = jbuf_addc(c, &o, f[i++]); continue; }
+        i++;
+        conv cv;
+        if (!parse_conv(f, fn, &i, &cv)) { jinja_fail(c, at, "unsupported format character"); ok = 0; break; }
+        if (cv.type == '%') { ok = jbuf_addc(c, &o, '%'); continue; }
+        if (used >= n) { jinja_fail(c, at, "not enough arguments for format string"); ok = 0; break; }
+        jbuf t = {0};
+        ok = convert(c, at, &cv, args[used++], &t);
+        size_t w = ok ? jv_utf8_count(t.p ? t.p : "", t.n) : 0;
+        char pad = cv.zero && !cv.left && cv.type != 's' && cv.type != 'r' ? '0' : ' ';
+        size_t sign = pad == '0' && t.n && (t.p[0] == '-' || t.p[0] == '+');
+        if (ok && sign) ok = jbuf_addc(c, &o, t.p[0]);
+        for (size_t k = w; ok && !cv.left && k < (size_t)cv.width; k++) ok = jbuf_addc(c, &o, pad);
+        ok = ok && jbuf_add(c, &o, t.p ? t.p + sign : "", t.n - sign);
+        for (size_t k = w; ok && cv.left && k < (size_t)cv.width; k++) ok = jbuf_addc(c, &o, ' ');
+        free(t.p);
+    }
+    if (ok && used < n) { jinja_fail(c, at, "not all arguments converted during string formatting"); ok = 0; }
+    if (!ok) { free(o.p); return NULL; }
+    return jbuf_to_str(c, &o);
+}
+
 /* ------------------------------------------------------------ filters */
 
 jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args, size_t n, jv *kw) {
@@ -371,7 +464,7 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
         return l < 0 ? jinja_fail(c, at, "object of type '%s' has no len()", jv_type_name(v)) : jv_int(c, l);
     }
     if (IS("string")) return jv_as_str(c, v);
-    if (IS("tojson")) return tojson(c, v, args, n, kw);
+    if (IS("tojson")) return tojson(c, at, v, args, n, kw);
     if (IS("list")) return to_list(c, at, v);
     if (IS("items")) return items_of(c, at, v, 'i');
     if (IS("first") || IS("last")) {
@@ -401,6 +494,10 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
     }
     if (IS("sort")) return sort(c, at, v, args, n, kw);
     if (IS("safe")) return jv_ref(v);
+    if (IS("format")) {
+        if (v->type != JV_STR) return jinja_fail(c, at, "format needs a format string");
+        return jinja_percent(c, at, v, args, n);
+    }
     if (IS("int") || IS("float")) {
         jv *def = arg(args, n, kw, 0, "default");
         if (v->type == JV_INT || v->type == JV_BOOL) return IS("int") ? jv_int(c, v->type == JV_INT ? v->u.i : v->u.b) : jv_float(c, v->type == JV_INT ? (double)v->u.i : v->u.b);
@@ -517,6 +614,10 @@ static jv *dict_method(jinja_ctx *c, const jnode *at, jv *d, const char *name, j
     if (!strcmp(name, "items")) return items_of(c, at, d, 'i');
     if (!strcmp(name, "keys")) return items_of(c, at, d, 'k');
     if (!strcmp(name, "values")) return items_of(c, at, d, 'v');
+    if (!strcmp(name, "cycle") && jv_get_cstr(d, "index0")) { /* loop.cycle(a, b, ...) */
+        if (n < 1) return jinja_fail(c, at, "no items for cycling given");
+        return jv_ref(args[jv_get_cstr(d, "index0")->u.i % (int64_t)n]);
+    }
     if (!strcmp(name, "get")) {
         if (n < 1) return jinja_fail(c, at, "get expected at least 1 argument");
         jv *v = jv_get(d, args[0]);

@@ -354,6 +354,9 @@ static jv *binop(jinja_ctx *c, const jnode *at, int op, jv *a, jv *b) {
         if (a->type != JV_FLOAT && b->type != JV_FLOAT && op != JOP_DIV) return int_arith(c, at, op, inum(a), inum(b));
         return float_arith(c, at, op, fnum(a), fnum(b));
     }
+    if (op == JOP_MOD && a->type == JV_STR) /* "%s" % x, "%s %s" % (x, y) */
+        return b->type == JV_LIST && b->tuple ? jinja_percent(c, at, a, b->u.l.a, b->u.l.n)
+                                              : jinja_percent(c, at, a, &b, 1);
     if (op == JOP_ADD && a->type == JV_STR && b->type == JV_STR) return jv_str2(c, a->u.s.s, a->u.s.n, b->u.s.s, b->u.s.n);
     if (op == JOP_ADD && a->type == JV_LIST && b->type == JV_LIST) {
         if (!jinja_step(c, a->u.l.n + b->u.l.n)) return NULL;
