@@ -1,8 +1,9 @@
 /* The chat template API: picks the template (the caller's source, a
  * built-in by name, or the model's tokenizer.chat_template), builds the
  * variables Hugging Face's apply_chat_template passes (messages,
- * bos_token, eos_token, add_generation_prompt, and the caller's extra
- * variables from JSON), and renders with the Jinja interpreter. */
+ * bos_token, eos_token, add_generation_prompt, tools and documents as
+ * None, and the caller's extra variables from JSON), and renders with the
+ * Jinja interpreter. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,7 +177,9 @@ static llm_status render(const llm_model *model, const llm_chat_params *p, const
     int ok = jinja_set_global(c, "messages", messages_value(c, msgs, n_msgs)) &&
              jinja_set_global(c, "bos_token", cstr_or(c, p->bos_token, token_text(c, model, 1))) &&
              jinja_set_global(c, "eos_token", cstr_or(c, p->eos_token, token_text(c, model, 0))) &&
-             jinja_set_global(c, "add_generation_prompt", jv_bool(p->add_generation_prompt));
+             jinja_set_global(c, "add_generation_prompt", jv_bool(p->add_generation_prompt)) &&
+             /* transformers passes these always, None when there are none */
+             jinja_set_global(c, "tools", &jv_none) && jinja_set_global(c, "documents", &jv_none);
     if (!ok) s = err ? err->code : LLM_ERR_NOMEM;
     else if (p->vars_json) s = add_vars(c, p->vars_json, err);
     if (!s) s = jinja_render(c, t, out, len);
