@@ -153,12 +153,15 @@ static const char *pick_source(const llm_model *model, const llm_chat_params *p,
     if (p->template_src) return p->template_src;
     if (p->template_name) {
         const char *s = llm_chat_builtin(p->template_name);
-        if (!s) llm_fail(err, LLM_ERR_INVALID_ARG, "llm_chat_apply: no built-in template named '%.64s'", p->template_name);
+        if (!s)
+            llm_fail(err, LLM_ERR_INVALID_ARG, "llm_chat_apply: no built-in template named '%.64s'",
+                     p->template_name);
         return s;
     }
     if (model && model->chat_template) return model->chat_template;
-    llm_fail(err, LLM_ERR_INVALID_ARG, model ? "llm_chat_apply: the model has no chat template; give template_src or template_name"
-                                             : "llm_chat_apply: no model, template_src or template_name");
+    llm_fail(err, LLM_ERR_INVALID_ARG,
+             model ? "llm_chat_apply: the model has no chat template; give template_src or template_name"
+                   : "llm_chat_apply: no model, template_src or template_name");
     return NULL;
 }
 
@@ -208,7 +211,8 @@ llm_status llm_chat_apply_limited(const llm_model *model, const llm_chat_params 
     if (needed) *needed = len + 1;
     if (len + 1 > cap) {
         free(out);
-        return llm_fail(err, LLM_ERR_BUFFER_TOO_SMALL, "llm_chat_apply: %zu bytes needed, buffer holds %zu", len + 1, cap);
+        return llm_fail(err, LLM_ERR_BUFFER_TOO_SMALL, "llm_chat_apply: %zu bytes needed, buffer holds %zu",
+                        len + 1, cap);
     }
     memcpy(buf, out, len + 1);
     free(out);
