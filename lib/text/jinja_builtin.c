@@ -480,7 +480,8 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
     if (IS("default") || IS("d")) {
         jv *def = arg(args, n, kw, 0, "default_value"), *boolean = arg(args, n, kw, 1, "boolean");
         int use = v->type == JV_UNDEF || (boolean && jv_truthy(boolean) && !jv_truthy(v));
-        return jv_ref(use ? def ? def : jv_str(c, "", 0) : v);
+        if (use && !def) return jv_str(c, "", 0);
+        return jv_ref(use ? def : v);
     }
     if (IS("length") || IS("count")) {
         int64_t l = len_of(v);
