@@ -500,11 +500,12 @@ LLM_API void llm_sampler_reset(llm_sampler *s);
  * source (1 MiB), the output (16 MiB), any one string (16 MiB), the memory
  * held by values (256 MiB), the work done (20 million steps) and nesting
  * (100 levels of syntax or of macro calls, 1000 of evaluation in all) are
- * bounded; exceeding one gives
- * LLM_ERR_LIMIT. A malformed template, or one that misuses a value, gives
- * LLM_ERR_TEMPLATE with a message naming the line and column; a template
- * that calls raise_exception gives LLM_ERR_TEMPLATE with exactly its
- * message (cut to fit llm_error.msg). */
+ * bounded; exceeding one gives LLM_ERR_LIMIT. A malformed template, or one
+ * that misuses a value, gives LLM_ERR_TEMPLATE with a message naming the
+ * line and column; a template that calls raise_exception gives
+ * LLM_ERR_TEMPLATE with exactly its message (cut to fit llm_error.msg).
+ * Allocation failures give LLM_ERR_NOMEM. Rendering keeps no state: any
+ * number of threads may render at once, with one model or none. */
 
 typedef struct llm_chat_message {
     const char *role;    /* "system", "user", "assistant", ... */
@@ -524,7 +525,9 @@ typedef struct llm_chat_params {
     const char *eos_token;     /* NULL: the model's EOS text (undefined without a model) */
     int add_generation_prompt; /* nonzero: end with the assistant turn's opening */
     /* Extra template variables as the text of a JSON object, e.g.
-     * {"enable_thinking": false}; they override the ones above. NULL: none. */
+     * {"enable_thinking": false} or {"tools": [...]}; they override the
+     * ones above and tools and documents, which are None otherwise (as
+     * transformers passes them). NULL: none. */
     const char *vars_json;
     /* "YYYY-MM-DD", the day strftime_now reports (at 00:00:00). NULL:
      * today, in local time. */
