@@ -70,9 +70,11 @@ grep -q "^llm: prompt: fed at 0, [0-9]* tokens: 1 1 " "$dir/err" && fail "<s> ma
 echo "ok: llm names its model, uses $cores threads, seeds differ, -f, -e and --special"
 
 # Every tool: the same conventions.
+# (llm-server only where libmicrohttpd was found)
 for tool in tools/llm-tokenize tools/llm-perplexity tools/llm-bench tools/llm-convert tools/llm-quantize \
-            tools/llm-synth tools/tok-bench tools/llm-template tools/hostile-bench; do
+            tools/llm-synth tools/tok-bench tools/llm-template tools/hostile-bench tools/llm-server; do
     name=${tool#tools/}
+    [ "$name" = llm-server ] && [ ! -x "$build/$tool" ] && continue
     expect 2 "$name: unknown option '--bogus' (see --help)" "$build/$tool" --bogus
     "$build/$tool" --help >"$dir/out" || fail "$name --help exited $?"
     grep -q "^usage: $name" "$dir/out" || fail "$name --help prints no usage"
@@ -82,6 +84,8 @@ expect 2 "option --tensor-type: expected PATTERN=TYPE" "$build/tools/llm-quantiz
 expect 2 "option --seed wants an integer" "$build/tools/llm-synth" --seed x
 expect 2 "option --var: expected KEY=JSON" "$build/tools/llm-template" --name chatml --var x
 expect 2 "unexpected argument 'd'" "$build/tools/llm-quantize" a b c d
+[ -x "$build/tools/llm-server" ] &&
+    expect 2 "option -np wants an integer from 1 to 256, not '0'" "$build/tools/llm-server" -m "$model" -np 0
 expect 2 "give exactly one of -p TEXT or -f FILE" "$build/tools/llm-tokenize" -m "$model"
 "$build/tools/llm-bench" -m "$model" -p 8 -n 8 -r 1 --json >"$dir/out" 2>"$dir/err" || fail "llm-bench failed"
 grep -qF "\"threads\": $cores," "$dir/out" || fail "llm-bench does not default to $cores threads: $(cat "$dir/out")"
