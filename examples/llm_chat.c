@@ -112,6 +112,7 @@ typedef struct chat {
     int think_open;         /* the rendered text ends inside <think> (DeepSeek R1) */
     int32_t *cache;         /* the tokens in the KV cache, n_cache of them */
     size_t n_cache;
+    size_t kept;            /* of them, those the last sync_cache kept (for -v) */
     int turn;
 } chat;
 
@@ -196,7 +197,7 @@ static int sync_cache(chat *c, const int32_t *toks, size_t n, int mid_reply) {
     if (keep == n && n > 0) keep--;
     llm_error err;
     if (llm_ctx_truncate(c->ctx, (int32_t)keep) != LLM_OK) return fail("%s", "cannot truncate the context");
-    c->n_cache = keep;
+    c->n_cache = c->kept = keep;
     if (c->o->verbose_prompt) {
         char what[32];
         snprintf(what, sizeof what, mid_reply ? "turn %d, reply shifted" : "turn %d", c->turn);
@@ -341,7 +342,10 @@ static int turn(chat *c) {
     c->turn++;
     size_t reserve = (size_t)c->o->n_predict < (size_t)llm_ctx_n_ctx(c->ctx) / 4
                          ? (size_t)c->o->n_predict : (size_t)llm_ctx_n_ctx(c->ctx) / 4;
+    double t0 = now();
+    size_t n_before = c->n_cache;
     int r = fit(c, reserve ? reserve : 1, NULL, 0);
+    double t1 = now();
     if (r == 2)
         fprintf(stderr, "llm: the message is left out: with room for a reply it does not fit the context of %d tokens\n",
                 (int)llm_ctx_n_ctx(c->ctx));
@@ -349,7 +353,13 @@ static int turn(chat *c) {
         drop_msgs(c, c->n_msgs - 1, 1);
         return 0; /* the conversation goes on */
     }
-    return r < 0 ? 1 : reply(c);
+    if (r < 0) return 1;
+    size_t kept = c->kept, n_prompt = c->n_cache;
+    int rc = reply(c);
+    if (c->o->verbose)
+        fprintf(stderr, "llm: turn %d: %zu of %zu cached tokens kept, %zu read in %.1f ms, %zu generated in %.1f ms\n",
+                c->turn, kept, n_before, n_prompt - kept, (t1 - t0) * 1e3, c->n_cache - n_prompt, (now() - t1) * 1e3);
+    return rc;
 }
 
 /* The chat template: --chat-template NAME (a built-in) or FILE, else the
