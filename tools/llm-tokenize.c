@@ -5,19 +5,14 @@
 #include <string.h>
 
 #include "llm.h"
+#include "opts.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-tokenize";
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: llm-tokenize -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [--no-bos] [--special] [--pieces]\n"
-    "  -m MODEL      GGUF file or llama2.c checkpoint\n"
-    "  -z TOKENIZER  tokenizer.bin for a llama2.c checkpoint (default: beside it)\n"
-    "  -p TEXT       text to tokenize\n"
-    "  -f FILE       file whose bytes to tokenize\n"
-    "  --no-bos      do not prepend the BOS token\n"
-    "  --special     match control tokens written in the text (<s>, ...)\n"
-    "  --pieces      print one token per line as: id 'piece'\n";
+    "Prints the token ids of a text.\n\n";
 
 static int32_t *alloc_ids(size_t n) {
     int32_t *ids = n <= SIZE_MAX / sizeof *ids ? malloc(n * sizeof *ids) : NULL;
@@ -41,14 +36,21 @@ static int32_t *tokenize(const llm_model *model, const char *text, size_t len, u
     return ids;
 }
 
+/* A token's bytes as text (llm_token_to_piece), or for a control token,
+ * which has none, its raw text (<s>, <|user|>, ...). */
+static llm_status token_text(const llm_model *model, int32_t tok, char *buf, size_t cap, size_t *len) {
+    if (llm_token_get_attr(model, tok) == LLM_TOKEN_CONTROL) return llm_token_get_text(model, tok, buf, cap, len);
+    return llm_token_to_piece(model, tok, buf, cap, len);
+}
+
 static void print_pieces(const llm_model *model, const int32_t *ids, size_t n) {
     char buf[256];
     for (size_t i = 0; i < n; i++) {
         size_t len;
         char *piece = buf;
-        if (llm_token_to_piece(model, ids[i], buf, sizeof buf, &len) == LLM_ERR_BUFFER_TOO_SMALL) {
+        if (token_text(model, ids[i], buf, sizeof buf, &len) == LLM_ERR_BUFFER_TOO_SMALL) {
             piece = malloc(len);
-            if (!piece || llm_token_to_piece(model, ids[i], piece, len, &len) != LLM_OK)
+            if (!piece || token_text(model, ids[i], piece, len, &len) != LLM_OK)
                 die("%s", "cannot get a token's piece");
         }
         printf("%d '", (int)ids[i]);
@@ -61,36 +63,23 @@ static void print_pieces(const llm_model *model, const int32_t *ids, size_t n) {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *text = NULL, *file = NULL;
     llm_model_params params = llm_model_default_params();
-    uint32_t flags = LLM_TOKENIZE_ADD_BOS;
-    int pieces = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_value = i + 1 < argc;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--no-bos") == 0) {
-            flags &= ~LLM_TOKENIZE_ADD_BOS;
-        } else if (strcmp(a, "--special") == 0) {
-            flags |= LLM_TOKENIZE_SPECIAL;
-        } else if (strcmp(a, "--pieces") == 0) {
-            pieces = 1;
-        } else if (strcmp(a, "-m") == 0 && has_value) {
-            model_path = argv[++i];
-        } else if (strcmp(a, "-z") == 0 && has_value) {
-            params.tokenizer_path = argv[++i];
-        } else if (strcmp(a, "-p") == 0 && has_value) {
-            text = argv[++i];
-        } else if (strcmp(a, "-f") == 0 && has_value) {
-            file = argv[++i];
-        } else if (a[0] == '-' && a[1] && !a[2] && strchr("mzpf", a[1])) {
-            die("option %s needs a value (see --help)", a);
-        } else {
-            die("unknown argument '%s' (see --help)", a);
-        }
-    }
-    if (!model_path) die("%s", "no model given: -m MODEL (see --help)");
-    if (!text == !file) die("%s", "give exactly one of -p TEXT or -f FILE (see --help)");
+    params.vocab_only = true; /* only the tokenizer is needed: vocabulary files open too */
+    int no_bos = 0, special = 0, pieces = 0;
+    const opt table[] = {
+        {"m", "model", OPT_STR, &model_path, 0, 0, "MODEL", "GGUF file or llama2.c checkpoint", NULL},
+        {"z", "tokenizer", OPT_STR, &params.tokenizer_path, 0, 0, "TOKENIZER",
+         "tokenizer.bin for a llama2.c checkpoint (default: beside it)", NULL},
+        {"p", "prompt", OPT_STR, &text, 0, 0, "TEXT", "text to tokenize", NULL},
+        {"f", "file", OPT_STR, &file, 0, 0, "FILE", "file whose bytes to tokenize", NULL},
+        {NULL, "no-bos", OPT_FLAG, &no_bos, 0, 0, NULL, "do not prepend the BOS token", NULL},
+        {NULL, "special", OPT_FLAG, &special, 0, 0, NULL, "match control tokens written in the text (<s>, ...)", NULL},
+        {NULL, "pieces", OPT_FLAG, &pieces, 0, 0, NULL, "print one token per line as: id 'piece' (control\ntokens: their text)", NULL},
+        OPTS_END};
+    opts_cmd cmd = {tool_name, synopsis, NULL, table, NULL, 0, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
+    if (!model_path) exit(opts_error(&cmd, "no model given: -m MODEL"));
+    if (!text == !file) exit(opts_error(&cmd, "give exactly one of -p TEXT or -f FILE"));
+    uint32_t flags = (no_bos ? 0 : LLM_TOKENIZE_ADD_BOS) | (special ? LLM_TOKENIZE_SPECIAL : 0);
 
     size_t len;
     char *data = NULL;

@@ -1,8 +1,9 @@
 /* GGUF reader. gguf_parse validates a whole file image up front — header,
  * every metadata value, every tensor's shape, type, offset and size against
- * the image — so that everything after it may trust what it reads. Strings
- * and values point into the image (zero-copy); only the index arrays below
- * are allocated. */
+ * the image, no two tensors sharing bytes — so that everything after it may
+ * trust what it reads, and work that follows the tensors is bounded by the
+ * image's real size. Strings and values point into the image (zero-copy);
+ * only the index arrays below are allocated. */
 #ifndef LLM_GGUF_H
 #define LLM_GGUF_H
 
@@ -91,6 +92,10 @@ char *gguf_str_dup(gguf_str s);
 
 /* True when s equals the NUL-terminated c. */
 bool gguf_str_eq(gguf_str s, const char *c);
+
+/* Bytes of one value of a scalar type; 0 for strings, arrays and unknown
+ * types. */
+uint32_t gguf_scalar_size(uint32_t type);
 
 /* Little-endian scalar reads from validated bytes. */
 uint32_t gguf_rd_u32(const unsigned char *p);
