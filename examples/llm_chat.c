@@ -363,16 +363,19 @@ static int turn(chat *c) {
 }
 
 /* The chat template: --chat-template NAME (a built-in) or FILE, else the
- * model's. Returns 0, or 1 after a message. */
+ * model's; -v says which. Returns 0, or 1 after a message. */
 static int pick_template(chat *c) {
     const char *t = c->o->chat_template;
     if (!t) {
-        if (llm_model_chat_template(c->m)) return 0;
-        return fail("%s", "the model has no chat template: give one with --chat-template NAME|FILE");
+        if (!llm_model_chat_template(c->m))
+            return fail("%s", "the model has no chat template: give one with --chat-template NAME|FILE");
+        if (c->o->verbose) fprintf(stderr, "llm: chat template: the model's\n");
+        return 0;
     }
     for (const char *const *n = llm_chat_builtin_names(); *n; n++)
         if (strcmp(*n, t) == 0) {
             c->params.template_name = t;
+            if (c->o->verbose) fprintf(stderr, "llm: chat template: the built-in %s\n", t);
             return 0;
         }
     if (access(t, R_OK) != 0)
@@ -380,6 +383,7 @@ static int pick_template(chat *c) {
     size_t len;
     c->template_src = read_file(t, &len);
     c->params.template_src = c->template_src;
+    if (c->o->verbose) fprintf(stderr, "llm: chat template: %s (%zu bytes)\n", t, len);
     return 0;
 }
 
