@@ -39,6 +39,8 @@ expect 2 "no model given: use -m MODEL" "$llm" -cnv
 expect 2 "give -cnv or -no-cnv, not both" "$llm" -m "$model" -cnv -no-cnv
 expect 1 "has no chat template" "$llm" -m "$model" -cnv
 expect 1 "cannot open $dir/absent" "$llm" -m "$model" -f "$dir/absent"
+printf 'a\000b' >"$dir/nul"
+expect 1 "-f $dir/nul: a NUL byte at offset 1" "$llm" -m "$model" -f "$dir/nul"
 "$llm" --help >"$dir/out" || fail "llm --help exited $?"
 for word in -cnv -sys --chat-template --special -e /exit /clear /regen ollama:NAME; do
     grep -qF -- "$word" "$dir/out" || fail "llm --help does not mention $word"
