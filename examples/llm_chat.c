@@ -388,7 +388,8 @@ static int pick_template(chat *c) {
 }
 
 /* A line of stdin without its newline; a line ending in '\' goes on with
- * the next. NULL at the end of input or on Ctrl-C. */
+ * the next; "" for one holding a NUL byte (said on stderr). NULL at the
+ * end of input or on Ctrl-C. */
 static char *read_message(void) {
     bytes b = {0};
     char *line = NULL;
@@ -406,6 +407,10 @@ static char *read_message(void) {
     if (interrupted || (n <= 0 && !b.p)) {
         free(b.p);
         return NULL;
+    }
+    if (memchr(b.p, 0, b.n)) {
+        fprintf(stderr, "llm: a message holding a NUL byte is left out\n");
+        b.n = 0;
     }
     bytes_add(&b, "", 0);
     b.p[b.n] = 0;

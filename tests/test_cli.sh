@@ -41,6 +41,10 @@ expect 1 "has no chat template" "$llm" -m "$model" -cnv
 expect 1 "cannot open $dir/absent" "$llm" -m "$model" -f "$dir/absent"
 printf 'a\000b' >"$dir/nul"
 expect 1 "-f $dir/nul: a NUL byte at offset 1" "$llm" -m "$model" -f "$dir/nul"
+printf 'a\000b\nHi\n' | "$llm" -m "$model" --chat-template chatml -cnv -n 2 --verbose-prompt >/dev/null 2>"$dir/err" ||
+    fail "a NUL in a message ended the conversation"
+grep -q "a message holding a NUL byte is left out" "$dir/err" && [ "$(grep -c 'fed at' "$dir/err")" = 1 ] ||
+    fail "a message holding a NUL was not left out alone"
 "$llm" --help >"$dir/out" || fail "llm --help exited $?"
 for word in -cnv -sys --chat-template --special -e /exit /clear /regen ollama:NAME; do
     grep -qF -- "$word" "$dir/out" || fail "llm --help does not mention $word"
