@@ -36,6 +36,13 @@ int32_t *tokenize(const llm_model *m, const char *text, uint32_t flags, size_t *
     return NULL;
 }
 
+const char *detok_piece(llm_detok *d, int32_t tok, char *small, size_t cap, size_t *len, char **owned) {
+    *owned = NULL;
+    llm_status s = llm_detok_push(d, tok, small, cap, len);
+    if (s == LLM_ERR_BUFFER_TOO_SMALL) s = llm_detok_push(d, tok, *owned = xmalloc(*len), *len, len);
+    return s == LLM_OK ? (*owned ? *owned : small) : NULL;
+}
+
 void print_ids(const char *what, int32_t pos, const int32_t *ids, size_t n) {
     fprintf(stderr, "llm: %s: fed at %d, %zu tokens:", what, (int)pos, n);
     for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", (int)ids[i]);
@@ -319,9 +326,11 @@ static int reply(chat *c) {
         if (tok < 0) rc = fail("sampling failed: %s", err.msg);
         if (rc || llm_token_is_eog(c->m, tok)) break;
         llm_sampler_accept(c->smp, tok);
-        char piece[512];
+        char small[512], *owned;
         size_t len;
-        if (llm_detok_push(d, tok, piece, sizeof piece, &len) == LLM_OK) reply_bytes(&th, &text, piece, len);
+        const char *piece = detok_piece(d, tok, small, sizeof small, &len, &owned);
+        if (piece) reply_bytes(&th, &text, piece, len);
+        free(owned);
         int room = ends_with_stop(c->o, text.p, &text.n) ? 1 : make_room(c, &first);
         if (room) {
             rc = room < 0;
