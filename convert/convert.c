@@ -949,9 +949,8 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
             snprintf(hf, sizeof hf, "model.layers.%d.%s", l, lt->hf);
             snprintf(gg, sizeof gg, "blk.%d.%s", l, lt->gguf);
             if (!(a->tensors & LLM_BIT(i)) && !((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL))) continue;
-            int64_t rows = 0;
-            for (int p = 0; p < lt->n_parts; p++) rows += llm_arch_dim(a, h, lt->part[p]);
-            if ((st = hf_put(c, m, where, hf, gg, llm_arch_dim(a, h, lt->ne0), rows, lt->part[0] == LLM_D_ONE,
+            if ((st = hf_put(c, m, where, hf, gg, llm_arch_dim(a, h, lt->ne0), llm_arch_rows(a, h, lt),
+                             lt->part[0] == LLM_D_ONE,
                              lt->perm, err)))
                 return st;
         }

@@ -31,66 +31,63 @@ static llm_model *load(const char *name) {
     return m;
 }
 
-/* One token per llm_decode, so llm_logits gives every position's row. */
-static void test_token_by_token(void **state) {
-    (void)state;
+/* run(name, fixture) for each fixture of the directory. */
+static void each_fixture(void (*run)(const char *name, const arch_fixture *f)) {
     int n;
     char **names = arch_fixture_names(&n);
     for (int i = 0; i < n; i++) {
         arch_fixture f;
         arch_fixture_load(&f, names[i]);
-        llm_model *m = load(names[i]);
-        for (const llm_kernels *const *k = llm_kernels_all(); *k; k++) {
-            if (!llm_kernels_get((*k)->name)) continue;
-            llm_ctx_params cp = llm_ctx_default_params();
-            cp.kernels = (*k)->name;
-            double d = arch_check(m, &f, &cp);
-            fprintf(stderr, "%-18s %-7s max |logit - llama.cpp| %.3g (bound %g)\n", names[i], (*k)->name, d, f.tol);
-        }
-        llm_model_free(m);
+        run(names[i], &f);
         arch_fixture_free(&f);
     }
     arch_names_free(names, n);
 }
 
-static int argmax(const float *v, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[best]) best = i;
-    return best;
+/* One token per llm_decode, so llm_logits gives every position's row. */
+static void check_kernels(const char *name, const arch_fixture *f) {
+    llm_model *m = load(name);
+    for (const llm_kernels *const *k = llm_kernels_all(); *k; k++) {
+        if (!llm_kernels_get((*k)->name)) continue;
+        llm_ctx_params cp = llm_ctx_default_params();
+        cp.kernels = (*k)->name;
+        double d = arch_check(m, f, &cp);
+        fprintf(stderr, "%-18s %-7s max |logit - llama.cpp| %.3g (bound %g)\n", name, (*k)->name, d, f->tol);
+    }
+    llm_model_free(m);
+}
+
+static void test_token_by_token(void **state) {
+    (void)state;
+    each_fixture(check_kernels);
 }
 
 /* The prompt in one llm_decode (the batched products, two threads): the
  * last position's logits within the bound, then the greedy tokens. */
+static void check_batched(const char *name, const arch_fixture *f) {
+    llm_model *m = load(name);
+    llm_error err;
+    llm_ctx_params cp = llm_ctx_default_params();
+    cp.n_threads = 2;
+    llm_ctx *ctx = llm_ctx_new(m, &cp, &err);
+    if (!ctx || llm_decode(ctx, f->prompt, f->n_prompt, &err)) fail_msg("%s: %s", name, err.msg);
+    const float *got = llm_logits(ctx), *want = f->logits + (size_t)(f->n_prompt - 1) * f->n_vocab;
+    double d = 0.0;
+    for (int v = 0; v < f->n_vocab; v++) d = fmax(d, fabs((double)got[v] - want[v]));
+    if (!(d <= f->tol)) fail_msg("%s: batched prompt: last logits differ by %g (bound %g)", name, d, f->tol);
+    for (int g = 0; g < f->n_greedy; g++) {
+        int32_t tok = arch_argmax(llm_logits(ctx), f->n_vocab);
+        if (tok != f->greedy[g])
+            fail_msg("%s: after a batched prompt, greedy token %d is %d, llama.cpp's %d", name, g, tok, f->greedy[g]);
+        if (llm_decode(ctx, &tok, 1, &err)) fail_msg("%s: %s", name, err.msg);
+    }
+    llm_ctx_free(ctx);
+    llm_model_free(m);
+}
+
 static void test_batched(void **state) {
     (void)state;
-    int n;
-    char **names = arch_fixture_names(&n);
-    for (int i = 0; i < n; i++) {
-        arch_fixture f;
-        arch_fixture_load(&f, names[i]);
-        llm_model *m = load(names[i]);
-        llm_error err;
-        llm_ctx_params cp = llm_ctx_default_params();
-        cp.n_threads = 2;
-        llm_ctx *ctx = llm_ctx_new(m, &cp, &err);
-        if (!ctx || llm_decode(ctx, f.prompt, f.n_prompt, &err)) fail_msg("%s: %s", names[i], err.msg);
-        const float *got = llm_logits(ctx), *want = f.logits + (size_t)(f.n_prompt - 1) * f.n_vocab;
-        double d = 0.0;
-        for (int v = 0; v < f.n_vocab; v++) d = fmax(d, fabs((double)got[v] - want[v]));
-        if (!(d <= f.tol)) fail_msg("%s: batched prompt: last logits differ by %g (bound %g)", names[i], d, f.tol);
-        for (int g = 0; g < f.n_greedy; g++) {
-            int32_t tok = argmax(llm_logits(ctx), f.n_vocab);
-            if (tok != f.greedy[g])
-                fail_msg("%s: after a batched prompt, greedy token %d is %d, llama.cpp's %d", names[i], g, tok,
-                         f.greedy[g]);
-            if (llm_decode(ctx, &tok, 1, &err)) fail_msg("%s: %s", names[i], err.msg);
-        }
-        llm_ctx_free(ctx);
-        llm_model_free(m);
-        arch_fixture_free(&f);
-    }
-    arch_names_free(names, n);
+    each_fixture(check_batched);
 }
 
 /* ---------------------------------------------------------------- from Hugging Face */
@@ -141,6 +138,12 @@ static const char *hf_name(const char *arch, const char *gguf, char *buf, size_t
     return NULL;
 }
 
+static const char *tensor_hf_name(const char *arch, const gguf_tensor *t, char *buf, size_t cap) {
+    char gname[96];
+    snprintf(gname, sizeof gname, "%.*s", (int)t->name.len, t->name.ptr);
+    return hf_name(arch, gname, buf, cap);
+}
+
 /* The fixture's tensors as model.safetensors, F32: HF's q/k rows per head
  * in rotate-half order where the GGUF has them interleaved (norm-RoPE
  * families), Gemma's norms as w - 1 (HF multiplies by 1 + w). */
@@ -160,9 +163,7 @@ static void write_safetensors(const char *path, const gguf_file *g, const char *
     int n = 0;
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const gguf_tensor *t = &g->tensors[i];
-        char gname[96];
-        snprintf(gname, sizeof gname, "%.*s", (int)t->name.len, t->name.ptr);
-        const char *hf = hf_name(arch, gname, buf, sizeof buf);
+        const char *hf = tensor_hf_name(arch, t, buf, sizeof buf);
         if (!hf) continue;
         hl += (size_t)snprintf(header + hl, hcap - hl, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [", n ? ", " : "",
                                hf);
@@ -181,9 +182,7 @@ static void write_safetensors(const char *path, const gguf_file *g, const char *
     assert_int_equal(fwrite(header, 1, hl, f), hl);
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         const gguf_tensor *t = &g->tensors[i];
-        char gname[96];
-        snprintf(gname, sizeof gname, "%.*s", (int)t->name.len, t->name.ptr);
-        const char *hf = hf_name(arch, gname, buf, sizeof buf);
+        const char *hf = tensor_hf_name(arch, t, buf, sizeof buf);
         if (!hf) continue;
         const float *src = t->data;
         int64_t cols = t->ne[0], rows = t->n_dims == 2 ? t->ne[1] : 1;
@@ -261,47 +260,43 @@ static void copy_file(const char *from, const char *to) {
     free(data);
 }
 
+static void check_from_hf(const char *name, const arch_fixture *fx) {
+    gguf_file g;
+    llm_error err;
+    if (gguf_open(&g, arch_fixture_model(name), &err)) fail_msg("%s: %s", name, err.msg);
+    gguf_str a;
+    assert_int_equal(gguf_get_str(&g, "general.architecture", &a, &err), LLM_OK);
+    char arch[32], dir[128], path[256], out[160];
+    snprintf(arch, sizeof arch, "%.*s", (int)a.len, a.ptr);
+    snprintf(dir, sizeof dir, "%s/%s", tmp_dir, name);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    write_config(path, &g, arch, name);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    write_safetensors(path, &g, arch);
+    gguf_close(&g);
+    static const char *const tok_files[] = {"tokenizer.model", "tokenizer_config.json"};
+    for (int t = 0; t < 2; t++) {
+        char from[256];
+        snprintf(from, sizeof from, "stories260K-hf/%s", tok_files[t]);
+        snprintf(path, sizeof path, "%s/%s", dir, tok_files[t]);
+        copy_file(test_model_path(from), path);
+    }
+    snprintf(out, sizeof out, "%s/%s.gguf", tmp_dir, name);
+    if (llm_convert_hf(dir, out, NULL, &err)) fail_msg("%s: llm_convert_hf: %s", name, err.msg);
+    llm_model *m = llm_model_load(out, NULL, &err);
+    if (!m) fail_msg("%s: converted: %s", name, err.msg);
+    double d = arch_check(m, fx, NULL);
+    fprintf(stderr, "%-18s from HF: max |logit - llama.cpp| %.3g\n", name, d);
+    llm_model_free(m);
+}
+
 static void test_from_hf(void **state) {
     (void)state;
-    int n;
-    char **names = arch_fixture_names(&n);
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/libllm-arch-XXXXXX");
     assert_non_null(mkdtemp(tmp_dir));
-    for (int i = 0; i < n; i++) {
-        arch_fixture fx;
-        arch_fixture_load(&fx, names[i]);
-        gguf_file g;
-        llm_error err;
-        if (gguf_open(&g, arch_fixture_model(names[i]), &err)) fail_msg("%s: %s", names[i], err.msg);
-        gguf_str a;
-        assert_int_equal(gguf_get_str(&g, "general.architecture", &a, &err), LLM_OK);
-        char arch[32], dir[128], path[256], out[160];
-        snprintf(arch, sizeof arch, "%.*s", (int)a.len, a.ptr);
-        snprintf(dir, sizeof dir, "%s/%s", tmp_dir, names[i]);
-        assert_int_equal(mkdir(dir, 0755), 0);
-        snprintf(path, sizeof path, "%s/config.json", dir);
-        write_config(path, &g, arch, names[i]);
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
-        write_safetensors(path, &g, arch);
-        gguf_close(&g);
-        static const char *const tok_files[] = {"tokenizer.model", "tokenizer_config.json"};
-        for (int t = 0; t < 2; t++) {
-            char from[256];
-            snprintf(from, sizeof from, "stories260K-hf/%s", tok_files[t]);
-            snprintf(path, sizeof path, "%s/%s", dir, tok_files[t]);
-            copy_file(test_model_path(from), path);
-        }
-        snprintf(out, sizeof out, "%s/%s.gguf", tmp_dir, names[i]);
-        if (llm_convert_hf(dir, out, NULL, &err)) fail_msg("%s: llm_convert_hf: %s", names[i], err.msg);
-        llm_model *m = llm_model_load(out, NULL, &err);
-        if (!m) fail_msg("%s: converted: %s", names[i], err.msg);
-        double d = arch_check(m, &fx, NULL);
-        fprintf(stderr, "%-18s from HF: max |logit - llama.cpp| %.3g\n", names[i], d);
-        llm_model_free(m);
-        arch_fixture_free(&fx);
-    }
+    each_fixture(check_from_hf);
     nftw(tmp_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    arch_names_free(names, n);
 }
 
 int main(void) {

@@ -121,13 +121,6 @@ void llm_layer_set(llm_layer *L, const llm_model *m, llm_lt which, const llm_ten
     }
 }
 
-/* The rows of tensor lt: the sum of its parts. */
-static int64_t tensor_rows(const llm_model *m, const llm_layer_tensor *lt) {
-    int64_t rows = 0;
-    for (int i = 0; i < lt->n_parts; i++) rows += llm_arch_dim(m->arch, &m->hp, lt->part[i]);
-    return rows;
-}
-
 /* Layer l's tensors, those the architecture requires and those of its
  * optional ones the file has, each checked for its shape. */
 static llm_status layer_weights(const gguf_file *f, const llm_model *m, int l, llm_layer *L, llm_error *err) {
@@ -138,7 +131,7 @@ static llm_status layer_weights(const gguf_file *f, const llm_model *m, int l, l
         snprintf(name, sizeof name, "blk.%d.%s", l, lt->gguf);
         if (!(all & LLM_BIT(i)) || (!(m->arch->tensors & LLM_BIT(i)) && !gguf_find_tensor(f, name))) continue;
         llm_tensor t;
-        llm_status s = gguf_weight(f, name, llm_arch_dim(m->arch, &m->hp, lt->ne0), tensor_rows(m, lt), &t, err);
+        llm_status s = gguf_weight(f, name, llm_arch_dim(m->arch, &m->hp, lt->ne0), llm_arch_rows(m->arch, &m->hp, lt), &t, err);
         if (s) return s;
         if (lt->f32 && t.type != LLM_DT_F32)
             return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' has type %s; only F32 is supported for it", name,
