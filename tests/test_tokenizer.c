@@ -198,11 +198,17 @@ static void test_special(void **state) {
     free(ids);
     llm_vocab_free(&m.vocab);
 
-    /* phi-3's </s> is user-defined: matched even without the flag */
+    /* phi-3 marks its </s> user-defined, but as in llama.cpp a piece that
+     * ends a turn is a control token: plain text "</s>" is not EOS */
     load_gguf_vocab(&m, "vocab/ggml-vocab-phi-3.gguf");
-    ids = encode(&m, "Hello</s>", 9, 0, &n);
+    ids = encode(&m, "<s>not special</s>", 18, 0, &n);
+    assert_true(n > 4);
+    for (size_t i = 0; i < n; i++) assert_true(ids[i] > 2);
+    free(ids);
+    ids = encode(&m, "Hello</s>", 9, LLM_TOKENIZE_SPECIAL, &n);
     assert_ids(ids, n, (int32_t[]){15043, 2}, 2);
     free(ids);
+    assert_true(llm_token_is_eog(&m, 2));
     ids = encode(&m, "<|user|>\nHi<|end|>", 18, LLM_TOKENIZE_SPECIAL, &n);
     assert_true(n >= 4);
     assert_int_equal(ids[0], 32010);

@@ -395,19 +395,15 @@ int32_t llm_token_unk(const llm_model *model) {
 /* End of generation: EOS, BOS (as llama2.c stops on it), and the control
  * tokens that chat and instruction models end a turn with, which their
  * vocabularies mark only by name (Llama 3's <|eot_id|> beside its EOS
- * <|end_of_text|>, ChatML's <|im_end|>, GPT-2's <|endoftext|>). */
+ * <|end_of_text|>, ChatML's <|im_end|>, GPT-2's <|endoftext|>, Gemma's
+ * <end_of_turn>; llm_piece_ends_turn). */
 int llm_token_is_eog(const llm_model *model, int32_t tok) {
     if (!model || tok < 0 || tok >= model->vocab.n) return 0;
     const llm_vocab *v = &model->vocab;
     if (tok == v->eos || tok == v->bos) return 1;
-    if (v->types[tok] != LLM_TOKTYPE_CONTROL) return 0;
-    static const char *const ends[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>",
-                                       "<|endoftext|>", "<|end|>"};
     size_t len;
     const char *piece = llm_vocab_piece(v, tok, &len);
-    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
-        if (strlen(ends[i]) == len && memcmp(piece, ends[i], len) == 0) return 1;
-    return 0;
+    return v->types[tok] == LLM_TOKTYPE_CONTROL && llm_piece_ends_turn(piece, len);
 }
 
 int llm_model_add_bos(const llm_model *model) {

@@ -55,6 +55,10 @@ int32_t llm_vocab_find(const llm_vocab *v, const char *s, size_t len);
 /* The byte a piece of the exact form "<0xNN>" (hex digits of either case)
  * stands for, or -1. */
 int llm_piece_byte(const char *s, size_t len);
+/* True for the pieces llama.cpp takes as ends of a turn by their text
+ * (<|eot_id|>, <|im_end|>, <end_of_turn>, </s>, ...): always control
+ * tokens, and ends of generation. */
+bool llm_piece_ends_turn(const char *s, size_t len);
 
 static inline const char *llm_vocab_piece(const llm_vocab *v, int32_t id, size_t *len) {
     *len = v->off[id + 1] - v->off[id];
