@@ -48,6 +48,7 @@ static bool exists(const char *path) {
 typedef struct cvocab {
     const char *model;      /* tokenizer.ggml.model: "llama" or "gpt2" */
     const char *pre;        /* tokenizer.ggml.pre, or NULL */
+    const char *normalizer; /* tokenizer.ggml.normalizer ("nfc"), or NULL for none */
     int32_t n;
     char **tokens;          /* (n) owned */
     float *scores;          /* (n), NULL for BPE */
@@ -168,12 +169,6 @@ static llm_status vocab_spm(cvocab *v, const char *path, int32_t n_vocab, llm_er
     return s;
 }
 
-/* Known pre-tokenizers of tokenizer.json, by the name llama.cpp gives
- * them in tokenizer.ggml.pre. */
-static const char LLAMA3_SPLIT[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
 /* obj[key] unless absent or null. */
 static const cJSON *json_get(const cJSON *obj, const char *key) {
     const cJSON *it = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
@@ -196,18 +191,47 @@ static bool byte_level(const cJSON *p, bool use_regex) {
            json_flag(p, "use_regex", true) == use_regex;
 }
 
+/* The Split pre-tokenizers of tokenizer.json that libllm knows, each
+ * followed by a ByteLevel without its own expression, by the name
+ * llama.cpp gives them in tokenizer.ggml.pre. */
+static const struct { const char *pattern, *pre; } splits[] = {
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "llama-bpe"}, /* Llama 3, SmolLM3 */
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "qwen2"}, /* Qwen 2, 2.5, 3 */
+};
+
+/* The tokenizer.ggml.pre name of a tokenizer.json pre_tokenizer: GPT-2's
+ * ByteLevel, a known Split + ByteLevel, or single Digits + ByteLevel
+ * (SmolLM, StarCoder: "smollm"); NULL for others. */
 static const char *pre_name(const cJSON *pt) {
     if (byte_level(pt, true)) return "gpt-2";
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
-    if (json_str_is(pt, "type", "Sequence") && cJSON_GetArraySize(seq) == 2) {
-        const cJSON *split = seq->child, *bl = seq->child->next;
-        if (json_str_is(split, "type", "Split") && json_str_is(split, "behavior", "Isolated") &&
-            !json_flag(split, "invert", false) &&
-            json_str_is(cJSON_GetObjectItemCaseSensitive(split, "pattern"), "Regex", LLAMA3_SPLIT) &&
-            byte_level(bl, false))
-            return "llama-bpe";
-    }
+    if (!json_str_is(pt, "type", "Sequence") || cJSON_GetArraySize(seq) != 2) return NULL;
+    const cJSON *first = seq->child, *bl = seq->child->next;
+    if (json_str_is(first, "type", "Digits") && json_flag(first, "individual_digits", false) && byte_level(bl, true))
+        return "smollm";
+    if (!json_str_is(first, "type", "Split") || !json_str_is(first, "behavior", "Isolated") ||
+        json_flag(first, "invert", false) || !byte_level(bl, false))
+        return NULL;
+    const char *pattern = cJSON_GetStringValue(json_get(json_get(first, "pattern"), "Regex"));
+    for (size_t i = 0; pattern && i < sizeof splits / sizeof splits[0]; i++)
+        if (strcmp(pattern, splits[i].pattern) == 0) return splits[i].pre;
     return NULL;
+}
+
+/* The normalizers of tokenizer.json that byte-level vocabularies carry:
+ * none (null, or an empty Sequence) and NFC (Qwen), which the tokenizer
+ * applies to the text (*name "nfc", the tokenizer.ggml.normalizer value
+ * libllm reads; llama.cpp has no such key and skips the step). */
+static bool normalizer_known(const cJSON *norm, const char **name) {
+    *name = NULL;
+    if (!norm || cJSON_IsNull(norm)) return true;
+    if (json_str_is(norm, "type", "Sequence"))
+        return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(norm, "normalizers")) == 0;
+    if (!json_str_is(norm, "type", "NFC")) return false;
+    *name = "nfc";
+    return true;
 }
 
 /* Puts token text at id, which must be inside the embedding and free
@@ -277,19 +301,22 @@ static llm_status vocab_bpe(cvocab *v, const char *path, int32_t n_vocab, llm_er
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"));
+    const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer")), *normalizer = NULL;
+    const char *ntype = cJSON_GetStringValue(json_get(norm, "type"));
     if (!cJSON_IsObject(model) || !json_str_is(model, "type", "BPE"))
         s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: model.type is not BPE, the only tokenizer.json model converted", path);
     else if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges) || (added && !cJSON_IsArray(added)))
         s = llm_fail(err, LLM_ERR_FORMAT, "%s: model.vocab, model.merges or added_tokens is missing or malformed", path);
-    else if (norm && !cJSON_IsNull(norm))
-        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: a normalizer is set; byte-level BPE without one is converted", path);
+    else if (!normalizer_known(norm, &normalizer))
+        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: normalizer '%.32s' is not converted (none and NFC are)", path,
+                     ntype ? ntype : "?");
     else if (!pre)
         s = llm_fail(err, LLM_ERR_UNSUPPORTED,
                      "%s: pre_tokenizer is none that libllm knows (GPT-2's ByteLevel, Llama 3's Split + ByteLevel)", path);
     if (!s) s = cvocab_alloc(v, "gpt2", n_vocab, false, err);
     if (!s) {
         v->pre = pre;
+        v->normalizer = normalizer;
         s = bpe_vocab(v, path, vocab, added, err);
     }
     if (!s) s = bpe_merges(v, path, merges, err);
@@ -302,6 +329,7 @@ static llm_status put_vocab(gguf_writer *w, const cvocab *v, llm_error *err) {
     llm_status s;
     if ((s = gguf_writer_add_str(w, "tokenizer.ggml.model", v->model, err)) ||
         (v->pre && (s = gguf_writer_add_str(w, "tokenizer.ggml.pre", v->pre, err))) ||
+        (v->normalizer && (s = gguf_writer_add_str(w, "tokenizer.ggml.normalizer", v->normalizer, err))) ||
         (s = gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, (uint64_t)v->n, err)) ||
         (v->scores && (s = gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_F32, v->scores, (uint64_t)v->n, err))) ||
         (s = gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_I32, v->types, (uint64_t)v->n, err)) ||
