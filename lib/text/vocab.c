@@ -230,14 +230,23 @@ static llm_status gguf_fill(llm_vocab *v, const unsigned char *tok, const unsign
     return LLM_OK;
 }
 
-/* The byte-level BPE part of a "gpt2" vocabulary: its merges and its
- * pre-tokenizer (llama.cpp's "default" when the file names none). */
+/* The byte-level BPE part of a "gpt2" vocabulary: its merges, its
+ * pre-tokenizer (llama.cpp's "default" when the file names none) and
+ * whether texts are NFC-normalized first (libllm's own key, written by
+ * llm-convert for Qwen's tokenizer.json). */
 static llm_status bpe_from_gguf(llm_vocab *v, const gguf_file *f, llm_error *err) {
     uint64_t n;
     const unsigned char *merges;
-    gguf_str pre = {NULL, 0};
+    gguf_str pre = {NULL, 0}, norm = {NULL, 0};
     llm_status s = gguf_get_arr(f, "tokenizer.ggml.merges", GGUF_STRING, &n, &merges, err);
     if (!s && gguf_find_kv(f, "tokenizer.ggml.pre")) s = gguf_get_str(f, "tokenizer.ggml.pre", &pre, err);
+    if (!s && gguf_find_kv(f, "tokenizer.ggml.normalizer")) {
+        if ((s = gguf_get_str(f, "tokenizer.ggml.normalizer", &norm, err))) return s;
+        if (!gguf_str_eq(norm, "nfc"))
+            return llm_fail(err, LLM_ERR_UNSUPPORTED, "tokenizer.ggml.normalizer '%.*s' is not supported (nfc is)",
+                            (int)(norm.len > 32 ? 32 : norm.len), norm.ptr);
+        v->nfc = true;
+    }
     return s ? s : llm_bpe_new(v, pre.ptr, (size_t)pre.len, merges, n, err);
 }
 

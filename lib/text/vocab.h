@@ -29,6 +29,7 @@ typedef struct llm_vocab {
     int32_t bos, eos, unk;  /* LLM_TOKEN_NULL when the vocabulary has none */
     bool add_bos;           /* prepend BOS by default */
     bool add_space_prefix;  /* SentencePiece dummy prefix: " " before the text */
+    bool nfc;               /* texts are NFC-normalized first (tokenizer.ggml.normalizer "nfc": Qwen) */
     uint32_t *index;        /* (index_cap) open-addressing table of id + 1 */
     uint32_t index_cap;     /* power of two, >= 2 n */
     uint32_t max_piece;     /* longest piece in bytes */
