@@ -856,6 +856,48 @@ static void test_pre_tokenizers(void **state) {
     expect_bad(&split, LLM_ERR_UNSUPPORTED, "tokenizer.json", "pre_tokenizer");
 }
 
+/* SentencePiece-style BPE in tokenizer.json (byte_fallback; Gemma,
+ * Mistral): a "llama" vocabulary whose scores follow the merge order, the
+ * dummy prefix from the Prepend normalizer, <0xNN> pieces as bytes. */
+static void test_spm_tokenizer_json(void **state) {
+    (void)state;
+    static const char tok[] =
+        "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+        " {\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+        " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\\u2581\"},"
+        " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\\u2581\"}]}, \"pre_tokenizer\": null,"
+        " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0,"
+        " \"<0x41>\": 1, \"</s>\": 2, \"\\u2581\": 3, \"a\": 4, \"b\": 5, \"ab\": 6, \"\\u2581a\": 7},"
+        " \"merges\": [\"a b\", \"\\u2581 a\"]}}";
+    char dir[256], out[256];
+    tmp(dir, sizeof dir, "spm-hf");
+    tmp(out, sizeof out, "spm.gguf");
+    hf_spec spec = {.tokenizer = tok};
+    write_hf(dir, &spec);
+    llm_error err;
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    gguf_file f;
+    check_ok(gguf_open(&f, out, &err), &err);
+    gguf_str model;
+    check_ok(gguf_get_str(&f, "tokenizer.ggml.model", &model, &err), &err);
+    assert_true(gguf_str_eq(model, "llama"));
+    assert_null(gguf_find_kv(&f, "tokenizer.ggml.merges"));
+    gguf_close(&f);
+    llm_model *m = llm_model_load(out, NULL, &err);
+    if (!m) fail_msg("%s", err.msg);
+    int32_t ids[16];
+    size_t n;
+    /* "ab A" -> "▁ab▁A": of the pairs "▁a" (merge rank 1) and "ab" (rank
+     * 0) "ab" merges first, as the BPE model would (equal scores would
+     * take the leftmost, "▁a"); "A" is its byte piece */
+    check_ok(llm_tokenize(m, "ab A", 4, ids, 16, &n, 0, &err), &err);
+    int32_t want[] = {3, 6, 3, 1};
+    assert_int_equal(n, 4);
+    assert_memory_equal(ids, want, sizeof want);
+    assert_int_equal(llm_token_unk(m), 0);
+    llm_model_free(m);
+}
+
 static void test_bad_json(void **state) {
     (void)state;
     hf_spec a = {.config = "{\"model_type\": \"llama\", \"hidden_size\": 16,, }"};
@@ -968,6 +1010,7 @@ int main(void) {
         cmocka_unit_test(test_quantize_refuses_input),
         cmocka_unit_test(test_tiny_hf_converts),
         cmocka_unit_test(test_pre_tokenizers),
+        cmocka_unit_test(test_spm_tokenizer_json),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_safetensors_header),
         cmocka_unit_test(test_bad_tensors),
