@@ -31,6 +31,7 @@ static llm_status arch_hparams_validate(const llm_hparams *h, llm_error *err) {
         {"attention scale", h->attn_scale, false}, {"logit scale", h->logit_scale, false},
         {"attention soft-cap", h->attn_softcap, true}, {"logit soft-cap", h->final_softcap, true},
         {"sliding-window rope base", h->rope_base_swa, false}, {"sliding-window rope scale", h->rope_scale_swa, false},
+        {"rope attention factor", h->rope_attn_factor, false},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (!((f[i].v > 0.0f || (f[i].zero_ok && f[i].v == 0.0f)) && f[i].v < 1e30f))
@@ -215,23 +216,38 @@ static llm_status rope_scaling(const gguf_file *f, const char *arch, llm_hparams
     return LLM_OK;
 }
 
-/* The optional per-pair divisors of the RoPE frequencies: each must be a
- * positive finite number, or every angle after it would be NaN or inf. */
-static llm_status rope_factors(const gguf_file *f, llm_model *m, llm_error *err) {
-    llm_status s = gguf_opt_vector(f, "rope_freqs.weight", m->hp.n_rot / 2, &m->rope_freqs, err);
-    if (s || !m->rope_freqs.data) return s;
-    const float *v = m->rope_freqs.data;
-    for (int i = 0; i < m->hp.n_rot / 2; i++)
+/* An optional vector of per-pair divisors of the RoPE frequencies: each
+ * must be a positive finite number, or every angle after it would be NaN
+ * or inf. */
+static llm_status rope_divisors(const gguf_file *f, const char *name, int n, llm_tensor *t, llm_error *err) {
+    llm_status s = gguf_opt_vector(f, name, n, t, err);
+    if (s || !t->data) return s;
+    const float *v = t->data;
+    for (int i = 0; i < n; i++)
         if (!(v[i] > 0.0f && v[i] <= 1e30f))
-            return llm_fail(err, LLM_ERR_FORMAT, "tensor 'rope_freqs.weight': factor %d is %g, not a positive number",
-                            i, (double)v[i]);
+            return llm_fail(err, LLM_ERR_FORMAT, "tensor '%s': factor %d is %g, not a positive number", name, i,
+                            (double)v[i]);
     return LLM_OK;
+}
+
+/* RoPE divisors: Llama 3.1's rope_freqs.weight, or Phi-3.5's LongRoPE
+ * pair, rope_factors_short.weight for contexts up to the original length
+ * (hp.n_ctx_orig) and rope_factors_long.weight beyond it, which the
+ * context picks. */
+static llm_status rope_factors(const gguf_file *f, llm_model *m, llm_error *err) {
+    int n = m->hp.n_rot / 2;
+    llm_status s;
+    if ((s = rope_divisors(f, "rope_freqs.weight", n, &m->rope_freqs, err))) return s;
+    if (m->rope_freqs.data || !gguf_find_tensor(f, "rope_factors_short.weight")) return LLM_OK;
+    if ((s = rope_divisors(f, "rope_factors_short.weight", n, &m->rope_freqs, err))) return s;
+    return rope_divisors(f, "rope_factors_long.weight", n, &m->rope_freqs_long, err);
 }
 
 void llm_hparams_defaults(llm_hparams *h) {
     h->rope_base_swa = h->rope_base;
     h->rope_scale_swa = h->rope_scale;
-    h->embd_scale = h->residual_scale = h->logit_scale = 1.0f;
+    h->embd_scale = h->residual_scale = h->logit_scale = h->rope_attn_factor = 1.0f;
+    h->n_ctx_orig = h->n_ctx_train;
     h->attn_scale = 1.0f / sqrtf((float)h->head_dim);
 }
 
@@ -274,6 +290,9 @@ static llm_status arch_hparams(const gguf_file *f, const llm_arch *a, llm_hparam
     const char *p = a->name;
     llm_status s;
     llm_hparams_defaults(h);
+    if ((s = arch_f32(f, p, "rope.scaling.attn_factor", 1.0f, &h->rope_attn_factor, err)) ||
+        (s = arch_u32(f, p, "rope.scaling.original_context_length", (uint32_t)h->n_ctx_orig, &h->n_ctx_orig, err)))
+        return s;
     h->rope_neox = a->rope_neox;
     h->gelu = a->act == LLM_ACT_GELU_TANH;
     if (a->embd_scale_sqrt) h->embd_scale = sqrtf((float)h->n_embd);
