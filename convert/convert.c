@@ -469,6 +469,7 @@ typedef struct conv {
     uint32_t ftype;         /* type of blk.0.attn_q, or UINT32_MAX before it */
     float rope_factor;      /* linear RoPE scaling, 1 for none */
     float *rope_freqs;      /* (n_rot / 2) Llama 3 RoPE divisors, in bufs; NULL for none */
+    float *rope_short, *rope_long; /* (n_rot / 2) LongRoPE's factors, in bufs; NULL for none */
     bool attn_scale_key;    /* hp.attn_scale is written (the config set it) */
 } conv;
 
@@ -598,6 +599,9 @@ static llm_status put_hparams(conv *c, const char *name, llm_error *err) {
     snprintf(type_key, sizeof type_key, "%s.rope.scaling.type", a->name);
     if (c->rope_factor != 1.0f && ((s = gguf_writer_add_str(c->w, type_key, "linear", err)) ||
                                    (s = put_f32(c, "rope.scaling.factor", c->rope_factor, err))))
+        return s;
+    if (c->rope_long && ((s = put_u32(c, "rope.scaling.original_context_length", h->n_ctx_orig, err)) ||
+                         (s = put_f32(c, "rope.scaling.attn_factor", h->rope_attn_factor, err))))
         return s;
     if (h->swa_window > 0 &&
         ((s = put_u32(c, "attention.sliding_window", h->swa_window, err)) ||
@@ -835,6 +839,42 @@ static llm_status llama3_factors(conv *c, const cJSON *sc, const char *path, flo
     return LLM_OK;
 }
 
+/* n_rot / 2 positive numbers of the JSON array key of sc, into a new
+ * buffer of c. */
+static llm_status factor_list(conv *c, const cJSON *sc, const char *path, const char *key, float **out,
+                              llm_error *err) {
+    const cJSON *arr = json_get(sc, key);
+    int n = c->hp.n_rot / 2;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.%s is not a list of %d numbers", path, key, n);
+    if (!(*out = keep_buf(c, sizeof(float) * (uint64_t)n))) return nomem(err);
+    int i = 0;
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble < 1e30))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.%s[%d] is not a positive number", path, key, i);
+        (*out)[i] = (float)e->valuedouble;
+    }
+    return LLM_OK;
+}
+
+/* Phi-3.5's LongRoPE as llama.cpp's converter writes it: the short and
+ * long factors as rope_factors_short/long.weight, the original context,
+ * and the attention factor sqrt(1 + ln(s) / ln(original)) for the
+ * context's growth s = max_position_embeddings / original (1 if none). */
+static llm_status longrope(conv *c, const cJSON *cfg, const cJSON *sc, const char *path, llm_error *err) {
+    llm_hparams *h = &c->hp;
+    llm_status s;
+    if ((s = cfg_int(cfg, path, "original_max_position_embeddings", -1, &h->n_ctx_orig, err)) ||
+        (s = factor_list(c, sc, path, "short_factor", &c->rope_short, err)) ||
+        (s = factor_list(c, sc, path, "long_factor", &c->rope_long, err)))
+        return s;
+    if (h->n_ctx_orig < 2)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: original_max_position_embeddings %d is too small", path, h->n_ctx_orig);
+    double scale = (double)h->n_ctx_train / h->n_ctx_orig;
+    h->rope_attn_factor = scale > 1.0 ? (float)sqrt(1.0 + log(scale) / log((double)h->n_ctx_orig)) : 1.0f;
+    return LLM_OK;
+}
+
 /* RoPE scaling, {"type" (or "rope_type"): "linear" or "llama3",
  * "factor": f, ...}: linear as ARCH.rope.scaling.*, llama3 as the
  * rope_freqs.weight divisors; other kinds (yarn, longrope, dynamic, ...)
@@ -846,9 +886,12 @@ static llm_status cfg_rope_scaling(conv *c, const cJSON *cfg, const char *path, 
     const char *type = cJSON_GetStringValue(json_get(sc, "rope_type"));
     if (!type) type = cJSON_GetStringValue(json_get(sc, "type"));
     bool llama3 = type && strcmp(type, "llama3") == 0;
-    if (!type || (strcmp(type, "linear") != 0 && !llama3))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: rope_scaling type '%.32s' is not converted (linear and llama3 are)",
-                        path, type ? type : "(none)");
+    bool known = type && (!strcmp(type, "linear") || llama3 || !strcmp(type, "longrope") || !strcmp(type, "su"));
+    if (!known)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED,
+                        "%s: rope_scaling type '%.32s' is not converted (linear, llama3 and longrope are)", path,
+                        type ? type : "(none)");
+    if (type && (strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0)) return longrope(c, cfg, sc, path, err);
     const cJSON *f = json_get(sc, "factor");
     if (!cJSON_IsNumber(f) || !(f->valuedouble >= 1.0 && f->valuedouble <= 1e6))
         return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.factor is not a number from 1 to 1e6", path);
@@ -1060,7 +1103,7 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
         snprintf(hf, sizeof hf, "model.layers.0.%s", llm_layer_tensors[i].hf);
         per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL));
     }
-    c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + per_layer * (uint64_t)h->n_layer;
+    c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + 2 * (c->rope_long != NULL) + per_layer * (uint64_t)h->n_layer;
     llm_status st;
     if ((st = hf_put(c, m, where, "model.embed_tokens.weight", "token_embd.weight", h->n_embd, h->n_vocab, false, 0,
                      err)) ||
@@ -1069,10 +1112,15 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
     if (!tied &&
         (st = hf_put(c, m, where, "lm_head.weight", "output.weight", h->n_embd, h->n_vocab, false, 0, err)))
         return st;
-    if (c->rope_freqs) {
-        src s = {(const unsigned char *)c->rope_freqs, LLM_DT_F32, h->n_rot / 2, 1, 1};
+    const struct { const char *name; const float *v; } factors[] = {
+        {"rope_freqs.weight", c->rope_freqs}, {"rope_factors_long.weight", c->rope_long},
+        {"rope_factors_short.weight", c->rope_short},
+    };
+    for (size_t i = 0; i < sizeof factors / sizeof factors[0]; i++) {
+        if (!factors[i].v) continue;
+        src s = {(const unsigned char *)factors[i].v, LLM_DT_F32, h->n_rot / 2, 1, 1};
         const change same = {0, false};
-        if ((st = emit(c, "rope_freqs.weight", &s, &same, err))) return st;
+        if ((st = emit(c, factors[i].name, &s, &same, err))) return st;
     }
     for (int l = 0; l < h->n_layer; l++)
         for (int i = 0; i < LLM_LT_COUNT; i++) {

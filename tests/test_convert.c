@@ -766,7 +766,7 @@ static void test_tiny_hf_converts(void **state) {
         gguf_close(&f);
     }
     /* linear RoPE scaling is carried into llama.rope.scaling.* */
-    char cfg[sizeof good_config + 64];
+    char cfg[sizeof good_config + 192];
     snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 4.0}}",
              (int)strlen(good_config) - 1, good_config);
     hf_spec scaled = {.config = cfg};
@@ -783,6 +783,27 @@ static void test_tiny_hf_converts(void **state) {
     assert_true(factor == 4.0f);
     gguf_close(&g);
     llm_model *m = llm_model_load(out, NULL, &err);
+    assert_non_null(m);
+    llm_model_free(m);
+    /* LongRoPE (Phi-3.5): the factor lists as rope_factors_short/long, the
+     * original context, the attention factor sqrt(1 + ln(64/16) / ln(16)) */
+    snprintf(cfg, sizeof cfg, "%.*s, \"original_max_position_embeddings\": 16, \"rope_scaling\": {\"type\":"
+             " \"longrope\", \"short_factor\": [1, 1.5, 2, 4], \"long_factor\": [2, 3, 4, 8]}}",
+             (int)strlen(good_config) - 1, good_config);
+    write_hf(dir, &scaled);
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    check_ok(gguf_open(&g, out, &err), &err);
+    uint32_t orig;
+    check_ok(gguf_get_u32(&g, "llama.rope.scaling.original_context_length", &orig, &err), &err);
+    assert_int_equal(orig, 16);
+    check_ok(gguf_get_f32(&g, "llama.rope.scaling.attn_factor", &factor, &err), &err);
+    assert_true(fabsf(factor - 1.2247449f) < 1e-6f);
+    const gguf_tensor *lf = gguf_find_tensor(&g, "rope_factors_long.weight");
+    assert_non_null(lf);
+    assert_true(lf->ne[0] == 4 && ((const float *)lf->data)[3] == 8.0f);
+    assert_non_null(gguf_find_tensor(&g, "rope_factors_short.weight"));
+    gguf_close(&g);
+    m = llm_model_load(out, NULL, &err);
     assert_non_null(m);
     llm_model_free(m);
     /* the output may not replace an input */
