@@ -1000,7 +1000,11 @@ static llm_status hf_config(conv *c, const cJSON *cfg, const char *path, bool *t
         (s = cfg_float(cfg, path, "rms_norm_eps", 1e-6f, &h->rms_eps, err)) ||
         (s = cfg_float(cfg, path, "rope_theta", 10000.0f, &h->rope_base, err)))
         return s;
-    h->n_rot = h->head_dim;
+    float rotary = 1.0f; /* Phi-4-mini rotates 3/4 of each head */
+    if ((s = cfg_float(cfg, path, "partial_rotary_factor", 1.0f, &rotary, err))) return s;
+    if (!(rotary > 0.0f && rotary <= 1.0f))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: partial_rotary_factor %g is not in (0, 1]", path, (double)rotary);
+    h->n_rot = (int32_t)(rotary * (float)h->head_dim);
     h->rope_scale = 1.0f;
     llm_hparams_defaults(h);
     if (c->arch->rope_base_swa > 0) h->rope_base_swa = c->arch->rope_base_swa;

@@ -806,6 +806,14 @@ static void test_tiny_hf_converts(void **state) {
     m = llm_model_load(out, NULL, &err);
     assert_non_null(m);
     llm_model_free(m);
+    /* partial_rotary_factor (Phi-4-mini): RoPE on half of each head of 8 */
+    snprintf(cfg, sizeof cfg, "%.*s, \"partial_rotary_factor\": 0.5}", (int)strlen(good_config) - 1, good_config);
+    write_hf(dir, &scaled);
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    check_ok(gguf_open(&g, out, &err), &err);
+    check_ok(gguf_get_u32(&g, "llama.rope.dimension_count", &orig, &err), &err);
+    assert_int_equal(orig, 4);
+    gguf_close(&g);
     /* the output may not replace an input */
     hf_spec spec = {0};
     write_hf(dir, &spec);
