@@ -100,22 +100,33 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-/* phi3.gguf again at path, with f32 key ARCH.key = v (NULL for none) and
- * LongRoPE's two factor tensors of n_rot / 2 values short and long (0:
- * neither), original context 256. */
-static void write_phi3_variant(const char *path, const char *key, float v, float short_f, float long_f) {
+/* A fixture with one change, written by write_variant. */
+typedef struct variant {
+    const char *key;       /* an f32 key set to value (added, or replacing the fixture's); NULL: none */
+    float value;
+    float short_f, long_f; /* LongRoPE factors, 8 (n_rot / 2) of each, original context 256; short 0: none */
+    const char *drop;      /* a tensor or key left out; NULL: none */
+} variant;
+
+static void write_variant(const char *name, const char *path, const variant *v) {
     gguf_file g;
     llm_error err;
-    if (gguf_open(&g, arch_fixture_model("phi3"), &err)) fail_msg("%s", err.msg);
+    if (gguf_open(&g, arch_fixture_model(name), &err)) fail_msg("%s", err.msg);
     gguf_writer *w = gguf_writer_new(&err);
     assert_non_null(w);
-    for (uint64_t i = 0; i < g.n_kv; i++) assert_int_equal(gguf_writer_copy_kv(w, &g.kv[i], &err), LLM_OK);
-    if (key) assert_int_equal(gguf_writer_add_f32(w, key, v, &err), LLM_OK);
-    float s_f[8], l_f[8]; /* n_rot 16 */
-    for (int i = 0; i < 8; i++) s_f[i] = short_f, l_f[i] = long_f;
+    for (uint64_t i = 0; i < g.n_kv; i++) {
+        gguf_str k = g.kv[i].key;
+        if ((v->key && gguf_str_eq(k, v->key)) || (v->drop && gguf_str_eq(k, v->drop))) continue;
+        assert_int_equal(gguf_writer_copy_kv(w, &g.kv[i], &err), LLM_OK);
+    }
+    if (v->key) assert_int_equal(gguf_writer_add_f32(w, v->key, v->value, &err), LLM_OK);
+    float s_f[8], l_f[8];
+    for (int i = 0; i < 8; i++) s_f[i] = v->short_f, l_f[i] = v->long_f;
     int64_t ne[2] = {8, 1};
-    if (short_f > 0) {
-        assert_int_equal(gguf_writer_add_u32(w, "phi3.rope.scaling.original_context_length", 256, &err), LLM_OK);
+    if (v->short_f > 0) {
+        char key[96];
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", name);
+        assert_int_equal(gguf_writer_add_u32(w, key, 256, &err), LLM_OK);
         assert_int_equal(gguf_writer_add_tensor(w, "rope_factors_short.weight", 1, ne, LLM_DT_F32, s_f, sizeof s_f, &err),
                          LLM_OK);
         assert_int_equal(gguf_writer_add_tensor(w, "rope_factors_long.weight", 1, ne, LLM_DT_F32, l_f, sizeof l_f, &err),
@@ -123,10 +134,11 @@ static void write_phi3_variant(const char *path, const char *key, float v, float
     }
     for (uint64_t i = 0; i < g.n_tensors; i++) {
         const gguf_tensor *t = &g.tensors[i];
-        char name[96];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        if (v->drop && gguf_str_eq(t->name, v->drop)) continue;
+        char tname[96];
+        snprintf(tname, sizeof tname, "%.*s", (int)t->name.len, t->name.ptr);
         int64_t tne[2] = {t->ne[0], t->ne[1]};
-        assert_int_equal(gguf_writer_add_tensor(w, name, t->n_dims, tne, t->type, t->data, t->nbytes, &err), LLM_OK);
+        assert_int_equal(gguf_writer_add_tensor(w, tname, t->n_dims, tne, t->type, t->data, t->nbytes, &err), LLM_OK);
     }
     if (gguf_writer_to_file(w, path, &err)) fail_msg("%s", err.msg);
     gguf_writer_free(w);
@@ -168,9 +180,9 @@ static void test_longrope(void **state) {
     snprintf(lr, sizeof lr, "%s/longrope.gguf", dir);
     snprintf(lin, sizeof lin, "%s/linear.gguf", dir);
     snprintf(af, sizeof af, "%s/attn-factor.gguf", dir);
-    write_phi3_variant(lr, NULL, 0, 4.0f, 1.0f);
-    write_phi3_variant(lin, "phi3.rope.scaling.factor", 4.0f, 0, 0);
-    write_phi3_variant(af, "phi3.rope.scaling.attn_factor", 2.0f, 0, 0);
+    write_variant("phi3", lr, &(variant){.short_f = 4.0f, .long_f = 1.0f});
+    write_variant("phi3", lin, &(variant){.key = "phi3.rope.scaling.factor", .value = 4.0f});
+    write_variant("phi3", af, &(variant){.key = "phi3.rope.scaling.attn_factor", .value = 2.0f});
     size_t bytes = sizeof(float) * (size_t)f.n_prompt * (size_t)f.n_vocab;
     float *a = prompt_logits(lr, &f, 256), *b = prompt_logits(lin, &f, 256);
     assert_memory_equal(a, b, bytes);
@@ -185,6 +197,34 @@ static void test_longrope(void **state) {
     free(a), free(b);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     arch_fixture_free(&f);
+}
+
+/* Each family's own parts, taken away or made nonsense, give an error
+ * naming them, not a model that runs wrong. */
+static void test_hostile(void **state) {
+    (void)state;
+    static const struct { const char *name; variant v; const char *want; } cases[] = {
+        {"phi3", {.drop = "blk.1.attn_qkv.weight"}, "missing tensor 'blk.1.attn_qkv.weight'"},
+        {"qwen3", {.drop = "blk.2.attn_k_norm.weight"}, "missing tensor 'blk.2.attn_k_norm.weight'"},
+        {"gemma3", {.drop = "blk.0.post_ffw_norm.weight"}, "missing tensor 'blk.0.post_ffw_norm.weight'"},
+        {"olmo2", {.drop = "output.weight"}, "missing tensor 'output.weight'"},
+        {"gemma2", {.key = "gemma2.attn_logit_softcapping", .value = -5.0f}, "gemma2.attn_logit_softcapping"},
+        {"granite", {.key = "granite.logit_scale", .value = 0.0f}, "granite.logit_scale"},
+        {"phi3", {.short_f = 1.0f, .long_f = 0.0f}, "rope_factors_long.weight"},
+    };
+    char dir[64], path[128];
+    snprintf(dir, sizeof dir, "/tmp/libllm-hostile-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/bad.gguf", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_variant(cases[i].name, path, &cases[i].v);
+        llm_error err;
+        llm_model *m = llm_model_load(path, NULL, &err);
+        if (m) fail_msg("%s, case %zu: loads", cases[i].name, i);
+        if (!strstr(err.msg, cases[i].want))
+            fail_msg("%s, case %zu: '%s' does not name '%s'", cases[i].name, i, err.msg, cases[i].want);
+    }
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---------------------------------------------------------------- from Hugging Face */
@@ -397,6 +437,7 @@ int main(void) {
         cmocka_unit_test(test_token_by_token),
         cmocka_unit_test(test_batched),
         cmocka_unit_test(test_longrope),
+        cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_from_hf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
