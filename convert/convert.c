@@ -498,6 +498,8 @@ typedef struct conv {
     float *rope_freqs;      /* (n_rot / 2) Llama 3 RoPE divisors, in bufs; NULL for none */
     float *rope_short, *rope_long; /* (n_rot / 2) LongRoPE's factors, in bufs; NULL for none */
     bool attn_scale_key;    /* hp.attn_scale is written (the config set it) */
+    const char *prefix;     /* of the checkpoint's text-model tensors: "" or "language_model."
+                               (Gemma 3's multimodal checkpoints) */
 } conv;
 
 /* A source tensor: ne1 rows of ne0 elements (a vector: n_dims 1, ne1 1)
@@ -1048,9 +1050,19 @@ static int hf_layer_tensor(const llm_arch *a, const char *rest) {
     return -1;
 }
 
-/* True for the names hf_tensors reads, and the RoPE frequency tables some
- * checkpoints carry (recomputed by the loader, so dropped). */
-static bool hf_known(const llm_arch *a, const char *name, int32_t n_layer) {
+/* True for the names hf_tensors reads (after c->prefix), the RoPE
+ * frequency tables some checkpoints carry (recomputed by the loader, so
+ * dropped), and in a multimodal checkpoint the vision tower's and its
+ * projector's, which a text model leaves out as llama.cpp's converter
+ * does. */
+static bool hf_known(const conv *c, const char *name, int32_t n_layer) {
+    const llm_arch *a = c->arch;
+    size_t skip = strlen(c->prefix);
+    if (skip) {
+        if (strncmp(name, "vision_tower.", 13) == 0 || strncmp(name, "multi_modal_projector.", 22) == 0) return true;
+        if (strncmp(name, c->prefix, skip) != 0) return false;
+        name += skip;
+    }
     if (strcmp(name, "model.embed_tokens.weight") == 0 || strcmp(name, "model.norm.weight") == 0 ||
         strcmp(name, "lm_head.weight") == 0)
         return true;
@@ -1073,13 +1085,22 @@ static change hf_change(const conv *c, const char *hf_name, int perm) {
     return ch;
 }
 
+/* Whether the checkpoint holds tensor hf (after c->prefix). */
+static bool hf_has(const conv *c, const st_model *m, const char *hf) {
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", c->prefix, hf);
+    return st_model_find(m, full, NULL) != NULL;
+}
+
 /* One tensor: checkpoint name hf, shape ne0 x ne1 (ne1 1 for a vector),
  * written as gguf. */
 static llm_status hf_put(conv *c, const st_model *m, const char *where, const char *hf, const char *gguf, int64_t ne0,
                          int64_t ne1, bool vector, int perm, llm_error *err) {
     src s;
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", c->prefix, hf);
     change ch = hf_change(c, hf, perm);
-    llm_status st = hf_src(m, where, hf, ne0, ne1, vector ? 1 : 2, &s, err);
+    llm_status st = hf_src(m, where, full, ne0, ne1, vector ? 1 : 2, &s, err);
     return st ? st : emit(c, gguf, &s, &ch, err);
 }
 
@@ -1089,14 +1110,14 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
     const llm_hparams *h = &c->hp;
     const llm_arch *a = c->arch;
     for (size_t i = 0; i < m->n_entries; i++)
-        if (!hf_known(a, m->entries[i].t->name, h->n_layer))
+        if (!hf_known(c, m->entries[i].t->name, h->n_layer))
             return llm_fail(err, LLM_ERR_FORMAT, "%s: unexpected tensor '%.80s' (not part of a %s model)",
                             m->paths[m->entries[i].file], m->entries[i].t->name, a->name);
     uint64_t per_layer = 0;
     for (int i = 0; i < LLM_LT_COUNT; i++) {
         char hf[96];
         snprintf(hf, sizeof hf, "model.layers.0.%s", llm_layer_tensors[i].hf);
-        per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL));
+        per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && hf_has(c, m, hf));
     }
     c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + 2 * (c->rope_long != NULL) + per_layer * (uint64_t)h->n_layer;
     llm_status st;
@@ -1123,7 +1144,7 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
             char hf[96], gg[64];
             snprintf(hf, sizeof hf, "model.layers.%d.%s", l, lt->hf);
             snprintf(gg, sizeof gg, "blk.%d.%s", l, lt->gguf);
-            if (!(a->tensors & LLM_BIT(i)) && !((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL))) continue;
+            if (!(a->tensors & LLM_BIT(i)) && !((a->optional & LLM_BIT(i)) && hf_has(c, m, hf))) continue;
             if ((st = hf_put(c, m, where, hf, gg, llm_arch_dim(a, h, lt->ne0), llm_arch_rows(a, h, lt),
                              lt->part[0] == LLM_D_ONE,
                              lt->perm, err)))
@@ -1212,7 +1233,13 @@ static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_e
         (s = st_json_load(p.config, &cfg, err)))
         return s;
     const char *tok = exists(p.spm) ? p.spm : p.json;
-    if (!(s = hf_config(c, cfg, p.config, &tied, err)) && !exists(tok))
+    /* a multimodal Gemma 3: the text model's settings in text_config, its
+     * tensors under language_model. (tie_word_embeddings stays outside) */
+    const cJSON *text = json_get(cfg, "text_config");
+    c->prefix = cJSON_IsObject(text) ? "language_model." : "";
+    s = hf_config(c, cJSON_IsObject(text) ? text : cfg, p.config, &tied, err);
+    if (!s && cJSON_IsObject(text)) tied = json_flag(cfg, "tie_word_embeddings", tied);
+    if (!s && !exists(tok))
         s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
     if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_json(v, tok, c->hp.n_vocab, err);
     if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);

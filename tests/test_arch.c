@@ -311,7 +311,7 @@ static const char *tensor_hf_name(const char *arch, const gguf_tensor *t, char *
 /* The fixture's tensors as model.safetensors, F32: HF's q/k rows per head
  * in rotate-half order where the GGUF has them interleaved (norm-RoPE
  * families), Gemma's norms as w - 1 (HF multiplies by 1 + w). */
-static void write_safetensors(const char *path, const gguf_file *g, const char *arch) {
+static void write_safetensors(const char *path, const gguf_file *g, const char *arch, const char *prefix) {
     bool interleaved = !strcmp(arch, "llama") || !strcmp(arch, "smollm3") || !strcmp(arch, "granite");
     bool gemma = strncmp(arch, "gemma", 5) == 0;
     uint32_t heads = 0, kv_heads = 0;
@@ -329,8 +329,8 @@ static void write_safetensors(const char *path, const gguf_file *g, const char *
         const gguf_tensor *t = &g->tensors[i];
         const char *hf = tensor_hf_name(arch, t, buf, sizeof buf);
         if (!hf) continue;
-        hl += (size_t)snprintf(header + hl, hcap - hl, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [", n ? ", " : "",
-                               hf);
+        hl += (size_t)snprintf(header + hl, hcap - hl, "%s\"%s%s\": {\"dtype\": \"F32\", \"shape\": [", n ? ", " : "",
+                               prefix, hf);
         if (t->n_dims == 2) hl += (size_t)snprintf(header + hl, hcap - hl, "%lld, ", (long long)t->ne[1]);
         hl += (size_t)snprintf(header + hl, hcap - hl, "%lld], \"data_offsets\": [%zu, %zu]}", (long long)t->ne[0],
                                total, total + (size_t)t->nbytes);
@@ -338,6 +338,10 @@ static void write_safetensors(const char *path, const gguf_file *g, const char *
         n++;
         assert_true(hl < hcap - 256);
     }
+    if (*prefix) /* a multimodal checkpoint's vision tower, which conversion leaves out */
+        hl += (size_t)snprintf(header + hl, hcap - hl,
+                               ", \"vision_tower.patch_embed.weight\": {\"dtype\": \"F32\", \"shape\": [4], "
+                               "\"data_offsets\": [%zu, %zu]}", total, total + 16);
     hl += (size_t)snprintf(header + hl, hcap - hl, "}");
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -363,6 +367,8 @@ static void write_safetensors(const char *path, const gguf_file *g, const char *
         assert_int_equal(fwrite(out, 1, (size_t)t->nbytes, f), (size_t)t->nbytes);
         free(out);
     }
+    static const float vision[4];
+    if (*prefix) assert_int_equal(fwrite(vision, 1, sizeof vision, f), sizeof vision);
     fclose(f);
     free(header);
 }
@@ -381,7 +387,7 @@ static void json_num(char *buf, size_t cap, const gguf_file *g, const char *arch
 }
 
 /* config.json as the model's HF repository would have it. */
-static void write_config(const char *path, const gguf_file *g, const char *arch, const char *name) {
+static void write_config(const char *path, const gguf_file *g, const char *arch, const char *name, bool multimodal) {
     static const char *const keys[][2] = {
         {"hidden_size", "embedding_length"}, {"intermediate_size", "feed_forward_length"},
         {"num_hidden_layers", "block_count"}, {"num_attention_heads", "attention.head_count"},
@@ -395,9 +401,11 @@ static void write_config(const char *path, const gguf_file *g, const char *arch,
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     bool gemma = strncmp(arch, "gemma", 5) == 0;
+    const char *tied = gguf_find_tensor(g, "output.weight") ? "false" : "true";
+    if (multimodal) fprintf(f, "{\"model_type\": \"gemma3\", \"tie_word_embeddings\": %s, \"text_config\": ", tied);
     fprintf(f, "{\"model_type\": \"%s\", \"vocab_size\": 512, \"tie_word_embeddings\": %s, \"%s\": \"%s\"",
-            strcmp(arch, "gemma3") == 0 ? "gemma3_text" : arch, gguf_find_tensor(g, "output.weight") ? "false" : "true",
-            gemma ? "hidden_activation" : "hidden_act", gemma ? "gelu_pytorch_tanh" : "silu");
+            strcmp(arch, "gemma3") == 0 ? "gemma3_text" : arch, tied, gemma ? "hidden_activation" : "hidden_act",
+            gemma ? "gelu_pytorch_tanh" : "silu");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char v[64];
         json_num(v, sizeof v, g, arch, keys[i][1]);
@@ -409,7 +417,7 @@ static void write_config(const char *path, const gguf_file *g, const char *arch,
     if (strcmp(name, "llama-tied-rope3") == 0) /* README: the factors of llama3 8, 1, 4, 64 */
         fprintf(f, ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0,"
                    " \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}");
-    fprintf(f, "}\n");
+    fprintf(f, multimodal ? "}}\n" : "}\n");
     fclose(f);
 }
 
@@ -424,7 +432,10 @@ static void copy_file(const char *from, const char *to) {
     free(data);
 }
 
-static void check_from_hf(const char *name, const arch_fixture *fx) {
+/* The fixture as a Hugging Face directory (multimodal: Gemma 3's layout
+ * with the text model in text_config and under language_model.),
+ * converted and checked. */
+static void convert_and_check(const char *name, const arch_fixture *fx, bool multimodal) {
     gguf_file g;
     llm_error err;
     if (gguf_open(&g, arch_fixture_model(name), &err)) fail_msg("%s: %s", name, err.msg);
@@ -432,12 +443,12 @@ static void check_from_hf(const char *name, const arch_fixture *fx) {
     assert_int_equal(gguf_get_str(&g, "general.architecture", &a, &err), LLM_OK);
     char arch[32], dir[128], path[256], out[160];
     snprintf(arch, sizeof arch, "%.*s", (int)a.len, a.ptr);
-    snprintf(dir, sizeof dir, "%s/%s", tmp_dir, name);
+    snprintf(dir, sizeof dir, "%s/%s%s", tmp_dir, name, multimodal ? "-mm" : "");
     assert_int_equal(mkdir(dir, 0755), 0);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    write_config(path, &g, arch, name);
+    write_config(path, &g, arch, name, multimodal);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    write_safetensors(path, &g, arch);
+    write_safetensors(path, &g, arch, multimodal ? "language_model." : "");
     gguf_close(&g);
     static const char *const tok_files[] = {"tokenizer.model", "tokenizer_config.json"};
     for (int t = 0; t < 2; t++) {
@@ -446,13 +457,18 @@ static void check_from_hf(const char *name, const arch_fixture *fx) {
         snprintf(path, sizeof path, "%s/%s", dir, tok_files[t]);
         copy_file(test_model_path(from), path);
     }
-    snprintf(out, sizeof out, "%s/%s.gguf", tmp_dir, name);
+    snprintf(out, sizeof out, "%s.gguf", dir);
     if (llm_convert_hf(dir, out, NULL, &err)) fail_msg("%s: llm_convert_hf: %s", name, err.msg);
     llm_model *m = llm_model_load(out, NULL, &err);
     if (!m) fail_msg("%s: converted: %s", name, err.msg);
     double d = arch_check(m, fx, NULL);
-    fprintf(stderr, "%-18s from HF: max |logit - llama.cpp| %.3g\n", name, d);
+    fprintf(stderr, "%-18s from HF%s: max |logit - llama.cpp| %.3g\n", name, multimodal ? " (multimodal)" : "", d);
     llm_model_free(m);
+}
+
+static void check_from_hf(const char *name, const arch_fixture *fx) {
+    convert_and_check(name, fx, false);
+    if (strcmp(name, "gemma3") == 0) convert_and_check(name, fx, true);
 }
 
 static void test_from_hf(void **state) {
