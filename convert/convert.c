@@ -192,32 +192,52 @@ static bool byte_level(const cJSON *p, bool use_regex) {
            json_flag(p, "use_regex", true) == use_regex;
 }
 
-/* The Split pre-tokenizers of tokenizer.json that libllm knows, each
- * followed by a ByteLevel without its own expression, by the name
- * llama.cpp gives them in tokenizer.ggml.pre. */
-static const struct { const char *pattern, *pre; } splits[] = {
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "llama-bpe"}, /* Llama 3, SmolLM3 */
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "qwen2"}, /* Qwen 2, 2.5, 3 */
+/* The Split pre-tokenizers of tokenizer.json that libllm knows, runs of
+ * one to three followed by a ByteLevel without its own expression, by the
+ * name llama.cpp gives them in tokenizer.ggml.pre. The patterns are the
+ * JSON strings decoded (\r and \n are the characters). */
+#define LLAMA3_LIKE_SPLIT(digits)                                                                    \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|" digits "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*" \
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+static const struct { const char *pre, *patterns[4]; } splits[] = {
+    {"llama-bpe", {LLAMA3_LIKE_SPLIT("\\p{N}{1,3}")}}, /* Llama 3, SmolLM3 */
+    {"qwen2", {LLAMA3_LIKE_SPLIT("\\p{N}")}},          /* Qwen 2, 2.5, 3 */
+    {"deepseek-v3",
+     {"\\p{N}{1,3}", "[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+",
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
+      "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
 };
 
+/* The pattern of an Isolated, not inverted Split, or NULL. */
+static const char *split_pattern(const cJSON *p) {
+    if (!json_str_is(p, "type", "Split") || !json_str_is(p, "behavior", "Isolated") || json_flag(p, "invert", false))
+        return NULL;
+    return cJSON_GetStringValue(json_get(json_get(p, "pattern"), "Regex"));
+}
+
+/* Whether the Sequence items from first on are the patterns of a known
+ * run (NULL-terminated), then a ByteLevel without its own expression. */
+static bool splits_are(const cJSON *first, const char *const *patterns) {
+    for (; *patterns; patterns++, first = first->next) {
+        const char *p = first ? split_pattern(first) : NULL;
+        if (!p || strcmp(p, *patterns) != 0) return false;
+    }
+    return first && !first->next && byte_level(first, false);
+}
+
 /* The tokenizer.ggml.pre name of a tokenizer.json pre_tokenizer: GPT-2's
- * ByteLevel, a known Split + ByteLevel, or single Digits + ByteLevel
- * (SmolLM, StarCoder: "smollm"); NULL for others. */
+ * ByteLevel, a known run of Splits + ByteLevel, or single Digits +
+ * ByteLevel (SmolLM, StarCoder: "smollm"); NULL for others. */
 static const char *pre_name(const cJSON *pt) {
     if (byte_level(pt, true)) return "gpt-2";
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
-    if (!json_str_is(pt, "type", "Sequence") || cJSON_GetArraySize(seq) != 2) return NULL;
-    const cJSON *first = seq->child, *bl = seq->child->next;
-    if (json_str_is(first, "type", "Digits") && json_flag(first, "individual_digits", false) && byte_level(bl, true))
+    if (!json_str_is(pt, "type", "Sequence") || !cJSON_IsArray(seq) || !seq->child) return NULL;
+    const cJSON *first = seq->child;
+    if (json_str_is(first, "type", "Digits") && json_flag(first, "individual_digits", false) && first->next &&
+        !first->next->next && byte_level(first->next, true))
         return "smollm";
-    if (!json_str_is(first, "type", "Split") || !json_str_is(first, "behavior", "Isolated") ||
-        json_flag(first, "invert", false) || !byte_level(bl, false))
-        return NULL;
-    const char *pattern = cJSON_GetStringValue(json_get(json_get(first, "pattern"), "Regex"));
-    for (size_t i = 0; pattern && i < sizeof splits / sizeof splits[0]; i++)
-        if (strcmp(pattern, splits[i].pattern) == 0) return splits[i].pre;
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++)
+        if (splits_are(first, splits[i].patterns)) return splits[i].pre;
     return NULL;
 }
 
