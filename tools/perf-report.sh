@@ -5,7 +5,9 @@
 # (the anchors build, ../shared/anchors/llama.cpp-3f545be) on the same
 # files: a random-weight TinyLlama 1.1B in F16, BF16, Q8_0, Q4_0 and the
 # llm-quantize types Q4_K_M, Q5_K_M and Q6_K, pp and tg at 1 and 2 threads,
-# then tg after 4096 tokens in the cache, and stories260K at one thread.
+# then tg after 4096 tokens in the cache, the other families at the sizes
+# people run (issue 15: Qwen3 0.6B, Gemma 3 1B, Phi-3.5 mini shapes in Q4_0
+# with Llama's vocabulary) at two, and stories260K at one thread.
 # Each test runs ours, then theirs, round after round, so that a change in
 # the machine's load or memory bandwidth falls on both alike; the ratios
 # come from the same run. Writes docs/PERFORMANCE.md. The synthetic models
@@ -22,7 +24,9 @@
 #   LLM_BENCH_TYPES  the TinyLlama types (default: all seven, as below)
 #   LLM_BENCH_THREADS  thread counts (default "1 2")
 #   LLM_BENCH_DEPTH  the long-context depth (default 4096; 0 skips it)
-#   LLM_BENCH_DEPTH_TYPES  types measured at that depth (default q4_0 f16)
+#   LLM_BENCH_DEPTH_TYPES  types measured at that depth, tg only (default q4_0)
+#   LLM_BENCH_SHAPES the other families' llm-synth shapes (default
+#                    "qwen3-0.6B gemma-3-1B phi-3.5-mini"; "" skips them)
 #   LLM_BENCH_NOTE   a sentence added to the report (e.g. why the load was high)
 #   LLM_BENCH_OUT    the report (default REPO_ROOT/docs/PERFORMANCE.md)
 #   LLM_TEST_MODELS  fixtures (default REPO_ROOT/../shared/models)
@@ -41,7 +45,8 @@ n=${LLM_BENCH_N:-128}
 types=${LLM_BENCH_TYPES:-f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k}
 threads=${LLM_BENCH_THREADS:-1 2}
 depth=${LLM_BENCH_DEPTH:-4096}
-depth_types=${LLM_BENCH_DEPTH_TYPES:-q4_0 f16}
+depth_types=${LLM_BENCH_DEPTH_TYPES:-q4_0}
+shapes=${LLM_BENCH_SHAPES-qwen3-0.6B gemma-3-1B phi-3.5-mini}
 out=${LLM_BENCH_OUT:-$root/docs/PERFORMANCE.md}
 
 [ -x "$llama_bench" ] || { echo "perf-report: no llama-bench at $llama_bench (set LLAMA_BENCH)" >&2; exit 1; }
@@ -55,18 +60,18 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 # The value of a numeric JSON field in the one-line objects of file $1.
 field() { sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" "$1"; }
 
-# The file of a TinyLlama type, written on first use: llm-synth for the
+# The file of a shape in a type, written on first use: llm-synth for the
 # plain types, llm-quantize of the F16 file (as people download them) for
 # the K-quants.
-model_file() { # TYPE
-    model=$cache/tinyllama-1.1B-$1.gguf
+model_file() { # SHAPE TYPE
+    model=$cache/$1-$2.gguf
     [ -f "$model" ] && { echo "$model"; return; }
     echo "perf-report: writing $model" >&2
-    case $1 in
+    case $2 in
     q4_k_m | q5_k_m | q6_k)
-        "$build/tools/llm-quantize" "$(model_file f16)" "$model.tmp" "$1" >/dev/null ;;
+        "$build/tools/llm-quantize" "$(model_file "$1" f16)" "$model.tmp" "$2" >/dev/null ;;
     *)
-        "$build/tools/llm-synth" --shape tinyllama-1.1B --type "$1" \
+        "$build/tools/llm-synth" --shape "$1" --type "$2" \
             --vocab "$models/vocab/ggml-vocab-llama-spm.gguf" -o "$model.tmp" >&2 ;;
     esac
     mv "$model.tmp" "$model"
@@ -89,14 +94,15 @@ ours() { # KEY MODEL THREADS DEPTH P N
     fi
 }
 
-# llama-bench's JSON lines: one per test, pp (n_gen 0) first. Its peak RSS
-# comes from time(1): it has no child processes.
+# llama-bench's JSON lines: one per test, pp (n_gen 0) first; P 0 runs tg
+# alone. Its peak RSS comes from time(1): it has no child processes.
 theirs() { # KEY MODEL THREADS DEPTH P N
     jsonl=$cache/theirs.jsonl
-    echo "perf-report: [$(cut -d' ' -f1 /proc/loadavg)] llama-bench $2 -t $3 -d $4" >&2
+    echo "perf-report: [$(cut -d' ' -f1 /proc/loadavg)] llama-bench $2 -t $3 -d $4 -p $5" >&2
     if /usr/bin/time -f %M -o "$cache/theirs.rss" "$llama_bench" -m "$2" -t "$3" -d "$4" -p "$5" -n "$6" \
         -r "$reps" -o jsonl >"$jsonl" 2>"$cache/theirs.err"; then
         tps=$(field "$jsonl" avg_ts | tr '\n' ' ')
+        [ "$5" -gt 0 ] || tps="- $tps"
         record "$1" theirs ${tps% } - "$(($(tail -n 1 "$cache/theirs.rss") * 1024))" -
     else
         echo "perf-report: llama-bench failed: $(tail -n 3 "$cache/theirs.err")" >&2
@@ -104,23 +110,26 @@ theirs() { # KEY MODEL THREADS DEPTH P N
     fi
 }
 
-# Both tools on one test, interleaved for LLM_BENCH_ROUNDS rounds.
+# Both tools on one test, interleaved for LLM_BENCH_ROUNDS rounds. With
+# P 0 only tg counts: ours decodes a 1-token prompt, llama-bench none
+# (its pp would fill the cache to the depth again for each repetition).
 pair() { # KEY MODEL THREADS DEPTH P N
     r=0
     while [ $r -lt "$rounds" ]; do
-        ours "$@"
+        ours "$1" "$2" "$3" "$4" "$(($5 > 0 ? $5 : 1))" "$6"
         theirs "$@"
         r=$((r + 1))
     done
 }
 
 for type in $types; do
-    model=$(model_file "$type")
+    model=$(model_file tinyllama-1.1B "$type")
     for t in $threads; do pair "$type-t$t" "$model" "$t" 0 "$p" "$n"; done
 done
 if [ "$depth" -gt 0 ]; then
-    for type in $depth_types; do pair "$type-d$depth" "$(model_file "$type")" 2 "$depth" "$p" "$n"; done
+    for type in $depth_types; do pair "$type-d$depth" "$(model_file tinyllama-1.1B "$type")" 2 "$depth" 0 "$n"; done
 fi
+for shape in $shapes; do pair "$shape-t2" "$(model_file "$shape" q4_0)" 2 0 "$p" "$n"; done
 pair stories260K "$models/stories260K.gguf" 1 0 128 256
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -200,7 +209,9 @@ trap 'rm -f "$tmp"' EXIT
     echo "Both tools read the same GGUF files: random weights of TinyLlama 1.1B's shape"
     echo "written by \`llm-synth --shape tinyllama-1.1B\` (F16, BF16, Q8_0, Q4_0 with its"
     echo "output head in Q8_0 as llama.cpp's quantizer does) and \`llm-quantize\` of the F16"
-    echo "file (Q4_K_M, Q5_K_M, Q6_K). Each test is pp$p and tg$n; each tool runs it $reps"
+    echo "file (Q4_K_M, Q5_K_M, Q6_K); the other families' rows are \`llm-synth\` shapes in Q4_0"
+    echo "with Llama's 32000-token vocabulary (their own are larger); stories260K is the"
+    echo "llama2.c model converted. Each test is pp$p and tg$n (stories260K pp128 and tg256); each tool runs it $reps"
     echo "time(s) per invocation, and the two tools take turns for $rounds round(s) (ours,"
     echo "theirs, ours, ...). The table shows the median of the rounds' means; the ratio"
     echo "is ours / llama.cpp's from this run. The raw lines are in \`$results\`."
@@ -226,6 +237,7 @@ trap 'rm -f "$tmp"' EXIT
     for type in $types; do
         for t in $threads; do row "$type-t$t" "$(echo "$type" | tr a-z A-Z)" "$t"; done
     done
+    for shape in $shapes; do row "$shape-t2" "$shape shape Q4_0" 2; done
     row stories260K "stories260K F32" 1
     if [ "$depth" -gt 0 ]; then
         echo
