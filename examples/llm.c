@@ -22,15 +22,14 @@ const char *const tool_name = "llm";
  * characters; a piece longer than the buffer (vocabularies hold runs of
  * hundreds of spaces, and any length loads) gets a buffer of its size. */
 static void emit(llm_detok *d, int32_t tok) {
-    char small[512], *buf = small;
+    char small[512], *owned;
     size_t len;
-    llm_status s = llm_detok_push(d, tok, buf, sizeof small, &len);
-    if (s == LLM_ERR_BUFFER_TOO_SMALL && (buf = malloc(len))) s = llm_detok_push(d, tok, buf, len, &len);
-    if (s == LLM_OK) {
-        fwrite(buf, 1, len, stdout);
+    const char *bytes = detok_piece(d, tok, small, sizeof small, &len, &owned);
+    if (bytes) {
+        fwrite(bytes, 1, len, stdout);
         fflush(stdout);
     }
-    if (buf != small) free(buf);
+    free(owned);
 }
 
 /* Prompt, then up to n_predict sampled tokens; returns generated count or

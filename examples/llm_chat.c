@@ -296,9 +296,11 @@ static int reply(chat *c) {
         if (tok < 0) rc = fail("sampling failed: %s", err.msg);
         if (rc || llm_token_is_eog(c->m, tok)) break;
         llm_sampler_accept(c->smp, tok);
-        char piece[512];
+        char piece[512], *owned;
         size_t len;
-        if (llm_detok_push(d, tok, piece, sizeof piece, &len) == LLM_OK) reply_bytes(&th, &text, piece, len);
+        const char *got = detok_piece(d, tok, piece, sizeof piece, &len, &owned);
+        if (got) reply_bytes(&th, &text, got, len);
+        free(owned);
         int room = ends_with_stop(c->o, text.p, &text.n) ? 1 : make_room(c, &first);
         if (room) {
             rc = room < 0;
