@@ -287,6 +287,16 @@ typedef struct llm_ctx_params {
     llm_pooling pooling; /* with embeddings: the pooled vector (default MEAN) */
     bool normalize;      /* with embeddings: scale each vector, per token
                             and pooled, to unit L2 norm (default false) */
+    llm_type kv_type;    /* element type of the KV cache: LLM_TYPE_F32
+                            (default) or LLM_TYPE_F16, half the memory;
+                            others are LLM_ERR_UNSUPPORTED. F16 rounds each
+                            cached key and value to 11 significant bits
+                            (tests: logits within 5e-3 of the largest of an
+                            F32 cache's with float weights, 5e-2 with Q8_0)
+                            and is read a block at a time into floats, which
+                            makes attention slower. States keep the type:
+                            one saved from an F16 cache loads only into an
+                            F16 context. */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);
