@@ -384,13 +384,16 @@ LLM_API llm_status llm_ctx_set_abort(llm_ctx *ctx, bool (*abort_cb)(void *ud), v
  * last token's logits. Saved states start with a header — magic "LLMS",
  * format version, the model's identity (architecture, n_vocab, n_embd,
  * n_layer, n_head_kv, head size and a fingerprint of its weights), the
- * saving context's n_ctx and the position count — that llm_state_load
+ * KV cache's element type, the saving context's n_ctx and the position
+ * count — that llm_state_load
  * checks field by field: a state of another model or shape, one longer
  * than the loading context, or a truncated or corrupted buffer is
  * refused with LLM_ERR_FORMAT (LLM_ERR_CONTEXT_FULL when it does not fit)
  * and a message naming the field, and leaves the context unchanged. A
  * state may be loaded into a context of another n_ctx, n_threads or
- * kernel set. */
+ * kernel set (not of another kv_type). The cached values themselves carry
+ * no checksum. These functions read src / ctx only (save, size, the copy's
+ * source): like every call on a context, one thread at a time. */
 
 /* Bytes llm_state_save needs for the context as it is now. */
 LLM_API size_t llm_state_size(const llm_ctx *ctx);
