@@ -409,7 +409,7 @@ static void test_hf_gpt2_vocab(void **state) {
     /* tied: token_embd is the output head, which Q4_0 quantizing keeps Q8_0 */
     char q4[256];
     tmp(q4, sizeof q4, "gpt2-q4_0.gguf");
-    llm_quantize_params qp = {LLM_DT_Q4_0, NULL, 0, NULL, NULL, false};
+    llm_quantize_params qp = {.type = LLM_DT_Q4_0};
     check_ok(llm_quantize_file(out, q4, &qp, &err), &err);
     check_ok(gguf_open(&a, q4, &err), &err);
     assert_int_equal(gguf_find_tensor(&a, "token_embd.weight")->type, LLM_DT_Q8_0);
@@ -426,7 +426,7 @@ static void expect_quantized_like(const char *fixture, uint32_t type) {
     char out[256];
     tmp(out, sizeof out, "quantized.gguf");
     llm_quant_rule keep_ffn = {"ffn_", LLM_DT_F32};
-    llm_quantize_params p = {type, &keep_ffn, 1, NULL, NULL, false};
+    llm_quantize_params p = {.type = type, .rules = &keep_ffn, .n_rules = 1};
     llm_error err;
     check_ok(llm_quantize_file(test_model_path("stories260K.gguf"), out, &p, &err), &err);
     gguf_file a, b;
@@ -501,7 +501,7 @@ static void test_quantize_fallback(void **state) {
     char out[256];
     tmp(out, sizeof out, "q4-default.gguf");
     seen_list l = {0};
-    llm_quantize_params p = {LLM_DT_Q4_0, NULL, 0, record, &l, false};
+    llm_quantize_params p = {.type = LLM_DT_Q4_0, .report = record, .report_ud = &l};
     llm_error err;
     check_ok(llm_quantize_file(test_model_path("stories260K.gguf"), out, &p, &err), &err);
     assert_int_equal(l.n, 48);
@@ -523,7 +523,7 @@ static void test_quantize_fallback(void **state) {
     /* and back up to F16 from Q4_0: blocks decode to floats */
     char f16[256];
     tmp(f16, sizeof f16, "from-q4.gguf");
-    llm_quantize_params back = {LLM_DT_F16, NULL, 0, NULL, NULL, false};
+    llm_quantize_params back = {.type = LLM_DT_F16};
     check_ok(llm_quantize_file(out, f16, &back, &err), &err);
     gguf_file a, b;
     check_ok(gguf_open(&a, f16, &err), &err);
@@ -551,9 +551,9 @@ static void test_quantize_refuses_input(void **state) {
     assert_non_null(orig);
     write_file(in, orig, size);
     assert_int_equal(symlink(in, link_path), 0);
-    llm_quantize_params p = {LLM_DT_Q8_0, NULL, 0, NULL, NULL, false};
+    llm_quantize_params p = {.type = LLM_DT_Q8_0};
     assert_fails(llm_quantize_file(in, in, &p, err), LLM_ERR_INVALID_ARG, "is the input");
-    assert_fails(llm_quantize_file(in, link_path, &p, err), LLM_ERR_INVALID_ARG, "is the input");
+    assert_fails(llm_quantize_file(in, link_path, &p, err), LLM_ERR_INVALID_ARG, "is a symbolic link");
     assert_fails(llm_quantize_file(link_path, in, &p, err), LLM_ERR_INVALID_ARG, "is the input");
     size_t after_size;
     char *after = test_read_file(in, &after_size);

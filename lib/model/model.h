@@ -103,6 +103,25 @@ void llm_layer_rules(llm_model *m);
 /* The hyper-parameters every architecture defaults the same way
  * (scales 1, no caps, no window). */
 void llm_hparams_defaults(llm_hparams *h);
+/* The ranges of the float hyper-parameters, the same for the loaders and
+ * the converter: outside them RoPE angles overflow (a base below 1 turns
+ * the frequencies base^(-2i/d) into growing powers; a per-pair divisor
+ * near 0 does the same) or the RMS norm divides by zero, and every logit
+ * comes out NaN. Real models use bases of 1e4 to 1e7 and epsilons of 1e-6
+ * to 1e-5. */
+#define LLM_ROPE_BASE_MIN   1.0
+#define LLM_ROPE_BASE_MAX   1e12
+#define LLM_RMS_EPS_MIN     1e-30
+#define LLM_RMS_EPS_MAX     1.0
+#define LLM_ROPE_FREQ_MIN   1e-4   /* rope_freqs.weight divisors */
+#define LLM_ROPE_FREQ_MAX   1e30
+#define LLM_SCALE_MAX       1e6    /* attention, embedding, residual and logit scales,
+                                      soft-caps (0: none) */
+
+/* LLM_OK when lo <= v <= hi (never for NaN), else LLM_ERR_FORMAT with a
+ * message naming what (the key it was read from) and the range. */
+llm_status llm_check_range(const char *what, double v, double lo, double hi, llm_error *err);
+
 /* Checks the hyper-parameters for sane ranges and consistency, before any
  * size derived from them is computed. */
 llm_status llm_hparams_validate(const llm_hparams *h, llm_error *err);
