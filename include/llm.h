@@ -380,8 +380,8 @@ LLM_API const float *llm_logits(const llm_ctx *ctx);
  * attention's tasks, so a decode stops within a chunk's time of the
  * callback returning true (it then returns LLM_ERR_ABORTED, see
  * llm_decode; llm-bench --abort-after measures it: tens of milliseconds
- * on a 2048-token prompt of a 1.1B model). Products on OpenBLAS (F32
- * weights in batches of 32 or more) are asked only between tiles. The callback must be cheap
+ * on a 2048-token prompt of a 1.1B model). A product OpenBLAS runs (F32
+ * weights in batches of 32 or more) is not cut: it is asked around it. The callback must be cheap
  * and must not call into ctx; ud is passed to it unchanged. NULL removes
  * it. Returns LLM_ERR_INVALID_ARG for a NULL ctx. */
 LLM_API llm_status llm_ctx_set_abort(llm_ctx *ctx, bool (*abort_cb)(void *ud), void *ud);
