@@ -20,6 +20,7 @@
 #include "attention.h"
 #include "dtype.h"
 #include "kernels.h"
+#include "testutil.h"
 
 /* xorshift64: the same data on every run. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
@@ -179,7 +180,7 @@ static void test_attention(void **state) {
             check_shape(shapes[i], *k, NULL, 0, 0.0f, LLM_DT_F32);
             check_shape(shapes[i], *k, pool, 0, 0.0f, LLM_DT_F32);
         }
-        check_shape(shapes[1], *k, pool, 0, 0.0f, LLM_DT_F16);
+        if (!test_quick()) check_shape(shapes[1], *k, pool, 0, 0.0f, LLM_DT_F16);
         check_shape(shapes[4], *k, NULL, 0, 0.0f, LLM_DT_F16);
     }
     llm_pool_free(pool);
