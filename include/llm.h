@@ -291,6 +291,16 @@ typedef struct llm_ctx_params {
     llm_pooling pooling; /* with embeddings: the pooled vector (default MEAN) */
     bool normalize;      /* with embeddings: scale each vector, per token
                             and pooled, to unit L2 norm (default false) */
+    llm_type kv_type;    /* element type of the KV cache: LLM_TYPE_F32
+                            (default) or LLM_TYPE_F16, half the memory;
+                            others are LLM_ERR_UNSUPPORTED. F16 rounds each
+                            cached key and value to 11 significant bits
+                            (tests: logits within 5e-3 of the largest of an
+                            F32 cache's with float weights, 5e-2 with Q8_0)
+                            and is read a block at a time into floats, which
+                            makes attention slower. States keep the type:
+                            one saved from an F16 cache loads only into an
+                            F16 context. */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);
@@ -378,13 +388,16 @@ LLM_API llm_status llm_ctx_set_abort(llm_ctx *ctx, bool (*abort_cb)(void *ud), v
  * last token's logits. Saved states start with a header — magic "LLMS",
  * format version, the model's identity (architecture, n_vocab, n_embd,
  * n_layer, n_head_kv, head size and a fingerprint of its weights), the
- * saving context's n_ctx and the position count — that llm_state_load
+ * KV cache's element type, the saving context's n_ctx and the position
+ * count — that llm_state_load
  * checks field by field: a state of another model or shape, one longer
  * than the loading context, or a truncated or corrupted buffer is
  * refused with LLM_ERR_FORMAT (LLM_ERR_CONTEXT_FULL when it does not fit)
  * and a message naming the field, and leaves the context unchanged. A
  * state may be loaded into a context of another n_ctx, n_threads or
- * kernel set. */
+ * kernel set (not of another kv_type). The cached values themselves carry
+ * no checksum. These functions read src / ctx only (save, size, the copy's
+ * source): like every call on a context, one thread at a time. */
 
 /* Bytes llm_state_save needs for the context as it is now. */
 LLM_API size_t llm_state_size(const llm_ctx *ctx);
@@ -554,6 +567,45 @@ LLM_API const char *llm_model_chat_template(const llm_model *model);
 
 /* Names of the built-in templates, a NULL-terminated static list. */
 LLM_API const char *const *llm_chat_builtin_names(void);
+
+/* ---------------------------------------------------------------- ollama */
+
+/* A model pulled by Ollama, found by name in its store: the GGUF file to
+ * load, and the defaults its manifest gives (the params and system
+ * layers). Strings are owned by the struct; llm_ollama_model_free
+ * releases them. */
+typedef struct llm_ollama_model {
+    char *model_path;   /* the model layer's blob, a GGUF file: give it to llm_model_load */
+    char *system;       /* the system layer's text, or NULL */
+    char *params_json;  /* the params layer as it is, or NULL */
+    /* The params layer's values that libllm has a use for; a value the
+     * layer does not set is NAN (floats) or -1 (integers). */
+    float temperature, top_p, min_p, repeat_penalty;
+    int32_t top_k, repeat_last_n, num_ctx, num_predict;
+    int64_t seed;
+    char **stop;        /* n_stop stop strings */
+    size_t n_stop;
+    int has_template;   /* the manifest has a template layer: a Go template,
+                           which libllm does not run (the GGUF file's own
+                           Jinja template is used instead) */
+} llm_ollama_model;
+
+/* Most bytes read from a manifest, a params or a system layer. */
+#define LLM_OLLAMA_MAX_LAYER (1 << 20)
+
+/* Resolves name, "[[HOST/]NAMESPACE/]MODEL[:TAG]" as Ollama writes it
+ * (defaults registry.ollama.ai, library, latest), in the store at
+ * models_dir, or when that is NULL at $OLLAMA_MODELS, else
+ * $HOME/.ollama/models. Reads manifests/HOST/NAMESPACE/MODEL/TAG and the
+ * layers it lists from blobs/sha256-HEX. Each part of the name is 1 to 128
+ * characters of [A-Za-z0-9._-] not starting with '.' or '-', so it cannot
+ * leave the store. A manifest without a GGUF model layer (per-tensor or
+ * cloud models) gives LLM_ERR_UNSUPPORTED; malformed or oversized
+ * manifests and layers LLM_ERR_FORMAT or LLM_ERR_LIMIT. On failure out
+ * holds nothing to free. */
+LLM_API llm_status llm_ollama_resolve(const char *name, const char *models_dir,
+                                      llm_ollama_model *out, llm_error *err);
+LLM_API void llm_ollama_model_free(llm_ollama_model *m);
 
 #ifdef __cplusplus
 }
