@@ -537,7 +537,9 @@ typedef struct llm_chat_params {
     const char *eos_token;     /* NULL: the model's EOS text (undefined without a model) */
     int add_generation_prompt; /* nonzero: end with the assistant turn's opening */
     /* Extra template variables as the text of a JSON object, e.g.
-     * {"enable_thinking": false}; they override the ones above. NULL: none. */
+     * {"enable_thinking": false} or {"tools": [...]}; they override the
+     * ones above and tools and documents, which are None otherwise (as
+     * transformers passes them). NULL: none. */
     const char *vars_json;
     /* "YYYY-MM-DD", the day strftime_now reports (at 00:00:00). NULL:
      * today, in local time. */

@@ -113,8 +113,16 @@ int jv_to_str(jinja_ctx *c, jbuf *b, const jv *v);
 int jv_repr(jinja_ctx *c, jbuf *b, const jv *v);
 /* str(v) as a value: v itself when it is a string. */
 jv *jv_as_str(jinja_ctx *c, jv *v);
-/* json.dumps(v, ensure_ascii=False, indent, sort_keys); indent < 0: none. */
-int jv_to_json(jinja_ctx *c, jbuf *b, const jv *v, int indent, int sort_keys, int depth);
+/* How json.dumps lays out: indent < 0 for none; the item and key
+ * separators (NULL: Python's defaults, ", " or "," with an indent, ": "). */
+typedef struct jv_json_fmt {
+    int indent, sort_keys;
+    const char *item_sep, *key_sep;
+    size_t item_len, key_len;
+} jv_json_fmt;
+
+/* json.dumps(v, ensure_ascii=False, ...) as fmt says, appended to b. */
+int jv_to_json(jinja_ctx *c, jbuf *b, const jv *v, const jv_json_fmt *fmt, int depth);
 
 /* ------------------------------------------------------------ syntax */
 
@@ -231,6 +239,9 @@ int jinja_test(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args
 /* A method call obj.name(args); NULL with the error set when unknown. */
 jv *jinja_method(jinja_ctx *c, const jnode *at, jv *obj, const char *name, jv **args, size_t n,
                  jv *kw);
+/* Python's fmt % args (printf-style: %s %r %d %i %f %x %% with flags,
+ * width and precision), for the % operator and the format filter. */
+jv *jinja_percent(jinja_ctx *c, const jnode *at, const jv *fmt, jv *const *args, size_t n);
 /* Installs raise_exception, strftime_now, namespace, range, dict. */
 int jinja_add_globals(jinja_ctx *c);
 
