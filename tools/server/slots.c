@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "opts.h"
+
 typedef struct slot {
     llm_ctx *ctx;
     int32_t *cache; /* the tokens in the KV cache, n_cache of them */
@@ -168,13 +170,7 @@ static llm_sampler *sampler_for(const oai_request *r, int32_t n_ctx, oai_error *
     sp.repeat_last_n = n_ctx;
     sp.logit_bias = r->bias;
     sp.n_logit_bias = r->n_bias;
-    if (r->has_seed) {
-        sp.seed = r->seed;
-    } else {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        sp.seed = (uint64_t)t.tv_sec * 1000000007u ^ (uint64_t)t.tv_nsec;
-    }
+    sp.seed = r->has_seed ? r->seed : opts_random_seed();
     llm_error err;
     llm_sampler *s = llm_sampler_from_params(&sp, &err);
     if (!s) oai_fail(e, 500, NULL, NULL, "cannot make the sampler: %s", err.msg);
