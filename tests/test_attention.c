@@ -121,7 +121,7 @@ static void run(const attn_case *c, const llm_kernels *k, llm_pool *pool, int fi
     float *scratch = malloc(sizeof(float) * (size_t)threads * llm_attn_scratch_size(c->s.head_dim));
     assert_non_null(scratch);
     llm_attn a = {k, pool, c->s.n_head, c->s.n_head_kv, c->s.head_dim, c->n_ctx, c->pos + first, n,
-                  1.0f / sqrtf((float)c->s.head_dim), c->softcap, c->window, c->q + (size_t)first * q_dim, c->kc, c->vc, c->kv_type, out + (size_t)first * q_dim, scratch};
+                  1.0f / sqrtf((float)c->s.head_dim), c->softcap, c->window, c->q + (size_t)first * q_dim, c->kc, c->vc, c->kv_type, out + (size_t)first * q_dim, scratch, NULL};
     llm_attention(&a);
     free(scratch);
 }

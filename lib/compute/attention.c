@@ -17,6 +17,7 @@
 #include "attention.h"
 
 #include "dtype.h"
+#include "matmul.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -240,7 +241,7 @@ static void attention_range(void *arg, int64_t i0, int64_t i1, int ith) {
     const llm_attn *a = p->a;
     attn_scratch w = scratch_of(a, ith);
     int per_tile = a->n_head_kv * p->n_runs;
-    for (int64_t i = i0; i < i1; i++) {
+    for (int64_t i = i0; i < i1 && !(a->stop && llm_compute_stopped(a->stop, ith)); i++) {
         int tile = p->n_tiles - 1 - (int)(i / per_tile), rest = (int)(i % per_tile);
         int kvh = rest / p->n_runs, run = rest % p->n_runs;
         int h0 = run * p->heads, t0 = tile * p->tokens;

@@ -58,6 +58,7 @@ typedef struct llm_attn {
                              time into the scratch as floats) */
     float *out;           /* (n, n_head * head_dim) */
     float *scratch;       /* llm_attn_scratch_size() floats per thread of pool */
+    struct llm_compute *stop; /* asked before each task (llm_compute_stopped), or NULL */
 } llm_attn;
 
 /* Floats of scratch one thread needs for heads of head_dim elements. */

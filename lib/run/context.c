@@ -271,7 +271,7 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
             llm_forward_output(c, b, NULL, c->out_logits);
         c->pos += b;
     }
-    if (llm_compute_stopped(&c->mc, 0)) {
+    if (atomic_load(&c->mc.stopped)) { /* the flag only: a finished decode is not undone */
         c->pos = pos0;
         return llm_fail(err, LLM_ERR_ABORTED, "llm_decode: stopped by the abort callback; no position advanced");
     }

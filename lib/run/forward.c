@@ -114,7 +114,7 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
     llm_attn_store_keys(&c->kv, kc, c->pos, n, k_new, LLM_DT_F32);
     llm_attn_store_values(&c->kv, vc, c->pos, n, v_new);
     llm_attn a = {c->mc.k, c->mc.pool, hp->n_head, hp->n_head_kv, hp->head_dim, c->n_ctx, c->pos, n,
-                  hp->attn_scale, hp->attn_softcap, L->window, c->q, kc, vc, c->kv.type, c->att_out, c->att};
+                  hp->attn_scale, hp->attn_softcap, L->window, c->q, kc, vc, c->kv.type, c->att_out, c->att, &c->mc};
     llm_attention(&a);
     llm_matmul(&c->mc, c->xb2, &L->wo, c->att_out, n);
     residual(c, &L->attn_post_norm, c->xb2, n);
