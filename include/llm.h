@@ -517,11 +517,12 @@ LLM_API void llm_sampler_reset(llm_sampler *s);
  * source (1 MiB), the output (16 MiB), any one string (16 MiB), the memory
  * held by values (256 MiB), the work done (20 million steps) and nesting
  * (100 levels of syntax or of macro calls, 1000 of evaluation in all) are
- * bounded; exceeding one gives
- * LLM_ERR_LIMIT. A malformed template, or one that misuses a value, gives
- * LLM_ERR_TEMPLATE with a message naming the line and column; a template
- * that calls raise_exception gives LLM_ERR_TEMPLATE with exactly its
- * message (cut to fit llm_error.msg). */
+ * bounded; exceeding one gives LLM_ERR_LIMIT. A malformed template, or one
+ * that misuses a value, gives LLM_ERR_TEMPLATE with a message naming the
+ * line and column; a template that calls raise_exception gives
+ * LLM_ERR_TEMPLATE with exactly its message (cut to fit llm_error.msg).
+ * Allocation failures give LLM_ERR_NOMEM. Rendering keeps no state: any
+ * number of threads may render at once, with one model or none. */
 
 typedef struct llm_chat_message {
     const char *role;    /* "system", "user", "assistant", ... */

@@ -107,6 +107,8 @@ cases = [
  ("{{ \"they're 1st-rate\" | title }} {{ 'hello'.title() }} {{ x | items | list }} {{ 'a' if y is none }}|", {"x": {"k": [1, 2]}, "y": 1}),
  ("{{ x | tojson(separators=(',', ':')) }} {{ x | tojson(indent=1, separators=(';', '=')) }} {{ '%s-%d-%5.2f-%-4s|%04d|%x|%r|%%|%+d|%.2s' % ('a', 3.9, 2.5, 'b', -7, 255, 'q', 5, 'héllo') }} {{ '%s' % none }} {{ '%s and %s' | format(1, [2]) }} {{ '%5s|' % 'é' }}", {"x": {"a": [1, 2], "b": None}}),
  ("{% for i in range(5) %}{{ loop.cycle('odd', 'even') }} {% endfor %}", None),
+ ("[{{ nosuch | d }}] [{{ nosuch | default }}]", None),
+ ("{{ x.get('index0') }} {{ x.items() | list }}", {"x": {"index0": -7}}),
  ("{{ tools is none }} {{ documents is none }} {% if tools is not none %}tools{% endif %}", None),
  ("[{{ '' * 1000000000000 }}] {{ [1, 2, 3][2::9223372036854775807] }} {{ 'abc'[1::9223372036854775807] }} {{ [1, 2, 3][::-9223372036854775807] }} {{ 'nan' | float | int }}", None),
 ]

@@ -1,6 +1,7 @@
 /* Chat templates: every golden case of ../shared/golden/chat byte for byte
  * (26 real templates x 12 conversations), then the engine's Jinja
  * semantics, limits, errors and the API's argument handling. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -461,6 +462,49 @@ static void test_model_template(void **state) {
     test_cleanup_tmp();
 }
 
+/* Several threads render at once with one model (and its template): the
+ * same text each time (ThreadSanitizer builds check for races). */
+typedef struct render_job { const llm_model *model; const char *want; int ok; } render_job;
+
+static void *render_many(void *arg) {
+    render_job *job = arg;
+    static const llm_chat_message msgs[] = {{"system", "S"}, {"user", "Hi"}, {"assistant", "Yo"}, {"user", "Q"}};
+    job->ok = 1;
+    for (int i = 0; i < 50; i++) {
+        char buf[512];
+        size_t need;
+        llm_chat_params p = llm_chat_default_params();
+        p.vars_json = "{\"sep\": \" | \"}";
+        p.date = "2025-01-05";
+        if (llm_chat_apply(job->model, &p, msgs, 4, buf, sizeof buf, &need, NULL) || strcmp(buf, job->want))
+            job->ok = 0;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    fixture_spec spec = fixture_default();
+    spec.chat_template = "{% set ns = namespace(s='') %}{% for m in messages %}{% set ns.s = ns.s ~ m.role[0] ~ "
+                         "':' ~ m.content | trim ~ sep %}{% endfor %}{{ bos_token ~ ns.s ~ strftime_now('%B') }}";
+    llm_error e = {0};
+    llm_model *model = llm_model_load(fixture_write_tmp(&spec), NULL, &e);
+    assert_non_null(model);
+    render_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i].model = model;
+        jobs[i].want = "<s>s:S | u:Hi | a:Yo | u:Q | January";
+        assert_int_equal(pthread_create(&th[i], NULL, render_many, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(jobs[i].ok);
+    }
+    llm_model_free(model);
+    test_cleanup_tmp();
+}
+
 #ifdef LLM_FAULT_INJECTION
 /* Every allocation of a rendering that touches most of the engine fails
  * in turn: LLM_ERR_NOMEM each time, nothing leaked. */
@@ -503,6 +547,7 @@ int main(void) {
         cmocka_unit_test(test_args),
         cmocka_unit_test(test_builtins),
         cmocka_unit_test(test_model_template),
+        cmocka_unit_test(test_threads),
 #ifdef LLM_FAULT_INJECTION
         cmocka_unit_test(test_nomem),
 #endif

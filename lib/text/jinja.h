@@ -154,7 +154,7 @@ void jinja_toks_free(jtoks *t);
 typedef enum jnode_kind {
     /* statements */
     JN_BODY, JN_TEXT, JN_OUTPUT, JN_IF, JN_FOR, JN_SET, JN_SET_BLOCK, JN_MACRO,
-    JN_BREAK, JN_CONTINUE, JN_CALL_BLOCK,
+    JN_BREAK, JN_CONTINUE,
     /* expressions */
     JN_LIT, JN_NAME, JN_ATTR, JN_ITEM, JN_SLICE, JN_CALL, JN_FILTER, JN_TEST,
     JN_BINOP, JN_NEG, JN_POS, JN_NOT, JN_AND, JN_OR, JN_COND, JN_LIST, JN_TUPLE,
@@ -162,7 +162,7 @@ typedef enum jnode_kind {
 } jnode_kind;
 
 /* An AST node. Statements: JN_BODY lists its statements in kids; JN_IF
- * has a (condition), kids (then) and b (else: a JN_IF for elif, or a
+ * has a (condition), d (then: a JN_BODY) and b (else: a JN_IF for elif, or a
  * JN_BODY); JN_FOR has a (target: JN_NAME or JN_TUPLE), b (iterable), c
  * (filter or NULL), kids (body), d (else body or NULL); JN_SET a (target:
  * JN_NAME, JN_ATTR or JN_TUPLE) and b (value); JN_SET_BLOCK a and d (body);

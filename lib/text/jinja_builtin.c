@@ -480,7 +480,8 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
     if (IS("default") || IS("d")) {
         jv *def = arg(args, n, kw, 0, "default_value"), *boolean = arg(args, n, kw, 1, "boolean");
         int use = v->type == JV_UNDEF || (boolean && jv_truthy(boolean) && !jv_truthy(v));
-        return jv_ref(use ? def ? def : jv_str(c, "", 0) : v);
+        if (use && !def) return jv_str(c, "", 0);
+        return jv_ref(use ? def : v);
     }
     if (IS("length") || IS("count")) {
         int64_t l = len_of(v);
@@ -653,9 +654,11 @@ static jv *dict_method(jinja_ctx *c, const jnode *at, jv *d, const char *name, j
     if (!strcmp(name, "items")) return items_of(c, at, d, 'i');
     if (!strcmp(name, "keys")) return items_of(c, at, d, 'k');
     if (!strcmp(name, "values")) return items_of(c, at, d, 'v');
-    if (!strcmp(name, "cycle") && jv_get_cstr(d, "index0")) { /* loop.cycle(a, b, ...) */
+    jv *index0 = jv_get_cstr(d, "index0");
+    if (!strcmp(name, "cycle") && index0 && index0->type == JV_INT) { /* loop.cycle(a, b, ...) */
         if (n < 1) return jinja_fail(c, at, "no items for cycling given");
-        return jv_ref(args[jv_get_cstr(d, "index0")->u.i % (int64_t)n]);
+        int64_t k = index0->u.i % (int64_t)n;
+        return jv_ref(args[k < 0 ? k + (int64_t)n : k]);
     }
     if (!strcmp(name, "get")) {
         if (n < 1) return jinja_fail(c, at, "get expected at least 1 argument");
