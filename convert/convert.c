@@ -49,6 +49,7 @@ static bool exists(const char *path) {
 typedef struct cvocab {
     const char *model;      /* tokenizer.ggml.model: "llama" or "gpt2" */
     const char *pre;        /* tokenizer.ggml.pre, or NULL */
+    const char *normalizer; /* tokenizer.ggml.normalizer ("nfc"), or NULL for none */
     int32_t n;
     char **tokens;          /* (n) owned */
     float *scores;          /* (n), NULL for BPE */
@@ -169,12 +170,6 @@ static llm_status vocab_spm(cvocab *v, const char *path, int32_t n_vocab, llm_er
     return s;
 }
 
-/* Known pre-tokenizers of tokenizer.json, by the name llama.cpp gives
- * them in tokenizer.ggml.pre. */
-static const char LLAMA3_SPLIT[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
 /* obj[key] unless absent or null. */
 static const cJSON *json_get(const cJSON *obj, const char *key) {
     const cJSON *it = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
@@ -197,18 +192,67 @@ static bool byte_level(const cJSON *p, bool use_regex) {
            json_flag(p, "use_regex", true) == use_regex;
 }
 
+/* The Split pre-tokenizers of tokenizer.json that libllm knows, runs of
+ * one to three followed by a ByteLevel without its own expression, by the
+ * name llama.cpp gives them in tokenizer.ggml.pre. The patterns are the
+ * JSON strings decoded (\r and \n are the characters). */
+#define LLAMA3_LIKE_SPLIT(digits)                                                                    \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|" digits "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*" \
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+static const struct { const char *pre, *patterns[4]; } splits[] = {
+    {"llama-bpe", {LLAMA3_LIKE_SPLIT("\\p{N}{1,3}")}}, /* Llama 3, SmolLM3 */
+    {"qwen2", {LLAMA3_LIKE_SPLIT("\\p{N}")}},          /* Qwen 2, 2.5, 3 */
+    {"deepseek-v3",
+     {"\\p{N}{1,3}", "[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+",
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
+      "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
+};
+
+/* The pattern of an Isolated, not inverted Split, or NULL. */
+static const char *split_pattern(const cJSON *p) {
+    if (!json_str_is(p, "type", "Split") || !json_str_is(p, "behavior", "Isolated") || json_flag(p, "invert", false))
+        return NULL;
+    return cJSON_GetStringValue(json_get(json_get(p, "pattern"), "Regex"));
+}
+
+/* Whether the Sequence items from first on are the patterns of a known
+ * run (NULL-terminated), then a ByteLevel without its own expression. */
+static bool splits_are(const cJSON *first, const char *const *patterns) {
+    for (; *patterns; patterns++, first = first->next) {
+        const char *p = first ? split_pattern(first) : NULL;
+        if (!p || strcmp(p, *patterns) != 0) return false;
+    }
+    return first && !first->next && byte_level(first, false);
+}
+
+/* The tokenizer.ggml.pre name of a tokenizer.json pre_tokenizer: GPT-2's
+ * ByteLevel, a known run of Splits + ByteLevel, or single Digits +
+ * ByteLevel (SmolLM, StarCoder: "smollm"); NULL for others. */
 static const char *pre_name(const cJSON *pt) {
     if (byte_level(pt, true)) return "gpt-2";
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
-    if (json_str_is(pt, "type", "Sequence") && cJSON_GetArraySize(seq) == 2) {
-        const cJSON *split = seq->child, *bl = seq->child->next;
-        if (json_str_is(split, "type", "Split") && json_str_is(split, "behavior", "Isolated") &&
-            !json_flag(split, "invert", false) &&
-            json_str_is(cJSON_GetObjectItemCaseSensitive(split, "pattern"), "Regex", LLAMA3_SPLIT) &&
-            byte_level(bl, false))
-            return "llama-bpe";
-    }
+    if (!json_str_is(pt, "type", "Sequence") || !cJSON_IsArray(seq) || !seq->child) return NULL;
+    const cJSON *first = seq->child;
+    if (json_str_is(first, "type", "Digits") && json_flag(first, "individual_digits", false) && first->next &&
+        !first->next->next && byte_level(first->next, true))
+        return "smollm";
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++)
+        if (splits_are(first, splits[i].patterns)) return splits[i].pre;
     return NULL;
+}
+
+/* The normalizers of tokenizer.json that byte-level vocabularies carry:
+ * none (null, or an empty Sequence) and NFC (Qwen), which the tokenizer
+ * applies to the text (*name "nfc", the tokenizer.ggml.normalizer value
+ * libllm reads; llama.cpp has no such key and skips the step). */
+static bool normalizer_known(const cJSON *norm, const char **name) {
+    *name = NULL;
+    if (!norm || cJSON_IsNull(norm)) return true;
+    if (json_str_is(norm, "type", "Sequence"))
+        return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(norm, "normalizers")) == 0;
+    if (!json_str_is(norm, "type", "NFC")) return false;
+    *name = "nfc";
+    return true;
 }
 
 /* Puts token text at id, which must be inside the embedding and free
@@ -269,32 +313,139 @@ static llm_status bpe_merges(cvocab *v, const char *path, const cJSON *merges, l
 }
 
 /* tokenizer.json with a byte-level BPE model. */
-static llm_status vocab_bpe(cvocab *v, const char *path, int32_t n_vocab, llm_error *err) {
-    cJSON *root;
-    llm_status s = st_json_load(path, &root, err);
-    if (s) return s;
+static llm_status vocab_bpe(cvocab *v, const char *path, const cJSON *root, int32_t n_vocab, llm_error *err) {
+    llm_status s = LLM_OK;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"));
+    const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer")), *normalizer = NULL;
+    const char *ntype = cJSON_GetStringValue(json_get(norm, "type"));
     if (!cJSON_IsObject(model) || !json_str_is(model, "type", "BPE"))
         s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: model.type is not BPE, the only tokenizer.json model converted", path);
     else if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges) || (added && !cJSON_IsArray(added)))
         s = llm_fail(err, LLM_ERR_FORMAT, "%s: model.vocab, model.merges or added_tokens is missing or malformed", path);
-    else if (norm && !cJSON_IsNull(norm))
-        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: a normalizer is set; byte-level BPE without one is converted", path);
+    else if (!normalizer_known(norm, &normalizer))
+        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: normalizer '%.32s' is not converted (none and NFC are)", path,
+                     ntype ? ntype : "?");
     else if (!pre)
         s = llm_fail(err, LLM_ERR_UNSUPPORTED,
                      "%s: pre_tokenizer is none that libllm knows (GPT-2's ByteLevel, Llama 3's Split + ByteLevel)", path);
     if (!s) s = cvocab_alloc(v, "gpt2", n_vocab, false, err);
     if (!s) {
         v->pre = pre;
+        v->normalizer = normalizer;
         s = bpe_vocab(v, path, vocab, added, err);
     }
     if (!s) s = bpe_merges(v, path, merges, err);
     if (!s) s = pad_vocab(v, err);
+    return s;
+}
+
+/* A token text and its id, for finding pieces by text in O(log n). */
+typedef struct piece_id {
+    const char *text;
+    int32_t id;
+} piece_id;
+
+static int by_text(const void *a, const void *b) {
+    return strcmp(((const piece_id *)a)->text, ((const piece_id *)b)->text);
+}
+
+/* SentencePiece merges the adjacent pair whose joined piece scores best;
+ * with the piece each merge makes scoring minus its rank (its first rank,
+ * if several merges make it) that is the merge order of the BPE model.
+ * Pieces no merge makes keep the score below every merge (ordinary ones)
+ * or 0 (control, byte, unknown), as in a .model. The merges themselves
+ * are not kept: a "llama" vocabulary has none. */
+static llm_status spm_scores(cvocab *v, llm_error *err) {
+    piece_id *index = llm_malloc(sizeof *index * (size_t)v->n);
+    if (!index) return nomem(err);
+    for (int32_t id = 0; id < v->n; id++) {
+        index[id] = (piece_id){v->tokens[id], id};
+        v->scores[id] = v->types[id] == LLM_TOKTYPE_NORMAL ? -(float)v->n_merges - 1.0f : 0.0f;
+    }
+    qsort(index, (size_t)v->n, sizeof *index, by_text);
+    for (uint64_t r = v->n_merges; r-- > 0;) {
+        char *sp = strchr(v->merges[r], ' ');
+        if (!sp) continue;
+        memmove(sp, sp + 1, strlen(sp)); /* "a b" -> "ab" */
+        piece_id key = {v->merges[r], 0}, *hit = bsearch(&key, index, (size_t)v->n, sizeof *index, by_text);
+        if (hit) v->scores[hit->id] = -(float)r;
+    }
+    free(index);
+    for (uint64_t i = 0; i < v->n_merges; i++) free(v->merges[i]);
+    free(v->merges);
+    v->merges = NULL;
+    v->n_merges = 0;
+    return LLM_OK;
+}
+
+/* The dummy prefix of a SentencePiece-style tokenizer.json: a Prepend of
+ * "▁" among the normalizers (Llama 2, Mistral) or a Metaspace
+ * pre-tokenizer that prepends (newer files); Replace(" " -> "▁") is the
+ * SentencePiece space itself. Other normalizers are refused. */
+static llm_status spm_prefix(cvocab *v, const char *path, const cJSON *norm, const cJSON *pre, llm_error *err) {
+    const cJSON *list = json_str_is(norm, "type", "Sequence") ? cJSON_GetObjectItemCaseSensitive(norm, "normalizers")
+                                                              : NULL;
+    const cJSON *one = list ? list->child : norm && !cJSON_IsNull(norm) ? norm : NULL;
+    v->add_space_prefix = 0;
+    for (; one; one = list ? one->next : NULL) {
+        if (json_str_is(one, "type", "Prepend") && json_str_is(one, "prepend", "\xe2\x96\x81"))
+            v->add_space_prefix = 1;
+        else if (!json_str_is(one, "type", "Replace") || !json_str_is(one, "content", "\xe2\x96\x81") ||
+                 !json_str_is(json_get(one, "pattern"), "String", " "))
+            return llm_fail(err, LLM_ERR_UNSUPPORTED,
+                            "%s: normalizer '%.32s' is not converted for a SentencePiece-style vocabulary", path,
+                            cJSON_IsString(json_get(one, "type")) ? json_get(one, "type")->valuestring : "?");
+    }
+    if (json_str_is(pre, "type", "Metaspace"))
+        v->add_space_prefix = !json_str_is(pre, "prepend_scheme", "never");
+    else if (pre && !cJSON_IsNull(pre))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: pre_tokenizer of a SentencePiece-style vocabulary is not "
+                        "null or Metaspace", path);
+    return LLM_OK;
+}
+
+/* tokenizer.json with SentencePiece-style BPE (byte_fallback, "▁" for
+ * spaces, <0xNN> byte pieces), as Gemma and Mistral ship it without a
+ * tokenizer.model: written as the "llama" vocabulary the .model would
+ * give (spm_scores, spm_prefix). */
+static llm_status vocab_spm_json(cvocab *v, const char *path, const cJSON *root, int32_t n_vocab, llm_error *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    const char *unk = cJSON_GetStringValue(json_get(model, "unk_token"));
+    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges) || (added && !cJSON_IsArray(added)))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: model.vocab, model.merges or added_tokens is missing or malformed",
+                        path);
+    llm_status s = cvocab_alloc(v, "llama", n_vocab, true, err);
+    if (!s) s = bpe_vocab(v, path, vocab, added, err);
+    if (!s) s = bpe_merges(v, path, merges, err);
+    if (!s) s = spm_prefix(v, path, json_get(root, "normalizer"), json_get(root, "pre_tokenizer"), err);
+    for (int32_t id = 0; !s && id < v->n; id++) {
+        if (!v->tokens[id]) continue;
+        if (llm_piece_byte(v->tokens[id], strlen(v->tokens[id])) >= 0) v->types[id] = LLM_TOKTYPE_BYTE;
+        if (unk && strcmp(v->tokens[id], unk) == 0) {
+            v->types[id] = LLM_TOKTYPE_UNKNOWN;
+            v->unk = id;
+        }
+    }
+    if (!s) s = pad_vocab(v, err);
+    return s ? s : spm_scores(v, err);
+}
+
+/* tokenizer.json: SentencePiece-style when the BPE model falls back to
+ * bytes, else byte-level. */
+static llm_status vocab_json(cvocab *v, const char *path, int32_t n_vocab, llm_error *err) {
+    cJSON *root;
+    llm_status s = st_json_load(path, &root, err);
+    if (s) return s;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    bool spm = json_str_is(model, "type", "BPE") && json_flag(model, "byte_fallback", false);
+    s = spm ? vocab_spm_json(v, path, root, n_vocab, err) : vocab_bpe(v, path, root, n_vocab, err);
     cJSON_Delete(root);
     return s;
 }
@@ -303,6 +454,7 @@ static llm_status put_vocab(gguf_writer *w, const cvocab *v, llm_error *err) {
     llm_status s;
     if ((s = gguf_writer_add_str(w, "tokenizer.ggml.model", v->model, err)) ||
         (v->pre && (s = gguf_writer_add_str(w, "tokenizer.ggml.pre", v->pre, err))) ||
+        (v->normalizer && (s = gguf_writer_add_str(w, "tokenizer.ggml.normalizer", v->normalizer, err))) ||
         (s = gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, (uint64_t)v->n, err)) ||
         (v->scores && (s = gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_F32, v->scores, (uint64_t)v->n, err))) ||
         (s = gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_I32, v->types, (uint64_t)v->n, err)) ||
@@ -364,7 +516,10 @@ typedef struct conv {
     uint32_t ftype;         /* type of blk.0.attn_q, or UINT32_MAX before it */
     float rope_factor;      /* linear RoPE scaling, 1 for none */
     float *rope_freqs;      /* (n_rot / 2) Llama 3 RoPE divisors, in bufs; NULL for none */
+    float *rope_short, *rope_long; /* (n_rot / 2) LongRoPE's factors, in bufs; NULL for none */
     bool attn_scale_key;    /* hp.attn_scale is written (the config set it) */
+    const char *prefix;     /* of the checkpoint's text-model tensors: "" or "language_model."
+                               (Gemma 3's multimodal checkpoints) */
 } conv;
 
 /* A source tensor: ne1 rows of ne0 elements (a vector: n_dims 1, ne1 1)
@@ -493,6 +648,9 @@ static llm_status put_hparams(conv *c, const char *name, llm_error *err) {
     snprintf(type_key, sizeof type_key, "%s.rope.scaling.type", a->name);
     if (c->rope_factor != 1.0f && ((s = gguf_writer_add_str(c->w, type_key, "linear", err)) ||
                                    (s = put_f32(c, "rope.scaling.factor", c->rope_factor, err))))
+        return s;
+    if (c->rope_long && ((s = put_u32(c, "rope.scaling.original_context_length", h->n_ctx_orig, err)) ||
+                         (s = put_f32(c, "rope.scaling.attn_factor", h->rope_attn_factor, err))))
         return s;
     if (h->swa_window > 0 &&
         ((s = put_u32(c, "attention.sliding_window", h->swa_window, err)) ||
@@ -694,6 +852,42 @@ static llm_status llama3_factors(conv *c, const cJSON *sc, const char *path, flo
     return LLM_OK;
 }
 
+/* n_rot / 2 positive numbers of the JSON array key of sc, into a new
+ * buffer of c. */
+static llm_status factor_list(conv *c, const cJSON *sc, const char *path, const char *key, float **out,
+                              llm_error *err) {
+    const cJSON *arr = json_get(sc, key);
+    int n = c->hp.n_rot / 2;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.%s is not a list of %d numbers", path, key, n);
+    if (!(*out = keep_buf(c, sizeof(float) * (uint64_t)n))) return nomem(err);
+    int i = 0;
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble < 1e30))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.%s[%d] is not a positive number", path, key, i);
+        (*out)[i] = (float)e->valuedouble;
+    }
+    return LLM_OK;
+}
+
+/* Phi-3.5's LongRoPE as llama.cpp's converter writes it: the short and
+ * long factors as rope_factors_short/long.weight, the original context,
+ * and the attention factor sqrt(1 + ln(s) / ln(original)) for the
+ * context's growth s = max_position_embeddings / original (1 if none). */
+static llm_status longrope(conv *c, const cJSON *cfg, const cJSON *sc, const char *path, llm_error *err) {
+    llm_hparams *h = &c->hp;
+    llm_status s;
+    if ((s = cfg_int(cfg, path, "original_max_position_embeddings", -1, &h->n_ctx_orig, err)) ||
+        (s = factor_list(c, sc, path, "short_factor", &c->rope_short, err)) ||
+        (s = factor_list(c, sc, path, "long_factor", &c->rope_long, err)))
+        return s;
+    if (h->n_ctx_orig < 2)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: original_max_position_embeddings %d is too small", path, h->n_ctx_orig);
+    double scale = (double)h->n_ctx_train / h->n_ctx_orig;
+    h->rope_attn_factor = scale > 1.0 ? (float)sqrt(1.0 + log(scale) / log((double)h->n_ctx_orig)) : 1.0f;
+    return LLM_OK;
+}
+
 /* RoPE scaling, {"type" (or "rope_type"): "linear" or "llama3",
  * "factor": f, ...}: linear as ARCH.rope.scaling.*, llama3 as the
  * rope_freqs.weight divisors; other kinds (yarn, longrope, dynamic, ...)
@@ -705,9 +899,12 @@ static llm_status cfg_rope_scaling(conv *c, const cJSON *cfg, const char *path, 
     const char *type = cJSON_GetStringValue(json_get(sc, "rope_type"));
     if (!type) type = cJSON_GetStringValue(json_get(sc, "type"));
     bool llama3 = type && strcmp(type, "llama3") == 0;
-    if (!type || (strcmp(type, "linear") != 0 && !llama3))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: rope_scaling type '%.32s' is not converted (linear and llama3 are)",
-                        path, type ? type : "(none)");
+    bool known = type && (!strcmp(type, "linear") || llama3 || !strcmp(type, "longrope") || !strcmp(type, "su"));
+    if (!known)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED,
+                        "%s: rope_scaling type '%.32s' is not converted (linear, llama3 and longrope are)", path,
+                        type ? type : "(none)");
+    if (type && (strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0)) return longrope(c, cfg, sc, path, err);
     const cJSON *f = json_get(sc, "factor");
     if (!cJSON_IsNumber(f) || !(f->valuedouble >= 1.0 && f->valuedouble <= 1e6))
         return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.factor is not a number from 1 to 1e6", path);
@@ -818,7 +1015,9 @@ static llm_status hf_config(conv *c, const cJSON *cfg, const char *path, bool *t
         (s = cfg_float(cfg, path, "rope_theta", 10000.0f, LLM_ROPE_BASE_MIN, LLM_ROPE_BASE_MAX, &h->rope_base,
                        err)))
         return s;
-    h->n_rot = h->head_dim;
+    float rotary = 1.0f; /* Phi-4-mini rotates 3/4 of each head */
+    if ((s = cfg_float(cfg, path, "partial_rotary_factor", 1.0f, 1e-3, 1.0, &rotary, err))) return s;
+    h->n_rot = (int32_t)(rotary * (float)h->head_dim);
     h->rope_scale = 1.0f;
     llm_hparams_defaults(h);
     if (c->arch->rope_base_swa > 0) h->rope_base_swa = c->arch->rope_base_swa;
@@ -871,9 +1070,19 @@ static int hf_layer_tensor(const llm_arch *a, const char *rest) {
     return -1;
 }
 
-/* True for the names hf_tensors reads, and the RoPE frequency tables some
- * checkpoints carry (recomputed by the loader, so dropped). */
-static bool hf_known(const llm_arch *a, const char *name, int32_t n_layer) {
+/* True for the names hf_tensors reads (after c->prefix), the RoPE
+ * frequency tables some checkpoints carry (recomputed by the loader, so
+ * dropped), and in a multimodal checkpoint the vision tower's and its
+ * projector's, which a text model leaves out as llama.cpp's converter
+ * does. */
+static bool hf_known(const conv *c, const char *name, int32_t n_layer) {
+    const llm_arch *a = c->arch;
+    size_t skip = strlen(c->prefix);
+    if (skip) {
+        if (strncmp(name, "vision_tower.", 13) == 0 || strncmp(name, "multi_modal_projector.", 22) == 0) return true;
+        if (strncmp(name, c->prefix, skip) != 0) return false;
+        name += skip;
+    }
     if (strcmp(name, "model.embed_tokens.weight") == 0 || strcmp(name, "model.norm.weight") == 0 ||
         strcmp(name, "lm_head.weight") == 0)
         return true;
@@ -896,13 +1105,22 @@ static change hf_change(const conv *c, const char *hf_name, int perm) {
     return ch;
 }
 
+/* Whether the checkpoint holds tensor hf (after c->prefix). */
+static bool hf_has(const conv *c, const st_model *m, const char *hf) {
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", c->prefix, hf);
+    return st_model_find(m, full, NULL) != NULL;
+}
+
 /* One tensor: checkpoint name hf, shape ne0 x ne1 (ne1 1 for a vector),
  * written as gguf. */
 static llm_status hf_put(conv *c, const st_model *m, const char *where, const char *hf, const char *gguf, int64_t ne0,
                          int64_t ne1, bool vector, int perm, llm_error *err) {
     src s;
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", c->prefix, hf);
     change ch = hf_change(c, hf, perm);
-    llm_status st = hf_src(m, where, hf, ne0, ne1, vector ? 1 : 2, &s, err);
+    llm_status st = hf_src(m, where, full, ne0, ne1, vector ? 1 : 2, &s, err);
     return st ? st : emit(c, gguf, &s, &ch, err);
 }
 
@@ -912,16 +1130,16 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
     const llm_hparams *h = &c->hp;
     const llm_arch *a = c->arch;
     for (size_t i = 0; i < m->n_entries; i++)
-        if (!hf_known(a, m->entries[i].t->name, h->n_layer))
+        if (!hf_known(c, m->entries[i].t->name, h->n_layer))
             return llm_fail(err, LLM_ERR_FORMAT, "%s: unexpected tensor '%.80s' (not part of a %s model)",
                             m->paths[m->entries[i].file], m->entries[i].t->name, a->name);
     uint64_t per_layer = 0;
     for (int i = 0; i < LLM_LT_COUNT; i++) {
         char hf[96];
         snprintf(hf, sizeof hf, "model.layers.0.%s", llm_layer_tensors[i].hf);
-        per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL));
+        per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && hf_has(c, m, hf));
     }
-    c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + per_layer * (uint64_t)h->n_layer;
+    c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + 2 * (c->rope_long != NULL) + per_layer * (uint64_t)h->n_layer;
     llm_status st;
     if ((st = hf_put(c, m, where, "model.embed_tokens.weight", "token_embd.weight", h->n_embd, h->n_vocab, false, 0,
                      err)) ||
@@ -930,10 +1148,15 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
     if (!tied &&
         (st = hf_put(c, m, where, "lm_head.weight", "output.weight", h->n_embd, h->n_vocab, false, 0, err)))
         return st;
-    if (c->rope_freqs) {
-        src s = {(const unsigned char *)c->rope_freqs, LLM_DT_F32, h->n_rot / 2, 1, 1};
+    const struct { const char *name; const float *v; } factors[] = {
+        {"rope_freqs.weight", c->rope_freqs}, {"rope_factors_long.weight", c->rope_long},
+        {"rope_factors_short.weight", c->rope_short},
+    };
+    for (size_t i = 0; i < sizeof factors / sizeof factors[0]; i++) {
+        if (!factors[i].v) continue;
+        src s = {(const unsigned char *)factors[i].v, LLM_DT_F32, h->n_rot / 2, 1, 1};
         const change same = {0, false};
-        if ((st = emit(c, "rope_freqs.weight", &s, &same, err))) return st;
+        if ((st = emit(c, factors[i].name, &s, &same, err))) return st;
     }
     for (int l = 0; l < h->n_layer; l++)
         for (int i = 0; i < LLM_LT_COUNT; i++) {
@@ -941,10 +1164,9 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
             char hf[96], gg[64];
             snprintf(hf, sizeof hf, "model.layers.%d.%s", l, lt->hf);
             snprintf(gg, sizeof gg, "blk.%d.%s", l, lt->gguf);
-            if (!(a->tensors & LLM_BIT(i)) && !((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL))) continue;
-            int64_t rows = 0;
-            for (int p = 0; p < lt->n_parts; p++) rows += llm_arch_dim(a, h, lt->part[p]);
-            if ((st = hf_put(c, m, where, hf, gg, llm_arch_dim(a, h, lt->ne0), rows, lt->part[0] == LLM_D_ONE,
+            if (!(a->tensors & LLM_BIT(i)) && !((a->optional & LLM_BIT(i)) && hf_has(c, m, hf))) continue;
+            if ((st = hf_put(c, m, where, hf, gg, llm_arch_dim(a, h, lt->ne0), llm_arch_rows(a, h, lt),
+                             lt->part[0] == LLM_D_ONE,
                              lt->perm, err)))
                 return st;
         }
@@ -1031,9 +1253,15 @@ static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_e
         (s = st_json_load(p.config, &cfg, err)))
         return s;
     const char *tok = exists(p.spm) ? p.spm : p.json;
-    if (!(s = hf_config(c, cfg, p.config, &tied, err)) && !exists(tok))
+    /* a multimodal Gemma 3: the text model's settings in text_config, its
+     * tensors under language_model. (tie_word_embeddings stays outside) */
+    const cJSON *text = json_get(cfg, "text_config");
+    c->prefix = cJSON_IsObject(text) ? "language_model." : "";
+    s = hf_config(c, cJSON_IsObject(text) ? text : cfg, p.config, &tied, err);
+    if (!s && cJSON_IsObject(text)) tied = json_flag(cfg, "tie_word_embeddings", tied);
+    if (!s && !exists(tok))
         s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
-    if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_bpe(v, tok, c->hp.n_vocab, err);
+    if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_json(v, tok, c->hp.n_vocab, err);
     if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);
     if (!s) s = check_vocab(v, tok, err);
     if (!s) s = st_model_open(m, dir, err);

@@ -586,7 +586,9 @@ typedef struct llm_ollama_model {
     char *system;       /* the system layer's text, or NULL */
     char *params_json;  /* the params layer as it is, or NULL */
     /* The params layer's values that libllm has a use for; a value the
-     * layer does not set is NAN (floats) or -1 (integers). */
+     * layer does not set is NAN (floats) or -1 (integers), so Ollama's own
+     * -1 (repeat_last_n: the whole context; num_predict: no limit; seed:
+     * random) reads as unset, and num_predict -2 (fill the context) stays. */
     float temperature, top_p, min_p, repeat_penalty;
     int32_t top_k, repeat_last_n, num_ctx, num_predict;
     int64_t seed;
@@ -607,7 +609,7 @@ typedef struct llm_ollama_model {
  * layers it lists from blobs/sha256-HEX. Each part of the name is 1 to 128
  * characters of [A-Za-z0-9._-] not starting with '.' or '-', so it cannot
  * leave the store. A manifest without a GGUF model layer (per-tensor or
- * cloud models) gives LLM_ERR_UNSUPPORTED; malformed or oversized
+ * cloud models), or with a LoRA adapter layer, gives LLM_ERR_UNSUPPORTED; malformed or oversized
  * manifests and layers LLM_ERR_FORMAT or LLM_ERR_LIMIT. On failure out
  * holds nothing to free. */
 LLM_API llm_status llm_ollama_resolve(const char *name, const char *models_dir,

@@ -105,7 +105,7 @@ void arch_fixture_free(arch_fixture *f) {
     f->logits = NULL;
 }
 
-static int argmax(const float *v, int n) {
+int arch_argmax(const float *v, int n) {
     int best = 0;
     for (int i = 1; i < n; i++)
         if (v[i] > v[best]) best = i;
@@ -124,12 +124,12 @@ double arch_check(llm_model *m, const arch_fixture *f, const llm_ctx_params *cp)
         for (int v = 0; v < f->n_vocab; v++) max_diff = fmax(max_diff, fabs((double)got[v] - want[v]));
         if (!(max_diff <= f->tol))
             fail_msg("%s: position %d: logits differ by %g (bound %g)", f->name, i, max_diff, f->tol);
-        if (argmax(got, f->n_vocab) != argmax(want, f->n_vocab))
-            fail_msg("%s: position %d: argmax %d, llama.cpp's %d", f->name, i, argmax(got, f->n_vocab),
-                     argmax(want, f->n_vocab));
+        if (arch_argmax(got, f->n_vocab) != arch_argmax(want, f->n_vocab))
+            fail_msg("%s: position %d: argmax %d, llama.cpp's %d", f->name, i, arch_argmax(got, f->n_vocab),
+                     arch_argmax(want, f->n_vocab));
     }
     for (int i = 0; i < f->n_greedy; i++) {
-        int32_t tok = argmax(llm_logits(ctx), f->n_vocab);
+        int32_t tok = arch_argmax(llm_logits(ctx), f->n_vocab);
         if (tok != f->greedy[i]) fail_msg("%s: greedy token %d is %d, llama.cpp's %d", f->name, i, tok, f->greedy[i]);
         if (llm_decode(ctx, &tok, 1, &err)) fail_msg("%s: %s", f->name, err.msg);
     }

@@ -34,6 +34,10 @@ void arch_fixture_free(arch_fixture *f);
 /* "golden/arch/NAME.gguf" in a static buffer. */
 const char *arch_fixture_model(const char *name);
 
+/* The index of the largest of n values, the lowest on a tie (as the
+ * fixtures' greedy tokens were picked). */
+int arch_argmax(const float *v, int n);
+
 /* Decodes the prompt one token at a time, comparing every position's
  * logits with the fixture's (max difference within f->tol, the same
  * argmax), then greedily continues and compares the tokens. Returns the

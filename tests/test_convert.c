@@ -766,7 +766,7 @@ static void test_tiny_hf_converts(void **state) {
         gguf_close(&f);
     }
     /* linear RoPE scaling is carried into llama.rope.scaling.* */
-    char cfg[sizeof good_config + 64];
+    char cfg[sizeof good_config + 192];
     snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 4.0}}",
              (int)strlen(good_config) - 1, good_config);
     hf_spec scaled = {.config = cfg};
@@ -785,6 +785,35 @@ static void test_tiny_hf_converts(void **state) {
     llm_model *m = llm_model_load(out, NULL, &err);
     assert_non_null(m);
     llm_model_free(m);
+    /* LongRoPE (Phi-3.5): the factor lists as rope_factors_short/long, the
+     * original context, the attention factor sqrt(1 + ln(64/16) / ln(16)) */
+    snprintf(cfg, sizeof cfg, "%.*s, \"original_max_position_embeddings\": 16, \"rope_scaling\": {\"type\":"
+             " \"longrope\", \"short_factor\": [1, 1.5, 2, 4], \"long_factor\": [2, 3, 4, 8]}}",
+             (int)strlen(good_config) - 1, good_config);
+    write_hf(dir, &scaled);
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    check_ok(gguf_open(&g, out, &err), &err);
+    uint32_t orig;
+    check_ok(gguf_get_u32(&g, "llama.rope.scaling.original_context_length", &orig, &err), &err);
+    assert_int_equal(orig, 16);
+    check_ok(gguf_get_f32(&g, "llama.rope.scaling.attn_factor", &factor, &err), &err);
+    assert_true(fabsf(factor - 1.2247449f) < 1e-6f);
+    const gguf_tensor *lf = gguf_find_tensor(&g, "rope_factors_long.weight");
+    assert_non_null(lf);
+    assert_true(lf->ne[0] == 4 && ((const float *)lf->data)[3] == 8.0f);
+    assert_non_null(gguf_find_tensor(&g, "rope_factors_short.weight"));
+    gguf_close(&g);
+    m = llm_model_load(out, NULL, &err);
+    assert_non_null(m);
+    llm_model_free(m);
+    /* partial_rotary_factor (Phi-4-mini): RoPE on half of each head of 8 */
+    snprintf(cfg, sizeof cfg, "%.*s, \"partial_rotary_factor\": 0.5}", (int)strlen(good_config) - 1, good_config);
+    write_hf(dir, &scaled);
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    check_ok(gguf_open(&g, out, &err), &err);
+    check_ok(gguf_get_u32(&g, "llama.rope.dimension_count", &orig, &err), &err);
+    assert_int_equal(orig, 4);
+    gguf_close(&g);
     /* the output may not replace an input */
     hf_spec spec = {0};
     write_hf(dir, &spec);
@@ -794,6 +823,118 @@ static void test_tiny_hf_converts(void **state) {
     st_file f;
     check_ok(st_open(&f, st, &err), &err);
     st_close(&f);
+}
+
+/* good_tokenizer with another normalizer and pre_tokenizer (JSON text). */
+static void tokenizer_with(char *buf, size_t cap, const char *normalizer, const char *pre) {
+    const char *a = strstr(good_tokenizer, " \"normalizer\""), *b = strstr(good_tokenizer, " \"model\"");
+    assert_true(a && b);
+    snprintf(buf, cap, "%.*s \"normalizer\": %s, \"pre_tokenizer\": %s,%s", (int)(a - good_tokenizer), good_tokenizer,
+             normalizer, pre, b);
+}
+
+#define SPLIT(re) "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"" re \
+    "\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false," \
+    " \"use_regex\": false}]}"
+
+/* The pre-tokenizers of tokenizer.json as the names llama.cpp writes,
+ * and the normalizers the byte-level families carry (none, an empty
+ * Sequence, Qwen's NFC, kept as tokenizer.ggml.normalizer); others are
+ * refused by name. */
+static void test_pre_tokenizers(void **state) {
+    (void)state;
+    static const struct { const char *normalizer, *pre, *want, *nfc; } cases[] = {
+        {"null", "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}", "gpt-2", NULL},
+        {"{\"type\": \"Sequence\", \"normalizers\": []}",
+         SPLIT("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+               "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"), "llama-bpe", NULL},
+        {"{\"type\": \"NFC\"}",
+         SPLIT("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+               "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"), "qwen2", "nfc"},
+        {"null", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true},"
+                 " {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}]}", "smollm", NULL},
+        {"null", /* DeepSeek V3's three Splits, as its tokenizer.json spells them */
+         "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\p{"
+         "N}{1,3}\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"Split\", \"pattern\": {\"Re"
+         "gex\": \"[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+\"}, \"behavi"
+         "or\": \"Isolated\", \"invert\": false}, {\"type\": \"Split\", \"pattern\": {\"Regex\": \"[!\\\"#$%&'"
+         "()*+,\\\\-./:;<=>?@\\\\[\\\\\\\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\\\p{L}\\\\p{P}\\\\p{S}]?[\\\\p{L}\\\\p"
+         "{M}]+| ?[\\\\p{P}\\\\p{S}]+[\\r\\n]*|\\\\s*[\\r\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isol"
+         "ated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\":"
+         " true, \"use_regex\": false}]}",
+         "deepseek-v3", NULL},
+    };
+    char dir[256], out[256], tok[2048];
+    tmp(dir, sizeof dir, "pre-hf");
+    tmp(out, sizeof out, "pre.gguf");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tokenizer_with(tok, sizeof tok, cases[i].normalizer, cases[i].pre);
+        hf_spec spec = {.tokenizer = tok};
+        write_hf(dir, &spec);
+        llm_error err;
+        check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+        gguf_file f;
+        gguf_str pre, norm;
+        check_ok(gguf_open(&f, out, &err), &err);
+        check_ok(gguf_get_str(&f, "tokenizer.ggml.pre", &pre, &err), &err);
+        if (!gguf_str_eq(pre, cases[i].want))
+            fail_msg("case %zu: tokenizer.ggml.pre '%.*s', want '%s'", i, (int)pre.len, pre.ptr, cases[i].want);
+        if (cases[i].nfc) {
+            check_ok(gguf_get_str(&f, "tokenizer.ggml.normalizer", &norm, &err), &err);
+            assert_true(gguf_str_eq(norm, cases[i].nfc));
+        } else {
+            assert_null(gguf_find_kv(&f, "tokenizer.ggml.normalizer"));
+        }
+        gguf_close(&f);
+    }
+    tokenizer_with(tok, sizeof tok, "{\"type\": \"NFKC\"}", "{\"type\": \"ByteLevel\"}");
+    hf_spec nfkc = {.tokenizer = tok};
+    expect_bad(&nfkc, LLM_ERR_UNSUPPORTED, "tokenizer.json", "normalizer 'NFKC'");
+    tokenizer_with(tok, sizeof tok, "null", SPLIT("\\\\p{N}+"));
+    hf_spec split = {.tokenizer = tok};
+    expect_bad(&split, LLM_ERR_UNSUPPORTED, "tokenizer.json", "pre_tokenizer");
+}
+
+/* SentencePiece-style BPE in tokenizer.json (byte_fallback; Gemma,
+ * Mistral): a "llama" vocabulary whose scores follow the merge order, the
+ * dummy prefix from the Prepend normalizer, <0xNN> pieces as bytes. */
+static void test_spm_tokenizer_json(void **state) {
+    (void)state;
+    static const char tok[] =
+        "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+        " {\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+        " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\\u2581\"},"
+        " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\\u2581\"}]}, \"pre_tokenizer\": null,"
+        " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0,"
+        " \"<0x41>\": 1, \"</s>\": 2, \"\\u2581\": 3, \"a\": 4, \"b\": 5, \"ab\": 6, \"\\u2581a\": 7},"
+        " \"merges\": [\"a b\", \"\\u2581 a\"]}}";
+    char dir[256], out[256];
+    tmp(dir, sizeof dir, "spm-hf");
+    tmp(out, sizeof out, "spm.gguf");
+    hf_spec spec = {.tokenizer = tok};
+    write_hf(dir, &spec);
+    llm_error err;
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    gguf_file f;
+    check_ok(gguf_open(&f, out, &err), &err);
+    gguf_str model;
+    check_ok(gguf_get_str(&f, "tokenizer.ggml.model", &model, &err), &err);
+    assert_true(gguf_str_eq(model, "llama"));
+    assert_null(gguf_find_kv(&f, "tokenizer.ggml.merges"));
+    gguf_close(&f);
+    llm_model *m = llm_model_load(out, NULL, &err);
+    if (!m) fail_msg("%s", err.msg);
+    int32_t ids[16];
+    size_t n;
+    /* "ab A" -> "▁ab▁A": of the pairs "▁a" (merge rank 1) and "ab" (rank
+     * 0) "ab" merges first, as the BPE model would (equal scores would
+     * take the leftmost, "▁a"); "A" is its byte piece */
+    check_ok(llm_tokenize(m, "ab A", 4, ids, 16, &n, 0, &err), &err);
+    int32_t want[] = {3, 6, 3, 1};
+    assert_int_equal(n, 4);
+    assert_memory_equal(ids, want, sizeof want);
+    assert_int_equal(llm_token_unk(m), 0);
+    llm_model_free(m);
 }
 
 static void test_bad_json(void **state) {
@@ -907,6 +1048,8 @@ int main(void) {
         cmocka_unit_test(test_quantize_fallback),
         cmocka_unit_test(test_quantize_refuses_input),
         cmocka_unit_test(test_tiny_hf_converts),
+        cmocka_unit_test(test_pre_tokenizers),
+        cmocka_unit_test(test_spm_tokenizer_json),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_safetensors_header),
         cmocka_unit_test(test_bad_tensors),

@@ -116,3 +116,9 @@ int64_t llm_arch_dim(const llm_arch *a, const struct llm_hparams *h, int d) {
     default: return 1;
     }
 }
+
+int64_t llm_arch_rows(const llm_arch *a, const struct llm_hparams *h, const llm_layer_tensor *lt) {
+    int64_t rows = 0;
+    for (int i = 0; i < lt->n_parts; i++) rows += llm_arch_dim(a, h, lt->part[i]);
+    return rows;
+}

@@ -117,6 +117,9 @@ struct llm_hparams;
 /* The size a LLM_D_* dimension has in a model of a's hyper-parameters. */
 int64_t llm_arch_dim(const llm_arch *a, const struct llm_hparams *h, int d);
 
+/* The rows of tensor lt: the sum of its parts'. */
+int64_t llm_arch_rows(const llm_arch *a, const struct llm_hparams *h, const llm_layer_tensor *lt);
+
 /* The tensor set of `a`, required and optional. */
 static inline uint32_t llm_arch_all_tensors(const llm_arch *a) { return a->tensors | a->optional; }
 

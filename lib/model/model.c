@@ -31,6 +31,7 @@ static llm_status arch_hparams_validate(const llm_hparams *h, llm_error *err) {
         {"attention scale", h->attn_scale, false}, {"logit scale", h->logit_scale, false},
         {"attention soft-cap", h->attn_softcap, true}, {"logit soft-cap", h->final_softcap, true},
         {"sliding-window rope base", h->rope_base_swa, false}, {"sliding-window rope scale", h->rope_scale_swa, false},
+        {"rope attention factor", h->rope_attn_factor, false},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (!((f[i].v > 0.0f || (f[i].zero_ok && f[i].v == 0.0f)) && f[i].v < 1e30f))
@@ -123,13 +124,6 @@ void llm_layer_set(llm_layer *L, const llm_model *m, llm_lt which, const llm_ten
     }
 }
 
-/* The rows of tensor lt: the sum of its parts. */
-static int64_t tensor_rows(const llm_model *m, const llm_layer_tensor *lt) {
-    int64_t rows = 0;
-    for (int i = 0; i < lt->n_parts; i++) rows += llm_arch_dim(m->arch, &m->hp, lt->part[i]);
-    return rows;
-}
-
 /* Layer l's tensors, those the architecture requires and those of its
  * optional ones the file has, each checked for its shape. */
 static llm_status layer_weights(const gguf_file *f, const llm_model *m, int l, llm_layer *L, llm_error *err) {
@@ -140,7 +134,7 @@ static llm_status layer_weights(const gguf_file *f, const llm_model *m, int l, l
         snprintf(name, sizeof name, "blk.%d.%s", l, lt->gguf);
         if (!(all & LLM_BIT(i)) || (!(m->arch->tensors & LLM_BIT(i)) && !gguf_find_tensor(f, name))) continue;
         llm_tensor t;
-        llm_status s = gguf_weight(f, name, llm_arch_dim(m->arch, &m->hp, lt->ne0), tensor_rows(m, lt), &t, err);
+        llm_status s = gguf_weight(f, name, llm_arch_dim(m->arch, &m->hp, lt->ne0), llm_arch_rows(m->arch, &m->hp, lt), &t, err);
         if (s) return s;
         if (lt->f32 && t.type != LLM_DT_F32)
             return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor '%s' has type %s; only F32 is supported for it", name,
@@ -224,25 +218,38 @@ static llm_status rope_scaling(const gguf_file *f, const char *arch, llm_hparams
     return LLM_OK;
 }
 
-/* The optional per-pair divisors of the RoPE frequencies: each must lie
- * in [LLM_ROPE_FREQ_MIN, LLM_ROPE_FREQ_MAX], or the angles of later
- * positions overflow to inf and every logit is NaN. */
-static llm_status rope_factors(const gguf_file *f, llm_model *m, llm_error *err) {
-    llm_status s = gguf_opt_vector(f, "rope_freqs.weight", m->hp.n_rot / 2, &m->rope_freqs, err);
-    if (s || !m->rope_freqs.data) return s;
-    const float *v = m->rope_freqs.data;
-    for (int i = 0; i < m->hp.n_rot / 2; i++)
+/* An optional vector of per-pair divisors of the RoPE frequencies: each
+ * must lie in [LLM_ROPE_FREQ_MIN, LLM_ROPE_FREQ_MAX], or the angles of
+ * later positions overflow to inf and every logit is NaN. */
+static llm_status rope_divisors(const gguf_file *f, const char *name, int n, llm_tensor *t, llm_error *err) {
+    llm_status s = gguf_opt_vector(f, name, n, t, err);
+    if (s || !t->data) return s;
+    const float *v = t->data;
+    for (int i = 0; i < n; i++)
         if (!(v[i] >= LLM_ROPE_FREQ_MIN && v[i] <= LLM_ROPE_FREQ_MAX))
-            return llm_fail(err, LLM_ERR_FORMAT,
-                            "tensor 'rope_freqs.weight': factor %d is %g, not a positive number from %g to %g", i,
-                            (double)v[i], LLM_ROPE_FREQ_MIN, LLM_ROPE_FREQ_MAX);
+            return llm_fail(err, LLM_ERR_FORMAT, "tensor '%s': factor %d is %g, not a positive number from %g to %g",
+                            name, i, (double)v[i], LLM_ROPE_FREQ_MIN, LLM_ROPE_FREQ_MAX);
     return LLM_OK;
+}
+
+/* RoPE divisors: Llama 3.1's rope_freqs.weight, or Phi-3.5's LongRoPE
+ * pair, rope_factors_short.weight for contexts up to the original length
+ * (hp.n_ctx_orig) and rope_factors_long.weight beyond it, which the
+ * context picks. */
+static llm_status rope_factors(const gguf_file *f, llm_model *m, llm_error *err) {
+    int n = m->hp.n_rot / 2;
+    llm_status s;
+    if ((s = rope_divisors(f, "rope_freqs.weight", n, &m->rope_freqs, err))) return s;
+    if (m->rope_freqs.data || !gguf_find_tensor(f, "rope_factors_short.weight")) return LLM_OK;
+    if ((s = rope_divisors(f, "rope_factors_short.weight", n, &m->rope_freqs, err))) return s;
+    return rope_divisors(f, "rope_factors_long.weight", n, &m->rope_freqs_long, err);
 }
 
 void llm_hparams_defaults(llm_hparams *h) {
     h->rope_base_swa = h->rope_base;
     h->rope_scale_swa = h->rope_scale;
-    h->embd_scale = h->residual_scale = h->logit_scale = 1.0f;
+    h->embd_scale = h->residual_scale = h->logit_scale = h->rope_attn_factor = 1.0f;
+    h->n_ctx_orig = h->n_ctx_train;
     h->attn_scale = 1.0f / sqrtf((float)h->head_dim);
 }
 
@@ -287,6 +294,10 @@ static llm_status arch_hparams(const gguf_file *f, const llm_arch *a, llm_hparam
     const char *p = a->name;
     llm_status s;
     llm_hparams_defaults(h);
+    if ((s = arch_f32(f, p, "rope.scaling.attn_factor", 1.0f, 1.0 / LLM_SCALE_MAX, LLM_SCALE_MAX,
+                      &h->rope_attn_factor, err)) ||
+        (s = arch_u32(f, p, "rope.scaling.original_context_length", (uint32_t)h->n_ctx_orig, &h->n_ctx_orig, err)))
+        return s;
     h->rope_neox = a->rope_neox;
     h->gelu = a->act == LLM_ACT_GELU_TANH;
     if (a->embd_scale_sqrt) h->embd_scale = sqrtf((float)h->n_embd);

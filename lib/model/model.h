@@ -58,6 +58,8 @@ typedef struct llm_hparams {
     float rope_scale;    /* linear position scaling: angles are multiplied by it (1 = none) */
     float rope_base_swa; /* the same two for sliding-window layers (gemma3: 10000, none) */
     float rope_scale_swa;
+    float rope_attn_factor; /* rotated q and k are multiplied by it (LongRoPE); 1 otherwise */
+    int32_t n_ctx_orig;  /* LongRoPE: contexts beyond it take the long factors; 0 without */
     bool rope_neox;      /* NeoX rotation: pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
     bool gelu;           /* feed-forward gate activation GELU (tanh form), else SiLU */
     float rms_eps;
@@ -77,7 +79,10 @@ struct llm_model {
     llm_tensor output_norm; /* (dim) */
     llm_tensor output;      /* (n_vocab, dim); == tok_embd when tied */
     llm_tensor rope_freqs;  /* optional (n_rot / 2) divisors of the RoPE
-                               frequencies (Llama 3.1 scaling); data NULL when absent */
+                               frequencies (Llama 3.1 scaling, LongRoPE's short
+                               factors); data NULL when absent */
+    llm_tensor rope_freqs_long; /* optional (n_rot / 2) LongRoPE's factors for contexts
+                                   beyond hp.n_ctx_orig */
     llm_layer *layers;      /* (n_layer) */
     llm_vocab vocab;
     gguf_file gguf;         /* when loaded from GGUF */
