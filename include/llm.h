@@ -520,7 +520,8 @@ LLM_API void llm_sampler_reset(llm_sampler *s);
  * bounded; exceeding one gives LLM_ERR_LIMIT. A malformed template, or one
  * that misuses a value, gives LLM_ERR_TEMPLATE with a message naming the
  * line and column; a template that calls raise_exception gives
- * LLM_ERR_TEMPLATE with exactly its message (cut to fit llm_error.msg).
+ * LLM_ERR_TEMPLATE with exactly its message (cut to fit llm_error.msg; an
+ * empty one reads "raise_exception() with an empty message").
  * Allocation failures give LLM_ERR_NOMEM. Rendering keeps no state: any
  * number of threads may render at once, with one model or none. */
 
