@@ -413,7 +413,8 @@ LLM_API llm_status llm_state_save(const llm_ctx *ctx, void *buf, size_t cap, siz
 /* Replaces the context's state by the one in buf (size bytes). */
 LLM_API llm_status llm_state_load(llm_ctx *ctx, const void *buf, size_t size, llm_error *err);
 /* The same to and from a file (written whole to a temporary name, then
- * renamed into place). */
+ * renamed into place; only over a new or regular file: a symbolic link,
+ * device, FIFO or directory there is refused with LLM_ERR_INVALID_ARG). */
 LLM_API llm_status llm_state_save_file(const llm_ctx *ctx, const char *path, llm_error *err);
 LLM_API llm_status llm_state_load_file(llm_ctx *ctx, const char *path, llm_error *err);
 

@@ -180,7 +180,7 @@ static void test_attention(void **state) {
             check_shape(shapes[i], *k, NULL, 0, 0.0f, LLM_DT_F32);
             check_shape(shapes[i], *k, pool, 0, 0.0f, LLM_DT_F32);
         }
-        check_shape(shapes[1], *k, pool, 0, 0.0f, LLM_DT_F16);
+        if (!test_quick()) check_shape(shapes[1], *k, pool, 0, 0.0f, LLM_DT_F16);
         check_shape(shapes[4], *k, NULL, 0, 0.0f, LLM_DT_F16);
     }
     llm_pool_free(pool);

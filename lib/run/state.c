@@ -23,6 +23,7 @@
 #include "context.h"
 #include "dtype.h"
 #include "error.h"
+#include "outfile.h"
 #include "mapfile.h"
 
 #define STATE_MAGIC "LLMS"
@@ -192,19 +193,18 @@ llm_status llm_state_load(llm_ctx *c, const void *buf, size_t size, llm_error *e
 }
 
 /* Writes into "path.XXXXXX" beside path and renames it into place, so a
- * crash never leaves a half-written state under the name. */
+ * crash never leaves a half-written state under the name; only over a
+ * new or regular file, and with any valid name (outfile.h). */
 llm_status llm_state_save_file(const llm_ctx *c, const char *path, llm_error *err) {
     if (!c || !path) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_state_save_file: NULL context or path");
     size_t size = llm_state_size(c);
     void *buf = llm_malloc(size);
     if (!buf) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a state of %zu bytes", size);
-    llm_status s = llm_state_save(c, buf, size, NULL, err);
-    size_t plen = strlen(path);
-    char *tmp = s ? NULL : llm_malloc(plen + 8);
+    llm_status s = llm_output_ok(path, err);
+    if (!s) s = llm_state_save(c, buf, size, NULL, err);
+    char *tmp = s ? NULL : llm_temp_name(path);
     if (!s && !tmp) s = llm_fail(err, LLM_ERR_NOMEM, "out of memory for a file name");
     if (!s) {
-        memcpy(tmp, path, plen);
-        memcpy(tmp + plen, ".XXXXXX", 8);
         int fd = mkstemp(tmp);
         FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
         if (!f) {

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "opts.h"
+#include "toolutil.h"
 
 typedef struct slot {
     llm_ctx *ctx;
@@ -208,16 +209,14 @@ static int prefill(job *j, const int32_t *toks, oai_error *e) {
 }
 
 /* Pushes tok through the detokenizer and appends the bytes it completes
- * to out (NULL drops them). A piece longer than the stack buffer (some
- * vocabularies hold hundreds of spaces in one) is pushed again into a
- * buffer of the size the detokenizer asks for. Returns 0, or -1. */
+ * (of any length: detok_piece) to out, or drops them when out is NULL.
+ * Returns 0, or -1. */
 static int detok_append(llm_detok *d, int32_t tok, sbuf *out) {
-    char buf[1024], *p = buf;
+    char buf[1024], *big;
     size_t len;
-    llm_status st = llm_detok_push(d, tok, buf, sizeof buf, &len);
-    if (st == LLM_ERR_BUFFER_TOO_SMALL && (p = malloc(len))) st = llm_detok_push(d, tok, p, len, &len);
-    int rc = !p || st != LLM_OK || (out && sbuf_add(out, p, len)) ? -1 : 0;
-    if (p != buf) free(p);
+    const char *got = detok_piece(d, tok, buf, sizeof buf, &len, &big);
+    int rc = !got || (out && sbuf_add(out, got, len)) ? -1 : 0;
+    free(big);
     return rc;
 }
 
