@@ -7,7 +7,9 @@
 # llm-quantize types Q4_K_M, Q5_K_M and Q6_K, pp and tg at 1 and 2 threads,
 # then tg after 4096 tokens in the cache, the other families at the sizes
 # people run (issue 15: Qwen3 0.6B, Gemma 3 1B, Phi-3.5 mini shapes in Q4_0
-# with Llama's vocabulary) at two, and stories260K at one thread.
+# with Llama's vocabulary) at two, and stories260K at one thread; on the
+# Q8_0 file also the speed-up of scoring a text with per-position logits
+# and the abort latency.
 # Each test runs ours, then theirs, round after round, so that a change in
 # the machine's load or memory bandwidth falls on both alike; the ratios
 # come from the same run. Writes docs/PERFORMANCE.md. The synthetic models
@@ -131,6 +133,28 @@ if [ "$depth" -gt 0 ]; then
 fi
 for shape in $shapes; do pair "$shape-t2" "$(model_file "$shape" q4_0)" 2 0 "$p" "$n"; done
 pair stories260K "$models/stories260K.gguf" 1 0 128 256
+
+# The embedder's figures on the Q8_0 file: a text scored with every
+# position's logits from one decode per chunk, against one decode per
+# token; and how soon a 2048-token prompt returns after an abort request.
+ninja -C "$build" tools/llm-perplexity
+q8=$(model_file tinyllama-1.1B q8_0)
+cat "$models"/../golden/stories260K/*.txt >"$cache/ppl-text.txt"
+ppl_time() { # NAME ARGS...: NAME.secs, the evaluation's seconds (llm-perplexity's stderr)
+    name=$1
+    shift
+    echo "perf-report: llm-perplexity $*" >&2
+    if "$build/tools/llm-perplexity" -m "$q8" -f "$cache/ppl-text.txt" -c 128 -t 2 "$@" >/dev/null 2>"$cache/$name.err"; then
+        sed -n 's/^evaluated .* in \([0-9.]*\) s.*/\1/p' "$cache/$name.err" >"$cache/$name.secs"
+    else
+        rm -f "$cache/$name.secs"
+    fi
+}
+ppl_time ppl-batch
+ppl_time ppl-per-token --per-token
+echo "perf-report: llm-bench --abort-after 2000 -p 2048" >&2
+"$build/tools/llm-bench" -m "$q8" --abort-after 2000 -p 2048 -t 2 -r "$reps" --json >"$cache/abort.json" \
+    2>"$cache/abort.err" || rm -f "$cache/abort.json"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The medians over the rounds of test KEY: "pp tg bw rss size" for ours,
@@ -249,6 +273,29 @@ trap 'rm -f "$tmp"' EXIT
         echo "| type | tg d0 | tg d$depth | d$depth / d0 | llama.cpp d0 | llama.cpp d$depth | llama.cpp d$depth / d0 | ours / llama.cpp at d$depth |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|"
         for type in $depth_types; do depth_row "$type"; done
+    fi
+    echo
+    echo "## Scoring a text, stopping a prompt"
+    echo
+    echo "On TinyLlama 1.1B Q8_0, 2 threads: \`llm-perplexity -c 128\` over the golden"
+    echo "stories, scoring the second half of each chunk with the logits of every"
+    echo "position from one \`llm_decode_ex\` per chunk, against \`--per-token\` (one"
+    echo "decode per token, the only way before per-position logits); and"
+    echo "\`llm-bench --abort-after 2000 -p 2048\`: the time from an abort request, 2 s"
+    echo "into a 2048-token prompt, to \`llm_decode\` returning \`LLM_ERR_ABORTED\`."
+    echo
+    if [ -s "$cache/ppl-batch.secs" ] && [ -s "$cache/ppl-per-token.secs" ]; then
+        awk -v b="$(cat "$cache/ppl-batch.secs")" -v t="$(cat "$cache/ppl-per-token.secs")" \
+            'BEGIN { printf "- scoring: %.2f s per-position logits, %.2f s one decode per token: %.1fx\n", b, t, t / b }'
+    else
+        echo "- scoring: failed: $(cat "$cache/ppl-batch.err" "$cache/ppl-per-token.err" 2>/dev/null | tr '\n' ' ')"
+    fi
+    if [ -f "$cache/abort.json" ]; then
+        awk -v m="$(field "$cache/abort.json" latency_ms)" -v s="$(field "$cache/abort.json" latency_ms_std)" \
+            -v x="$(field "$cache/abort.json" latency_ms_max)" \
+            'BEGIN { printf "- abort: returned %.1f ± %.1f ms after the request (max %.1f)\n", m, s, x }'
+    else
+        echo "- abort: failed: $(tr '\n' ' ' <"$cache/abort.err")"
     fi
 } >"$tmp"
 chmod 644 "$tmp"

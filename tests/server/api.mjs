@@ -209,6 +209,9 @@ async function refused(what, call, want) {
 }
 await raw("/v1/completions", { method: "POST", body: "{\"model\": \"" + MODEL + "\", \"prompt\": " }, 400);
 await raw("/v1/completions", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "x".repeat(2 << 20) }) }, 413);
+await raw("/v1/completions", { method: "POST", body: `{"model": "${MODEL}", "prompt": "a", "prompt": "b"}` }, 400);
+await raw("/v1/completions", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "a\u0000b" }) }, 400);
+check((await request(false, "a\\u0000b", 2)).choices[0].finish_reason, "a prompt with the text \\u0000 refused");
 await raw("/v1/completions", { method: "POST", body: "[" .repeat(100) + "]".repeat(100) }, 400);
 await raw("/v1/completions", { method: "POST", headers: { "Content-Type": "text/plain" }, body: "{}" }, 415);
 await raw("/v1/nothing", {}, 404);
@@ -283,10 +286,14 @@ const long = await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tok
 const it = long[Symbol.asyncIterator]();
 await it.next();
 const order = [];
+// the order in which their first tokens arrive: the second cannot have one
+// before the first has finished and freed the slot (whole responses could
+// still reach the client in either order, the second's being short)
 const inLine = ["first", "second"].map(async (name, i) => {
 	if (i) await queued(1);
-	await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4 });
-	order.push(name);
+	const s = await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4, stream: true });
+	let seen = false;
+	for await (const chunk of s) if (!seen && chunk.choices.length) { order.push(name); seen = true; }
 });
 await queued(2);
 const r503 = await fetch(one.url + "/v1/completions", { method: "POST", headers: { "Content-Type": "application/json" },
