@@ -25,6 +25,7 @@
 #   LLM_BENCH_P, LLM_BENCH_N   TinyLlama prompt / generated tokens (512 / 128)
 #   LLM_BENCH_TYPES  the TinyLlama types (default: all seven, as below)
 #   LLM_BENCH_THREADS  thread counts (default "1 2")
+#   LLM_BENCH_T1_TYPES the types that run at 1 thread too (default: all)
 #   LLM_BENCH_DEPTH  the long-context depth (default 4096; 0 skips it)
 #   LLM_BENCH_DEPTH_TYPES  types measured at that depth, tg only (default q4_0)
 #   LLM_BENCH_SHAPES the other families' llm-synth shapes (default
@@ -46,6 +47,7 @@ p=${LLM_BENCH_P:-512}
 n=${LLM_BENCH_N:-128}
 types=${LLM_BENCH_TYPES:-f16 bf16 q8_0 q4_0 q4_k_m q5_k_m q6_k}
 threads=${LLM_BENCH_THREADS:-1 2}
+t1_types=${LLM_BENCH_T1_TYPES:-$types}
 depth=${LLM_BENCH_DEPTH:-4096}
 depth_types=${LLM_BENCH_DEPTH_TYPES:-q4_0}
 shapes=${LLM_BENCH_SHAPES-qwen3-0.6B gemma-3-1B phi-3.5-mini}
@@ -112,6 +114,11 @@ theirs() { # KEY MODEL THREADS DEPTH P N
     fi
 }
 
+# Whether TYPE runs at THREADS.
+runs_at() { # TYPE THREADS
+    [ "$2" != 1 ] || case " $t1_types " in *" $1 "*) ;; *) return 1 ;; esac
+}
+
 # Both tools on one test, interleaved for LLM_BENCH_ROUNDS rounds. With
 # P 0 only tg counts: ours decodes a 1-token prompt, llama-bench none
 # (its pp would fill the cache to the depth again for each repetition).
@@ -126,7 +133,7 @@ pair() { # KEY MODEL THREADS DEPTH P N
 
 for type in $types; do
     model=$(model_file tinyllama-1.1B "$type")
-    for t in $threads; do pair "$type-t$t" "$model" "$t" 0 "$p" "$n"; done
+    for t in $threads; do if runs_at "$type" "$t"; then pair "$type-t$t" "$model" "$t" 0 "$p" "$n"; fi; done
 done
 if [ "$depth" -gt 0 ]; then
     for type in $depth_types; do pair "$type-d$depth" "$(model_file tinyllama-1.1B "$type")" 2 "$depth" 0 "$n"; done
@@ -259,7 +266,7 @@ trap 'rm -f "$tmp"' EXIT
     echo "| type | threads | pp t/s | llama.cpp pp | pp ratio | tg t/s | llama.cpp tg | tg ratio | bandwidth GB/s | tg/bw | RSS MiB | llama.cpp RSS MiB |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for type in $types; do
-        for t in $threads; do row "$type-t$t" "$(echo "$type" | tr a-z A-Z)" "$t"; done
+        for t in $threads; do if runs_at "$type" "$t"; then row "$type-t$t" "$(echo "$type" | tr a-z A-Z)" "$t"; fi; done
     done
     for shape in $shapes; do row "$shape-t2" "$shape shape Q4_0" 2; done
     row stories260K "stories260K F32" 1
