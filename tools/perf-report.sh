@@ -86,10 +86,11 @@ model_file() { # SHAPE TYPE
 # names the test (model, threads, depth) and a failed run leaves "fail".
 record() { echo "$*" >>"$results"; }
 
-ours() { # KEY MODEL THREADS DEPTH P N
+ours() { # KEY MODEL THREADS DEPTH P N [FLAG]
     json=$cache/ours.json
-    echo "perf-report: [$(cut -d' ' -f1 /proc/loadavg)] llm-bench $2 -t $3 -d $4" >&2
-    if "$build/tools/llm-bench" -m "$2" -t "$3" -d "$4" -p "$5" -n "$6" -r "$reps" --json >"$json" 2>"$cache/ours.err"; then
+    echo "perf-report: [$(cut -d' ' -f1 /proc/loadavg)] llm-bench $2 -t $3 -d $4 ${7:-}" >&2
+    if "$build/tools/llm-bench" -m "$2" -t "$3" -d "$4" -p "$5" -n "$6" -r "$reps" ${7:-} --json >"$json" \
+        2>"$cache/ours.err"; then
         record "$1" ours "$(field "$json" pp_tps_mean)" "$(field "$json" tg_tps_mean)" \
             "$(field "$json" bandwidth_gbs)" "$(field "$json" peak_rss_bytes)" "$(field "$json" size_bytes)"
     else
@@ -122,11 +123,12 @@ runs_at() { # TYPE THREADS
 # Both tools on one test, interleaved for LLM_BENCH_ROUNDS rounds. With
 # P 0 only tg counts: ours decodes a 1-token prompt, llama-bench none
 # (its pp would fill the cache to the depth again for each repetition).
-pair() { # KEY MODEL THREADS DEPTH P N
+# FLAG goes to llm-bench alone.
+pair() { # KEY MODEL THREADS DEPTH P N [FLAG]
     r=0
     while [ $r -lt "$rounds" ]; do
-        ours "$1" "$2" "$3" "$4" "$(($5 > 0 ? $5 : 1))" "$6"
-        theirs "$@"
+        ours "$1" "$2" "$3" "$4" "$(($5 > 0 ? $5 : 1))" "$6" "${7:-}"
+        theirs "$1" "$2" "$3" "$4" "$5" "$6"
         r=$((r + 1))
     done
 }
@@ -136,7 +138,7 @@ for type in $types; do
     for t in $threads; do if runs_at "$type" "$t"; then pair "$type-t$t" "$model" "$t" 0 "$p" "$n"; fi; done
 done
 if [ "$depth" -gt 0 ]; then
-    for type in $depth_types; do pair "$type-d$depth" "$(model_file tinyllama-1.1B "$type")" 2 "$depth" 0 "$n"; done
+    for type in $depth_types; do pair "$type-d$depth" "$(model_file tinyllama-1.1B "$type")" 2 "$depth" 0 "$n" --kv-f16; done
 fi
 for shape in $shapes; do pair "$shape-t2" "$(model_file "$shape" q4_0)" 2 0 "$p" "$n"; done
 pair stories260K "$models/stories260K.gguf" 1 0 128 256
@@ -275,7 +277,7 @@ trap 'rm -f "$tmp"' EXIT
         echo "## Long contexts"
         echo
         echo "tg$n at 2 threads after 0 and $depth tokens in the cache (llama.cpp: its default"
-        echo "F16 cache, flash attention auto; ours: the context's default cache)."
+        echo "F16 cache, flash attention auto; ours: \`--kv-f16\` at depth, an F16 cache; the F32 default at d0)."
         echo
         echo "| type | tg d0 | tg d$depth | d$depth / d0 | llama.cpp d0 | llama.cpp d$depth | llama.cpp d$depth / d0 | ours / llama.cpp at d$depth |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|"
