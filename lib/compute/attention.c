@@ -17,6 +17,7 @@
 #include "attention.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define ATTN_ROWS 64 /* query rows (token, head) per task at most */
@@ -44,15 +45,30 @@ static float *key_block(const float *kc, int n_ctx, int head_dim, int kvh, int j
     return (float *)kc + block * (size_t)head_dim * ATTN_KEYS;
 }
 
-void llm_attn_store_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, const float *k) {
+/* Moves keys between rows (n, n_head_kv * head_dim) and the cache, either
+ * way. Rows are bytes (memcpy of each float), so a caller's unaligned
+ * buffer (a saved state) serves as well as an array of floats. */
+static void copy_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, unsigned char *rows,
+                      bool to_cache) {
     for (int t = 0; t < n; t++) {
         int j = pos + t;
         for (int h = 0; h < n_head_kv; h++) {
-            float *dst = key_block(kc, n_ctx, head_dim, h, j - j % ATTN_KEYS) + j % ATTN_KEYS;
-            const float *src = k + ((size_t)t * n_head_kv + h) * head_dim;
-            for (int d = 0; d < head_dim; d++) dst[(size_t)d * ATTN_KEYS] = src[d];
+            float *c = key_block(kc, n_ctx, head_dim, h, j - j % ATTN_KEYS) + j % ATTN_KEYS;
+            unsigned char *r = rows + ((size_t)t * n_head_kv + h) * head_dim * sizeof(float);
+            for (int d = 0; d < head_dim; d++) {
+                if (to_cache) memcpy(&c[(size_t)d * ATTN_KEYS], r + d * sizeof(float), sizeof(float));
+                else memcpy(r + d * sizeof(float), &c[(size_t)d * ATTN_KEYS], sizeof(float));
+            }
         }
     }
+}
+
+void llm_attn_store_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, const void *k) {
+    copy_keys(kc, n_ctx, n_head_kv, head_dim, pos, n, (unsigned char *)k, true);
+}
+
+void llm_attn_load_keys(const float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, void *k) {
+    copy_keys((float *)kc, n_ctx, n_head_kv, head_dim, pos, n, k, false);
 }
 
 /* How the batch is cut into tasks, each (token tile, KV head, head run). */

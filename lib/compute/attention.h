@@ -23,9 +23,11 @@
  * in. Values are cached as they come, (n_ctx, n_head_kv * head_dim). */
 uint64_t llm_attn_key_cache_size(int n_ctx, int n_head_kv, int head_dim);
 
-/* Writes the keys k (n, n_head_kv * head_dim) of positions pos ..
- * pos + n - 1 (< n_ctx) into the key cache kc of a layer. */
-void llm_attn_store_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, const float *k);
+/* Writes the keys k (n, n_head_kv * head_dim floats, any alignment) of
+ * positions pos .. pos + n - 1 (< n_ctx) into the key cache kc of a layer. */
+void llm_attn_store_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, const void *k);
+/* The reverse: the cached keys of positions pos .. pos + n - 1 into k. */
+void llm_attn_load_keys(const float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, void *k);
 
 typedef struct llm_attn {
     const llm_kernels *k;

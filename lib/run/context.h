@@ -33,7 +33,14 @@ struct llm_ctx {
     float *logits;       /* (n_vocab) of the batch's last token */
     float *key_cache;    /* n_layer of llm_attn_key_cache_size(): blocks of keys, transposed */
     float *value_cache;  /* (n_layer, n_ctx, n_head_kv * head_dim) */
+    float *ref_row;      /* (max(dim, ff, q_dim)) the reference path's weight row as floats */
+    float *ref_key;      /* (n_head_kv * head_dim) one cached key, read back by the reference path */
+    float *ref_att;      /* (n_head, n_ctx) its attention weights of one token */
     float *arena;        /* the allocation behind all of the above */
+    bool reference;      /* kernels "reference": every decode through llm_forward_ref */
+    llm_observer_fn observer; /* llm_ctx_set_observer's callback (forces the reference path), or NULL */
+    void *observer_ud;
+    int32_t ref_token;   /* the token the reference path is computing, for the observer's views */
 };
 
 /* Runs n <= n_batch tokens at positions pos .. pos + n - 1: writes their
@@ -41,5 +48,9 @@ struct llm_ctx {
  * ctx->logits. The caller has checked the ids and that the cache has
  * room; ctx->pos is advanced by the caller. */
 void llm_forward(llm_ctx *ctx, const int32_t *tokens, int n);
+/* The same through the reference path (forward_ref.c), one token at a
+ * time, calling the observer at each named point when there is one (and
+ * then computing every token's logits, not only the last one's). */
+void llm_forward_ref(llm_ctx *ctx, const int32_t *tokens, int n);
 
 #endif
