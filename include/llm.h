@@ -123,6 +123,10 @@ LLM_API int32_t llm_model_n_embd(const llm_model *model);
 LLM_API int32_t llm_model_n_layer(const llm_model *model);
 LLM_API int32_t llm_model_n_head(const llm_model *model);
 LLM_API int32_t llm_model_n_head_kv(const llm_model *model);
+LLM_API int32_t llm_model_n_ff(const llm_model *model);       /* feed-forward width */
+LLM_API int32_t llm_model_head_dim(const llm_model *model);   /* elements per attention head */
+/* The architecture's name ("llama", "qwen2", ...); NULL for a NULL model. */
+LLM_API const char *llm_model_arch(const llm_model *model);
 
 /* Writes a one-line description ("llama, F32, dim 64, ffn 172, 5 layers, 8
  * heads (4 kv), vocab 512, context 2048") into
@@ -162,6 +166,12 @@ LLM_API int64_t llm_model_n_tensors(const llm_model *model);
  * LLM_ERR_INVALID_ARG for a NULL model or info or i out of range. */
 LLM_API llm_status llm_model_tensor_info(const llm_model *model, int64_t i, llm_tensor_info *info,
                                          llm_error *err);
+/* Row r (0 .. ne[1] * ne[2] * ne[3] - 1) of tensor i as ne[0] floats into
+ * out: the weights as the forward pass reads them. LLM_ERR_UNSUPPORTED
+ * for a type libllm does not compute with, LLM_ERR_INVALID_ARG for i or r
+ * out of range. */
+LLM_API llm_status llm_model_tensor_row(const llm_model *model, int64_t i, int64_t r, float *out,
+                                        llm_error *err);
 
 /* ---------------------------------------------------------------- tokens */
 
@@ -176,6 +186,14 @@ LLM_API int llm_token_is_eog(const llm_model *model, int32_t tok);
 /* Nonzero when the vocabulary asks for BOS before a text
  * (tokenizer.ggml.add_bos_token; llama2.c and SentencePiece models do). */
 LLM_API int llm_model_add_bos(const llm_model *model);
+
+/* Token tok's piece as the vocabulary holds it ("▁the", "<0x0A>", "<s>";
+ * byte-level BPE pieces in GPT-2 characters), *len its bytes; NULL for
+ * tok out of range. Valid while the model is. */
+LLM_API const char *llm_token_text(const llm_model *model, int32_t tok, size_t *len);
+/* Its type as GGUF numbers them: 1 normal, 2 unknown, 3 control, 4 user
+ * defined, 5 unused, 6 byte; 0 for tok out of range. */
+LLM_API int llm_token_type(const llm_model *model, int32_t tok);
 
 /* Flags for llm_tokenize. */
 #define LLM_TOKENIZE_ADD_BOS  1u  /* prepend BOS */

@@ -9,6 +9,7 @@
 
 #include "dtype.h"
 #include "error.h"
+#include "matmul.h"
 #include "model.h"
 
 /* Text written into a caller's buffer of cap bytes: what fits is kept,
@@ -111,4 +112,36 @@ llm_status llm_model_tensor_info(const llm_model *m, int64_t i, llm_tensor_info 
     info->offset = m->gguf.data_offset + t->offset;
     info->nbytes = t->nbytes;
     return LLM_OK;
+}
+
+llm_status llm_model_tensor_row(const llm_model *m, int64_t i, int64_t r, float *out, llm_error *err) {
+    llm_tensor_info info;
+    llm_status s = llm_model_tensor_info(m, i, &info, err);
+    if (s) return s;
+    int64_t rows = info.ne[1] * info.ne[2] * info.ne[3];
+    if (!out || r < 0 || r >= rows)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_model_tensor_row: NULL out, or row %" PRId64
+                        " outside 0..%" PRId64 " of %.*s", r, rows - 1, (int)info.name_len, info.name);
+    if (!llm_dtype_supported(info.type))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "tensor %.*s is of type %s, which libllm does not read",
+                        (int)info.name_len, info.name, llm_type_name(info.type));
+    llm_tensor t = {m->gguf.tensors[i].data, info.type, {info.ne[0], rows}};
+    llm_tensor_row(&t, r, out);
+    return LLM_OK;
+}
+
+int32_t llm_model_n_ff(const llm_model *m) { return m ? m->hp.n_ff : 0; }
+int32_t llm_model_head_dim(const llm_model *m) { return m ? m->hp.head_dim : 0; }
+const char *llm_model_arch(const llm_model *m) { return m ? m->arch->name : NULL; }
+
+const char *llm_token_text(const llm_model *m, int32_t tok, size_t *len) {
+    if (!m || tok < 0 || tok >= m->vocab.n) return NULL;
+    size_t n;
+    const char *p = llm_vocab_piece(&m->vocab, tok, &n);
+    if (len) *len = n;
+    return p;
+}
+
+int llm_token_type(const llm_model *m, int32_t tok) {
+    return m && tok >= 0 && tok < m->vocab.n ? m->vocab.types[tok] : 0;
 }

@@ -1,0 +1,38 @@
+/* What the commands of llm-inspect share: the parsed command line, opening
+ * a model, tokenizing a prompt, a token's label. */
+#ifndef INSPECT_H
+#define INSPECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "llm.h"
+#include "out.h"
+
+typedef struct opts {
+    const char *cmd;
+    const char *model;
+    const char *arg;     /* TEXT, PROMPT or B.gguf, by command */
+    const char *out;     /* -o FILE */
+    const char *tokenizer; /* -z TOKENIZER, for llama2.c checkpoints */
+    bool json;
+    int layer, head;     /* --layer, --head; -1 when not given */
+    int steps, top_k;    /* trace: generated steps, candidates per step */
+} opts;
+
+llm_model *open_model(const opts *o, const char *path);
+/* The prompt's tokens, BOS first when the model asks for it, control
+ * tokens written in the text matched; *n their count. */
+int32_t *tokenize_prompt(const llm_model *m, const char *text, size_t *n);
+/* Token tok's piece as the vocabulary holds it, NUL-terminated (malloc'd). */
+char *token_label(const llm_model *m, int32_t tok);
+/* {"id": tok, "piece": ...} into w. */
+void jw_token(jw *w, const llm_model *m, int32_t tok);
+/* The k (<= n) largest of v (n), largest first, into idx. */
+void top_k(const float *v, int n, int k, int *idx);
+
+int cmd_trace(const opts *o);
+int cmd_attention(const opts *o);
+
+#endif
