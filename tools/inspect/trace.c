@@ -150,7 +150,7 @@ int cmd_trace(const opts *o) {
         if (j) jw_close(j, '}');
         else printf("\n");
     }
-    if (j) jw_key(j, "steps"), jw_open(j, '[');
+    if (j) jw_close(j, ']'), jw_key(j, "steps"), jw_open(j, '[');
     else printf("generation (greedy), top-%d per step:\n", k);
     for (int s = 0; s < o->steps; s++) {
         const float *logits = llm_logits(ctx);
