@@ -22,6 +22,7 @@
 #ifndef LLM_H
 #define LLM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,7 @@ typedef enum llm_status {
     LLM_ERR_CONTEXT_FULL = 6,     /* the KV cache has no room for more tokens */
     LLM_ERR_BUFFER_TOO_SMALL = 7, /* a caller's buffer is too small; size reported */
     LLM_ERR_LIMIT = 8,            /* a size exceeds a documented limit (see below) */
+    LLM_ERR_ABORTED = 9,          /* the context's abort callback stopped a decode */
     LLM_ERR_TEMPLATE = 10         /* a chat template is malformed or raised an error
                                      (the message is the template's own) */
 } llm_status;
@@ -105,6 +107,13 @@ typedef struct llm_model_params {
      * "tokenizer.bin" in the checkpoint's directory. Ignored for GGUF files,
      * which carry their own vocabulary. */
     const char *tokenizer_path;
+    /* Open just the vocabulary and the metadata (llama.cpp's
+     * ggml-vocab-*.gguf files have no tensors): tokenize, detokenize, token
+     * and metadata functions work, of any architecture; the
+     * hyper-parameters other than n_vocab read 0 and llm_ctx_new refuses
+     * the model. A llama2.c checkpoint is opened whole but refused by
+     * llm_ctx_new all the same. */
+    bool vocab_only;
 } llm_model_params;
 
 LLM_API llm_model_params llm_model_default_params(void);
@@ -114,7 +123,17 @@ LLM_API llm_model_params llm_model_default_params(void);
  * place. Returns NULL on failure with err filled. params may be NULL. */
 LLM_API llm_model *llm_model_load(const char *path, const llm_model_params *params,
                           llm_error *err);
+/* Opens a GGUF image in memory (size bytes at data), for programs that
+ * embed a model or get it from elsewhere than a file. Nothing is copied:
+ * the model's tensors and metadata point into data, which must stay
+ * valid and unchanged until llm_model_free. llama2.c checkpoints are not
+ * read from memory (LLM_ERR_UNSUPPORTED). params may be NULL. */
+LLM_API llm_model *llm_model_load_from_buffer(const void *data, size_t size,
+                                      const llm_model_params *params, llm_error *err);
 LLM_API void llm_model_free(llm_model *model);
+
+/* Nonzero for a model loaded with vocab_only. */
+LLM_API int llm_model_vocab_only(const llm_model *model);
 
 /* Hyper-parameters. All return 0 for a NULL model. */
 LLM_API int32_t llm_model_n_vocab(const llm_model *model);
@@ -125,7 +144,8 @@ LLM_API int32_t llm_model_n_head(const llm_model *model);
 LLM_API int32_t llm_model_n_head_kv(const llm_model *model);
 LLM_API int32_t llm_model_n_ff(const llm_model *model);       /* feed-forward width */
 LLM_API int32_t llm_model_head_dim(const llm_model *model);   /* elements per attention head */
-/* The architecture's name ("llama", "qwen2", ...); NULL for a NULL model. */
+/* The architecture's name ("llama", "qwen2", ...); NULL for a NULL model or a
+ * vocabulary-only one of an architecture libllm does not know. */
 LLM_API const char *llm_model_arch(const llm_model *model);
 
 /* Writes a one-line description ("llama, F32, dim 64, ffn 172, 5 layers, 8
@@ -135,22 +155,36 @@ LLM_API const char *llm_model_arch(const llm_model *model);
 LLM_API llm_status llm_model_desc(const llm_model *model, char *buf, size_t cap,
                           size_t *needed);
 
-/* What a model file holds, for tools that show it (llm-inspect). GGUF
- * files have metadata entries and tensors; a llama2.c checkpoint has
- * neither (counts 0). */
-LLM_API int64_t llm_model_meta_count(const llm_model *model);
-/* Entry i's key, NUL-terminated, into buf; *needed (may be NULL) receives
- * the size it takes. LLM_ERR_INVALID_ARG when i is out of range,
- * LLM_ERR_BUFFER_TOO_SMALL when cap is short. */
-LLM_API llm_status llm_model_meta_key(const llm_model *model, int64_t i, char *buf, size_t cap,
-                                      size_t *needed);
-/* Entry i's value as text: numbers in decimal, booleans as true/false,
- * strings as they are (bytes; a NUL in one ends it), arrays as
- * "[a, b, ...]" with at most max_items elements written and then
- * "... (N items)" when there are more. Errors as llm_model_meta_key. */
-LLM_API llm_status llm_model_meta_value(const llm_model *model, int64_t i, int64_t max_items, char *buf,
-                                        size_t cap, size_t *needed);
+/* Metadata: the key/value pairs of a GGUF file (none for a llama2.c
+ * checkpoint), in file order, for a full or a vocabulary-only model.
+ * Values are rendered as text: integers in decimal, floats with enough
+ * digits to read back (%.9g for F32, %.17g for F64), booleans as
+ * true/false, strings as their bytes, arrays as [e0, e1, ...] with every
+ * element (strings quoted, with \" \\ \n \t and \u00XX escapes; an
+ * array of 32000 tokens renders as a few hundred kilobytes: use
+ * llm_model_meta_arr_len and llm_model_meta_arr_str for single
+ * elements). The strings written are NUL-terminated and *needed (may be
+ * NULL) receives the size including the NUL; LLM_ERR_BUFFER_TOO_SMALL
+ * when cap is less. A string value holding a NUL byte is copied whole
+ * (its C string ends early). LLM_ERR_INVALID_ARG for a NULL model or
+ * key, an index out of range or a key the model does not have. A loaded
+ * model's metadata is immutable: any thread may read it. */
+LLM_API int32_t llm_model_meta_count(const llm_model *model);
+LLM_API llm_status llm_model_meta_key_by_index(const llm_model *model, int32_t i, char *buf,
+                                       size_t cap, size_t *needed);
+LLM_API llm_status llm_model_meta_val_str_by_index(const llm_model *model, int32_t i, char *buf,
+                                           size_t cap, size_t *needed);
+LLM_API llm_status llm_model_meta_val_str(const llm_model *model, const char *key, char *buf,
+                                  size_t cap, size_t *needed);
+/* Elements of the array under key; -1 when there is no such key or its
+ * value is not an array. */
+LLM_API int64_t llm_model_meta_arr_len(const llm_model *model, const char *key);
+/* Element i of the array under key, rendered as above (strings unquoted). */
+LLM_API llm_status llm_model_meta_arr_str(const llm_model *model, const char *key, int64_t i,
+                                  char *buf, size_t cap, size_t *needed);
 
+/* The tensors of a GGUF file (none for a llama2.c checkpoint), for tools
+ * that show what a file holds (llm-inspect). */
 typedef struct llm_tensor_info {
     const char *name;      /* (name_len) bytes in the mapped file, not NUL-terminated */
     size_t name_len;
@@ -187,14 +221,6 @@ LLM_API int llm_token_is_eog(const llm_model *model, int32_t tok);
  * (tokenizer.ggml.add_bos_token; llama2.c and SentencePiece models do). */
 LLM_API int llm_model_add_bos(const llm_model *model);
 
-/* Token tok's piece as the vocabulary holds it ("▁the", "<0x0A>", "<s>";
- * byte-level BPE pieces in GPT-2 characters), *len its bytes; NULL for
- * tok out of range. Valid while the model is. */
-LLM_API const char *llm_token_text(const llm_model *model, int32_t tok, size_t *len);
-/* Its type as GGUF numbers them: 1 normal, 2 unknown, 3 control, 4 user
- * defined, 5 unused, 6 byte; 0 for tok out of range. */
-LLM_API int llm_token_type(const llm_model *model, int32_t tok);
-
 /* Flags for llm_tokenize. */
 #define LLM_TOKENIZE_ADD_BOS  1u  /* prepend BOS */
 #define LLM_TOKENIZE_SPECIAL  2u  /* match control tokens written in the text
@@ -217,6 +243,28 @@ LLM_API llm_status llm_tokenize(const llm_model *model, const char *text, size_t
 LLM_API llm_status llm_token_to_piece(const llm_model *model, int32_t tok, char *buf,
                               size_t cap, size_t *len);
 
+/* The raw text of a token as the vocabulary stores it, for any token,
+ * control tokens included ("<|user|>", "<s>"): SentencePiece pieces keep
+ * their "▁", byte-level BPE pieces their GPT-2 characters, byte tokens
+ * read "<0xNN>". Not NUL-terminated; *len receives its length;
+ * LLM_ERR_BUFFER_TOO_SMALL if it exceeds cap, LLM_ERR_INVALID_ARG for an
+ * id outside the vocabulary. */
+LLM_API llm_status llm_token_get_text(const llm_model *model, int32_t tok, char *buf, size_t cap,
+                              size_t *len);
+
+/* Kinds of tokens, numbered as GGUF's tokenizer.ggml.token_type. */
+typedef enum llm_token_attr {
+    LLM_TOKEN_ATTR_NONE = 0,  /* not a token (NULL model, id out of range) */
+    LLM_TOKEN_NORMAL = 1,
+    LLM_TOKEN_UNKNOWN = 2,
+    LLM_TOKEN_CONTROL = 3,
+    LLM_TOKEN_USER_DEFINED = 4,
+    LLM_TOKEN_UNUSED = 5,
+    LLM_TOKEN_BYTE = 6
+} llm_token_attr;
+
+LLM_API llm_token_attr llm_token_get_attr(const llm_model *model, int32_t tok);
+
 /* Streaming detokenizer: feed tokens one at a time and receive the bytes
  * that are complete UTF-8 so far. A character whose bytes are split across
  * byte-fallback tokens is held back until it is whole. When the vocabulary
@@ -237,6 +285,14 @@ LLM_API llm_status llm_detok_flush(llm_detok *d, char *buf, size_t cap, size_t *
 /* ---------------------------------------------------------------- context */
 
 typedef struct llm_ctx llm_ctx;
+
+/* How llm_get_embeddings pools the tokens of a decode into one vector. */
+typedef enum llm_pooling {
+    LLM_POOLING_NONE = 0,  /* no pooled vector: per-token embeddings only */
+    LLM_POOLING_MEAN = 1,  /* the mean over the tokens */
+    LLM_POOLING_LAST = 2,  /* the last token's */
+    LLM_POOLING_FIRST = 3  /* the first token's */
+} llm_pooling;
 
 typedef struct llm_ctx_params {
     int32_t n_ctx;     /* KV cache length in tokens; 0 = min(model's, 2048) */
@@ -263,6 +319,12 @@ typedef struct llm_ctx_params {
                             OpenBLAS's count to this when it differs, which
                             changes it for the whole process (llama.cpp sets
                             it to its thread count the same way). */
+    bool embeddings;     /* keep each decoded token's final hidden state
+                            (after the output norm, n_embd floats): memory
+                            for them only when set (default false) */
+    llm_pooling pooling; /* with embeddings: the pooled vector (default MEAN) */
+    bool normalize;      /* with embeddings: scale each vector, per token
+                            and pooled, to unit L2 norm (default false) */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);
@@ -278,16 +340,108 @@ LLM_API const char *llm_ctx_kernels(const llm_ctx *ctx);
 /* Forgets every token from position pos on (0 empties the cache). */
 LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos);
 
+/* Context shift, for going on when the cache is full: keeps the first
+ * keep positions, forgets the discard positions after them and moves the
+ * rest down by discard, re-rotating their cached keys (RoPE) to their new
+ * positions, as llama.cpp's context shift does. The moved entries keep
+ * what they were computed from, the forgotten tokens included, so what
+ * follows is close to, not the same as, decoding the shortened sequence
+ * afresh (tests: layer-0 keys within 1e-4 of a fresh decode's). The last
+ * decode's logits stay readable. keep + discard must not exceed
+ * llm_ctx_pos (LLM_ERR_INVALID_ARG otherwise); discard 0 does nothing. */
+LLM_API llm_status llm_ctx_shift(llm_ctx *ctx, int32_t keep, int32_t discard, llm_error *err);
+
 /* Runs the model over n tokens at the next positions of the cache. On
  * success the logits of the last token are available from llm_logits.
  * If the tokens do not fit, nothing is done and LLM_ERR_CONTEXT_FULL is
- * returned. Token ids out of range give LLM_ERR_INVALID_ARG. */
+ * returned. Token ids out of range give LLM_ERR_INVALID_ARG. When the
+ * abort callback (llm_ctx_set_abort) asks to stop, the result is
+ * LLM_ERR_ABORTED and the context is as before the call: no position is
+ * advanced (cache entries the call wrote past llm_ctx_pos are ignored and
+ * overwritten later), and llm_logits gives NULL until the next successful
+ * decode. Same as llm_decode_ex(ctx, tokens, n, NULL, err). */
 LLM_API llm_status llm_decode(llm_ctx *ctx, const int32_t *tokens, int32_t n,
                       llm_error *err);
 
-/* Logits (n_vocab floats) of the last decoded token, or NULL before any
- * decode. Valid until the next call that changes ctx. */
+/* llm_decode with a choice of outputs: want_logits[i] != 0 asks for the
+ * logits of tokens[i]; want_logits NULL asks for the last token's only.
+ * Rows that are not asked for cost nothing: the output head runs only on
+ * the chosen positions (all of a batch together), and memory for their
+ * logits (one row of n_vocab floats per position asked for) is allocated
+ * by the context when a decode first needs more than it has, then kept
+ * for reuse; failing to get it is LLM_ERR_NOMEM before anything is run.
+ * The logits of every position agree with decoding the tokens one at a
+ * time within the rounding of the batched products (tests: 1e-4 of the
+ * largest logit for F32 weights, 2e-2 for Q8_0 and F16 weights, whose
+ * batched products round activations differently). Errors as llm_decode. */
+LLM_API llm_status llm_decode_ex(llm_ctx *ctx, const int32_t *tokens, int32_t n,
+                         const int8_t *want_logits, llm_error *err);
+
+/* Logits (n_vocab floats) of tokens[i] of the last successful decode: i
+ * in 0 .. n - 1, or negative to count from the end (-1 is the last token).
+ * NULL when that position's logits were not asked for, i is out of range,
+ * or there was no decode since the context was made, truncated or
+ * aborted. Valid until the next call that changes ctx. */
+LLM_API const float *llm_logits_ith(const llm_ctx *ctx, int32_t i);
+
+/* With llm_ctx_params.embeddings: the embedding of tokens[i] of the last
+ * successful decode (n_embd floats; i as llm_logits_ith), or the pooled
+ * embedding of all its tokens, NULL with pooling NONE. Pooling covers
+ * the tokens of one decode call, so embed a text with one llm_decode
+ * (llm_decode_ex with a zero mask skips the logits); the pooled vector
+ * is made from the unnormalized ones, then normalized when asked. NULL
+ * without embeddings, before a decode, after a truncation or an abort.
+ * Valid until the next call that changes ctx. */
+LLM_API const float *llm_get_embeddings_ith(const llm_ctx *ctx, int32_t i);
+LLM_API const float *llm_get_embeddings(const llm_ctx *ctx);
+
+/* Logits of the last token of the last decode: llm_logits_ith(ctx, -1). */
 LLM_API const float *llm_logits(const llm_ctx *ctx);
+
+/* Installs a callback that llm_decode polls on the calling thread between
+ * layers and between the row chunks of each large product, so a decode
+ * stops within a few milliseconds of the callback returning true (it then
+ * returns LLM_ERR_ABORTED, see llm_decode). The callback must be cheap
+ * and must not call into ctx; ud is passed to it unchanged. NULL removes
+ * it. Returns LLM_ERR_INVALID_ARG for a NULL ctx. */
+LLM_API llm_status llm_ctx_set_abort(llm_ctx *ctx, bool (*abort_cb)(void *ud), void *ud);
+
+/* ---------------------------------------------------------------- state */
+
+/* A context's state is its positions, their KV cache entries and the
+ * last token's logits. Saved states start with a header — magic "LLMS",
+ * format version, the model's identity (architecture, n_vocab, n_embd,
+ * n_layer, n_head_kv, head size and a fingerprint of its weights), the
+ * saving context's n_ctx and the position count — that llm_state_load
+ * checks field by field: a state of another model or shape, one longer
+ * than the loading context, or a truncated or corrupted buffer is
+ * refused with LLM_ERR_FORMAT (LLM_ERR_CONTEXT_FULL when it does not fit)
+ * and a message naming the field, and leaves the context unchanged. A
+ * state may be loaded into a context of another n_ctx, n_threads or
+ * kernel set. */
+
+/* Bytes llm_state_save needs for the context as it is now. */
+LLM_API size_t llm_state_size(const llm_ctx *ctx);
+/* Writes the state into buf; *written (may be NULL) receives its size.
+ * LLM_ERR_BUFFER_TOO_SMALL with *written = the size needed when cap is
+ * too small. */
+LLM_API llm_status llm_state_save(const llm_ctx *ctx, void *buf, size_t cap, size_t *written,
+                          llm_error *err);
+/* Replaces the context's state by the one in buf (size bytes). */
+LLM_API llm_status llm_state_load(llm_ctx *ctx, const void *buf, size_t size, llm_error *err);
+/* The same to and from a file (written whole to a temporary name, then
+ * renamed into place). */
+LLM_API llm_status llm_state_save_file(const llm_ctx *ctx, const char *path, llm_error *err);
+LLM_API llm_status llm_state_load_file(llm_ctx *ctx, const char *path, llm_error *err);
+
+/* Copies the first n positions of src's cache into dst (both contexts of
+ * the same model), which then holds exactly those n positions: the
+ * prompt cache of a server, which decodes a shared prefix once. n may be
+ * at most llm_ctx_pos(src) and llm_ctx_n_ctx(dst). When n is src's whole
+ * position count its last logits are copied too; otherwise dst has none
+ * until its next decode. */
+LLM_API llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n,
+                               llm_error *err);
 
 /* ---------------------------------------------------------------- looking inside */
 
@@ -347,13 +501,24 @@ LLM_API llm_status llm_logit_lens(llm_ctx *ctx, const float *hidden, float *out,
  * softmax with the chain's own random generator (seeded, reproducible). */
 typedef struct llm_sampler llm_sampler;
 
+/* One entry of a logit bias: bias is added to the logit of token
+ * (-INFINITY bans it). */
+typedef struct llm_logit_bias {
+    int32_t token;
+    float bias;
+} llm_logit_bias;
+
 typedef struct llm_sampler_params {
     float temperature;    /* 0 = greedy */
     int32_t top_k;        /* 0 = off */
     float top_p;          /* 1 = off */
     float min_p;          /* 0 = off */
     float repeat_penalty; /* 1 = off */
-    int32_t repeat_last_n;/* window of recent tokens the penalty looks at */
+    int32_t repeat_last_n;/* window of recent tokens the penalties look at */
+    float presence_penalty;  /* 0 = off: subtracted once from each token in the window */
+    float frequency_penalty; /* 0 = off: subtracted per occurrence in the window */
+    const llm_logit_bias *logit_bias; /* (n_logit_bias) entries, copied; NULL = none */
+    int32_t n_logit_bias;
     uint64_t seed;
 } llm_sampler_params;
 
@@ -361,8 +526,9 @@ LLM_API llm_sampler_params llm_sampler_default_params(void);
 
 /* An empty chain (it picks greedily until stages are added). */
 LLM_API llm_sampler *llm_sampler_new(uint64_t seed, llm_error *err);
-/* A chain built from params in the usual order: penalty, top-k, top-p,
- * min-p, temperature, then draw (or greedy when temperature is 0). */
+/* A chain built from params in the usual order: logit bias, penalties
+ * (repeat, then presence and frequency), top-k, top-p, min-p,
+ * temperature, then draw (or greedy when temperature is 0). */
 LLM_API llm_sampler *llm_sampler_from_params(const llm_sampler_params *params,
                                      llm_error *err);
 LLM_API void llm_sampler_free(llm_sampler *s);
@@ -373,13 +539,32 @@ LLM_API llm_status llm_sampler_add_top_p(llm_sampler *s, float p);
 LLM_API llm_status llm_sampler_add_min_p(llm_sampler *s, float p);
 LLM_API llm_status llm_sampler_add_temperature(llm_sampler *s, float t);
 LLM_API llm_status llm_sampler_add_greedy(llm_sampler *s);
+/* OpenAI-style penalties over the last last_n accepted tokens: a token
+ * seen c > 0 times there loses presence + c * frequency from its logit.
+ * Both must be finite; last_n in 0 .. LLM_MAX_PENALTY_WINDOW. */
+LLM_API llm_status llm_sampler_add_presence_frequency(llm_sampler *s, float presence,
+                                              float frequency, int32_t last_n);
+/* Adds bias[i].bias to the logit of bias[i].token (the n entries are
+ * copied). Tokens outside the vocabulary of a step are ignored; a NaN or
+ * +inf bias is LLM_ERR_INVALID_ARG. */
+LLM_API llm_status llm_sampler_add_logit_bias(llm_sampler *s, const llm_logit_bias *bias,
+                                      int32_t n);
 
 /* Picks the next token from n_vocab logits. Returns the token id, or
- * LLM_TOKEN_NULL with err filled on bad arguments or allocation failure. */
+ * LLM_TOKEN_NULL with err filled on bad arguments or allocation failure.
+ * It does NOT record the token: the penalties see only what
+ * llm_sampler_accept records, so a generation loop either calls
+ * llm_sampler_accept with each sampled token or uses
+ * llm_sampler_sample_accept. */
 LLM_API int32_t llm_sampler_sample(llm_sampler *s, const float *logits, int32_t n_vocab,
                            llm_error *err);
-/* Records a token (prompt or generated) in the penalty window. */
+/* llm_sampler_sample, then llm_sampler_accept of the token it picked. */
+LLM_API int32_t llm_sampler_sample_accept(llm_sampler *s, const float *logits, int32_t n_vocab,
+                                  llm_error *err);
+/* Records a token (prompt or generated) in the penalty window. Prompt
+ * tokens may be recorded too, to penalize repeating the prompt. */
 LLM_API void llm_sampler_accept(llm_sampler *s, int32_t tok);
+/* Forgets recorded tokens and restarts the random generator from the seed. */
 LLM_API void llm_sampler_reset(llm_sampler *s);
 
 /* ---------------------------------------------------------------- chat templates */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -144,6 +145,56 @@ static llm_status bpe_vocab(void *arg, llm_error *err) {
     return s;
 }
 
+/* The embedder's calls that allocate: a context with embeddings, a
+ * decode asking for every position's logits (which grows the outputs), a
+ * state saved to a file and loaded into a second context, a sampler with
+ * a logit bias and presence penalties. */
+static llm_status outputs_state(void *arg, llm_error *err) {
+    const llm_model *m = arg;
+    llm_ctx_params cp = llm_ctx_default_params();
+    cp.n_ctx = 32;
+    cp.embeddings = true;
+    llm_ctx *a = llm_ctx_new(m, &cp, err), *b = a ? llm_ctx_new(m, &cp, err) : NULL;
+    llm_status s = b ? LLM_OK : err->code;
+    int32_t toks[8] = {1, 300, 301, 302, 303, 304, 305, 306};
+    int8_t all[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    const char *path = test_write_tmp("", 0);
+    if (!s) s = llm_decode_ex(a, toks, 8, all, err);
+    if (!s) s = llm_state_save_file(a, path, err);
+    if (!s) s = llm_state_load_file(b, path, err);
+    test_cleanup_tmp();
+    llm_ctx_free(a);
+    llm_ctx_free(b);
+    if (s) return s;
+    llm_logit_bias bias[2] = {{3, -1.0f}, {5, 2.0f}};
+    llm_sampler_params sp = llm_sampler_default_params();
+    sp.presence_penalty = 0.5f;
+    sp.logit_bias = bias;
+    sp.n_logit_bias = 2;
+    llm_sampler *smp = llm_sampler_from_params(&sp, err);
+    if (!smp) return err->code;
+    static float logits[512];
+    int32_t tok = llm_sampler_sample_accept(smp, logits, 512, err);
+    llm_sampler_free(smp);
+    return tok < 0 ? err->code : LLM_OK;
+}
+
+/* A vocabulary-only model from a file and a full one from memory. */
+static llm_status vocab_and_buffer(void *arg, llm_error *err) {
+    const load_arg *a = arg;
+    llm_model_params p = llm_model_default_params();
+    p.vocab_only = true;
+    llm_model *v = llm_model_load(a->path, &p, err);
+    if (!v) return err->code;
+    llm_model_free(v);
+    size_t size;
+    char *img = test_read_file(test_model_path("stories260K.gguf"), &size);
+    llm_model *m = llm_model_load_from_buffer(img, size, NULL, err);
+    free(img);
+    llm_model_free(m);
+    return m ? LLM_OK : err->code;
+}
+
 /* ---------------------------------------------------------------- tests */
 
 static void test_load_gguf(void **state) {
@@ -200,6 +251,19 @@ static void test_bpe_vocab(void **state) {
     }
 }
 
+static void test_outputs_state(void **state) {
+    (void)state;
+    llm_error err = {0};
+    llm_model *m = llm_model_load(test_model_path("stories260K.gguf"), NULL, &err);
+    if (!m) fail_msg("%s", err.msg);
+    assert_true(fail_each(outputs_state, m, "outputs, state, sampler", false) >= 10);
+    llm_model_free(m);
+    char path[4096];
+    snprintf(path, sizeof path, "%s", test_model_path("vocab/ggml-vocab-phi-3.gguf"));
+    load_arg a = {path, NULL};
+    assert_true(fail_each(vocab_and_buffer, &a, "vocabulary-only, from memory", false) >= 5);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_gguf),
@@ -207,6 +271,7 @@ int main(void) {
         cmocka_unit_test(test_context),
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_bpe_vocab),
+        cmocka_unit_test(test_outputs_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

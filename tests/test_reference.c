@@ -191,9 +191,10 @@ static seen *watch_new(const llm_model *m) {
 /* stories260K through an observer on an optimized context: the views
  * come in the documented order, the logits seen are llm_logits' and the
  * optimized path's (the observer switched the context to the reference
- * path), every token of a batch is observed, the logit lens of the last
- * layer's stream is the output, and a decode without the observer stays
- * on the kernels it had. */
+ * path), every token of a batch is observed (with its logits, as the
+ * decode asks for all of them), the logit lens of the last layer's stream
+ * is the output, and a decode without the observer stays on the kernels
+ * it had. */
 static void test_observer(void **state) {
     (void)state;
     llm_model *m = load(test_model_path("stories260K.gguf"));
@@ -203,7 +204,9 @@ static void test_observer(void **state) {
     llm_ctx *c = ctx_new(m, NULL), *plain = ctx_new(m, NULL);
     seen *s = watch_new(m);
     assert_int_equal(llm_ctx_set_observer(c, watch, s), LLM_OK);
-    decode(c, toks, n);
+    int8_t all[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    llm_error err;
+    if (llm_decode_ex(c, toks, n, all, &err) != LLM_OK) fail_msg("llm_decode_ex: %s", err.msg);
     decode(plain, toks, n);
     int nv = s->n_vocab, nl = s->n_layer;
     assert_int_equal(s->logits_views, n);
@@ -228,7 +231,6 @@ static void test_observer(void **state) {
     /* the logit lens of the last layer's stream is the output */
     float *lens = malloc(sizeof(float) * (size_t)nv);
     assert_non_null(lens);
-    llm_error err;
     assert_int_equal(llm_logit_lens(c, s->resid, lens, &err), LLM_OK);
     assert_memory_equal(lens, llm_logits(c), sizeof(float) * (size_t)nv);
     free(lens);

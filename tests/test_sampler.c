@@ -497,6 +497,103 @@ static void test_sample_null_and_size(void **state) {
     llm_sampler_reset(NULL);
 }
 
+/* Presence and frequency: a token seen c times loses presence + c *
+ * frequency, in id order (first stage) and after a reordering stage. */
+static void test_presence_frequency(void **state) {
+    (void)state;
+    for (int reorder = 0; reorder < 2; reorder++) {
+        llm_sampler *s = new_sampler(12);
+        if (reorder) assert_int_equal(llm_sampler_add_top_k(s, 3), LLM_OK);
+        assert_int_equal(llm_sampler_add_presence_frequency(s, 0.5f, 0.25f, 8), LLM_OK);
+        assert_int_equal(llm_sampler_add_greedy(s), LLM_OK);
+        const float l[3] = {2.0f, 2.6f, 1.0f};
+        assert_int_equal(sample(s, l, 3), 1);
+        llm_sampler_accept(s, 1); /* 2.6 - 0.75 = 1.85 < 2 */
+        assert_int_equal(sample(s, l, 3), 0);
+        llm_sampler_accept(s, 0);
+        llm_sampler_accept(s, 0); /* 0: 2 - 1.0 = 1.0; 1: 1.85; 2: 1.0 */
+        assert_int_equal(sample(s, l, 3), 1);
+        llm_sampler_accept(s, 1); /* 1: 2.6 - 1.0 = 1.6 still best */
+        assert_int_equal(sample(s, l, 3), 1);
+        llm_sampler_accept(s, 1); /* 1: 2.6 - 1.25 = 1.35 */
+        const float m[3] = {1.2f, 2.6f, 1.4f};
+        assert_int_equal(sample(s, m, 3), 2);
+        llm_sampler_free(s);
+    }
+    /* a negative presence penalty encourages repeats */
+    llm_sampler *s = new_sampler(12);
+    assert_int_equal(llm_sampler_add_presence_frequency(s, -1.0f, 0.0f, 4), LLM_OK);
+    const float l[2] = {1.0f, 0.5f};
+    llm_sampler_accept(s, 1);
+    assert_int_equal(sample(s, l, 2), 1);
+    llm_sampler_free(s);
+}
+
+/* Logit bias: -inf bans a token, a positive bias lifts one, repeated
+ * entries add up, ids outside the vocabulary are ignored; the entries are
+ * copied, so the caller's array may change afterwards. */
+static void test_logit_bias(void **state) {
+    (void)state;
+    for (int reorder = 0; reorder < 2; reorder++) {
+        llm_logit_bias b[] = {{0, -INFINITY}, {2, 0.75f}, {9999, 5.0f}, {2, 0.75f}, {-3, 1.0f}};
+        llm_sampler *s = new_sampler(13);
+        if (reorder) assert_int_equal(llm_sampler_add_top_k(s, 3), LLM_OK);
+        assert_int_equal(llm_sampler_add_logit_bias(s, b, 5), LLM_OK);
+        b[0].bias = 100.0f;
+        const float l[3] = {5.0f, 2.0f, 1.0f};
+        assert_int_equal(sample(s, l, 3), 2); /* 1 + 1.5 > 2, and 0 is banned */
+        const float m[3] = {5.0f, 2.6f, 1.0f};
+        assert_int_equal(sample(s, m, 3), 1);
+        llm_sampler_free(s);
+    }
+    llm_logit_bias ban = {1, -INFINITY};
+    llm_sampler_params p = llm_sampler_default_params();
+    p.temperature = 0.0f;
+    p.logit_bias = &ban;
+    p.n_logit_bias = 1;
+    llm_error err = {0};
+    llm_sampler *s = llm_sampler_from_params(&p, &err);
+    assert_non_null(s);
+    const float l[3] = {1.0f, 3.0f, 2.0f};
+    assert_int_equal(sample(s, l, 3), 2);
+    llm_sampler_free(s);
+    /* bad entries are refused */
+    s = new_sampler(13);
+    llm_logit_bias nan = {1, NAN}, inf = {1, INFINITY};
+    assert_int_equal(llm_sampler_add_logit_bias(s, &nan, 1), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_sampler_add_logit_bias(s, &inf, 1), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_sampler_add_logit_bias(s, NULL, 1), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_sampler_add_logit_bias(s, &ban, -1), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_sampler_add_presence_frequency(s, NAN, 0.0f, 4), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_sampler_add_presence_frequency(s, 0.0f, INFINITY, 4), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_sampler_add_presence_frequency(s, 0.0f, 0.0f, -1), LLM_ERR_INVALID_ARG);
+    p.n_logit_bias = 1;
+    p.logit_bias = &nan;
+    assert_null(llm_sampler_from_params(&p, &err));
+    assert_int_equal(err.code, LLM_ERR_INVALID_ARG);
+    llm_sampler_free(s);
+}
+
+/* llm_sampler_sample records nothing; llm_sampler_sample_accept records
+ * what it picked, so the repeat penalty sees it. */
+static void test_sample_accept(void **state) {
+    (void)state;
+    llm_sampler_params p = llm_sampler_default_params();
+    p.temperature = 0.0f;
+    p.repeat_penalty = 2.0f;
+    llm_error err = {0};
+    llm_sampler *s = llm_sampler_from_params(&p, &err);
+    assert_non_null(s);
+    const float l[3] = {1.0f, 3.0f, 2.0f};
+    assert_int_equal(llm_sampler_sample(s, l, 3, &err), 1);
+    assert_int_equal(llm_sampler_sample(s, l, 3, &err), 1); /* not recorded */
+    assert_int_equal(llm_sampler_sample_accept(s, l, 3, &err), 1);
+    assert_int_equal(llm_sampler_sample_accept(s, l, 3, &err), 2); /* 1 was recorded */
+    assert_int_equal(llm_sampler_sample_accept(s, NULL, 3, &err), LLM_TOKEN_NULL);
+    assert_int_equal(err.code, LLM_ERR_INVALID_ARG);
+    llm_sampler_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_params),
@@ -519,6 +616,9 @@ int main(void) {
         cmocka_unit_test(test_invalid_stage_args),
         cmocka_unit_test(test_invalid_params),
         cmocka_unit_test(test_sample_null_and_size),
+        cmocka_unit_test(test_presence_frequency),
+        cmocka_unit_test(test_logit_bias),
+        cmocka_unit_test(test_sample_accept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,11 +16,16 @@
  * The probe runs before and after the tests and the larger figure counts:
  * on shared machines the bandwidth can change from minute to minute.
  *
- * --tok-bench FILE measures the tokenizer instead: encode speed in MB/s. */
+ * --tok-bench FILE measures the tokenizer instead: encode speed in MB/s.
+ * --abort-after MS measures how soon an aborted prompt returns: a thread
+ * asks the context's abort callback to stop MS ms into the pp decode, and
+ * the time from that request to llm_decode's return is reported. */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +48,7 @@ typedef struct options {
     int32_t n_prompt;      /* -p */
     int32_t n_gen;         /* -n */
     int32_t reps;          /* -r */
+    int32_t abort_ms;      /* --abort-after, 0 = off */
     int json;
 } options;
 
@@ -54,6 +60,7 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: llm-bench -m MODEL [-t THREADS] [-p N] [-n N] [-r REPS] [--json]\n"
             "       llm-bench -m MODEL --tok-bench FILE [-r REPS] [--json]\n"
+            "       llm-bench -m MODEL --abort-after MS [-t THREADS] [-p N] [-r REPS]\n"
             "Measures prompt processing (pp) and generation (tg) speed, as llama-bench does.\n\n"
             "  -m, --model PATH      model file (.gguf, or llama2.c .bin)\n"
             "  -t, --threads N       worker threads (default: online CPUs)\n"
@@ -62,13 +69,9 @@ static void usage(FILE *out) {
             "  -r, --repetitions N   runs of each test (default 3)\n"
             "      --json            print one JSON object instead of a table\n"
             "      --tok-bench FILE  only measure tokenizing FILE, in MB/s\n"
+            "      --abort-after MS  only measure the abort latency: the time from a stop\n"
+            "                        request MS ms into a pp decode to its return\n"
             "  -h, --help            this help\n");
-}
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 /* Mean and sample standard deviation (0 for a single value). */
@@ -331,6 +334,62 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
     free(prompt);
 }
 
+/* ---------------------------------------------------------------- abort */
+
+typedef struct abort_req {
+    atomic_bool stop;
+    double asked;   /* now() when stop was set */
+    int32_t ms;
+} abort_req;
+
+static bool abort_cb(void *ud) { return atomic_load(&((abort_req *)ud)->stop); }
+
+static void *request_stop(void *arg) {
+    abort_req *r = arg;
+    struct timespec ts = {r->ms / 1000, (long)(r->ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    r->asked = now();
+    atomic_store(&r->stop, true);
+    return NULL;
+}
+
+/* Per repetition: an emptied context, a pp decode, a stop request from
+ * another thread abort_ms into it; the latency is the decode's return
+ * minus the request. */
+static void bench_abort(const llm_model *m, const options *o) {
+    int32_t *prompt = random_tokens(o->n_prompt, llm_model_n_vocab(m));
+    llm_ctx *ctx = new_ctx(m, o);
+    run_pp(ctx, o, prompt); /* maps the weights */
+    double *lat = xmalloc((size_t)o->reps * sizeof *lat), worst = 0;
+    for (int i = 0; i < o->reps; i++) {
+        abort_req r = {.ms = o->abort_ms};
+        atomic_init(&r.stop, false);
+        llm_ctx_truncate(ctx, 0);
+        llm_ctx_set_abort(ctx, abort_cb, &r);
+        pthread_t th;
+        if (pthread_create(&th, NULL, request_stop, &r) != 0) die("cannot start a thread");
+        llm_error err;
+        llm_status st = llm_decode(ctx, prompt, o->n_prompt, &err);
+        double back = now();
+        pthread_join(th, NULL);
+        llm_ctx_set_abort(ctx, NULL, NULL);
+        if (st != LLM_ERR_ABORTED) die("the decode was not aborted (%s): make --abort-after shorter", llm_strerror(st));
+        lat[i] = (back - r.asked) * 1e3;
+        if (lat[i] > worst) worst = lat[i];
+    }
+    stats st = summarize(lat, o->reps);
+    if (o->json)
+        printf("{\"abort_after_ms\": %d, \"n_prompt\": %d, \"threads\": %d, \"latency_ms\": %.3f, "
+               "\"latency_ms_std\": %.3f, \"latency_ms_max\": %.3f}\n",
+               o->abort_ms, o->n_prompt, o->threads, st.mean, st.std, worst);
+    else
+        printf("abort %d ms into a %d-token prompt, %d threads: returned %.2f ± %.2f ms after the request (max %.2f)\n",
+               o->abort_ms, o->n_prompt, o->threads, st.mean, st.std, worst);
+    free(lat);
+    llm_ctx_free(ctx);
+    free(prompt);
+}
+
 /* Encodes text into ids, growing the buffer when the first guess is short;
  * returns the token count. */
 static size_t tokenize(const llm_model *m, const char *text, size_t len, int32_t **ids, size_t *cap) {
@@ -389,16 +448,17 @@ static int32_t parse_int(const char *opt, const char *s, long lo, long hi) {
 }
 
 static void parse_args(int argc, char **argv, options *o) {
-    enum { O_JSON = 256, O_TOK };
+    enum { O_JSON = 256, O_TOK, O_ABORT };
     static const struct option longs[] = {
         {"model", required_argument, NULL, 'm'},   {"threads", required_argument, NULL, 't'},
         {"n-prompt", required_argument, NULL, 'p'}, {"n-gen", required_argument, NULL, 'n'},
         {"repetitions", required_argument, NULL, 'r'}, {"json", no_argument, NULL, O_JSON},
         {"tok-bench", required_argument, NULL, O_TOK}, {"help", no_argument, NULL, 'h'},
+        {"abort-after", required_argument, NULL, O_ABORT},
         {NULL, 0, NULL, 0},
     };
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (options){NULL, NULL, cpus < 1 ? 1 : cpus > 256 ? 256 : (int32_t)cpus, 512, 128, 3, 0};
+    *o = (options){NULL, NULL, cpus < 1 ? 1 : cpus > 256 ? 256 : (int32_t)cpus, 512, 128, 3, 0, 0};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":m:t:p:n:r:h", longs, NULL)) != -1) {
@@ -410,6 +470,7 @@ static void parse_args(int argc, char **argv, options *o) {
         case 'r': o->reps = parse_int("-r", optarg, 1, 1000); break;
         case O_JSON: o->json = 1; break;
         case O_TOK: o->tok_file = optarg; break;
+        case O_ABORT: o->abort_ms = parse_int("--abort-after", optarg, 1, 1000000); break;
         case 'h': usage(stdout); exit(0);
         case ':': die("option '%s' needs a value (see --help)", argv[optind - 1]);
         default: die("unknown option '%s' (see --help)", argv[optind - 1]);
@@ -428,6 +489,7 @@ int main(int argc, char **argv) {
     double load_ms = (now() - t0) * 1e3;
     if (!m) die("%s", err.msg);
     if (o.tok_file) bench_tokenizer(m, &o);
+    else if (o.abort_ms) bench_abort(m, &o);
     else bench_model(m, &o, load_ms);
     llm_model_free(m);
     return 0;

@@ -66,21 +66,27 @@ int32_t *tokenize_prompt(const llm_model *m, const char *text, size_t *n) {
 }
 
 char *token_label(const llm_model *m, int32_t tok) {
-    size_t len = 0;
-    const char *p = llm_token_text(m, tok, &len);
-    char *s = xmalloc(len + 1);
-    memcpy(s, p ? p : "", len);
-    s[len] = 0;
-    return s;
+    size_t cap = 64, len = 0;
+    for (;;) {
+        char *s = xmalloc(cap);
+        llm_status st = llm_token_get_text(m, tok, s, cap - 1, &len);
+        if (st == LLM_OK) {
+            s[len] = 0;
+            return s;
+        }
+        free(s);
+        if (st != LLM_ERR_BUFFER_TOO_SMALL) die("token %d has no text", (int)tok);
+        cap = len + 1;
+    }
 }
 
 void jw_token(jw *w, const llm_model *m, int32_t tok) {
-    size_t len = 0;
-    const char *p = llm_token_text(m, tok, &len);
+    char *label = token_label(m, tok);
     jw_open(w, '{');
     jw_key(w, "id"), jw_int(w, tok);
-    jw_key(w, "piece"), jw_str(w, p ? p : "", len);
+    jw_key(w, "piece"), jw_cstr(w, label);
     jw_close(w, '}');
+    free(label);
 }
 
 void top_k(const float *v, int n, int k, int *idx) {
@@ -114,19 +120,48 @@ static int64_t n_elements(const llm_tensor_info *t) {
     return n;
 }
 
-/* A model's text through a growing buffer: key (what 0) or value of
- * metadata entry i; malloc'd. */
-static char *meta_text(const llm_model *m, int64_t i, int what) {
+/* Metadata as text, through a buffer grown to the size asked for: entry
+ * i's key (el -1, key NULL), its value (el -1), or element el of the
+ * array under key; malloc'd. */
+static char *meta_text(const llm_model *m, int32_t i, const char *key, int64_t el) {
     size_t cap = 256, need = 0;
     for (;;) {
         char *buf = xmalloc(cap);
-        llm_status s = what == 0 ? llm_model_meta_key(m, i, buf, cap, &need)
-                                 : llm_model_meta_value(m, i, 8, buf, cap, &need);
+        llm_status s = !key      ? llm_model_meta_key_by_index(m, i, buf, cap, &need)
+                       : el < 0 ? llm_model_meta_val_str_by_index(m, i, buf, cap, &need)
+                                : llm_model_meta_arr_str(m, key, el, buf, cap, &need);
         if (s == LLM_OK) return buf;
         free(buf);
-        if (s != LLM_ERR_BUFFER_TOO_SMALL) die("cannot read metadata entry %" PRId64, i);
+        if (s != LLM_ERR_BUFFER_TOO_SMALL) die("cannot read metadata entry %d", (int)i);
         cap = need;
     }
+}
+
+#define META_ITEMS 8 /* elements of an array shown before "... (N items)" */
+
+/* Entry i's value, an array of more than META_ITEMS elements summarized
+ * as its first ones and its length; malloc'd. */
+static char *meta_value(const llm_model *m, int32_t i, const char *key) {
+    int64_t n = llm_model_meta_arr_len(m, key);
+    if (n <= META_ITEMS) return meta_text(m, i, key, -1);
+    size_t cap = 64, len = 1;
+    char *out = xmalloc(cap);
+    strcpy(out, "[");
+    for (int64_t e = 0; e <= META_ITEMS; e++) {
+        char item[64], *el = e < META_ITEMS ? meta_text(m, i, key, e) : NULL;
+        if (!el) snprintf(item, sizeof item, "... (%" PRId64 " items)]", n);
+        const char *piece = el ? el : item;
+        size_t add = strlen(piece) + 2;
+        if (len + add + 1 > cap) {
+            cap = 2 * (len + add + 1);
+            char *grown = realloc(out, cap);
+            if (!grown) die("%s", "out of memory");
+            out = grown;
+        }
+        len += (size_t)sprintf(out + len, "%s%s", piece, el ? ", " : "");
+        free(el);
+    }
+    return out;
 }
 
 /* ------------------------------------------------------------ info */
@@ -135,7 +170,8 @@ static int cmd_info(const opts *o) {
     llm_model *m = open_model(o, o->model);
     char desc[256];
     llm_model_desc(m, desc, sizeof desc, NULL);
-    int64_t params = 0, n_t = llm_model_n_tensors(m), n_kv = llm_model_meta_count(m);
+    int64_t params = 0, n_t = llm_model_n_tensors(m);
+    int32_t n_kv = llm_model_meta_count(m);
     for (int64_t i = 0; i < n_t; i++) {
         llm_tensor_info t = tensor_info(m, i);
         params += n_elements(&t);
@@ -168,10 +204,10 @@ static int cmd_info(const opts *o) {
                    8.0 * size / params);
         else
             printf("parameters    (no tensor index: not a GGUF file)\n");
-        printf("metadata      %" PRId64 " keys\n", n_kv);
+        printf("metadata      %d keys\n", (int)n_kv);
     }
-    for (int64_t i = 0; i < n_kv; i++) {
-        char *key = meta_text(m, i, 0), *val = meta_text(m, i, 1);
+    for (int32_t i = 0; i < n_kv; i++) {
+        char *key = meta_text(m, i, NULL, -1), *val = meta_value(m, i, key);
         if (o->json) {
             jw_key(&w, key), jw_cstr(&w, val);
         } else {
@@ -306,7 +342,7 @@ static int cmd_tokens(const opts *o) {
         if (tty) printf("\n");
         for (size_t i = 0; i < n; i++) {
             char *label = token_label(m, ids[i]);
-            int ty = llm_token_type(m, ids[i]);
+            int ty = (int)llm_token_get_attr(m, ids[i]);
             printf("%4zu %7d  %-8s '", i, (int)ids[i], kinds[ty >= 0 && ty <= 6 ? ty : 0]);
             put_text(stdout, label, strlen(label), 't');
             printf("'\n");

@@ -29,7 +29,7 @@ const char *const tool_name = "llm-perplexity";
 
 static const char usage[] =
     "usage: llm-perplexity -m MODEL [-z TOKENIZER] -f TEXT [-c CHUNK] [--kl-base BASE_MODEL]\n"
-    "                      [-t THREADS] [--json]\n"
+    "                      [-t THREADS] [--per-token] [--json]\n"
     "  -m MODEL         GGUF file or llama2.c checkpoint to measure\n"
     "  -z TOKENIZER     tokenizer.bin for llama2.c checkpoints (used for -m and\n"
     "                   --kl-base; default: tokenizer.bin beside each checkpoint)\n"
@@ -39,7 +39,10 @@ static const char usage[] =
     "                   KL(P_base || P_model), how often the top tokens agree, and\n"
     "                   the perplexity ratio model/base\n"
     "  -t THREADS       worker threads per model (default 1)\n"
-    "  --json           print the results as one JSON object\n";
+    "  --per-token      one decode per token instead of one per chunk\n"
+    "                   (the same figures, slower: for measuring the difference)\n"
+    "  --json           print the results as one JSON object\n"
+    "The time the evaluation took goes to stderr.\n";
 
 /* A decimal integer in [lo, hi], or death naming the option. */
 static int32_t parse_int(const char *s, const char *opt, long lo, long hi) {
@@ -99,15 +102,19 @@ static void runner_close(runner *r) {
 }
 
 /* Runs n more tokens through the model (from an empty cache when fresh is
- * set), then turns the last token's logits into log-probabilities in
- * r->logp, computed in double: logp[i] = l[i] - max - log(sum exp(l - max)).
- * Returns the arg-max token (the first one on ties). Non-finite logits are
- * fatal: they would make every figure meaningless. */
-static int32_t runner_step(runner *r, const int32_t *toks, int32_t n, int fresh) {
+ * set), keeping the logits of the positions want marks (NULL: the last). */
+static void runner_decode(runner *r, const int32_t *toks, int32_t n, const int8_t *want, int fresh) {
     llm_error err;
     if (fresh && llm_ctx_truncate(r->ctx, 0) != LLM_OK) die("%s: cannot empty the context", r->path);
-    if (llm_decode(r->ctx, toks, n, &err) != LLM_OK) die("%s: %s", r->path, err.msg);
-    const float *l = llm_logits(r->ctx);
+    if (llm_decode_ex(r->ctx, toks, n, want, &err) != LLM_OK) die("%s: %s", r->path, err.msg);
+}
+
+/* Turns the logits of token i of the last decode into log-probabilities
+ * in r->logp, computed in double: logp[i] = l[i] - max - log(sum exp(l -
+ * max)). Returns the arg-max token (the first one on ties). Non-finite
+ * logits are fatal: they would make every figure meaningless. */
+static int32_t runner_logp(runner *r, int32_t i) {
+    const float *l = llm_logits_ith(r->ctx, i);
     int32_t top = 0;
     for (int32_t i = 1; i < r->n_vocab; i++)
         if (l[i] > l[top]) top = i;
@@ -149,22 +156,26 @@ static void score(totals *t, const runner *r, int32_t top, const runner *base, i
 }
 
 /* Evaluates one chunk of n_ctx tokens and scores positions n_ctx/2 ..
- * n_ctx-2. The unscored prefix goes in as one batch;
- * the scored positions go one token at a time because llm_decode returns
- * only the last token's logits (a batched-logits API would make this one
- * decode per chunk). The last token is never decoded: nothing follows it.
- * chunk[0] is overwritten with BOS in place, which is harmless: no scored
- * position ever predicts the first token of a chunk. */
+ * n_ctx-2: one decode of the first n_ctx - 1 tokens that keeps the logits
+ * of the scored positions (want marks them). With per_token, the way
+ * without per-position logits, for comparison: one decode per token. The
+ * last token is never decoded: nothing follows it. chunk[0] is
+ * overwritten with BOS in place, which is harmless: no scored position
+ * ever predicts the first token of a chunk. */
 static void eval_chunk(totals *t, runner *r, runner *base, int32_t *chunk, int32_t n_ctx,
-                       int32_t bos) {
-    const int32_t first = n_ctx / 2;
+                       int32_t bos, const int8_t *want, int per_token) {
     if (bos != LLM_TOKEN_NULL) chunk[0] = bos;
-    for (int32_t i = first; i < n_ctx - 1; i++) {
-        const int32_t *toks = i == first ? chunk : chunk + i;
-        int32_t n = i == first ? first + 1 : 1;
-        int32_t top = runner_step(r, toks, n, i == first);
-        int32_t base_top = base ? runner_step(base, toks, n, i == first) : 0;
-        score(t, r, top, base, base_top, chunk[i + 1]);
+    int32_t step = per_token ? 1 : n_ctx - 1;
+    for (int32_t i0 = 0; i0 < n_ctx - 1; i0 += step) {
+        runner_decode(r, chunk + i0, step, per_token ? NULL : want, i0 == 0);
+        if (base) runner_decode(base, chunk + i0, step, per_token ? NULL : want, i0 == 0);
+        for (int32_t i = i0; i < i0 + step; i++) {
+            if (!want[i]) continue;
+            int32_t at = per_token ? -1 : i;
+            int32_t top = runner_logp(r, at);
+            int32_t base_top = base ? runner_logp(base, at) : 0;
+            score(t, r, top, base, base_top, chunk[i + 1]);
+        }
     }
 }
 
@@ -227,7 +238,7 @@ static void report(const totals *t, size_t n_tokens, size_t n_chunk, int32_t n_c
 int main(int argc, char **argv) {
     const char *model_path = NULL, *base_path = NULL, *text_path = NULL, *tokenizer = NULL;
     int32_t n_ctx = 128, n_threads = llm_ctx_default_params().n_threads;
-    int json = 0;
+    int json = 0, per_token = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has_value = i + 1 < argc;
@@ -236,6 +247,8 @@ int main(int argc, char **argv) {
             return 0;
         } else if (strcmp(a, "--json") == 0) {
             json = 1;
+        } else if (strcmp(a, "--per-token") == 0) {
+            per_token = 1;
         } else if (strcmp(a, "-m") == 0 && has_value) {
             model_path = argv[++i];
         } else if (strcmp(a, "-z") == 0 && has_value) {
@@ -274,12 +287,20 @@ int main(int argc, char **argv) {
     size_t n_chunk = n_tokens / (size_t)n_ctx;
     int32_t bos = llm_token_bos(r.model);
 
+    int8_t *want = malloc((size_t)n_ctx);
+    if (!want) die("cannot hold a chunk of %d tokens", (int)n_ctx);
+    for (int32_t i = 0; i < n_ctx; i++) want[i] = i >= n_ctx / 2 && i < n_ctx - 1;
     totals t = {0};
+    double t0 = now();
     for (size_t c = 0; c < n_chunk; c++) {
-        eval_chunk(&t, &r, b, tokens + c * (size_t)n_ctx, n_ctx, bos);
+        eval_chunk(&t, &r, b, tokens + c * (size_t)n_ctx, n_ctx, bos, want, per_token);
         fprintf(stderr, "[%zu/%zu] perplexity so far %.4f\n", c + 1, n_chunk,
                 exp(t.nll / (double)t.count));
     }
+    double secs = now() - t0;
+    fprintf(stderr, "evaluated %zu chunks in %.3f s (%.1f tokens/s)%s\n", n_chunk, secs,
+            (double)(n_chunk * (size_t)(n_ctx - 1)) / secs, per_token ? ", one decode per token" : "");
+    free(want);
     report(&t, n_tokens, n_chunk, n_ctx, b != NULL, json);
 
     free(tokens);

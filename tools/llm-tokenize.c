@@ -17,7 +17,7 @@ static const char usage[] =
     "  -f FILE       file whose bytes to tokenize\n"
     "  --no-bos      do not prepend the BOS token\n"
     "  --special     match control tokens written in the text (<s>, ...)\n"
-    "  --pieces      print one token per line as: id 'piece'\n";
+    "  --pieces      print one token per line as: id 'piece' (control tokens: their text)\n";
 
 static int32_t *alloc_ids(size_t n) {
     int32_t *ids = n <= SIZE_MAX / sizeof *ids ? malloc(n * sizeof *ids) : NULL;
@@ -41,14 +41,21 @@ static int32_t *tokenize(const llm_model *model, const char *text, size_t len, u
     return ids;
 }
 
+/* A token's bytes as text (llm_token_to_piece), or for a control token,
+ * which has none, its raw text (<s>, <|user|>, ...). */
+static llm_status token_text(const llm_model *model, int32_t tok, char *buf, size_t cap, size_t *len) {
+    if (llm_token_get_attr(model, tok) == LLM_TOKEN_CONTROL) return llm_token_get_text(model, tok, buf, cap, len);
+    return llm_token_to_piece(model, tok, buf, cap, len);
+}
+
 static void print_pieces(const llm_model *model, const int32_t *ids, size_t n) {
     char buf[256];
     for (size_t i = 0; i < n; i++) {
         size_t len;
         char *piece = buf;
-        if (llm_token_to_piece(model, ids[i], buf, sizeof buf, &len) == LLM_ERR_BUFFER_TOO_SMALL) {
+        if (token_text(model, ids[i], buf, sizeof buf, &len) == LLM_ERR_BUFFER_TOO_SMALL) {
             piece = malloc(len);
-            if (!piece || llm_token_to_piece(model, ids[i], piece, len, &len) != LLM_OK)
+            if (!piece || token_text(model, ids[i], piece, len, &len) != LLM_OK)
                 die("%s", "cannot get a token's piece");
         }
         printf("%d '", (int)ids[i]);
@@ -61,6 +68,7 @@ static void print_pieces(const llm_model *model, const int32_t *ids, size_t n) {
 int main(int argc, char **argv) {
     const char *model_path = NULL, *text = NULL, *file = NULL;
     llm_model_params params = llm_model_default_params();
+    params.vocab_only = true; /* only the tokenizer is needed: vocabulary files open too */
     uint32_t flags = LLM_TOKENIZE_ADD_BOS;
     int pieces = 0;
     for (int i = 1; i < argc; i++) {

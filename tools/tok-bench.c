@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gguf.h"
 #include "model.h"
@@ -33,12 +32,6 @@ static const char sample[] =
     "\tif x != None and len(x) > 10:\n\t\treturn {'key': [1, 2, 3]}\n\n"
     "Привет, мир! Γειά σου κόσμε. 你好，世界。こんにちは世界。안녕하세요 세계. "
     "مرحبا بالعالم. Hello 👋🏽 world 🌍!!! — “quoted” ‘text’ …   spaces   and\ttabs\n";
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
 /* Fills len bytes with unit repeated. */
 static char *repeat(const char *unit, size_t ulen, size_t len) {

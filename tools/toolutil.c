@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void die(const char *fmt, ...) {
     va_list ap;
@@ -43,4 +44,10 @@ char *read_file(const char *path, size_t *len) {
     fclose(f);
     *len = n;
     return buf;
+}
+
+double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

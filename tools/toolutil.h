@@ -1,5 +1,5 @@
 /* Helpers the command-line tools share: ending with a one-line message,
- * allocation that cannot fail, reading a whole file. Each tool defines
+ * allocation that cannot fail, reading a whole file, the clock. Each tool defines
  * tool_name, the prefix of its messages. */
 #ifndef LLM_TOOLUTIL_H
 #define LLM_TOOLUTIL_H
@@ -15,5 +15,7 @@ void *xmalloc(size_t n);
 /* The whole file's bytes (they may hold NULs), *len their count; dies
  * with a message naming the file on any error. */
 char *read_file(const char *path, size_t *len);
+/* Seconds on the monotonic clock, for timing. */
+double now(void);
 
 #endif

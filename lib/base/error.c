@@ -15,6 +15,7 @@ const char *llm_strerror(llm_status code) {
     case LLM_ERR_CONTEXT_FULL: return "context full";
     case LLM_ERR_BUFFER_TOO_SMALL: return "buffer too small";
     case LLM_ERR_LIMIT: return "size exceeds a limit";
+    case LLM_ERR_ABORTED: return "aborted";
     case LLM_ERR_TEMPLATE: return "chat template error";
     }
     return "unknown status";

@@ -100,7 +100,8 @@ static void start_task(llm_pool *p, int64_t n, int64_t chunk, llm_range_fn fn, v
 
 void llm_pool_for(llm_pool *p, int64_t n, int64_t chunk, llm_range_fn fn, void *arg) {
     if (!p) {
-        fn(arg, 0, n, 0);
+        if (chunk < 1) chunk = 1;
+        for (int64_t i0 = 0; i0 < n; i0 += chunk) fn(arg, i0, n - i0 < chunk ? n : i0 + chunk, 0);
         return;
     }
     start_task(p, n, chunk < 1 ? 1 : chunk, fn, arg);

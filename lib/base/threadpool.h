@@ -24,7 +24,7 @@ llm_status llm_pool_new(llm_pool **out, int n_threads, llm_error *err);
 void llm_pool_free(llm_pool *p);
 int llm_pool_size(const llm_pool *p);
 /* Runs fn over items [0, n) in chunks of `chunk` (>= 1); p may be NULL,
- * which runs fn(arg, 0, n, 0) on the caller. */
+ * which runs the chunks one after another on the caller. */
 void llm_pool_for(llm_pool *p, int64_t n, int64_t chunk, llm_range_fn fn, void *arg);
 
 #endif

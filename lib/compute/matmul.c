@@ -52,6 +52,13 @@ void llm_compute_free(llm_compute *mc) {
     memset(mc, 0, sizeof *mc);
 }
 
+bool llm_compute_stopped(llm_compute *mc, int ith) {
+    if (atomic_load_explicit(&mc->stopped, memory_order_relaxed)) return true;
+    if (ith != 0 || !mc->abort_cb || !mc->abort_cb(mc->abort_ud)) return false;
+    atomic_store_explicit(&mc->stopped, true, memory_order_relaxed);
+    return true;
+}
+
 /* Activations meet rows of this type as Q8_0 blocks (the quantized types). */
 static bool acts_q8_0(uint32_t type) { return llm_dtype(type)->act_type == LLM_DT_Q8_0; }
 
@@ -62,7 +69,7 @@ static bool acts_q8_0(uint32_t type) { return llm_dtype(type)->act_type == LLM_D
 static bool batch_on_dots(uint32_t type) { return type == LLM_DT_Q8_0 || type == LLM_DT_Q4_0; }
 
 typedef struct matmul_task {
-    const llm_compute *mc;
+    llm_compute *mc;
     const llm_kernels *k;
     float *out;
     const llm_tensor *w;
@@ -97,6 +104,7 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1, void *scra
 
 static void matmul_range(void *arg, int64_t r0, int64_t r1, int ith) {
     const matmul_task *t = arg;
+    if (llm_compute_stopped(t->mc, ith)) return;
     matmul_rows(t, r0, r1, (char *)t->mc->scratch + (size_t)ith * t->mc->scratch_size);
 }
 
@@ -111,6 +119,7 @@ typedef struct gemm_task {
  * scratch. */
 static void gemm_range(void *arg, int64_t r0, int64_t r1, int ith) {
     const gemm_task *t = arg;
+    if (llm_compute_stopped(t->mc, ith)) return;
     uint64_t row_bytes;
     llm_dtype_row_size(t->w->type, (uint64_t)t->w->ne[0], &row_bytes);
     t->mc->k->gemm(t->w->type, t->w->ne[0], (const char *)t->w->data + (size_t)r0 * row_bytes, row_bytes,
@@ -182,7 +191,7 @@ static void matmul_blas(llm_compute *mc, float *out, const llm_tensor *w, const 
                     w->data, (int)k, 0.0f, out, (int)rows);
         return;
     }
-    for (int64_t r0 = 0; r0 < rows; r0 += BLAS_TILE_ROWS) {
+    for (int64_t r0 = 0; r0 < rows && !llm_compute_stopped(mc, 0); r0 += BLAS_TILE_ROWS) {
         widen_task t = {w, mc->wtile, r0, rows - r0 < BLAS_TILE_ROWS ? rows - r0 : BLAS_TILE_ROWS};
         llm_pool_for(mc->pool, t.rows, 16, widen_range, &t);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, (int)t.rows, (int)k, 1.0f, x, (int)k,
@@ -201,13 +210,10 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
     if (n >= GEMM_MIN_BATCH && gemm) {
         act_task a = {mc, x, w, n};
         gemm_task g = {mc, out, w, n};
-        if (!mc->pool) {
-            act_range(&a, 0, n, 0);
-            gemm_range(&g, 0, w->ne[1], 0);
-        } else { /* about 4 chunks per thread, of whole 16-row panels */
-            llm_pool_for(mc->pool, n, 1 + n / (4 * llm_pool_size(mc->pool)), act_range, &a);
-            llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (4 * llm_pool_size(mc->pool)) + 15) / 16 * 16, gemm_range, &g);
-        }
+        /* about 4 chunks per thread (and on the caller alone: the abort
+         * callback is asked between them), of whole 16-row panels */
+        llm_pool_for(mc->pool, n, 1 + n / (4 * llm_pool_size(mc->pool)), act_range, &a);
+        llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (4 * llm_pool_size(mc->pool)) + 15) / 16 * 16, gemm_range, &g);
         return;
     }
     matmul_task t = {mc, mc->k, out, w, x, (size_t)n_in * sizeof(float), n};
@@ -216,7 +222,7 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
         t.x = mc->xq;
         t.x_stride = xq_stride;
     }
-    if (!mc->pool || n_in * w->ne[1] * n < PARALLEL_MIN_MACS)
+    if (n_in * w->ne[1] * n < PARALLEL_MIN_MACS)
         matmul_rows(&t, 0, w->ne[1], mc->scratch);
     else /* about 8 chunks per thread, of whole 4-row tiles */
         llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (8 * llm_pool_size(mc->pool)) + 3) / 4 * 4, matmul_range, &t);

@@ -6,6 +6,9 @@
 #ifndef LLM_MATMUL_H
 #define LLM_MATMUL_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+
 #include "kernels.h"
 #include "llm.h"
 #include "model.h"
@@ -22,7 +25,17 @@ typedef struct llm_compute {
     void *scratch;           /* (threads, scratch_size) bytes for the batched products */
     size_t scratch_size;
     int blas_threads;        /* OpenBLAS thread count to ask for, 0 = leave it */
+    bool (*abort_cb)(void *ud); /* asked between chunks of a product, or NULL */
+    void *abort_ud;
+    atomic_bool stopped;     /* abort_cb said stop: products skip their remaining chunks */
 } llm_compute;
+
+/* Whether the current decode is to stop. Thread 0 (the caller's) asks
+ * abort_cb and raises `stopped` when it says so; the workers only read
+ * the flag, so the callback runs on the thread that called llm_decode.
+ * Products check it at each chunk, so a stopped product leaves part of
+ * its output unwritten: whoever raised it must discard the results. */
+bool llm_compute_stopped(llm_compute *mc, int ith);
 
 /* Sets up scratch for products of up to n_batch vectors of at most
  * max_in elements. pool may be NULL. */

@@ -22,6 +22,8 @@ static const uint32_t scalar_size[GGUF_VTYPE_COUNT] = {
     [GGUF_U64] = 8, [GGUF_I64] = 8, [GGUF_F64] = 8,
 };
 
+uint32_t gguf_scalar_size(uint32_t t) { return t < GGUF_VTYPE_COUNT ? scalar_size[t] : 0; }
+
 static const char *vtype_name(uint32_t t) {
     static const char *names[GGUF_VTYPE_COUNT] = {
         "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string",

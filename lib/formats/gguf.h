@@ -92,6 +92,10 @@ char *gguf_str_dup(gguf_str s);
 /* True when s equals the NUL-terminated c. */
 bool gguf_str_eq(gguf_str s, const char *c);
 
+/* Bytes of one value of a scalar type; 0 for strings, arrays and unknown
+ * types. */
+uint32_t gguf_scalar_size(uint32_t type);
+
 /* Little-endian scalar reads from validated bytes. */
 uint32_t gguf_rd_u32(const unsigned char *p);
 uint64_t gguf_rd_u64(const unsigned char *p);

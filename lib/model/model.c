@@ -19,7 +19,7 @@
 #define MAX_HEAD_DIM 1024
 
 llm_model_params llm_model_default_params(void) {
-    llm_model_params p = {.tokenizer_path = NULL};
+    llm_model_params p = {.tokenizer_path = NULL, .vocab_only = false};
     return p;
 }
 
@@ -312,11 +312,6 @@ static llm_status arch_hparams(const gguf_file *f, const llm_arch *a, llm_hparam
     return LLM_OK;
 }
 
-llm_status llm_model_load_gguf(llm_model *m, const char *path, llm_error *err) {
-    llm_status s = gguf_open(&m->gguf, path, err);
-    return s ? s : llm_model_from_gguf(m, err);
-}
-
 /* tokenizer.chat_template, when the file has one: kept as a C string for
  * llm_chat_apply. One holding a NUL byte is no template (C strings cannot
  * carry it), which leaves the model usable with a built-in one. */
@@ -369,31 +364,78 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
 
 /* ---------------------------------------------------------------- public */
 
+/* The vocabulary-only half of a GGUF model: the tokenizer, of any
+ * architecture (nothing will run; m->arch is set when libllm knows it). */
+static llm_status vocab_from_gguf(llm_model *m, llm_error *err) {
+    gguf_str arch;
+    llm_status s;
+    if (gguf_find_kv(&m->gguf, "general.architecture")) {
+        if ((s = gguf_get_str(&m->gguf, "general.architecture", &arch, err))) return s;
+        m->arch = llm_arch_find(arch.ptr, arch.len);
+    }
+    if ((s = llm_vocab_from_gguf(&m->vocab, &m->gguf, err))) return s;
+    m->hp.n_vocab = m->vocab.n;
+    m->vocab_only = true;
+    return LLM_OK;
+}
+
+static llm_status from_gguf(llm_model *m, const llm_model_params *p, llm_error *err) {
+    return p->vocab_only ? vocab_from_gguf(m, err) : llm_model_from_gguf(m, err);
+}
+
+/* A zeroed model, or NULL with err filled. */
+static llm_model *new_model(llm_error *err) {
+    llm_model *m = llm_calloc(1, sizeof *m);
+    if (!m) llm_fail(err, LLM_ERR_NOMEM, "out of memory for the model");
+    return m;
+}
+
+/* The loaders' common end: the model, or NULL with the message naming
+ * the source. */
+static llm_model *loaded(llm_model *m, llm_status s, const char *source, llm_error *err) {
+    if (!s) return m;
+    if (err && !strstr(err->msg, source)) llm_error_prefix(err, source);
+    llm_model_free(m);
+    return NULL;
+}
+
 llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_error *err) {
     if (!path) {
         llm_fail(err, LLM_ERR_INVALID_ARG, "llm_model_load: path is NULL");
         return NULL;
     }
     llm_model_params p = params ? *params : llm_model_default_params();
-    llm_model *m = llm_calloc(1, sizeof *m);
-    if (!m) {
-        llm_fail(err, LLM_ERR_NOMEM, "out of memory for the model");
-        return NULL;
-    }
+    llm_model *m = new_model(err);
+    if (!m) return NULL;
     llm_map probe;
     llm_status s = llm_map_open(&probe, path, err);
     if (s == LLM_OK) {
         bool is_gguf = gguf_is_gguf(probe.data, probe.size);
         llm_map_close(&probe);
-        s = is_gguf ? llm_model_load_gguf(m, path, err)
-                    : llm_model_load_llama2c(m, path, p.tokenizer_path, err);
+        if (is_gguf) {
+            if (!(s = gguf_open(&m->gguf, path, err))) s = from_gguf(m, &p, err);
+        } else if (!(s = llm_model_load_llama2c(m, path, p.tokenizer_path, err))) {
+            m->vocab_only = p.vocab_only;
+        }
     }
-    if (s) {
-        if (err && !strstr(err->msg, path)) llm_error_prefix(err, path);
-        llm_model_free(m);
+    return loaded(m, s, path, err);
+}
+
+llm_model *llm_model_load_from_buffer(const void *data, size_t size, const llm_model_params *params,
+                                      llm_error *err) {
+    if (!data) {
+        llm_fail(err, LLM_ERR_INVALID_ARG, "llm_model_load_from_buffer: data is NULL");
         return NULL;
     }
-    return m;
+    if (!gguf_is_gguf(data, size)) {
+        llm_fail(err, LLM_ERR_UNSUPPORTED, "llm_model_load_from_buffer: not a GGUF image (only GGUF is read from memory)");
+        return NULL;
+    }
+    llm_model_params p = params ? *params : llm_model_default_params();
+    llm_model *m = new_model(err);
+    if (!m) return NULL;
+    llm_status s = gguf_parse(&m->gguf, data, size, err);
+    return loaded(m, s ? s : from_gguf(m, &p, err), "model in memory", err);
 }
 
 void llm_model_free(llm_model *m) {
@@ -406,6 +448,7 @@ void llm_model_free(llm_model *m) {
     free(m);
 }
 
+int llm_model_vocab_only(const llm_model *m) { return m && m->vocab_only; }
 int32_t llm_model_n_vocab(const llm_model *m) { return m ? m->hp.n_vocab : 0; }
 int32_t llm_model_n_ctx_train(const llm_model *m) { return m ? m->hp.n_ctx_train : 0; }
 int32_t llm_model_n_embd(const llm_model *m) { return m ? m->hp.n_embd : 0; }
@@ -417,7 +460,12 @@ llm_status llm_model_desc(const llm_model *m, char *buf, size_t cap, size_t *nee
     if (!m || (!buf && cap)) return LLM_ERR_INVALID_ARG;
     const llm_hparams *h = &m->hp;
     char tmp[256];
-    int n = snprintf(tmp, sizeof tmp,
+    gguf_str arch = {"unknown", 7};
+    if (m->arch) arch = (gguf_str){m->arch->name, strlen(m->arch->name)};
+    else if (gguf_find_kv(&m->gguf, "general.architecture")) gguf_get_str(&m->gguf, "general.architecture", &arch, NULL);
+    int n = m->vocab_only ? snprintf(tmp, sizeof tmp, "%.*s, vocabulary only, vocab %d",
+                                     (int)(arch.len > 32 ? 32 : arch.len), arch.ptr, h->n_vocab)
+                          : snprintf(tmp, sizeof tmp,
                      "%s, %s, dim %d, ffn %d, %d layers, %d heads (%d kv), vocab %d, context %d",
                      m->arch->name, llm_type_name(m->ftype), h->n_embd, h->n_ff, h->n_layer, h->n_head,
                      h->n_head_kv, h->n_vocab, h->n_ctx_train);

@@ -85,12 +85,12 @@ struct llm_model {
     const llm_arch *arch;   /* what the architecture's blocks consist of */
     char *chat_template;    /* tokenizer.chat_template (NUL-terminated), or NULL */
     uint32_t ftype;         /* dtype of most weights, for descriptions */
+    bool vocab_only;        /* loaded with llm_model_params.vocab_only: no weights */
 };
 
 /* Loaders, each filling a zeroed model (model.c calls them by format). */
-llm_status llm_model_load_gguf(llm_model *m, const char *path, llm_error *err);
-/* The GGUF loader's second half: builds the model from m->gguf, already
- * parsed (gguf_open, or gguf_parse of an image that outlives m). */
+/* The GGUF loader: builds the model from m->gguf, already parsed
+ * (gguf_open, or gguf_parse of an image that outlives m). */
 llm_status llm_model_from_gguf(llm_model *m, llm_error *err);
 llm_status llm_model_load_llama2c(llm_model *m, const char *path,
                                   const char *tokenizer_path, llm_error *err);

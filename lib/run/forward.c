@@ -153,7 +153,17 @@ static void scale_cap(float *v, size_t n, float scale, float cap) {
     }
 }
 
-void llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
+void llm_forward_rerope(llm_ctx *c, int l, float *rows, int n, int delta) {
+    const llm_hparams *hp = &c->model->hp;
+    const llm_layer *L = &c->model->layers[l];
+    size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    const float *freq = c->rope_freq + (size_t)(L->rope > 0) * (hp->n_rot / 2);
+    for (int t = 0; L->rope >= 0 && t < n; t++)
+        rope(rows + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq, delta);
+}
+
+bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
+    if (c->reference || c->observer) return llm_forward_ref(c, tokens, n);
     const llm_model *m = c->model;
     int dim = m->hp.n_embd;
     for (int t = 0; t < n; t++) llm_tensor_row(&m->tok_embd, tokens[t], c->x + (size_t)t * dim);
@@ -161,9 +171,29 @@ void llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
     for (int l = 0; l < m->hp.n_layer; l++) {
         attention_block(c, &m->layers[l], l, n);
         ffn_block(c, &m->layers[l], n);
+        if (llm_compute_stopped(&c->mc, 0)) return false;
     }
-    float *last = c->x + (size_t)(n - 1) * dim;
-    rmsnorm(last, last, norm_weights(c, &m->output_norm), dim, m->hp.rms_eps);
-    llm_matmul(&c->mc, c->logits, &m->output, last, 1);
-    scale_cap(c->logits, (size_t)m->hp.n_vocab, m->hp.logit_scale, m->hp.final_softcap);
+    return true;
+}
+
+int llm_forward_norm(llm_ctx *c, int from, int n, const int8_t *want, float *out) {
+    const llm_model *m = c->model;
+    int dim = m->hp.n_embd, rows = 0;
+    const float *w = norm_weights(c, &m->output_norm);
+    for (int t = from; t < n; t++)
+        if (!want || want[t])
+            rmsnorm(out + (size_t)rows++ * dim, c->x + (size_t)t * dim, w, dim, m->hp.rms_eps);
+    return rows;
+}
+
+/* The chosen rows are normed into xb side by side, so the classifier
+ * streams its weights once for all of them. */
+int llm_forward_output(llm_ctx *c, int n, const int8_t *want, float *out) {
+    if (c->reference || c->observer) return llm_forward_ref_output(c, n, want, out);
+    int rows = llm_forward_norm(c, want ? 0 : n - 1, n, want, c->xb);
+    if (!rows) return 0;
+    const llm_hparams *hp = &c->model->hp;
+    llm_matmul(&c->mc, out, &c->model->output, c->xb, rows);
+    scale_cap(out, (size_t)rows * hp->n_vocab, hp->logit_scale, hp->final_softcap);
+    return rows;
 }

@@ -25,11 +25,11 @@
 
 /* Hands the observer, when there is one, a read-only view of ne1 rows of
  * ne0 floats: the named point of layer `layer` (-1 outside the layers)
- * for the token at position pos. */
+ * for the token at position pos (of the batch that began at ctx->pos). */
 static void observe(llm_ctx *c, const char *name, int layer, int pos, int64_t ne0, int64_t ne1,
                     const float *data) {
     if (!c->observer) return;
-    llm_view v = {name, layer, pos, c->ref_token, ne0, ne1, data};
+    llm_view v = {name, layer, pos, c->ref_batch[pos - c->pos], ne0, ne1, data};
     c->observer(&v, c->observer_ud);
 }
 
@@ -120,21 +120,21 @@ static void attention(llm_ctx *c, const llm_layer *L, int l, int pos, const floa
     observe(c, "attn_weights", l, pos, n, hp->n_head, att);
 }
 
-/* A sub-block's output y (dim) joins the residual stream x:
+/* A sub-block's output y (dim) joins the residual stream x (dim):
  * x += residual_scale * post_norm(y), the post-norm where the layer has
  * one (gemma, olmo2), the scale where the model says (granite). */
-static void residual(llm_ctx *c, const llm_tensor *post_norm, float *y, const char *name, int l, int pos) {
+static void residual(llm_ctx *c, float *x, const llm_tensor *post_norm, float *y, const char *name, int l, int pos) {
     const llm_hparams *hp = &c->model->hp;
     if (post_norm->data) rmsnorm(c, y, y, post_norm, hp->n_embd);
     observe(c, name, l, pos, hp->n_embd, 1, y);
-    for (int i = 0; i < hp->n_embd; i++) c->x[i] += hp->residual_scale * y[i];
+    for (int i = 0; i < hp->n_embd; i++) x[i] += hp->residual_scale * y[i];
 }
 
 /* The input of a sub-block: norm(x) into xb (dim) where the layer has the
  * pre-norm, else x itself (olmo2). */
-static const float *pre_norm(llm_ctx *c, const llm_tensor *w, const char *name, int l, int pos) {
-    if (!w->data) return c->x;
-    rmsnorm(c, c->xb, c->x, w, c->model->hp.n_embd);
+static const float *pre_norm(llm_ctx *c, const float *x, const llm_tensor *w, const char *name, int l, int pos) {
+    if (!w->data) return x;
+    rmsnorm(c, c->xb, x, w, c->model->hp.n_embd);
     observe(c, name, l, pos, c->model->hp.n_embd, 1, c->xb);
     return c->xb;
 }
@@ -148,12 +148,12 @@ static void add_bias(float *y, const llm_tensor *b, int n) {
  * q = Wq xn (q_dim), k = Wk xn, v = Wv xn (kv_dim) with xn = norm(x),
  * (+ biases, q/k norms), RoPE on q and k, k and v into the cache,
  * attention, then Wo (dim, q_dim) times its output joins x. */
-static void attention_block(llm_ctx *c, const llm_layer *L, int l, int pos) {
+static void attention_block(llm_ctx *c, float *x, const llm_layer *L, int l, int pos) {
     const llm_hparams *hp = &c->model->hp;
     int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
     float *kc = c->key_cache + (size_t)l * llm_attn_key_cache_size(c->n_ctx, hp->n_head_kv, hd);
     float *q = c->q, *k = c->k, *v = c->value_cache + ((size_t)l * c->n_ctx + pos) * kv_dim;
-    const float *in = pre_norm(c, &L->attn_norm, "attn_norm", l, pos);
+    const float *in = pre_norm(c, x, &L->attn_norm, "attn_norm", l, pos);
     matvec(c, q, &L->wq, in);
     matvec(c, k, &L->wk, in);
     matvec(c, v, &L->wv, in);
@@ -173,7 +173,7 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int pos) {
     llm_attn_store_keys(kc, c->n_ctx, hp->n_head_kv, hd, pos, 1, k);
     attention(c, L, l, pos, q, c->att_out);
     matvec(c, c->xb2, &L->wo, c->att_out);
-    residual(c, &L->attn_post_norm, c->xb2, "attn_out", l, pos);
+    residual(c, x, &L->attn_post_norm, c->xb2, "attn_out", l, pos);
 }
 
 /* GELU, tanh form (gemma). */
@@ -181,9 +181,9 @@ static float gelu(float x) { return 0.5f * x * (1.0f + tanhf(0.7978845608f * x *
 
 /* Layer l's feed-forward sub-block: h = act(W_gate xn) * (W_up xn) (ff),
  * act SiLU (x / (1 + e^-x)) or GELU; W_down h (dim) joins x. */
-static void ffn_block(llm_ctx *c, const llm_layer *L, int l, int pos) {
+static void ffn_block(llm_ctx *c, float *x, const llm_layer *L, int l, int pos) {
     const llm_hparams *hp = &c->model->hp;
-    const float *in = pre_norm(c, &L->ffn_norm, "ffn_norm", l, pos);
+    const float *in = pre_norm(c, x, &L->ffn_norm, "ffn_norm", l, pos);
     matvec(c, c->hb, &L->w_gate, in);
     matvec(c, c->hb2, &L->w_up, in);
     for (int i = 0; i < hp->n_ff; i++) {
@@ -191,7 +191,7 @@ static void ffn_block(llm_ctx *c, const llm_layer *L, int l, int pos) {
         c->hb[i] = (hp->gelu ? gelu(g) : g / (1.0f + expf(-g))) * c->hb2[i];
     }
     matvec(c, c->xb, &L->w_down, c->hb);
-    residual(c, &L->ffn_post_norm, c->xb, "ffn_out", l, pos);
+    residual(c, x, &L->ffn_post_norm, c->xb, "ffn_out", l, pos);
 }
 
 /* logits (n_vocab) = cap(logit_scale * W_out norm(x)) for a hidden state
@@ -203,31 +203,44 @@ static void head(llm_ctx *c, const float *x, float *logits) {
     for (int i = 0; i < m->hp.n_vocab; i++) logits[i] = softcap(logits[i] * m->hp.logit_scale, m->hp.final_softcap);
 }
 
-/* One token at position pos, through every layer: x (dim) starts as the
- * token's embedding row (times embd_scale) and leaves as the hidden state
- * the output head reads. */
-static void forward_token(llm_ctx *c, int32_t token, int pos) {
+/* One token at position pos, through every layer: its stream x (dim)
+ * starts as the token's embedding row (times embd_scale) and leaves as
+ * the hidden state the output head reads. False when the abort callback
+ * stopped it. */
+static bool forward_token(llm_ctx *c, float *x, int32_t token, int pos) {
     const llm_model *m = c->model;
     int dim = m->hp.n_embd;
-    c->ref_token = token;
-    llm_tensor_row(&m->tok_embd, token, c->x);
-    for (int i = 0; i < dim; i++) c->x[i] *= m->hp.embd_scale;
-    observe(c, "embedding", -1, pos, dim, 1, c->x);
+    llm_tensor_row(&m->tok_embd, token, x);
+    for (int i = 0; i < dim; i++) x[i] *= m->hp.embd_scale;
+    observe(c, "embedding", -1, pos, dim, 1, x);
     for (int l = 0; l < m->hp.n_layer; l++) {
-        attention_block(c, &m->layers[l], l, pos);
-        ffn_block(c, &m->layers[l], l, pos);
-        observe(c, "residual", l, pos, dim, 1, c->x);
+        attention_block(c, x, &m->layers[l], l, pos);
+        ffn_block(c, x, &m->layers[l], l, pos);
+        observe(c, "residual", l, pos, dim, 1, x);
+        if (llm_compute_stopped(&c->mc, 0)) return false;
     }
+    return true;
 }
 
-void llm_forward_ref(llm_ctx *c, const int32_t *tokens, int n) {
-    for (int t = 0; t < n; t++) {
-        forward_token(c, tokens[t], c->pos + t);
-        if (t < n - 1 && !c->observer) continue;
-        head(c, c->x, c->logits);
-        observe(c, "final_norm", -1, c->pos + t, c->model->hp.n_embd, 1, c->xb);
-        observe(c, "logits", -1, c->pos + t, c->model->hp.n_vocab, 1, c->logits);
+/* Token t of the batch in row t of ctx->x, one after the other. */
+bool llm_forward_ref(llm_ctx *c, const int32_t *tokens, int n) {
+    c->ref_batch = tokens;
+    for (int t = 0; t < n; t++)
+        if (!forward_token(c, c->x + (size_t)t * c->model->hp.n_embd, tokens[t], c->pos + t)) return false;
+    return true;
+}
+
+int llm_forward_ref_output(llm_ctx *c, int n, const int8_t *want, float *out) {
+    const llm_hparams *hp = &c->model->hp;
+    int rows = 0;
+    for (int t = want ? 0 : n - 1; t < n; t++) {
+        if (want && !want[t]) continue;
+        float *logits = out + (size_t)rows++ * hp->n_vocab;
+        head(c, c->x + (size_t)t * hp->n_embd, logits);
+        observe(c, "final_norm", -1, c->pos + t, hp->n_embd, 1, c->xb);
+        observe(c, "logits", -1, c->pos + t, hp->n_vocab, 1, logits);
     }
+    return rows;
 }
 
 llm_status llm_logit_lens(llm_ctx *c, const float *hidden, float *logits, llm_error *err) {

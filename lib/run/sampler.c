@@ -14,9 +14,12 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef enum stage_kind {
+    STAGE_BIAS,
     STAGE_PENALTY,
+    STAGE_PRESENCE,
     STAGE_TOP_K,
     STAGE_TOP_P,
     STAGE_MIN_P,
@@ -26,8 +29,10 @@ typedef enum stage_kind {
 
 typedef struct stage {
     stage_kind kind;
-    float f;   /* penalty, p or temperature */
-    int32_t n; /* last_n (penalty) or k (top-k) */
+    float f;   /* penalty, presence penalty, p or temperature */
+    int32_t n; /* last_n (penalties), k (top-k) or bias entries */
+    float f2;  /* frequency penalty */
+    const llm_logit_bias *bias; /* (n) the caller's entries; the chain's copy once added */
 } stage;
 
 typedef struct cand {
@@ -202,12 +207,19 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Collects the distinct tokens among the last last_n accepted into
- * s->window, sorted ascending; returns their count. */
-static size_t distinct_recent(llm_sampler *s, size_t last_n) {
+/* Copies the last last_n accepted tokens into s->window, sorted
+ * ascending (repeats side by side); returns their count. */
+static size_t sorted_recent(llm_sampler *s, size_t last_n) {
     size_t n = last_n < s->win_len ? last_n : s->win_len;
     for (size_t age = 0; age < n; age++) s->window[age] = recent_token(s, age);
     qsort(s->window, n, sizeof *s->window, cmp_i32);
+    return n;
+}
+
+/* Collects the distinct tokens among the last last_n accepted into
+ * s->window, sorted ascending; returns their count. */
+static size_t distinct_recent(llm_sampler *s, size_t last_n) {
+    size_t n = sorted_recent(s, last_n);
     size_t u = 0;
     for (size_t i = 0; i < n; i++)
         if (u == 0 || s->window[i] != s->window[u - 1]) s->window[u++] = s->window[i];
@@ -237,6 +249,60 @@ static void apply_penalty(llm_sampler *s, const stage *st) {
         for (size_t i = 0; i < c->n; i++)
             if (bsearch(&c->v[i].id, s->window, nw, sizeof *s->window, cmp_i32))
                 penalize(&c->v[i], st->f);
+    }
+}
+
+/* Occurrences of tok in the sorted w[0..n): binary search for the first,
+ * then the run. */
+static size_t count_sorted(const int32_t *w, size_t n, int32_t tok) {
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w[mid] < tok) lo = mid + 1;
+        else hi = mid;
+    }
+    size_t c = 0;
+    while (lo + c < n && w[lo + c] == tok) c++;
+    return c;
+}
+
+/* Presence and frequency penalties (OpenAI's): a token seen c > 0 times
+ * in the window loses presence + c * frequency. In id order each run of
+ * the sorted window is applied directly; otherwise each candidate counts
+ * its own occurrences. */
+static void apply_presence(llm_sampler *s, const stage *st) {
+    size_t nw = sorted_recent(s, (size_t)st->n);
+    cands *c = &s->c;
+    if (c->by_id) {
+        for (size_t j = 0; j < nw;) {
+            size_t run = count_sorted(s->window + j, nw - j, s->window[j]);
+            if ((size_t)s->window[j] < c->n) c->v[s->window[j]].logit -= st->f + (float)run * st->f2;
+            j += run;
+        }
+        return;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        size_t run = count_sorted(s->window, nw, c->v[i].id);
+        if (run) c->v[i].logit -= st->f + (float)run * st->f2;
+    }
+}
+
+static int cmp_bias(const void *a, const void *b) {
+    return cmp_i32(&((const llm_logit_bias *)a)->token, &((const llm_logit_bias *)b)->token);
+}
+
+/* Logit bias: the entries are sorted by token with repeats merged (at
+ * add time), so a reordered candidate list finds its entries by search. */
+static void apply_bias(cands *c, const stage *st) {
+    if (c->by_id) {
+        for (int32_t j = 0; j < st->n; j++)
+            if (st->bias[j].token >= 0 && (size_t)st->bias[j].token < c->n) c->v[st->bias[j].token].logit += st->bias[j].bias;
+        return;
+    }
+    for (size_t i = 0; i < c->n; i++) {
+        llm_logit_bias key = {c->v[i].id, 0.0f};
+        const llm_logit_bias *b = bsearch(&key, st->bias, (size_t)st->n, sizeof key, cmp_bias);
+        if (b) c->v[i].logit += b->bias;
     }
 }
 
@@ -334,6 +400,22 @@ static llm_status check_prob(const char *what, float p, llm_error *err) {
  * counts, probabilities outside [0, 1], non-positive penalties. */
 static llm_status check_stage(const stage *st, llm_error *err) {
     switch (st->kind) {
+    case STAGE_BIAS:
+        if (st->n < 0 || (st->n > 0 && !st->bias))
+            return llm_fail(err, LLM_ERR_INVALID_ARG, "logit bias: %d entries at %p", (int)st->n, (const void *)st->bias);
+        for (int32_t j = 0; j < st->n; j++)
+            if (isnan(st->bias[j].bias) || st->bias[j].bias == INFINITY)
+                return llm_fail(err, LLM_ERR_INVALID_ARG, "logit bias %g of token %d must be a number below +inf",
+                                (double)st->bias[j].bias, (int)st->bias[j].token);
+        return LLM_OK;
+    case STAGE_PRESENCE:
+        if (!isfinite(st->f) || !isfinite(st->f2))
+            return llm_fail(err, LLM_ERR_INVALID_ARG, "presence penalty %g and frequency penalty %g must be finite",
+                            (double)st->f, (double)st->f2);
+        if (st->n < 0 || st->n > LLM_MAX_PENALTY_WINDOW)
+            return llm_fail(err, LLM_ERR_INVALID_ARG, "penalty window %d must be in 0..%d", (int)st->n,
+                            LLM_MAX_PENALTY_WINDOW);
+        return LLM_OK;
     case STAGE_PENALTY:
         if (!isfinite(st->f) || st->f <= 0.0f)
             return llm_fail(err, LLM_ERR_INVALID_ARG,
@@ -359,12 +441,30 @@ static llm_status check_stage(const stage *st, llm_error *err) {
     return LLM_OK;
 }
 
-/* Validates a stage and appends it; a penalty stage widens the window. */
+/* A sorted copy of a bias list with repeated tokens merged (their biases
+ * summed); st->n becomes the merged count. */
+static llm_status own_bias(stage *st, llm_error *err) {
+    llm_logit_bias *b = llm_malloc((size_t)(st->n ? st->n : 1) * sizeof *b);
+    if (!b) return llm_fail(err, LLM_ERR_NOMEM, "cannot copy %d logit bias entries", (int)st->n);
+    if (st->n) memcpy(b, st->bias, (size_t)st->n * sizeof *b);
+    qsort(b, (size_t)st->n, sizeof *b, cmp_bias);
+    int32_t u = 0;
+    for (int32_t j = 0; j < st->n; j++) {
+        if (u > 0 && b[u - 1].token == b[j].token) b[u - 1].bias += b[j].bias;
+        else b[u++] = b[j];
+    }
+    st->bias = b;
+    st->n = u;
+    return LLM_OK;
+}
+
+/* Validates a stage and appends it; a penalty stage widens the window, a
+ * bias stage gets its own copy of the entries. */
 static llm_status add_stage(llm_sampler *s, stage st, llm_error *err) {
     if (!s) return llm_fail(err, LLM_ERR_INVALID_ARG, "sampler is NULL");
     llm_status rc = check_stage(&st, err);
     if (rc != LLM_OK) return rc;
-    if (st.kind == STAGE_PENALTY && (rc = grow_window(s, (size_t)st.n, err)) != LLM_OK)
+    if ((st.kind == STAGE_PENALTY || st.kind == STAGE_PRESENCE) && (rc = grow_window(s, (size_t)st.n, err)) != LLM_OK)
         return rc;
     if (s->n_stages == s->cap_stages) {
         size_t cap = s->cap_stages ? 2 * s->cap_stages : 8;
@@ -375,6 +475,7 @@ static llm_status add_stage(llm_sampler *s, stage st, llm_error *err) {
         s->stages = p;
         s->cap_stages = cap;
     }
+    if (st.kind == STAGE_BIAS && (rc = own_bias(&st, err)) != LLM_OK) return rc;
     s->stages[s->n_stages++] = st;
     return LLM_OK;
 }
@@ -389,6 +490,10 @@ llm_sampler_params llm_sampler_default_params(void) {
         .min_p = 0.05f,
         .repeat_penalty = 1.0f,
         .repeat_last_n = 64,
+        .presence_penalty = 0.0f,
+        .frequency_penalty = 0.0f,
+        .logit_bias = NULL,
+        .n_logit_bias = 0,
         .seed = 0xC0FFEE,
     };
     return p;
@@ -419,13 +524,16 @@ llm_sampler *llm_sampler_from_params(const llm_sampler_params *params, llm_error
         stage st;
         bool use;
     } plan[] = {
-        {{STAGE_PENALTY, p->repeat_penalty, p->repeat_last_n},
+        {{.kind = STAGE_BIAS, .f = 0.0f, .n = p->n_logit_bias, .f2 = 0.0f, .bias = p->logit_bias}, p->n_logit_bias > 0},
+        {{.kind = STAGE_PENALTY, .f = p->repeat_penalty, .n = p->repeat_last_n},
          p->repeat_penalty != 1.0f && p->repeat_last_n > 0},
-        {{STAGE_TOP_K, 0.0f, p->top_k}, !greedy && p->top_k > 0},
-        {{STAGE_TOP_P, p->top_p, 0}, !greedy && p->top_p < 1.0f},
-        {{STAGE_MIN_P, p->min_p, 0}, !greedy && p->min_p > 0.0f},
-        {{STAGE_TEMP, p->temperature, 0}, !greedy},
-        {{STAGE_GREEDY, 0.0f, 0}, greedy},
+        {{.kind = STAGE_PRESENCE, .f = p->presence_penalty, .n = p->repeat_last_n, .f2 = p->frequency_penalty, .bias = NULL},
+         (p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f) && p->repeat_last_n > 0},
+        {{.kind = STAGE_TOP_K, .f = 0.0f, .n = p->top_k}, !greedy && p->top_k > 0},
+        {{.kind = STAGE_TOP_P, .f = p->top_p, .n = 0}, !greedy && p->top_p < 1.0f},
+        {{.kind = STAGE_MIN_P, .f = p->min_p, .n = 0}, !greedy && p->min_p > 0.0f},
+        {{.kind = STAGE_TEMP, .f = p->temperature, .n = 0}, !greedy},
+        {{.kind = STAGE_GREEDY, .f = 0.0f, .n = 0}, greedy},
     };
     size_t n_plan = sizeof plan / sizeof plan[0];
     for (size_t i = 0; i < n_plan; i++)
@@ -443,6 +551,8 @@ llm_sampler *llm_sampler_from_params(const llm_sampler_params *params, llm_error
 
 void llm_sampler_free(llm_sampler *s) {
     if (!s) return;
+    for (size_t i = 0; i < s->n_stages; i++)
+        if (s->stages[i].kind == STAGE_BIAS) free((void *)s->stages[i].bias);
     free(s->stages);
     free(s->c.v);
     free(s->recent);
@@ -451,32 +561,42 @@ void llm_sampler_free(llm_sampler *s) {
 }
 
 llm_status llm_sampler_add_penalty(llm_sampler *s, float penalty, int32_t last_n) {
-    return add_stage(s, (stage){STAGE_PENALTY, penalty, last_n}, NULL);
+    return add_stage(s, (stage){.kind = STAGE_PENALTY, .f = penalty, .n = last_n}, NULL);
+}
+
+llm_status llm_sampler_add_presence_frequency(llm_sampler *s, float presence, float frequency, int32_t last_n) {
+    return add_stage(s, (stage){.kind = STAGE_PRESENCE, .f = presence, .n = last_n, .f2 = frequency, .bias = NULL}, NULL);
+}
+
+llm_status llm_sampler_add_logit_bias(llm_sampler *s, const llm_logit_bias *bias, int32_t n) {
+    return add_stage(s, (stage){.kind = STAGE_BIAS, .f = 0.0f, .n = n, .f2 = 0.0f, .bias = bias}, NULL);
 }
 
 llm_status llm_sampler_add_top_k(llm_sampler *s, int32_t k) {
-    return add_stage(s, (stage){STAGE_TOP_K, 0.0f, k}, NULL);
+    return add_stage(s, (stage){.kind = STAGE_TOP_K, .f = 0.0f, .n = k}, NULL);
 }
 
 llm_status llm_sampler_add_top_p(llm_sampler *s, float p) {
-    return add_stage(s, (stage){STAGE_TOP_P, p, 0}, NULL);
+    return add_stage(s, (stage){.kind = STAGE_TOP_P, .f = p, .n = 0}, NULL);
 }
 
 llm_status llm_sampler_add_min_p(llm_sampler *s, float p) {
-    return add_stage(s, (stage){STAGE_MIN_P, p, 0}, NULL);
+    return add_stage(s, (stage){.kind = STAGE_MIN_P, .f = p, .n = 0}, NULL);
 }
 
 llm_status llm_sampler_add_temperature(llm_sampler *s, float t) {
-    return add_stage(s, (stage){STAGE_TEMP, t, 0}, NULL);
+    return add_stage(s, (stage){.kind = STAGE_TEMP, .f = t, .n = 0}, NULL);
 }
 
 llm_status llm_sampler_add_greedy(llm_sampler *s) {
-    return add_stage(s, (stage){STAGE_GREEDY, 0.0f, 0}, NULL);
+    return add_stage(s, (stage){.kind = STAGE_GREEDY, .f = 0.0f, .n = 0}, NULL);
 }
 
 static void apply_stage(llm_sampler *s, const stage *st) {
     switch (st->kind) {
+    case STAGE_BIAS: apply_bias(&s->c, st); break;
     case STAGE_PENALTY: apply_penalty(s, st); break;
+    case STAGE_PRESENCE: apply_presence(s, st); break;
     case STAGE_TOP_K: apply_top_k(&s->c, st->n); break;
     case STAGE_TOP_P: apply_top_p(&s->c, st->f); break;
     case STAGE_MIN_P: apply_min_p(&s->c, st->f); break;
@@ -502,6 +622,12 @@ int32_t llm_sampler_sample(llm_sampler *s, const float *logits, int32_t n_vocab,
     for (size_t i = 0; i < s->n_stages; i++) apply_stage(s, &s->stages[i]);
     if (s->n_stages == 0) collapse(&s->c);
     return draw(&s->c, &s->rng);
+}
+
+int32_t llm_sampler_sample_accept(llm_sampler *s, const float *logits, int32_t n_vocab, llm_error *err) {
+    int32_t tok = llm_sampler_sample(s, logits, n_vocab, err);
+    llm_sampler_accept(s, tok);
+    return tok;
 }
 
 /* Negative ids (LLM_TOKEN_NULL) are ignored; ids beyond the vocabulary

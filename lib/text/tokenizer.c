@@ -464,6 +464,22 @@ llm_status llm_token_to_piece(const llm_model *model, int32_t tok, char *buf, si
     return LLM_OK;
 }
 
+llm_status llm_token_get_text(const llm_model *model, int32_t tok, char *buf, size_t cap, size_t *len) {
+    if (len) *len = 0;
+    if (!model || !len || (!buf && cap) || !valid_token(model, tok)) return LLM_ERR_INVALID_ARG;
+    const char *s = llm_vocab_piece(&model->vocab, tok, len);
+    if (*len > cap) return LLM_ERR_BUFFER_TOO_SMALL;
+    if (*len) memcpy(buf, s, *len);
+    return LLM_OK;
+}
+
+/* The vocabulary's types are GGUF's numbers (vocab.c maps anything else
+ * to NORMAL), which llm_token_attr repeats. */
+llm_token_attr llm_token_get_attr(const llm_model *model, int32_t tok) {
+    if (!model || !valid_token(model, tok)) return LLM_TOKEN_ATTR_NONE;
+    return (llm_token_attr)model->vocab.types[tok];
+}
+
 struct llm_detok {
     const llm_vocab *v;
     int32_t prev;       /* last token pushed, LLM_TOKEN_NULL before the first */
