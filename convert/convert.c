@@ -48,6 +48,7 @@ static bool exists(const char *path) {
 typedef struct cvocab {
     const char *model;      /* tokenizer.ggml.model: "llama" or "gpt2" */
     const char *pre;        /* tokenizer.ggml.pre, or NULL */
+    const char *normalizer; /* tokenizer.ggml.normalizer ("nfc"), or NULL for none */
     int32_t n;
     char **tokens;          /* (n) owned */
     float *scores;          /* (n), NULL for BPE */
@@ -168,12 +169,6 @@ static llm_status vocab_spm(cvocab *v, const char *path, int32_t n_vocab, llm_er
     return s;
 }
 
-/* Known pre-tokenizers of tokenizer.json, by the name llama.cpp gives
- * them in tokenizer.ggml.pre. */
-static const char LLAMA3_SPLIT[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
 /* obj[key] unless absent or null. */
 static const cJSON *json_get(const cJSON *obj, const char *key) {
     const cJSON *it = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
@@ -196,18 +191,47 @@ static bool byte_level(const cJSON *p, bool use_regex) {
            json_flag(p, "use_regex", true) == use_regex;
 }
 
+/* The Split pre-tokenizers of tokenizer.json that libllm knows, each
+ * followed by a ByteLevel without its own expression, by the name
+ * llama.cpp gives them in tokenizer.ggml.pre. */
+static const struct { const char *pattern, *pre; } splits[] = {
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "llama-bpe"}, /* Llama 3, SmolLM3 */
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
+     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "qwen2"}, /* Qwen 2, 2.5, 3 */
+};
+
+/* The tokenizer.ggml.pre name of a tokenizer.json pre_tokenizer: GPT-2's
+ * ByteLevel, a known Split + ByteLevel, or single Digits + ByteLevel
+ * (SmolLM, StarCoder: "smollm"); NULL for others. */
 static const char *pre_name(const cJSON *pt) {
     if (byte_level(pt, true)) return "gpt-2";
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
-    if (json_str_is(pt, "type", "Sequence") && cJSON_GetArraySize(seq) == 2) {
-        const cJSON *split = seq->child, *bl = seq->child->next;
-        if (json_str_is(split, "type", "Split") && json_str_is(split, "behavior", "Isolated") &&
-            !json_flag(split, "invert", false) &&
-            json_str_is(cJSON_GetObjectItemCaseSensitive(split, "pattern"), "Regex", LLAMA3_SPLIT) &&
-            byte_level(bl, false))
-            return "llama-bpe";
-    }
+    if (!json_str_is(pt, "type", "Sequence") || cJSON_GetArraySize(seq) != 2) return NULL;
+    const cJSON *first = seq->child, *bl = seq->child->next;
+    if (json_str_is(first, "type", "Digits") && json_flag(first, "individual_digits", false) && byte_level(bl, true))
+        return "smollm";
+    if (!json_str_is(first, "type", "Split") || !json_str_is(first, "behavior", "Isolated") ||
+        json_flag(first, "invert", false) || !byte_level(bl, false))
+        return NULL;
+    const char *pattern = cJSON_GetStringValue(json_get(json_get(first, "pattern"), "Regex"));
+    for (size_t i = 0; pattern && i < sizeof splits / sizeof splits[0]; i++)
+        if (strcmp(pattern, splits[i].pattern) == 0) return splits[i].pre;
     return NULL;
+}
+
+/* The normalizers of tokenizer.json that byte-level vocabularies carry:
+ * none (null, or an empty Sequence) and NFC (Qwen), which the tokenizer
+ * applies to the text (*name "nfc", the tokenizer.ggml.normalizer value
+ * libllm reads; llama.cpp has no such key and skips the step). */
+static bool normalizer_known(const cJSON *norm, const char **name) {
+    *name = NULL;
+    if (!norm || cJSON_IsNull(norm)) return true;
+    if (json_str_is(norm, "type", "Sequence"))
+        return cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(norm, "normalizers")) == 0;
+    if (!json_str_is(norm, "type", "NFC")) return false;
+    *name = "nfc";
+    return true;
 }
 
 /* Puts token text at id, which must be inside the embedding and free
@@ -268,32 +292,139 @@ static llm_status bpe_merges(cvocab *v, const char *path, const cJSON *merges, l
 }
 
 /* tokenizer.json with a byte-level BPE model. */
-static llm_status vocab_bpe(cvocab *v, const char *path, int32_t n_vocab, llm_error *err) {
-    cJSON *root;
-    llm_status s = st_json_load(path, &root, err);
-    if (s) return s;
+static llm_status vocab_bpe(cvocab *v, const char *path, const cJSON *root, int32_t n_vocab, llm_error *err) {
+    llm_status s = LLM_OK;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
     const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
     const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"));
+    const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer")), *normalizer = NULL;
+    const char *ntype = cJSON_GetStringValue(json_get(norm, "type"));
     if (!cJSON_IsObject(model) || !json_str_is(model, "type", "BPE"))
         s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: model.type is not BPE, the only tokenizer.json model converted", path);
     else if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges) || (added && !cJSON_IsArray(added)))
         s = llm_fail(err, LLM_ERR_FORMAT, "%s: model.vocab, model.merges or added_tokens is missing or malformed", path);
-    else if (norm && !cJSON_IsNull(norm))
-        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: a normalizer is set; byte-level BPE without one is converted", path);
+    else if (!normalizer_known(norm, &normalizer))
+        s = llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: normalizer '%.32s' is not converted (none and NFC are)", path,
+                     ntype ? ntype : "?");
     else if (!pre)
         s = llm_fail(err, LLM_ERR_UNSUPPORTED,
                      "%s: pre_tokenizer is none that libllm knows (GPT-2's ByteLevel, Llama 3's Split + ByteLevel)", path);
     if (!s) s = cvocab_alloc(v, "gpt2", n_vocab, false, err);
     if (!s) {
         v->pre = pre;
+        v->normalizer = normalizer;
         s = bpe_vocab(v, path, vocab, added, err);
     }
     if (!s) s = bpe_merges(v, path, merges, err);
     if (!s) s = pad_vocab(v, err);
+    return s;
+}
+
+/* A token text and its id, for finding pieces by text in O(log n). */
+typedef struct piece_id {
+    const char *text;
+    int32_t id;
+} piece_id;
+
+static int by_text(const void *a, const void *b) {
+    return strcmp(((const piece_id *)a)->text, ((const piece_id *)b)->text);
+}
+
+/* SentencePiece merges the adjacent pair whose joined piece scores best;
+ * with the piece each merge makes scoring minus its rank (its first rank,
+ * if several merges make it) that is the merge order of the BPE model.
+ * Pieces no merge makes keep the score below every merge (ordinary ones)
+ * or 0 (control, byte, unknown), as in a .model. The merges themselves
+ * are not kept: a "llama" vocabulary has none. */
+static llm_status spm_scores(cvocab *v, llm_error *err) {
+    piece_id *index = llm_malloc(sizeof *index * (size_t)v->n);
+    if (!index) return nomem(err);
+    for (int32_t id = 0; id < v->n; id++) {
+        index[id] = (piece_id){v->tokens[id], id};
+        v->scores[id] = v->types[id] == LLM_TOKTYPE_NORMAL ? -(float)v->n_merges - 1.0f : 0.0f;
+    }
+    qsort(index, (size_t)v->n, sizeof *index, by_text);
+    for (uint64_t r = v->n_merges; r-- > 0;) {
+        char *sp = strchr(v->merges[r], ' ');
+        if (!sp) continue;
+        memmove(sp, sp + 1, strlen(sp)); /* "a b" -> "ab" */
+        piece_id key = {v->merges[r], 0}, *hit = bsearch(&key, index, (size_t)v->n, sizeof *index, by_text);
+        if (hit) v->scores[hit->id] = -(float)r;
+    }
+    free(index);
+    for (uint64_t i = 0; i < v->n_merges; i++) free(v->merges[i]);
+    free(v->merges);
+    v->merges = NULL;
+    v->n_merges = 0;
+    return LLM_OK;
+}
+
+/* The dummy prefix of a SentencePiece-style tokenizer.json: a Prepend of
+ * "▁" among the normalizers (Llama 2, Mistral) or a Metaspace
+ * pre-tokenizer that prepends (newer files); Replace(" " -> "▁") is the
+ * SentencePiece space itself. Other normalizers are refused. */
+static llm_status spm_prefix(cvocab *v, const char *path, const cJSON *norm, const cJSON *pre, llm_error *err) {
+    const cJSON *list = json_str_is(norm, "type", "Sequence") ? cJSON_GetObjectItemCaseSensitive(norm, "normalizers")
+                                                              : NULL;
+    const cJSON *one = list ? list->child : norm && !cJSON_IsNull(norm) ? norm : NULL;
+    v->add_space_prefix = 0;
+    for (; one; one = list ? one->next : NULL) {
+        if (json_str_is(one, "type", "Prepend") && json_str_is(one, "prepend", "\xe2\x96\x81"))
+            v->add_space_prefix = 1;
+        else if (!json_str_is(one, "type", "Replace") || !json_str_is(one, "content", "\xe2\x96\x81") ||
+                 !json_str_is(json_get(one, "pattern"), "String", " "))
+            return llm_fail(err, LLM_ERR_UNSUPPORTED,
+                            "%s: normalizer '%.32s' is not converted for a SentencePiece-style vocabulary", path,
+                            cJSON_IsString(json_get(one, "type")) ? json_get(one, "type")->valuestring : "?");
+    }
+    if (json_str_is(pre, "type", "Metaspace"))
+        v->add_space_prefix = !json_str_is(pre, "prepend_scheme", "never");
+    else if (pre && !cJSON_IsNull(pre))
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: pre_tokenizer of a SentencePiece-style vocabulary is not "
+                        "null or Metaspace", path);
+    return LLM_OK;
+}
+
+/* tokenizer.json with SentencePiece-style BPE (byte_fallback, "▁" for
+ * spaces, <0xNN> byte pieces), as Gemma and Mistral ship it without a
+ * tokenizer.model: written as the "llama" vocabulary the .model would
+ * give (spm_scores, spm_prefix). */
+static llm_status vocab_spm_json(cvocab *v, const char *path, const cJSON *root, int32_t n_vocab, llm_error *err) {
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+    const char *unk = cJSON_GetStringValue(json_get(model, "unk_token"));
+    if (!cJSON_IsObject(vocab) || !cJSON_IsArray(merges) || (added && !cJSON_IsArray(added)))
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: model.vocab, model.merges or added_tokens is missing or malformed",
+                        path);
+    llm_status s = cvocab_alloc(v, "llama", n_vocab, true, err);
+    if (!s) s = bpe_vocab(v, path, vocab, added, err);
+    if (!s) s = bpe_merges(v, path, merges, err);
+    if (!s) s = spm_prefix(v, path, json_get(root, "normalizer"), json_get(root, "pre_tokenizer"), err);
+    for (int32_t id = 0; !s && id < v->n; id++) {
+        if (!v->tokens[id]) continue;
+        if (llm_piece_byte(v->tokens[id], strlen(v->tokens[id])) >= 0) v->types[id] = LLM_TOKTYPE_BYTE;
+        if (unk && strcmp(v->tokens[id], unk) == 0) {
+            v->types[id] = LLM_TOKTYPE_UNKNOWN;
+            v->unk = id;
+        }
+    }
+    if (!s) s = pad_vocab(v, err);
+    return s ? s : spm_scores(v, err);
+}
+
+/* tokenizer.json: SentencePiece-style when the BPE model falls back to
+ * bytes, else byte-level. */
+static llm_status vocab_json(cvocab *v, const char *path, int32_t n_vocab, llm_error *err) {
+    cJSON *root;
+    llm_status s = st_json_load(path, &root, err);
+    if (s) return s;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+    bool spm = json_str_is(model, "type", "BPE") && json_flag(model, "byte_fallback", false);
+    s = spm ? vocab_spm_json(v, path, root, n_vocab, err) : vocab_bpe(v, path, root, n_vocab, err);
     cJSON_Delete(root);
     return s;
 }
@@ -302,6 +433,7 @@ static llm_status put_vocab(gguf_writer *w, const cvocab *v, llm_error *err) {
     llm_status s;
     if ((s = gguf_writer_add_str(w, "tokenizer.ggml.model", v->model, err)) ||
         (v->pre && (s = gguf_writer_add_str(w, "tokenizer.ggml.pre", v->pre, err))) ||
+        (v->normalizer && (s = gguf_writer_add_str(w, "tokenizer.ggml.normalizer", v->normalizer, err))) ||
         (s = gguf_writer_add_str_arr(w, "tokenizer.ggml.tokens", (const char *const *)v->tokens, (uint64_t)v->n, err)) ||
         (v->scores && (s = gguf_writer_add_arr(w, "tokenizer.ggml.scores", GGUF_F32, v->scores, (uint64_t)v->n, err))) ||
         (s = gguf_writer_add_arr(w, "tokenizer.ggml.token_type", GGUF_I32, v->types, (uint64_t)v->n, err)) ||
@@ -1039,7 +1171,7 @@ static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_e
     const char *tok = exists(p.spm) ? p.spm : p.json;
     if (!(s = hf_config(c, cfg, p.config, &tied, err)) && !exists(tok))
         s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
-    if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_bpe(v, tok, c->hp.n_vocab, err);
+    if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_json(v, tok, c->hp.n_vocab, err);
     if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);
     if (!s) s = st_model_open(m, dir, err);
     cJSON_Delete(cfg);

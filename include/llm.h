@@ -582,7 +582,8 @@ LLM_API void llm_sampler_reset(llm_sampler *s);
  * Templates come from downloaded files and are treated as hostile: the
  * source (1 MiB), the output (16 MiB), any one string (16 MiB), the memory
  * held by values (256 MiB), the work done (20 million steps) and nesting
- * (100 levels of syntax or macro calls) are bounded; exceeding one gives
+ * (100 levels of syntax or of macro calls, 1000 of evaluation in all) are
+ * bounded; exceeding one gives
  * LLM_ERR_LIMIT. A malformed template, or one that misuses a value, gives
  * LLM_ERR_TEMPLATE with a message naming the line and column; a template
  * that calls raise_exception gives LLM_ERR_TEMPLATE with exactly its

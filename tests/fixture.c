@@ -213,7 +213,8 @@ static llm_status add_vocab(builder *b) {
          (st = gguf_writer_add_arr(b->w, "tokenizer.ggml.token_type", GGUF_I32, types, FIXTURE_N_VOCAB, e))) ||
         (st = add_u32(b, "tokenizer.ggml.bos_token_id", 1)) ||
         (st = add_u32(b, "tokenizer.ggml.eos_token_id", 2)) ||
-        (st = add_u32(b, "tokenizer.ggml.unknown_token_id", 0)))
+        (st = add_u32(b, "tokenizer.ggml.unknown_token_id", 0)) ||
+        (b->s->chat_template && (st = add_str(b, "tokenizer.chat_template", b->s->chat_template))))
         return st;
     return LLM_OK;
 }

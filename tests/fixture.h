@@ -32,6 +32,7 @@ typedef struct fixture_spec {
     const float *rope_freqs; /* n_rope_freqs values written as the F32 tensor
                                 rope_freqs.weight; NULL: no such tensor */
     int32_t n_rope_freqs;
+    const char *chat_template; /* written as tokenizer.chat_template; NULL: none */
     /* Deliberate defects for hostile tests; NULL names mean none. */
     const char *omit;    /* a metadata key or tensor left out of the file */
     const char *retype;  /* a tensor stored as retype_to (random bytes) */

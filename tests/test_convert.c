@@ -796,6 +796,108 @@ static void test_tiny_hf_converts(void **state) {
     st_close(&f);
 }
 
+/* good_tokenizer with another normalizer and pre_tokenizer (JSON text). */
+static void tokenizer_with(char *buf, size_t cap, const char *normalizer, const char *pre) {
+    const char *a = strstr(good_tokenizer, " \"normalizer\""), *b = strstr(good_tokenizer, " \"model\"");
+    assert_true(a && b);
+    snprintf(buf, cap, "%.*s \"normalizer\": %s, \"pre_tokenizer\": %s,%s", (int)(a - good_tokenizer), good_tokenizer,
+             normalizer, pre, b);
+}
+
+#define SPLIT(re) "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"" re \
+    "\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false," \
+    " \"use_regex\": false}]}"
+
+/* The pre-tokenizers of tokenizer.json as the names llama.cpp writes,
+ * and the normalizers the byte-level families carry (none, an empty
+ * Sequence, Qwen's NFC, kept as tokenizer.ggml.normalizer); others are
+ * refused by name. */
+static void test_pre_tokenizers(void **state) {
+    (void)state;
+    static const struct { const char *normalizer, *pre, *want, *nfc; } cases[] = {
+        {"null", "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}", "gpt-2", NULL},
+        {"{\"type\": \"Sequence\", \"normalizers\": []}",
+         SPLIT("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+               "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"), "llama-bpe", NULL},
+        {"{\"type\": \"NFC\"}",
+         SPLIT("(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+               "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"), "qwen2", "nfc"},
+        {"null", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true},"
+                 " {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}]}", "smollm", NULL},
+    };
+    char dir[256], out[256], tok[2048];
+    tmp(dir, sizeof dir, "pre-hf");
+    tmp(out, sizeof out, "pre.gguf");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tokenizer_with(tok, sizeof tok, cases[i].normalizer, cases[i].pre);
+        hf_spec spec = {.tokenizer = tok};
+        write_hf(dir, &spec);
+        llm_error err;
+        check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+        gguf_file f;
+        gguf_str pre, norm;
+        check_ok(gguf_open(&f, out, &err), &err);
+        check_ok(gguf_get_str(&f, "tokenizer.ggml.pre", &pre, &err), &err);
+        if (!gguf_str_eq(pre, cases[i].want))
+            fail_msg("case %zu: tokenizer.ggml.pre '%.*s', want '%s'", i, (int)pre.len, pre.ptr, cases[i].want);
+        if (cases[i].nfc) {
+            check_ok(gguf_get_str(&f, "tokenizer.ggml.normalizer", &norm, &err), &err);
+            assert_true(gguf_str_eq(norm, cases[i].nfc));
+        } else {
+            assert_null(gguf_find_kv(&f, "tokenizer.ggml.normalizer"));
+        }
+        gguf_close(&f);
+    }
+    tokenizer_with(tok, sizeof tok, "{\"type\": \"NFKC\"}", "{\"type\": \"ByteLevel\"}");
+    hf_spec nfkc = {.tokenizer = tok};
+    expect_bad(&nfkc, LLM_ERR_UNSUPPORTED, "tokenizer.json", "normalizer 'NFKC'");
+    tokenizer_with(tok, sizeof tok, "null", SPLIT("\\\\p{N}+"));
+    hf_spec split = {.tokenizer = tok};
+    expect_bad(&split, LLM_ERR_UNSUPPORTED, "tokenizer.json", "pre_tokenizer");
+}
+
+/* SentencePiece-style BPE in tokenizer.json (byte_fallback; Gemma,
+ * Mistral): a "llama" vocabulary whose scores follow the merge order, the
+ * dummy prefix from the Prepend normalizer, <0xNN> pieces as bytes. */
+static void test_spm_tokenizer_json(void **state) {
+    (void)state;
+    static const char tok[] =
+        "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\", \"special\": true},"
+        " {\"id\": 2, \"content\": \"</s>\", \"special\": true}],"
+        " \"normalizer\": {\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"\\u2581\"},"
+        " {\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"\\u2581\"}]}, \"pre_tokenizer\": null,"
+        " \"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"unk_token\": \"<unk>\", \"vocab\": {\"<unk>\": 0,"
+        " \"<0x41>\": 1, \"</s>\": 2, \"\\u2581\": 3, \"a\": 4, \"b\": 5, \"ab\": 6, \"\\u2581a\": 7},"
+        " \"merges\": [\"a b\", \"\\u2581 a\"]}}";
+    char dir[256], out[256];
+    tmp(dir, sizeof dir, "spm-hf");
+    tmp(out, sizeof out, "spm.gguf");
+    hf_spec spec = {.tokenizer = tok};
+    write_hf(dir, &spec);
+    llm_error err;
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    gguf_file f;
+    check_ok(gguf_open(&f, out, &err), &err);
+    gguf_str model;
+    check_ok(gguf_get_str(&f, "tokenizer.ggml.model", &model, &err), &err);
+    assert_true(gguf_str_eq(model, "llama"));
+    assert_null(gguf_find_kv(&f, "tokenizer.ggml.merges"));
+    gguf_close(&f);
+    llm_model *m = llm_model_load(out, NULL, &err);
+    if (!m) fail_msg("%s", err.msg);
+    int32_t ids[16];
+    size_t n;
+    /* "ab A" -> "▁ab▁A": of the pairs "▁a" (merge rank 1) and "ab" (rank
+     * 0) "ab" merges first, as the BPE model would (equal scores would
+     * take the leftmost, "▁a"); "A" is its byte piece */
+    check_ok(llm_tokenize(m, "ab A", 4, ids, 16, &n, 0, &err), &err);
+    int32_t want[] = {3, 6, 3, 1};
+    assert_int_equal(n, 4);
+    assert_memory_equal(ids, want, sizeof want);
+    assert_int_equal(llm_token_unk(m), 0);
+    llm_model_free(m);
+}
+
 static void test_bad_json(void **state) {
     (void)state;
     hf_spec a = {.config = "{\"model_type\": \"llama\", \"hidden_size\": 16,, }"};
@@ -907,6 +1009,8 @@ int main(void) {
         cmocka_unit_test(test_quantize_fallback),
         cmocka_unit_test(test_quantize_refuses_input),
         cmocka_unit_test(test_tiny_hf_converts),
+        cmocka_unit_test(test_pre_tokenizers),
+        cmocka_unit_test(test_spm_tokenizer_json),
         cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_bad_safetensors_header),
         cmocka_unit_test(test_bad_tensors),

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "gguf.h"
 #include "gguf_write.h"
 #include "model.h"
@@ -198,16 +199,45 @@ static void test_special(void **state) {
     free(ids);
     llm_vocab_free(&m.vocab);
 
-    /* phi-3's </s> is user-defined: matched even without the flag */
+    /* phi-3 marks its </s> user-defined, but as in llama.cpp a piece that
+     * ends a turn is a control token: plain text "</s>" is not EOS */
     load_gguf_vocab(&m, "vocab/ggml-vocab-phi-3.gguf");
-    ids = encode(&m, "Hello</s>", 9, 0, &n);
+    ids = encode(&m, "<s>not special</s>", 18, 0, &n);
+    assert_true(n > 4);
+    for (size_t i = 0; i < n; i++) assert_true(ids[i] > 2);
+    free(ids);
+    ids = encode(&m, "Hello</s>", 9, LLM_TOKENIZE_SPECIAL, &n);
     assert_ids(ids, n, (int32_t[]){15043, 2}, 2);
     free(ids);
+    assert_true(llm_token_is_eog(&m, 2));
     ids = encode(&m, "<|user|>\nHi<|end|>", 18, LLM_TOKENIZE_SPECIAL, &n);
     assert_true(n >= 4);
     assert_int_equal(ids[0], 32010);
     assert_int_equal(ids[n - 1], 32007);
     free(ids);
+    llm_vocab_free(&m.vocab);
+}
+
+/* A vocabulary with tokenizer.ggml.normalizer "nfc" (Qwen's, converted)
+ * tokenizes the decomposed and the composed forms of a text alike, and
+ * refuses text that is not UTF-8; without it the two differ, as in
+ * llama.cpp, which does not normalize. */
+static void test_nfc(void **state) {
+    (void)state;
+    llm_model m;
+    load_gguf_vocab(&m, "vocab/ggml-vocab-gpt-2.gguf");
+    static const char composed[] = "caf\xc3\xa9 \xe1\xba\xbf", decomposed[] = "cafe\xcc\x81 e\xcc\x82\xcc\x81";
+    size_t n1, n2;
+    int32_t *a = encode(&m, composed, sizeof composed - 1, 0, &n1), *b = encode(&m, decomposed, sizeof decomposed - 1, 0, &n2);
+    assert_false(n1 == n2 && memcmp(a, b, n1 * sizeof *a) == 0);
+    free(b);
+    m.vocab.nfc = true;
+    b = encode(&m, decomposed, sizeof decomposed - 1, 0, &n2);
+    assert_ids(b, n2, a, n1);
+    free(a), free(b);
+    int32_t ids[8];
+    size_t n;
+    assert_fails(llm_tokenize(&m, "a\xff", 2, ids, 8, &n, 0, err), LLM_ERR_INVALID_ARG, "not valid UTF-8");
     llm_vocab_free(&m.vocab);
 }
 
@@ -557,6 +587,7 @@ int main(void) {
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_long_text),
         cmocka_unit_test(test_special),
+        cmocka_unit_test(test_nfc),
         cmocka_unit_test(test_detok_stream),
         cmocka_unit_test(test_token_to_piece),
         cmocka_unit_test(test_buffers_and_args),

@@ -18,9 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "dtype.h"
 #include "gguf.h"
 #include "gguf_write.h"
+#include "model.h"
 #include "quant.h"
 #include "toolutil.h"
 
@@ -33,24 +35,29 @@ typedef struct shape {
     int n_layer;
     int n_head;
     int n_head_kv;
-    const char *arch;  /* general.architecture: "llama" or "qwen2" */
+    const char *arch;  /* general.architecture; its tensors are the table's (arch.h) */
     float rope_base;
     bool tied;         /* no output.weight: the classifier is token_embd */
-    bool qkv_bias;     /* blk.N.attn_{q,k,v}.bias */
+    bool qkv_bias;     /* blk.N.attn_{q,k,v}.bias, the arch's optional tensors */
     bool llama3_rope;  /* rope_freqs.weight with Llama 3.1's scaling */
+    int head_dim;      /* attention.key_length; 0: dim / n_head */
+    int swa;           /* attention.sliding_window; 0: none */
 } shape;
 
 static const shape shapes[] = {
-    {"tiny", 64, 128, 2, 4, 2, "llama", 10000.0f, false, false, false},
-    {"tiny-256", 256, 768, 4, 4, 2, "llama", 10000.0f, false, false, false},
-    {"stories15M", 288, 768, 6, 6, 6, "llama", 10000.0f, false, false, false},
-    {"stories110M", 768, 2048, 12, 12, 12, "llama", 10000.0f, false, false, false},
-    {"tinyllama-1.1B", 2048, 5632, 22, 32, 4, "llama", 10000.0f, false, false, false},
-    {"llama-3.2-1B", 2048, 8192, 16, 32, 8, "llama", 500000.0f, true, false, true},
-    {"smollm2-135M", 576, 1536, 30, 9, 3, "llama", 100000.0f, true, false, false},
-    {"qwen2.5-0.5B", 896, 4864, 24, 14, 2, "qwen2", 1000000.0f, true, true, false},
-    {"tiny-qwen2", 64, 128, 2, 4, 2, "qwen2", 1000000.0f, true, true, false},
-    {"tiny-llama3", 64, 128, 2, 4, 2, "llama", 500000.0f, true, false, true},
+    {"tiny", 64, 128, 2, 4, 2, "llama", 10000.0f, false, false, false, 0, 0},
+    {"tiny-256", 256, 768, 4, 4, 2, "llama", 10000.0f, false, false, false, 0, 0},
+    {"stories15M", 288, 768, 6, 6, 6, "llama", 10000.0f, false, false, false, 0, 0},
+    {"stories110M", 768, 2048, 12, 12, 12, "llama", 10000.0f, false, false, false, 0, 0},
+    {"tinyllama-1.1B", 2048, 5632, 22, 32, 4, "llama", 10000.0f, false, false, false, 0, 0},
+    {"llama-3.2-1B", 2048, 8192, 16, 32, 8, "llama", 500000.0f, true, false, true, 0, 0},
+    {"smollm2-135M", 576, 1536, 30, 9, 3, "llama", 100000.0f, true, false, false, 0, 0},
+    {"qwen2.5-0.5B", 896, 4864, 24, 14, 2, "qwen2", 1000000.0f, true, true, false, 0, 0},
+    {"tiny-qwen2", 64, 128, 2, 4, 2, "qwen2", 1000000.0f, true, true, false, 0, 0},
+    {"tiny-llama3", 64, 128, 2, 4, 2, "llama", 500000.0f, true, false, true, 0, 0},
+    {"qwen3-0.6B", 1024, 3072, 28, 16, 8, "qwen3", 1000000.0f, true, false, false, 128, 0},
+    {"gemma-3-1B", 1152, 6912, 26, 4, 1, "gemma3", 1000000.0f, true, false, false, 256, 512},
+    {"phi-3.5-mini", 3072, 8192, 32, 32, 32, "phi3", 10000.0f, false, false, false, 0, 0},
 };
 
 /* ftype is llama.cpp's general.file_type for the mix (LLAMA_FTYPE_*). */
@@ -75,7 +82,7 @@ static const wtype wtypes[] = {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: llm-synth --shape NAME --type TYPE --vocab VOCAB.gguf -o OUT.gguf [--seed S]\n"
-            "Writes a Llama GGUF with random weights, normal(0, 0.02), norms 1.\n\n"
+            "Writes a GGUF with random weights, normal(0, 0.02), norms 1.\n\n"
             "  --shape NAME   tiny            dim 64,   ffn 128,  2 layers,  4 heads,  2 KV heads\n"
             "                 tiny-256        dim 256,  ffn 768,  4 layers,  4 heads,  2 KV heads\n"
             "                                 (rows that fit K-quant blocks of 256)\n"
@@ -89,6 +96,13 @@ static void usage(FILE *out) {
             "                 qwen2.5-0.5B    dim 896,  ffn 4864, 24 layers, 14 heads, 2 KV heads,\n"
             "                                 qwen2: q/k/v biases, NeoX RoPE, tied, base 1000000\n"
             "                 tiny-llama3, tiny-qwen2: tiny's sizes with those features\n"
+            "                 qwen3-0.6B      dim 1024, ffn 3072, 28 layers, 16 heads, 8 KV heads of 128,\n"
+            "                                 q/k norms, tied, base 1000000\n"
+            "                 gemma-3-1B      dim 1152, ffn 6912, 26 layers, 4 heads, 1 KV head of 256,\n"
+            "                                 GELU, post-norms, q/k norms, 512-token window in 5 of 6\n"
+            "                                 layers, tied\n"
+            "                 phi-3.5-mini    dim 3072, ffn 8192, 32 layers, 32 heads, 32 KV heads,\n"
+            "                                 fused qkv and gate/up\n"
             "  --type TYPE    f32, f16, bf16, q8_0 or q4_0 for the weight matrices;\n"
             "                 norms stay F32; with q4_0 the output head is Q8_0\n"
             "  --vocab FILE   GGUF whose tokenizer.ggml.* keys are copied; its token\n"
@@ -204,31 +218,30 @@ static void add_llama3_rope_freqs(synth *s, const shape *sh) {
     check(gguf_writer_add_tensor(s->w, "rope_freqs.weight", 1, ne, LLM_DT_F32, f, (size_t)n * sizeof *f, &err), &err);
 }
 
-/* Every tensor the loader looks for, ne = [inputs, outputs]. */
+static int head_dim(const shape *sh) { return sh->head_dim ? sh->head_dim : sh->dim / sh->n_head; }
+
+/* Every tensor the loader looks for, ne = [inputs, outputs]: the layer
+ * tensors of the architecture's table (its optional ones, the q/k/v
+ * biases, with qkv_bias). Norm weights are 1, biases random. */
 static void add_weights(synth *s, const shape *sh, const wtype *t, int64_t n_vocab) {
-    int64_t dim = sh->dim, ff = sh->ff, kv_dim = (int64_t)sh->dim / sh->n_head * sh->n_head_kv;
-    add_tensor(s, "token_embd.weight", dim, n_vocab, sh->tied ? t->out_dt : t->dt, 0);
+    const llm_arch *a = llm_arch_find(sh->arch, strlen(sh->arch));
+    llm_hparams h = {.n_embd = sh->dim, .n_ff = sh->ff, .n_head = sh->n_head, .n_head_kv = sh->n_head_kv,
+                     .head_dim = head_dim(sh)};
+    uint32_t want = a->tensors | (sh->qkv_bias ? a->optional : 0);
+    add_tensor(s, "token_embd.weight", sh->dim, n_vocab, sh->tied ? t->out_dt : t->dt, 0);
     if (sh->llama3_rope) add_llama3_rope_freqs(s, sh);
-    for (int l = 0; l < sh->n_layer; l++) {
-        struct { const char *name; int64_t n, rows; int norm; } w[] = {
-            {"attn_norm", dim, 1, 1},    {"attn_q", dim, dim, 0},   {"attn_k", dim, kv_dim, 0},
-            {"attn_v", dim, kv_dim, 0},  {"attn_output", dim, dim, 0}, {"ffn_norm", dim, 1, 1},
-            {"ffn_gate", dim, ff, 0},    {"ffn_down", ff, dim, 0},  {"ffn_up", dim, ff, 0},
-        };
-        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) {
+    for (int l = 0; l < sh->n_layer; l++)
+        for (int i = 0; i < LLM_LT_COUNT; i++) {
+            const llm_layer_tensor *lt = &llm_layer_tensors[i];
+            if (!(want & LLM_BIT(i))) continue;
+            bool vector = lt->part[0] == LLM_D_ONE;
             char name[64];
-            snprintf(name, sizeof name, "blk.%d.%s.weight", l, w[i].name);
-            add_tensor(s, name, w[i].n, w[i].rows, w[i].norm ? LLM_DT_F32 : t->dt, w[i].norm);
+            snprintf(name, sizeof name, "blk.%d.%s", l, lt->gguf);
+            add_tensor(s, name, llm_arch_dim(a, &h, lt->ne0), llm_arch_rows(a, &h, lt), vector ? LLM_DT_F32 : t->dt,
+                       vector && strstr(lt->gguf, "norm") != NULL);
         }
-        struct { const char *name; int64_t n; } b[] = {{"attn_q", dim}, {"attn_k", kv_dim}, {"attn_v", kv_dim}};
-        for (size_t i = 0; sh->qkv_bias && i < sizeof b / sizeof b[0]; i++) {
-            char name[64];
-            snprintf(name, sizeof name, "blk.%d.%s.bias", l, b[i].name);
-            add_tensor(s, name, b[i].n, 1, LLM_DT_F32, 0);
-        }
-    }
-    add_tensor(s, "output_norm.weight", dim, 1, LLM_DT_F32, 1);
-    if (!sh->tied) add_tensor(s, "output.weight", dim, n_vocab, t->out_dt, 0);
+    add_tensor(s, "output_norm.weight", sh->dim, 1, LLM_DT_F32, 1);
+    if (!sh->tied) add_tensor(s, "output.weight", sh->dim, n_vocab, t->out_dt, 0);
 }
 
 /* ---------------------------------------------------------------- vocab */
@@ -268,9 +281,12 @@ static void add_hparams(gguf_writer *w, const shape *sh, const wtype *t, int64_t
         {"embedding_length", (uint32_t)sh->dim},
         {"block_count", (uint32_t)sh->n_layer},
         {"feed_forward_length", (uint32_t)sh->ff},
-        {"rope.dimension_count", (uint32_t)(sh->dim / sh->n_head)},
+        {"rope.dimension_count", (uint32_t)head_dim(sh)},
         {"attention.head_count", (uint32_t)sh->n_head},
         {"attention.head_count_kv", (uint32_t)sh->n_head_kv},
+        {"attention.key_length", (uint32_t)head_dim(sh)},
+        {"attention.value_length", (uint32_t)head_dim(sh)},
+        {"attention.sliding_window", (uint32_t)sh->swa},
     };
     struct { const char *key; float v; } f32s[] = {
         {"attention.layer_norm_rms_epsilon", 1e-5f}, {"rope.freq_base", sh->rope_base},
@@ -335,7 +351,7 @@ int main(int argc, char **argv) {
     llm_error err;
     synth s = {gguf_writer_new(&err), {seed, 0, 0.0}, NULL, 0};
     if (!s.w) die("%s", err.msg);
-    s.bufs = xmalloc((size_t)(4 + 12 * sh->n_layer) * sizeof *s.bufs);
+    s.bufs = xmalloc((size_t)(4 + LLM_LT_COUNT * sh->n_layer) * sizeof *s.bufs);
     gguf_file vf;
     check(gguf_open(&vf, vocab, &err), &err);
     int64_t n_vocab = vocab_size(&vf, vocab);

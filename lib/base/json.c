@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "utf8.h"
 
 /* One value. Arrays and objects hold their children by value in one array
  * (items), objects their keys beside it; a string's bytes are str. */
@@ -106,26 +107,6 @@ static int hex4(const unsigned char *s, unsigned *out) {
     return 1;
 }
 
-static size_t put_utf8(unsigned char *o, unsigned cp) {
-    if (cp < 0x80) { o[0] = (unsigned char)cp; return 1; }
-    if (cp < 0x800) {
-        o[0] = (unsigned char)(0xc0 | cp >> 6);
-        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xe0 | cp >> 12);
-        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (unsigned char)(0xf0 | cp >> 18);
-    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Decodes the \u escape at the cursor (just after the backslash-u), a
  * surrogate pair taking two of them, into a code point. */
 static llm_status take_u_escape(parser *ps, unsigned *cp) {
@@ -173,7 +154,7 @@ static llm_status take_string(parser *ps, char **out, size_t *out_len) {
         } else if (c == 'u') {
             unsigned cp = 0;
             if ((s = take_u_escape(ps, &cp))) break;
-            o += put_utf8(o, cp);
+            o += llm_utf8_put((char *)o, cp);
         } else {
             ps->p--;
             s = bad(ps, "bad escape");

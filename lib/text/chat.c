@@ -102,10 +102,10 @@ static jv *messages_value(jinja_ctx *c, const llm_chat_message *msgs, size_t n) 
     jv *l = jv_list(c, n);
     for (size_t i = 0; l && i < n; i++) {
         jv *d = jv_dict(c, JV_DICT);
-        if (!d || !jv_set_cstr(c, d, "role", jv_str(c, msgs[i].role, strlen(msgs[i].role))) ||
-            !jv_set_cstr(c, d, "content", jv_str(c, msgs[i].content, strlen(msgs[i].content))) ||
-            !jv_push(c, l, d)) {
-            if (d && l->u.l.n <= i) jv_unref(c, d);
+        int ok = d && jv_set_cstr(c, d, "role", jv_str(c, msgs[i].role, strlen(msgs[i].role))) &&
+                 jv_set_cstr(c, d, "content", jv_str(c, msgs[i].content, strlen(msgs[i].content)));
+        if (!ok) jv_unref(c, d);
+        if (!ok || !jv_push(c, l, d)) { /* a failed push released d */
             jv_unref(c, l);
             l = NULL;
         }
@@ -163,14 +163,14 @@ static const char *pick_source(const llm_model *model, const llm_chat_params *p,
 
 /* Sets the globals and renders; *out receives the malloc'd text. */
 static llm_status render(const llm_model *model, const llm_chat_params *p, const char *src,
-                         const llm_chat_message *msgs, size_t n_msgs, char **out, size_t *len, llm_error *err) {
+                         const llm_chat_message *msgs, size_t n_msgs, const jinja_limits *lim, char **out,
+                         size_t *len, llm_error *err) {
     struct tm tm;
     llm_status s = parse_date(p->date, &tm, err);
     if (s) return s;
-    jinja_limits lim = jinja_default_limits();
     jinja_template *t;
-    if ((s = jinja_parse(src, strlen(src), &lim, &t, err))) return s;
-    jinja_ctx *c = jinja_ctx_new(&lim, err);
+    if ((s = jinja_parse(src, strlen(src), lim, &t, err))) return s;
+    jinja_ctx *c = jinja_ctx_new(lim, err);
     if (!c) { jinja_free(t); return err ? err->code : LLM_ERR_NOMEM; }
     jinja_set_time(c, &tm);
     int ok = jinja_set_global(c, "messages", messages_value(c, msgs, n_msgs)) &&
@@ -187,6 +187,13 @@ static llm_status render(const llm_model *model, const llm_chat_params *p, const
 
 llm_status llm_chat_apply(const llm_model *model, const llm_chat_params *params, const llm_chat_message *msgs,
                           size_t n_msgs, char *buf, size_t cap, size_t *needed, llm_error *err) {
+    jinja_limits lim = jinja_default_limits();
+    return llm_chat_apply_limited(model, params, msgs, n_msgs, buf, cap, needed, &lim, err);
+}
+
+llm_status llm_chat_apply_limited(const llm_model *model, const llm_chat_params *params,
+                                  const llm_chat_message *msgs, size_t n_msgs, char *buf, size_t cap,
+                                  size_t *needed, const jinja_limits *lim, llm_error *err) {
     llm_chat_params p = params ? *params : llm_chat_default_params();
     llm_status s = check_args(msgs, n_msgs, buf, cap, err);
     if (s) return s;
@@ -194,7 +201,7 @@ llm_status llm_chat_apply(const llm_model *model, const llm_chat_params *params,
     if (!src) return LLM_ERR_INVALID_ARG;
     char *out;
     size_t len;
-    if ((s = render(model, &p, src, msgs, n_msgs, &out, &len, err))) return s;
+    if ((s = render(model, &p, src, msgs, n_msgs, lim, &out, &len, err))) return s;
     if (needed) *needed = len + 1;
     if (len + 1 > cap) {
         free(out);

@@ -142,17 +142,15 @@ static jv *split(jinja_ctx *c, const jnode *at, const jv *s, const jv *sep, cons
             if (!jinja_step(c, 1) || !jv_push(c, l, jv_str(c, p + i, (size_t)(hit - p) - i))) { jv_unref(c, l); return NULL; }
             i = (size_t)(hit - p) + sep->u.s.n;
         }
-        if (!jv_push(c, l, jv_str(c, p + i, n - i))) return NULL;
+        if (!jv_push(c, l, jv_str(c, p + i, n - i))) { jv_unref(c, l); return NULL; }
         return l;
     }
     for (int64_t k = 0;; k++) {
         while (i < n && py_space(cp_at(p, n, i, &len))) i += len;
         if (i >= n) break;
         size_t b = i;
-        if (max >= 0 && k >= max) {
-            size_t e = n;
-            while (e > b && py_space(cp_at(p, n, cp_start(p, e), &len))) e = cp_start(p, e);
-            if (!jv_push(c, l, jv_str(c, p + b, e - b))) return NULL;
+        if (max >= 0 && k >= max) { /* the rest, trailing whitespace and all */
+            if (!jv_push(c, l, jv_str(c, p + b, n - b))) { jv_unref(c, l); return NULL; }
             break;
         }
         while (i < n && !py_space(cp_at(p, n, i, &len))) i += len;
@@ -204,10 +202,10 @@ static jv *items_of(jinja_ctx *c, const jnode *at, const jv *d, int what) {
         else if (what == 'v') e = jv_ref(d->u.d.v[i]);
         else {
             e = jv_list(c, 2);
-            if (e) {
-                e->tuple = 1;
-                jv_push(c, e, jv_ref(d->u.d.k[i]));
-                jv_push(c, e, jv_ref(d->u.d.v[i]));
+            if (e) e->tuple = 1;
+            if (e && (!jv_push(c, e, jv_ref(d->u.d.k[i])) || !jv_push(c, e, jv_ref(d->u.d.v[i])))) {
+                jv_unref(c, e);
+                e = NULL;
             }
         }
         if (!jv_push(c, l, e)) { jv_unref(c, l); l = NULL; }
@@ -218,7 +216,8 @@ static jv *items_of(jinja_ctx *c, const jnode *at, const jv *d, int what) {
 static jv *to_list(jinja_ctx *c, const jnode *at, jv *v) {
     if (v->type == JV_LIST) {
         jv *l = jv_list(c, v->u.l.n);
-        for (size_t i = 0; l && i < v->u.l.n; i++) jv_push(c, l, jv_ref(v->u.l.a[i]));
+        for (size_t i = 0; l && i < v->u.l.n; i++)
+            if (!jv_push(c, l, jv_ref(v->u.l.a[i]))) { jv_unref(c, l); l = NULL; }
         return l;
     }
     if (v->type == JV_DICT || v->type == JV_UNDEF) return items_of(c, at, v, 'k');
@@ -270,7 +269,7 @@ static jv *select_items(jinja_ctx *c, const jnode *at, jv *v, jv **args, size_t 
         }
         int t = n > first ? jinja_test(c, at, args[first]->u.s.s, e, args + first + 1, n - first - 1) : jv_truthy(e);
         if (t < 0) { jv_unref(c, r); r = NULL; break; }
-        if (t == keep && !jv_push(c, r, jv_ref(seq->u.l.a[i]))) r = NULL;
+        if (t == keep && !jv_push(c, r, jv_ref(seq->u.l.a[i]))) { jv_unref(c, r); r = NULL; }
     }
     jv_unref(c, seq);
     return r;

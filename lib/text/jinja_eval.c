@@ -26,6 +26,7 @@ struct jinja_ctx {
     size_t mem;
     uint64_t steps;
     int depth;             /* macro calls */
+    int nest;              /* evaluations and statements under way: bounds the C stack */
     jv *globals;
     scope *root, *cur;
     jbuf out;
@@ -155,7 +156,7 @@ static int exec_body(jinja_ctx *c, jnode *const *stmts, size_t n);
 
 /* What to call an operand in an error about it being undefined. */
 static const char *what(const jnode *n) {
-    return n->kind == JN_NAME || n->kind == JN_ATTR ? n->name : "value";
+    return n && (n->kind == JN_NAME || n->kind == JN_ATTR) ? n->name : "value";
 }
 
 static jv *undefined_error(jinja_ctx *c, const jnode *n) {
@@ -256,9 +257,11 @@ static int is_number(const jv *v) { return v->type == JV_INT || v->type == JV_FL
 static double fnum(const jv *v) { return v->type == JV_FLOAT ? v->u.f : v->type == JV_INT ? (double)v->u.i : v->u.b; }
 static int64_t inum(const jv *v) { return v->type == JV_INT ? v->u.i : v->u.b; }
 
-static jv *type_error(jinja_ctx *c, const jnode *at, const char *op, const jv *a, const jv *b) {
+/* A TypeError for op on a and b, the values of the operand nodes na and nb. */
+static jv *type_error(jinja_ctx *c, const jnode *at, const char *op, const jv *a, const jv *b, const jnode *na,
+                      const jnode *nb) {
     if (a->type == JV_UNDEF || b->type == JV_UNDEF)
-        return jinja_fail(c, at, "'%s' is undefined", what(a->type == JV_UNDEF ? at->a : at->b));
+        return jinja_fail(c, at, "'%s' is undefined", what(a->type == JV_UNDEF ? na : nb));
     return jinja_fail(c, at, "unsupported operand type(s) for %s: '%s' and '%s'", op, jv_type_name(a), jv_type_name(b));
 }
 
@@ -358,7 +361,7 @@ static jv *binop(jinja_ctx *c, const jnode *at, int op, jv *a, jv *b) {
         return repeat(c, a, inum(b));
     if (op == JOP_MUL && (b->type == JV_STR || b->type == JV_LIST) && (a->type == JV_INT || a->type == JV_BOOL))
         return repeat(c, b, inum(a));
-    return type_error(c, at, names[op], a, b);
+    return type_error(c, at, names[op], a, b, at->a, at->b);
 }
 
 /* "needle in haystack": substrings of a string, members of a list,
@@ -384,7 +387,7 @@ static int contains(jinja_ctx *c, const jnode *at, jv *hay, jv *needle) {
     }
 }
 
-static int compare_op(jinja_ctx *c, const jnode *at, int op, jv *a, jv *b) {
+static int compare_op(jinja_ctx *c, const jnode *at, int op, jv *a, jv *b, const jnode *na, const jnode *nb) {
     if (op == JOP_EQ) return jv_equal(a, b);
     if (op == JOP_NE) return !jv_equal(a, b);
     if (op == JOP_IN || op == JOP_NOTIN) {
@@ -394,7 +397,7 @@ static int compare_op(jinja_ctx *c, const jnode *at, int op, jv *a, jv *b) {
     int ok, r = jv_compare(a, b, &ok);
     if (!ok) {
         static const char *names[] = {"<", "<=", ">", ">="};
-        if (a->type == JV_UNDEF || b->type == JV_UNDEF) type_error(c, at, names[op - JOP_LT], a, b);
+        if (a->type == JV_UNDEF || b->type == JV_UNDEF) type_error(c, at, names[op - JOP_LT], a, b, na, nb);
         else jinja_fail(c, at, "'%s' not supported between instances of '%s' and '%s'", names[op - JOP_LT],
                         jv_type_name(a), jv_type_name(b));
         return -1;
@@ -408,7 +411,7 @@ static jv *eval_compare(jinja_ctx *c, const jnode *n) {
     for (size_t i = 1; i < n->n_kids; i++) {
         jv *right = eval(c, n->kids[i]);
         if (!right) { jv_unref(c, left); return NULL; }
-        int r = compare_op(c, n, n->ops[i - 1], left, right);
+        int r = compare_op(c, n, n->ops[i - 1], left, right, n->kids[i - 1], n->kids[i]);
         jv_unref(c, left);
         left = right;
         if (r <= 0) {
@@ -591,8 +594,7 @@ static jv *eval_item(jinja_ctx *c, const jnode *n) {
 }
 
 /* Evaluates an expression to a new reference, or NULL with the error set. */
-static jv *eval(jinja_ctx *c, const jnode *n) {
-    if (!jinja_step(c, 1)) return NULL;
+static jv *eval_node(jinja_ctx *c, const jnode *n) {
     jv *a, *b, *r;
     switch (n->kind) {
     case JN_LIT: return jv_ref(n->lit);
@@ -638,6 +640,24 @@ static jv *eval(jinja_ctx *c, const jnode *n) {
     default:
         return jinja_fail(c, n, "not an expression");
     }
+}
+
+/* Nested evaluation and execution, counted together: macro calls multiply
+ * the nesting the parser allows, and the C stack must stay bounded. */
+static int enter(jinja_ctx *c) {
+    if (c->nest >= c->lim.max_depth * 10) {
+        jinja_fail_code(c, LLM_ERR_LIMIT, "template evaluation nested deeper than %d", c->lim.max_depth * 10);
+        return 0;
+    }
+    c->nest++;
+    return 1;
+}
+
+static jv *eval(jinja_ctx *c, const jnode *n) {
+    if (!jinja_step(c, 1) || !enter(c)) return NULL;
+    jv *r = eval_node(c, n);
+    c->nest--;
+    return r;
 }
 
 /* ------------------------------------------------------------ statements */
@@ -727,7 +747,7 @@ static jv *filter_items(jinja_ctx *c, const jnode *n, jv *items, jv *vars) {
         if (!assign(c, n->a, vars, jv_ref(items->u.l.a[i])) || !(t = eval(c, n->c))) { jv_unref(c, l); return NULL; }
         int keep = jv_truthy(t);
         jv_unref(c, t);
-        if (keep && !jv_push(c, l, jv_ref(items->u.l.a[i]))) return NULL;
+        if (keep && !jv_push(c, l, jv_ref(items->u.l.a[i]))) { jv_unref(c, l); return NULL; }
     }
     return l;
 }
@@ -764,6 +784,12 @@ static int exec_for(jinja_ctx *c, const jnode *n) {
     jv *loop = r == X_OK ? jv_dict(c, JV_DICT) : NULL;
     if (!loop) r = X_ERR;
     for (size_t i = 0; r == X_OK && i < items->u.l.n; i++) {
+        /* each iteration starts from a fresh scope: what the body set in
+         * the previous one is gone (Jinja2 semantics) */
+        jv *vars = jv_dict(c, JV_DICT);
+        if (!vars) { r = X_ERR; break; }
+        jv_unref(c, s.vars);
+        s.vars = vars;
         if (!jinja_step(c, 1) || !set_loop(c, loop, items, i) || !jv_set_cstr(c, s.vars, "loop", jv_ref(loop)) ||
             !assign(c, n->a, s.vars, jv_ref(items->u.l.a[i]))) {
             r = X_ERR;
@@ -781,8 +807,7 @@ static int exec_for(jinja_ctx *c, const jnode *n) {
     return r;
 }
 
-static int exec_stmt(jinja_ctx *c, const jnode *n) {
-    if (!jinja_step(c, 1)) return X_ERR;
+static int exec_node(jinja_ctx *c, const jnode *n) {
     jv *v;
     switch (n->kind) {
     case JN_TEXT: return emit(c, n->lit->u.s.s, n->lit->u.s.n) ? X_OK : X_ERR;
@@ -822,6 +847,13 @@ static int exec_stmt(jinja_ctx *c, const jnode *n) {
         jinja_fail(c, n, "not a statement");
         return X_ERR;
     }
+}
+
+static int exec_stmt(jinja_ctx *c, const jnode *n) {
+    if (!jinja_step(c, 1) || !enter(c)) return X_ERR;
+    int r = exec_node(c, n);
+    c->nest--;
+    return r;
 }
 
 static int exec_body(jinja_ctx *c, jnode *const *stmts, size_t n) {

@@ -10,6 +10,7 @@
 
 #include "alloc.h"
 #include "error.h"
+#include "utf8.h"
 #include "jinja.h"
 
 typedef struct lexer {
@@ -65,19 +66,6 @@ static int hexval(char c) {
     return -1;
 }
 
-static size_t put_utf8(char *o, unsigned cp) {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-    o[2] = (char)(0x80 | (cp >> 6 & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
 /* Decodes the escape after a backslash at s[*i] (Python's unicode-escape:
  * \n \t \r \\ \' \" \a \b \f \v \0-\777 \xhh \uhhhh \Uhhhhhhhh; a backslash
  * before a newline vanishes; an unknown escape keeps its backslash). */
@@ -90,7 +78,7 @@ static size_t unescape(const char *s, size_t end, size_t *i, char *o) {
     if (c >= '0' && c <= '7') {
         unsigned v = 0;
         for (int k = 0; k < 3 && *i < end && s[*i] >= '0' && s[*i] <= '7'; k++) v = v * 8 + (unsigned)(s[(*i)++] - '0');
-        return put_utf8(o, v);
+        return llm_utf8_put(o, v);
     }
     int want = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
     if (want && *i + (size_t)want < end) {
@@ -99,7 +87,7 @@ static size_t unescape(const char *s, size_t end, size_t *i, char *o) {
         for (k = 1; k <= want && hexval(s[*i + (size_t)k]) >= 0; k++) v = v << 4 | (unsigned)hexval(s[*i + (size_t)k]);
         if (k > want && v <= 0x10ffff && (v < 0xd800 || v > 0xdfff)) {
             *i += (size_t)want + 1;
-            return put_utf8(o, v);
+            return llm_utf8_put(o, v);
         }
     }
     o[0] = '\\';
@@ -169,7 +157,7 @@ static const char ops1[] = "+-*/%~<>=.,:|()[]{}";
 /* The tokens inside a tag up to its closing delimiter (close: "%}" or
  * "}}"), which it consumes with its whitespace control; *strip_after
  * tells whether "-" asked to strip the text that follows. */
-static llm_status lex_tag(lexer *lx, const char *close, int *strip_after, int *plus_after) {
+static llm_status lex_tag(lexer *lx, const char *close, jtok_type end, int *strip_after, int *plus_after) {
     for (;;) {
         while (lx->pos < lx->n && is_space(lx->s[lx->pos])) advance(lx, lx->pos + 1);
         if (lx->pos >= lx->n) return lex_fail(lx, "unexpected end of template inside a tag");
@@ -178,10 +166,12 @@ static llm_status lex_tag(lexer *lx, const char *close, int *strip_after, int *p
         if ((*p == '-' || *p == '+') && left >= 3 && memcmp(p + 1, close, 2) == 0) {
             *strip_after = *p == '-';
             *plus_after = *p == '+';
+            if (!push(lx, end, NULL, 0)) return LLM_ERR_NOMEM;
             advance(lx, lx->pos + 3);
             return LLM_OK;
         }
         if (left >= 2 && memcmp(p, close, 2) == 0) {
+            if (!push(lx, end, NULL, 0)) return LLM_ERR_NOMEM;
             advance(lx, lx->pos + 2);
             return LLM_OK;
         }
@@ -321,8 +311,8 @@ llm_status jinja_lex(const char *src, size_t len, jtoks *out, llm_error *err) {
         } else {
             size_t tag_tok = out->n;
             if (!push(&lx, kind == '{' ? JT_VAR_BEGIN : JT_BLOCK_BEGIN, NULL, 0)) return LLM_ERR_NOMEM;
-            s = lex_tag(&lx, kind == '{' ? "}}" : "%}", &strip_after, &plus_after);
-            if (!s && !push(&lx, kind == '{' ? JT_VAR_END : JT_BLOCK_END, NULL, 0)) return LLM_ERR_NOMEM;
+            s = lex_tag(&lx, kind == '{' ? "}}" : "%}", kind == '{' ? JT_VAR_END : JT_BLOCK_END, &strip_after,
+                        &plus_after);
             int raw = 0; /* a raw block continues like its endraw tag */
             if (!s && kind == '%') {
                 s = lex_raw(&lx, tag_tok, &strip_after, &raw);

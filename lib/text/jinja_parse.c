@@ -112,13 +112,18 @@ static int enter(parser *p) {
 /* Arguments of a call, filter or test after its "(": positional ones and
  * name=value ones (JN_KWARG), up to the ")". */
 static int parse_args(parser *p, jnode *call) {
+    int seen_kw = 0;
     while (!is_op(peek(p), ")")) {
         if (peek(p)->type == JT_NAME && is_op(peek2(p), "=")) {
+            seen_kw = 1;
             jtok *nt = next(p);
             next(p);
             jnode *kw = node_new(p, JN_KWARG, nt);
             if (!kw || !set_name(p, kw, nt->s, nt->n) || !(kw->a = parse_expr(p)) || !add_kid(p, call, kw))
                 return 0;
+        } else if (seen_kw) {
+            perr(p, peek(p), "%s", "positional argument follows keyword argument");
+            return 0;
         } else if (!add_kid(p, call, parse_expr(p))) return 0;
         if (!is_op(peek(p), ",")) break;
         next(p);
@@ -141,6 +146,7 @@ static jnode *parse_subscript(parser *p, jnode *obj) {
         if (parts[colons]) return perr(p, peek(p), "%s", "expected ']'");
         if (!(parts[colons] = parse_expr(p))) return NULL;
     }
+    if (!colons && !parts[0]) return perr(p, peek(p), "%s", "expected an index");
     next(p);
     jnode *n = node_new(p, colons ? JN_SLICE : JN_ITEM, at);
     if (!n) return NULL;
@@ -387,33 +393,24 @@ static jnode *parse_not(parser *p) {
     return parse_compare(p);
 }
 
-static jnode *parse_and(parser *p) {
-    jnode *n = parse_not(p);
-    while (n && is_name(peek(p), "and")) {
+/* A left-associative chain "x and y and z" (or "or"), each operand parsed
+ * by operand: one routine for both levels of boolean operators. */
+static jnode *parse_logic(parser *p, const char *word, jnode_kind kind, jnode *(*operand)(parser *)) {
+    jnode *n = operand(p);
+    while (n && is_name(peek(p), word)) {
         jtok *t = next(p);
-        jnode *r = parse_not(p);
-        jnode *a = r ? node_new(p, JN_AND, t) : NULL;
-        if (!a) return NULL;
-        a->a = n;
-        a->b = r;
-        n = a;
+        jnode *r = operand(p);
+        jnode *op = r ? node_new(p, kind, t) : NULL;
+        if (!op) return NULL;
+        op->a = n;
+        op->b = r;
+        n = op;
     }
     return n;
 }
 
-static jnode *parse_or(parser *p) {
-    jnode *n = parse_and(p);
-    while (n && is_name(peek(p), "or")) {
-        jtok *t = next(p);
-        jnode *r = parse_and(p);
-        jnode *o = r ? node_new(p, JN_OR, t) : NULL;
-        if (!o) return NULL;
-        o->a = n;
-        o->b = r;
-        n = o;
-    }
-    return n;
-}
+static jnode *parse_and(parser *p) { return parse_logic(p, "and", JN_AND, parse_not); }
+static jnode *parse_or(parser *p) { return parse_logic(p, "or", JN_OR, parse_and); }
 
 /* "a if cond else b" (the else part optional: undefined without it). */
 static jnode *parse_expr(parser *p) {
@@ -432,6 +429,21 @@ static jnode *parse_expr(parser *p) {
     }
     p->depth--;
     return n;
+}
+
+/* The value of a set: an expression, or "a, b" as a tuple. */
+static jnode *parse_expr_list(parser *p) {
+    jtok *t = peek(p);
+    jnode *first = parse_expr(p);
+    if (!first || !is_op(peek(p), ",")) return first;
+    jnode *tup = node_new(p, JN_TUPLE, t);
+    if (!tup || !add_kid(p, tup, first)) return NULL;
+    while (is_op(peek(p), ",")) {
+        next(p);
+        if (peek(p)->type == JT_BLOCK_END) break;
+        if (!add_kid(p, tup, parse_expr(p))) return NULL;
+    }
+    return tup;
 }
 
 /* An expression list "a, b" as a tuple (for set and for targets), else
@@ -521,7 +533,7 @@ static jnode *parse_set(parser *p, jtok *at) {
     if (is_op(peek(p), "=")) {
         next(p);
         jnode *n = node_new(p, JN_SET, at);
-        if (!n || !(n->b = parse_expr(p)) || !expect_block_end(p)) return NULL;
+        if (!n || !(n->b = parse_expr_list(p)) || !expect_block_end(p)) return NULL;
         n->a = target;
         return n;
     }
@@ -595,8 +607,10 @@ static jnode *parse_body(parser *p, const char *const *ends) {
         jtok *t = peek(p);
         if (t->type == JT_EOF) {
             if (ends) {
+                int k = 0;
+                while (ends[k + 1] && strncmp(ends[k], "end", 3) != 0) k++;
                 p->depth--;
-                return perr(p, t, "unexpected end of template, expected '%s'", ends[0]);
+                return perr(p, t, "unexpected end of template, expected '%s'", ends[k]);
             }
             break;
         }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <utf8proc.h>
 
 #include "alloc.h"
 #include "error.h"
@@ -353,6 +354,33 @@ static llm_status tokenize(const llm_vocab *v, work *w, const char *text, size_t
     return s;
 }
 
+/* The NFC form of text (len bytes of UTF-8) in a new buffer *out of
+ * *out_len bytes, by utf8proc: decomposed into code points, composed,
+ * re-encoded in place. Text that is not UTF-8 has no NFC form: an error
+ * naming the problem, as Hugging Face's tokenizers (Rust strings) refuse
+ * it too. */
+static llm_status nfc(const char *text, size_t len, char **out, size_t *out_len, llm_error *err) {
+    const utf8proc_option_t opt = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    const utf8proc_uint8_t *s = (const utf8proc_uint8_t *)text;
+    if (len > (size_t)PTRDIFF_MAX / 64) return llm_fail(err, LLM_ERR_LIMIT, "text of %zu bytes is too long", len);
+    utf8proc_ssize_t n = utf8proc_decompose(s, (utf8proc_ssize_t)len, NULL, 0, opt);
+    if (n < 0)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "text is not valid UTF-8, which NFC normalization needs (%s)",
+                        utf8proc_errmsg(n));
+    utf8proc_int32_t *cp = llm_malloc((size_t)n * sizeof *cp + 1);
+    if (!cp) return llm_fail(err, LLM_ERR_NOMEM, "out of memory normalizing %zu bytes of text", len);
+    n = utf8proc_decompose(s, (utf8proc_ssize_t)len, cp, n, opt);
+    if (n >= 0) n = utf8proc_normalize_utf32(cp, n, opt);
+    if (n >= 0) n = utf8proc_reencode(cp, n, opt);
+    if (n < 0) {
+        free(cp);
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "NFC normalization failed: %s", utf8proc_errmsg(n));
+    }
+    *out = (char *)cp;
+    *out_len = (size_t)n;
+    return LLM_OK;
+}
+
 llm_status llm_tokenize(const llm_model *model, const char *text, size_t len, int32_t *out, size_t cap,
                         size_t *n_tokens, uint32_t flags, llm_error *err) {
     if (n_tokens) *n_tokens = 0;
@@ -364,7 +392,10 @@ llm_status llm_tokenize(const llm_model *model, const char *text, size_t len, in
     if (v->n <= 0) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_tokenize: the model has no vocabulary");
     work w = {0};
     llm_tok_sink o = {out, cap, 0};
-    llm_status s = tokenize(v, &w, text, len, &o, flags, err);
+    char *normed = NULL;
+    llm_status s = v->nfc ? nfc(text, len, &normed, &len, err) : LLM_OK;
+    if (!s) s = tokenize(v, &w, normed ? normed : text, len, &o, flags, err);
+    free(normed);
     free(w.text);
     llm_merge_work_free(&w.m);
     llm_bpe_work_free(&w.bpe);
@@ -395,19 +426,15 @@ int32_t llm_token_unk(const llm_model *model) {
 /* End of generation: EOS, BOS (as llama2.c stops on it), and the control
  * tokens that chat and instruction models end a turn with, which their
  * vocabularies mark only by name (Llama 3's <|eot_id|> beside its EOS
- * <|end_of_text|>, ChatML's <|im_end|>, GPT-2's <|endoftext|>). */
+ * <|end_of_text|>, ChatML's <|im_end|>, GPT-2's <|endoftext|>, Gemma's
+ * <end_of_turn>; llm_piece_ends_turn). */
 int llm_token_is_eog(const llm_model *model, int32_t tok) {
     if (!model || tok < 0 || tok >= model->vocab.n) return 0;
     const llm_vocab *v = &model->vocab;
     if (tok == v->eos || tok == v->bos) return 1;
-    if (v->types[tok] != LLM_TOKTYPE_CONTROL) return 0;
-    static const char *const ends[] = {"<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|im_end|>",
-                                       "<|endoftext|>", "<|end|>"};
     size_t len;
     const char *piece = llm_vocab_piece(v, tok, &len);
-    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
-        if (strlen(ends[i]) == len && memcmp(piece, ends[i], len) == 0) return 1;
-    return 0;
+    return v->types[tok] == LLM_TOKTYPE_CONTROL && llm_piece_ends_turn(piece, len);
 }
 
 int llm_model_add_bos(const llm_model *model) {

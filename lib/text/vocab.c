@@ -142,12 +142,27 @@ static llm_status build_special(llm_vocab *v, llm_error *err) {
 /* Derives everything that follows from the pieces and types: the byte
  * fallback table (a BYTE-typed piece wins over another of the same form),
  * the longest piece, the index and the special list. */
+bool llm_piece_ends_turn(const char *s, size_t len) {
+    static const char *const ends[] = {
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>",
+        "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>",
+    };
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        if (strlen(ends[i]) == len && memcmp(s, ends[i], len) == 0) return true;
+    return false;
+}
+
+/* The indexes over the pieces. A piece that ends a turn is made a control
+ * token whatever the file says, as llama.cpp does (phi-3 marks its </s>
+ * user-defined): so text holding it does not end generation unless
+ * special tokens are asked for. */
 static llm_status vocab_finish(llm_vocab *v, llm_error *err) {
     for (int b = 0; b < 256; b++) v->byte_tok[b] = -1;
     v->max_piece = 0;
     for (int32_t id = 0; id < v->n; id++) {
         size_t len;
         const char *s = llm_vocab_piece(v, id, &len);
+        if (llm_piece_ends_turn(s, len)) v->types[id] = LLM_TOKTYPE_CONTROL;
         if (len > v->max_piece) v->max_piece = (uint32_t)len;
         int b = llm_piece_byte(s, len);
         if (b < 0) continue;
@@ -215,14 +230,23 @@ static llm_status gguf_fill(llm_vocab *v, const unsigned char *tok, const unsign
     return LLM_OK;
 }
 
-/* The byte-level BPE part of a "gpt2" vocabulary: its merges and its
- * pre-tokenizer (llama.cpp's "default" when the file names none). */
+/* The byte-level BPE part of a "gpt2" vocabulary: its merges, its
+ * pre-tokenizer (llama.cpp's "default" when the file names none) and
+ * whether texts are NFC-normalized first (libllm's own key, written by
+ * llm-convert for Qwen's tokenizer.json). */
 static llm_status bpe_from_gguf(llm_vocab *v, const gguf_file *f, llm_error *err) {
     uint64_t n;
     const unsigned char *merges;
-    gguf_str pre = {NULL, 0};
+    gguf_str pre = {NULL, 0}, norm = {NULL, 0};
     llm_status s = gguf_get_arr(f, "tokenizer.ggml.merges", GGUF_STRING, &n, &merges, err);
     if (!s && gguf_find_kv(f, "tokenizer.ggml.pre")) s = gguf_get_str(f, "tokenizer.ggml.pre", &pre, err);
+    if (!s && gguf_find_kv(f, "tokenizer.ggml.normalizer")) {
+        if ((s = gguf_get_str(f, "tokenizer.ggml.normalizer", &norm, err))) return s;
+        if (!gguf_str_eq(norm, "nfc"))
+            return llm_fail(err, LLM_ERR_UNSUPPORTED, "tokenizer.ggml.normalizer '%.*s' is not supported (nfc is)",
+                            (int)(norm.len > 32 ? 32 : norm.len), norm.ptr);
+        v->nfc = true;
+    }
     return s ? s : llm_bpe_new(v, pre.ptr, (size_t)pre.len, merges, n, err);
 }
 

@@ -29,6 +29,7 @@ typedef struct llm_vocab {
     int32_t bos, eos, unk;  /* LLM_TOKEN_NULL when the vocabulary has none */
     bool add_bos;           /* prepend BOS by default */
     bool add_space_prefix;  /* SentencePiece dummy prefix: " " before the text */
+    bool nfc;               /* texts are NFC-normalized first (tokenizer.ggml.normalizer "nfc": Qwen) */
     uint32_t *index;        /* (index_cap) open-addressing table of id + 1 */
     uint32_t index_cap;     /* power of two, >= 2 n */
     uint32_t max_piece;     /* longest piece in bytes */
@@ -55,6 +56,10 @@ int32_t llm_vocab_find(const llm_vocab *v, const char *s, size_t len);
 /* The byte a piece of the exact form "<0xNN>" (hex digits of either case)
  * stands for, or -1. */
 int llm_piece_byte(const char *s, size_t len);
+/* True for the pieces llama.cpp takes as ends of a turn by their text
+ * (<|eot_id|>, <|im_end|>, <end_of_turn>, </s>, ...): always control
+ * tokens, and ends of generation. */
+bool llm_piece_ends_turn(const char *s, size_t len);
 
 static inline const char *llm_vocab_piece(const llm_vocab *v, int32_t id, size_t *len) {
     *len = v->off[id + 1] - v->off[id];
