@@ -48,7 +48,7 @@ echo "ok: every command runs; bad ones fail with a message"
 "$inspect" diff "$m" "$m" --json >"$dir/self.json"
 "$inspect" diff "$m" "$q8" --json >"$dir/q8.json"
 
-python3 - "$dir" "$m" <<'PY' || fail "the JSON or pictures are wrong (above)"
+python3 - "$dir" "$m" 2>&1 <<'PY' || fail "the JSON or pictures are wrong (above)"
 import json, math, os, struct, sys, zlib
 import xml.etree.ElementTree as ET
 d, model = sys.argv[1], sys.argv[2]
