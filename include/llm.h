@@ -470,8 +470,11 @@ typedef struct llm_view {
  *   "ffn_norm"     (n_embd, 1)          the feed-forward's normed input
  *   "ffn_out"      (n_embd, 1)          the feed-forward's output (post-norm'd)
  *   "residual"     (n_embd, 1)          the residual stream leaving the layer
- *   "final_norm"   (n_embd, 1)          the output norm of the last stream
- *   "logits"       (n_vocab, 1)         as llm_logits gives them
+ *   "final_norm"   (n_embd, 1)          the output norm of the last stream,
+ *   "logits"       (n_vocab, 1)         and the logits, as llm_logits_ith gives
+ *                                       them: these two for the tokens whose
+ *                                       logits the decode asks for (the last
+ *                                       one; all marked by llm_decode_ex)
  * The callback must not call into ctx; ud is passed to it unchanged. */
 typedef void (*llm_observer_fn)(const llm_view *view, void *ud);
 
@@ -479,10 +482,9 @@ typedef void (*llm_observer_fn)(const llm_view *view, void *ud);
  * llm_decode runs through the reference path ("reference" kernels above):
  * it is the path that holds each tensor of each token, attention weights
  * included, which the optimized path's tiled attention never forms. So an
- * observed decode is slow, and computes the logits of every token of a
- * batch (each observed as "logits"), not just the last one's. Without an
- * observer the cost is one NULL check per decode. LLM_ERR_INVALID_ARG for
- * a NULL ctx. */
+ * observed decode is slow (one token at a time, no threads). Without an
+ * observer the cost is one NULL check per forward pass. LLM_ERR_INVALID_ARG
+ * for a NULL ctx. */
 LLM_API llm_status llm_ctx_set_observer(llm_ctx *ctx, llm_observer_fn cb, void *ud);
 
 /* The logit lens: the model's output norm and head applied to a hidden
