@@ -74,17 +74,18 @@ void jw_bool(jw *w, bool v) {
 }
 
 /* Bytes of the UTF-8 character at s (n bytes left), or 0 when it is not
- * a valid one (overlong, surrogate, beyond U+10FFFF, cut short). */
+ * a valid one: its code point, decoded, must need all its bytes (no
+ * overlong form), lie within U+10FFFF and not be a surrogate. */
 static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t len = s[0] < 0x80 ? 1 : s[0] >> 5 == 6 ? 2 : s[0] >> 4 == 14 ? 3 : s[0] >> 3 == 30 ? 4 : 0;
     if (len == 0 || len > n) return 0;
-    for (size_t i = 1; i < len; i++)
+    uint32_t cp = len == 1 ? s[0] : s[0] & (0x7Fu >> len);
+    for (size_t i = 1; i < len; i++) {
         if ((s[i] & 0xC0) != 0x80) return 0;
-    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
-        (c == 0xF4 && s[1] > 0x8F))
-        return 0;
-    return len;
+        cp = cp << 6 | (s[i] & 0x3Fu);
+    }
+    return cp >= least[len] && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF) ? len : 0;
 }
 
 void put_text(FILE *f, const char *s, size_t len, char lang) {
