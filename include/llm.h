@@ -303,8 +303,9 @@ typedef struct llm_ctx_params {
     const char *kernels; /* "scalar", "avx2", "avx512", "neon", or NULL /
                             "auto": $LLM_KERNELS if set, else the best the
                             CPU supports. An unsupported name is an error.
-                            "reference": the plain single-token forward pass
-                            of lib/run/forward_ref.c (float math, naive
+                            "reference" (also as $LLM_KERNELS): the plain
+                            single-token forward pass of
+                            lib/run/forward_ref.c (float math, naive
                             attention, no threads; batches run token by
                             token), the one docs/WALKTHROUGH.md follows;
                             its logits agree with the optimized path's
