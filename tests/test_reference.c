@@ -127,7 +127,7 @@ static void test_arch_fixtures(void **state) {
         arch_fixture f;
         arch_fixture_load(&f, names[i]);
         llm_model *m = load(arch_fixture_model(names[i]));
-        compare_paths(names[i], m, f.prompt, f.n_prompt, BOUND_F);
+        compare_paths(names[i], m, f.prompt, test_quick() && f.n_prompt > 4 ? 4 : f.n_prompt, BOUND_F);
         double d = arch_check(m, &f, &cp);
         fprintf(stderr, "%-26s max |reference - llama.cpp| %.3g (bound %g)\n", names[i], d, f.tol);
         llm_model_free(m);
