@@ -4,7 +4,9 @@
  * prompt position within the bound below, and the reference meets
  * llama.cpp's logits as the optimized path does; the observer sees the
  * logits llm_logits gives, attention rows that are distributions and
- * causal; the logit lens of the last layer is the model's output. */
+ * causal; the logit lens of the last layer is the model's output; the
+ * two paths share one cache (a saved state moves between them) and the
+ * abort callback stops the reference path too. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -269,6 +271,55 @@ static void test_window(void **state) {
     arch_fixture_free(&f);
 }
 
+/* The caches are shared: a state saved from a reference context, loaded
+ * into an optimized one, continues as the reference does (within the
+ * bound), and the other way round. */
+static void test_state(void **state) {
+    (void)state;
+    llm_model *m = load(test_model_path("stories260K.gguf"));
+    int32_t toks[64];
+    int n = golden_prompt(m, toks, 64), nv = llm_model_n_vocab(m);
+    llm_ctx *ref = ctx_new(m, "reference"), *opt = ctx_new(m, NULL);
+    decode(ref, toks, n - 1);
+    size_t size = llm_state_size(ref), written;
+    void *buf = malloc(size);
+    assert_non_null(buf);
+    llm_error err;
+    assert_int_equal(llm_state_save(ref, buf, size, &written, &err), LLM_OK);
+    if (llm_state_load(opt, buf, written, &err) != LLM_OK) fail_msg("llm_state_load: %s", err.msg);
+    decode(ref, &toks[n - 1], 1);
+    decode(opt, &toks[n - 1], 1);
+    const float *a = llm_logits(ref), *b = llm_logits(opt);
+    for (int v = 0; v < nv; v++) assert_float_equal(a[v], b[v], BOUND_F * max_abs(a, nv));
+    free(buf);
+    llm_ctx_free(ref);
+    llm_ctx_free(opt);
+    llm_model_free(m);
+}
+
+/* The abort callback stops an observed decode between layers: the decode
+ * fails with LLM_ERR_ABORTED, no position is advanced, and the views stop. */
+static bool stop_after_views(void *ud) { return ((seen *)ud)->views > 20; }
+
+static void test_abort(void **state) {
+    (void)state;
+    llm_model *m = load(test_model_path("stories260K.gguf"));
+    int32_t toks[64];
+    int n = golden_prompt(m, toks, 64);
+    llm_ctx *c = ctx_new(m, NULL);
+    seen *s = watch_new(m);
+    llm_ctx_set_observer(c, watch, s);
+    assert_int_equal(llm_ctx_set_abort(c, stop_after_views, s), LLM_OK);
+    llm_error err;
+    assert_int_equal(llm_decode(c, toks, n, &err), LLM_ERR_ABORTED);
+    assert_int_equal(llm_ctx_pos(c), 0);
+    assert_null(llm_logits(c));
+    assert_true(s->views > 20 && s->views < 30); /* stopped at the end of the layer that passed 20 */
+    free(s);
+    llm_ctx_free(c);
+    llm_model_free(m);
+}
+
 static void test_errors(void **state) {
     (void)state;
     llm_error err = {0};
@@ -292,6 +343,8 @@ int main(void) {
         cmocka_unit_test(test_arch_fixtures),
         cmocka_unit_test(test_observer),
         cmocka_unit_test(test_window),
+        cmocka_unit_test(test_state),
+        cmocka_unit_test(test_abort),
         cmocka_unit_test(test_errors),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
