@@ -1,6 +1,7 @@
 #include "draw.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,24 +67,61 @@ static void fill(image *im, int x, int y, int w, int h, const unsigned char rgb[
         for (int c = x; c < x + w && c < im->w; c++) memcpy(im->px + ((size_t)r * im->w + c) * 3, rgb, 3);
 }
 
-/* Digits 0-9, 3 x 5, a row of 3 bits each (bit 2 the left pixel). */
-static const unsigned char digits[10][5] = {
-    {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, {5, 5, 7, 1, 1},
-    {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7},
+/* A 3 x 5 font of this file's own for ASCII 32 ('  ') to 95 ('_'), each
+ * glyph 5 rows of 3 bits (bit 2 the left pixel); lower case is drawn as
+ * upper case. */
+static const unsigned char font[64][5] = {
+    {0, 0, 0, 0, 0}, {2, 2, 2, 0, 2}, {5, 5, 0, 0, 0}, {5, 7, 5, 7, 5}, /*   ! " # */
+    {3, 6, 7, 3, 6}, {5, 1, 2, 4, 5}, {2, 5, 2, 5, 3}, {2, 2, 0, 0, 0}, /* $ % & ' */
+    {1, 2, 2, 2, 1}, {4, 2, 2, 2, 4}, {0, 5, 2, 5, 0}, {0, 2, 7, 2, 0}, /* ( ) * + */
+    {0, 0, 0, 2, 4}, {0, 0, 7, 0, 0}, {0, 0, 0, 0, 2}, {1, 1, 2, 4, 4}, /* , - . / */
+    {7, 5, 5, 5, 7}, {2, 6, 2, 2, 7}, {7, 1, 7, 4, 7}, {7, 1, 7, 1, 7}, /* 0 1 2 3 */
+    {5, 5, 7, 1, 1}, {7, 4, 7, 1, 7}, {7, 4, 7, 5, 7}, {7, 1, 1, 1, 1}, /* 4 5 6 7 */
+    {7, 5, 7, 5, 7}, {7, 5, 7, 1, 7}, {0, 2, 0, 2, 0}, {0, 2, 0, 2, 4}, /* 8 9 : ; */
+    {1, 2, 4, 2, 1}, {0, 7, 0, 7, 0}, {4, 2, 1, 2, 4}, {6, 1, 2, 0, 2}, /* < = > ? */
+    {7, 5, 7, 4, 7}, {2, 5, 7, 5, 5}, {6, 5, 6, 5, 6}, {3, 4, 4, 4, 3}, /* @ A B C */
+    {6, 5, 5, 5, 6}, {7, 4, 6, 4, 7}, {7, 4, 6, 4, 4}, {3, 4, 5, 5, 3}, /* D E F G */
+    {5, 5, 7, 5, 5}, {7, 2, 2, 2, 7}, {1, 1, 1, 5, 2}, {5, 5, 6, 5, 5}, /* H I J K */
+    {4, 4, 4, 4, 7}, {5, 7, 7, 5, 5}, {6, 5, 5, 5, 5}, {2, 5, 5, 5, 2}, /* L M N O */
+    {6, 5, 6, 4, 4}, {2, 5, 5, 6, 3}, {6, 5, 6, 5, 5}, {3, 4, 2, 1, 6}, /* P Q R S */
+    {7, 2, 2, 2, 2}, {5, 5, 5, 5, 7}, {5, 5, 5, 5, 2}, {5, 5, 7, 7, 5}, /* T U V W */
+    {5, 5, 2, 5, 5}, {5, 5, 2, 2, 2}, {7, 1, 2, 4, 7}, {3, 2, 2, 2, 3}, /* X Y Z [ */
+    {4, 4, 2, 1, 1}, {6, 2, 2, 2, 6}, {2, 5, 0, 0, 0}, {0, 0, 0, 0, 7}, /* \ ] ^ _ */
 };
 
-enum { DIGIT_SCALE = 2, DIGIT_W = 4 * DIGIT_SCALE, DIGIT_H = 5 * DIGIT_SCALE };
+enum { SCALE = 2, CHAR_W = 4 * SCALE, CHAR_H = 5 * SCALE, LABEL_CHARS = 10 };
 
-/* The decimal number v with its top left at (x, y), in black. */
-static void draw_number(image *im, int x, int y, int v) {
+/* The glyph of the character starting at *s (advanced past it): ASCII
+ * from the font, SentencePiece's "U+2581" (a space) as '_', anything else
+ * as '?'. */
+static const unsigned char *glyph(const char **s) {
+    unsigned char c = (unsigned char)**s;
+    if (c < 0x80) {
+        (*s)++;
+        c = c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c;
+        return font[c >= 32 && c < 96 ? c - 32 : '?' - 32];
+    }
+    bool space = strncmp(*s, "\xE2\x96\x81", 3) == 0;
+    do (*s)++;
+    while (((unsigned char)**s & 0xC0) == 0x80);
+    return font[(space ? '_' : '?') - 32];
+}
+
+/* At most max characters of text in black: left to right with its top
+ * left at (x, y), or (up) turned a quarter left, reading upwards from its
+ * bottom left at (x, y). */
+static void draw_text(image *im, int x, int y, const char *text, int max, bool up) {
     static const unsigned char black[3] = {0, 0, 0};
-    char s[16];
-    int len = snprintf(s, sizeof s, "%d", v);
-    for (int k = 0; k < len; k++)
+    for (int k = 0; *text && k < max; k++) {
+        const unsigned char *g = glyph(&text);
         for (int r = 0; r < 5; r++)
-            for (int c = 0; c < 3; c++)
-                if (digits[s[k] - '0'][r] >> (2 - c) & 1)
-                    fill(im, x + k * DIGIT_W + c * DIGIT_SCALE, y + r * DIGIT_SCALE, DIGIT_SCALE, DIGIT_SCALE, black);
+            for (int c = 0; c < 3; c++) {
+                if (!(g[r] >> (2 - c) & 1)) continue;
+                int px = up ? x + r * SCALE : x + k * CHAR_W + c * SCALE;
+                int py = up ? y - k * CHAR_W - (c + 1) * SCALE : y + r * SCALE;
+                if (px >= 0 && py >= 0) fill(im, px, py, SCALE, SCALE, black);
+            }
+    }
 }
 
 static uint32_t crc_update(uint32_t crc, const unsigned char *p, size_t n) {
@@ -137,12 +175,11 @@ static unsigned char *zlib_stored(const image *im, size_t *size) {
     return z;
 }
 
-enum { PNG_LABEL = 4 * DIGIT_W, PNG_GAP = 16, PNG_TITLE = DIGIT_H + 8 };
+enum { PNG_LABEL = LABEL_CHARS * CHAR_W + 4, PNG_GAP = 16, PNG_TITLE = CHAR_H + 8 };
 
 int heatmap_png(FILE *f, const heatmap *h) {
-    int cell = h->n > 0 && 480 / h->n > 4 ? (480 / h->n > 24 ? 24 : 480 / h->n) : 4;
+    int cell = h->n > 0 && 480 / h->n > CHAR_H + 2 ? (480 / h->n > 24 ? 24 : 480 / h->n) : CHAR_H + 2;
     int side = PNG_LABEL + h->n * cell + PNG_GAP, rows = (h->n_panels + h->cols - 1) / h->cols;
-    int step = (3 * DIGIT_W + cell - 1) / cell; /* label every step-th position, so numbers fit */
     image im = {h->cols * side, rows * (side + PNG_TITLE), NULL};
     if ((double)im.w * im.h > 1e8) return -1;
     im.px = malloc((size_t)im.w * im.h * 3);
@@ -150,10 +187,13 @@ int heatmap_png(FILE *f, const heatmap *h) {
     memset(im.px, 255, (size_t)im.w * im.h * 3);
     for (int p = 0; p < h->n_panels; p++) {
         int x0 = (p % h->cols) * side + PNG_LABEL, y0 = (p / h->cols) * (side + PNG_TITLE) + PNG_TITLE + PNG_LABEL;
-        draw_number(&im, x0, y0 - PNG_LABEL - PNG_TITLE + 4, h->head[p]); /* the head, over the panel */
-        for (int i = 0; i < h->n; i += step) {
-            draw_number(&im, 0 + (p % h->cols) * side, y0 + i * cell, i);
-            draw_number(&im, x0 + i * cell, y0 - DIGIT_H - 4, i);
+        char title[48];
+        snprintf(title, sizeof title, "layer %d head %d", h->layer, h->head[p]);
+        draw_text(&im, x0, y0 - PNG_LABEL - PNG_TITLE + 4, title, 32, false);
+        int pad = (cell - CHAR_H) / 2;
+        for (int i = 0; i < h->n; i++) { /* the pieces: rows on the left, columns above */
+            draw_text(&im, x0 - PNG_LABEL, y0 + i * cell + pad, h->labels[i], LABEL_CHARS, false);
+            draw_text(&im, x0 + i * cell + pad, y0 - 4, h->labels[i], LABEL_CHARS, true);
         }
         const float *w = panel_w(h, p);
         for (int i = 0; i < h->n; i++)

@@ -3,9 +3,9 @@
  * j), with the token pieces along both axes of each panel. SVG is text
  * (the labels as <text>); PNG is written by a small encoder of its own
  * (stored deflate blocks, CRC-32 and Adler-32: nothing to link, and a
- * heatmap of a few hundred cells needs no compression) with the
- * positions numbered in a 3x5 digit font of its own; the token pieces,
- * which would need a real font, are in the SVG. */
+ * heatmap of a few hundred cells needs no compression) with the labels
+ * in a 3 x 5 upper-case font of its own (ASCII; "U+2581" shown as '_',
+ * other characters as '?'). */
 #ifndef INSPECT_DRAW_H
 #define INSPECT_DRAW_H
 
