@@ -12,6 +12,7 @@
 #include "error.h"
 #include "gguf.h"
 #include "gguf_write.h"
+#include "llama2c.h"
 #include "mapfile.h"
 #include "model.h"
 #include "quantize.h"
@@ -20,7 +21,7 @@
 #include "vocab.h"
 
 llm_convert_params llm_convert_default_params(void) {
-    llm_convert_params p = {LLM_CONVERT_KEEP, NULL, NULL};
+    llm_convert_params p = {.type = LLM_CONVERT_KEEP};
     return p;
 }
 
@@ -453,6 +454,32 @@ static llm_status put_vocab(gguf_writer *w, const cvocab *v, llm_error *err) {
     return LLM_OK;
 }
 
+/* The vocabulary as the loader will read it from the output: written
+ * alone to memory and read back by llm_vocab_from_gguf, before any tensor
+ * is converted. So the converter never writes a file its own loader
+ * refuses for its vocabulary (more BPE merges than LLM_MAX_VOCAB, special
+ * pieces past the trie's limit, ...): one set of limits, the loader's. */
+static llm_status check_vocab(const cvocab *v, const char *path, llm_error *err) {
+    gguf_writer *w = gguf_writer_new(err);
+    if (!w) return LLM_ERR_NOMEM;
+    void *img = NULL;
+    size_t n = 0;
+    gguf_file f;
+    llm_vocab lv;
+    memset(&lv, 0, sizeof lv);
+    llm_status s = put_vocab(w, v, err);
+    if (!s) s = gguf_writer_to_mem(w, &img, &n, err);
+    gguf_writer_free(w);
+    if (!s && !(s = gguf_parse(&f, img, n, err))) {
+        s = llm_vocab_from_gguf(&lv, &f, err);
+        gguf_close(&f);
+    }
+    llm_vocab_free(&lv);
+    free(img);
+    if (s) llm_error_prefix(err, path);
+    return s;
+}
+
 /* ---------------------------------------------------------------- tensors */
 
 /* A conversion in progress: the writer, the buffers it borrows, the
@@ -469,6 +496,7 @@ typedef struct conv {
     uint32_t ftype;         /* type of blk.0.attn_q, or UINT32_MAX before it */
     float rope_factor;      /* linear RoPE scaling, 1 for none */
     float *rope_freqs;      /* (n_rot / 2) Llama 3 RoPE divisors, in bufs; NULL for none */
+    float *rope_short, *rope_long; /* (n_rot / 2) LongRoPE's factors, in bufs; NULL for none */
     bool attn_scale_key;    /* hp.attn_scale is written (the config set it) */
 } conv;
 
@@ -599,6 +627,9 @@ static llm_status put_hparams(conv *c, const char *name, llm_error *err) {
     if (c->rope_factor != 1.0f && ((s = gguf_writer_add_str(c->w, type_key, "linear", err)) ||
                                    (s = put_f32(c, "rope.scaling.factor", c->rope_factor, err))))
         return s;
+    if (c->rope_long && ((s = put_u32(c, "rope.scaling.original_context_length", h->n_ctx_orig, err)) ||
+                         (s = put_f32(c, "rope.scaling.attn_factor", h->rope_attn_factor, err))))
+        return s;
     if (h->swa_window > 0 &&
         ((s = put_u32(c, "attention.sliding_window", h->swa_window, err)) ||
          (h->swa_period != a->swa_period && (s = put_u32(c, "attention.sliding_window_pattern", h->swa_period, err))) ||
@@ -654,7 +685,9 @@ static llm_status conv_init(conv *c, const char *out, const llm_convert_params *
     if (p->type != LLM_CONVERT_KEEP && p->type != LLM_DT_F32 && p->type != LLM_DT_F16 && p->type != LLM_DT_BF16)
         return llm_fail(err, LLM_ERR_INVALID_ARG, "cannot convert to %s: F32, F16 or BF16", llm_type_name(p->type));
     c->w = gguf_writer_new(err);
-    return c->w ? LLM_OK : LLM_ERR_NOMEM;
+    if (!c->w) return LLM_ERR_NOMEM;
+    gguf_writer_set_temp(c->w, p->temp, p->temp_ud);
+    return LLM_OK;
 }
 
 static void conv_free(conv *c) {
@@ -665,90 +698,46 @@ static void conv_free(conv *c) {
 
 /* ---------------------------------------------------------------- llama2.c */
 
-/* A cursor over the checkpoint's float data. */
-typedef struct l2c_cursor {
-    const unsigned char *p;
-    uint64_t left;          /* bytes */
-    const char *path;
-} l2c_cursor;
-
-static llm_status take(l2c_cursor *c, uint64_t floats, const char *what, const unsigned char **out,
-                       llm_error *err) {
-    if (floats > c->left / 4)
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: truncated: %s needs %llu floats, %llu bytes remain", c->path, what,
-                        (unsigned long long)floats, (unsigned long long)c->left);
-    *out = c->p;
-    c->p += floats * 4;
-    c->left -= floats * 4;
-    return LLM_OK;
-}
-
-/* The header: dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size
- * (negative: a separate classifier follows), seq_len. */
+/* The header, by the loader's own reader; a GGUF file is named as such. */
 static llm_status l2c_hparams(const llm_map *m, const char *path, llm_hparams *h, bool *shared, llm_error *err) {
     if (gguf_is_gguf(m->data, m->size))
         return llm_fail(err, LLM_ERR_FORMAT, "%s is a GGUF file already, not a llama2.c checkpoint", path);
-    if (m->size < 28)
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: %zu bytes are too few for a llama2.c header", path, m->size);
-    int32_t v[7];
-    for (int i = 0; i < 7; i++) v[i] = (int32_t)gguf_rd_u32(m->data + 4 * i);
-    if (v[5] == INT32_MIN) return llm_fail(err, LLM_ERR_FORMAT, "%s: vocab_size %d", path, v[5]);
-    if (v[3] <= 0 || v[0] % v[3])
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: dim %d is not a multiple of the head count %d", path, v[0], v[3]);
-    *h = (llm_hparams){
-        .n_vocab = abs(v[5]), .n_embd = v[0], .n_ff = v[1], .n_layer = v[2], .n_head = v[3], .n_head_kv = v[4],
-        .head_dim = v[3] > 0 ? v[0] / v[3] : 0, .n_ctx_train = v[6], .rope_base = 10000.0f, .rope_scale = 1.0f,
-        .rms_eps = 1e-5f,
-    };
-    h->n_rot = h->head_dim;
-    llm_hparams_defaults(h);
-    *shared = v[5] > 0;
-    llm_status s = llm_hparams_validate(h, err);
+    llm_status s = l2c_read_header(m->data, m->size, h, shared, err);
     if (s) llm_error_prefix(err, path);
     return s;
 }
 
-/* The tensors of a checkpoint: per-layer stacks in file order, each
- * emitted layer by layer; the classifier is token_embd when shared, and
- * written as output.weight either way, as llama.cpp's converter does. */
+/* The tensors of a checkpoint, placed by the loader's reader: per-layer
+ * stacks in file order, each emitted layer by layer; the classifier is
+ * token_embd when shared, and written as output.weight either way, as
+ * llama.cpp's converter does. */
 static llm_status l2c_tensors(conv *c, const llm_map *m, const char *path, bool shared, llm_error *err) {
     const llm_hparams *h = &c->hp;
-    l2c_cursor cur = {m->data + 28, m->size - 28, path};
-    uint64_t dim = (uint64_t)h->n_embd, vocab = (uint64_t)h->n_vocab, n_stacks = 0;
-    const unsigned char *emb = NULL, *stack[LLM_LT_COUNT] = {0}, *norm = NULL, *rope, *cls;
-    llm_status s = take(&cur, vocab * dim, "token_embedding", &emb, err);
-    for (int i = 0; !s && i < LLM_LT_COUNT; i++) {
-        const llm_layer_tensor *lt = &llm_layer_tensors[i];
-        if (!lt->l2c) continue;
-        uint64_t per = (uint64_t)llm_arch_dim(c->arch, h, lt->ne0) * (uint64_t)llm_arch_dim(c->arch, h, lt->part[0]);
-        s = take(&cur, per * (uint64_t)h->n_layer, lt->l2c, &stack[i], err);
-        n_stacks++;
+    l2c_layout t;
+    llm_status s = l2c_place_tensors(m->data, m->size, c->arch, h, shared, &t, err);
+    if (s) {
+        llm_error_prefix(err, path);
+        return s;
     }
-    if (!s) s = take(&cur, dim, "rms_final", &norm, err);
-    if (!s) s = take(&cur, (uint64_t)h->n_ctx_train * (uint64_t)h->head_dim, "freq_cis", &rope, err);
-    cls = emb;
-    if (!s && !shared) s = take(&cur, vocab * dim, "wcls", &cls, err);
-    if (s) return s;
-    if (cur.left)
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: %llu bytes after the last tensor: not a llama2.c v0 checkpoint", path,
-                        (unsigned long long)cur.left);
-    c->count = 3 + n_stacks * (uint64_t)h->n_layer;
-    src e = {emb, LLM_DT_F32, (int64_t)dim, (int64_t)vocab, 2}, n = {norm, LLM_DT_F32, (int64_t)dim, 1, 1};
-    src o = {cls, LLM_DT_F32, (int64_t)dim, (int64_t)vocab, 2};
+    c->count = 3 + t.n_stacks * (uint64_t)h->n_layer;
+    int64_t dim = h->n_embd, vocab = h->n_vocab;
+    src e = {(const unsigned char *)t.emb, LLM_DT_F32, dim, vocab, 2};
+    src n = {(const unsigned char *)t.final_norm, LLM_DT_F32, dim, 1, 1};
+    src o = {(const unsigned char *)t.cls, LLM_DT_F32, dim, vocab, 2};
     const change same = {0, false};
     if ((s = emit(c, "token_embd.weight", &e, &same, err)) || (s = emit(c, "output_norm.weight", &n, &same, err)) ||
         (s = emit(c, "output.weight", &o, &same, err)))
         return s;
     for (int l = 0; l < h->n_layer; l++)
         for (int i = 0; i < LLM_LT_COUNT; i++) {
+            if (!t.stack[i]) continue;
             const llm_layer_tensor *lt = &llm_layer_tensors[i];
-            if (!lt->l2c) continue;
-            int64_t ne0 = llm_arch_dim(c->arch, h, lt->ne0), ne1 = llm_arch_dim(c->arch, h, lt->part[0]);
-            src t = {stack[i] + (uint64_t)l * (uint64_t)(ne0 * ne1) * 4, LLM_DT_F32, ne0, ne1,
-                     lt->part[0] == LLM_D_ONE ? 1 : 2};
+            int64_t ne0 = t.ne[i][0], ne1 = t.ne[i][1];
+            src st = {(const unsigned char *)(t.stack[i] + (uint64_t)l * (uint64_t)(ne0 * ne1)), LLM_DT_F32, ne0,
+                      ne1, lt->part[0] == LLM_D_ONE ? 1 : 2};
             char name[64];
             snprintf(name, sizeof name, "blk.%d.%s", l, lt->gguf);
-            if ((s = emit(c, name, &t, &same, err))) return s;
+            if ((s = emit(c, name, &st, &same, err))) return s;
         }
     return LLM_OK;
 }
@@ -775,6 +764,7 @@ llm_status llm_convert_llama2c(const char *model, const char *tokenizer, const c
     if (!s) s = l2c_hparams(&map, model, &c.hp, &shared, err);
     if (!s) s = ends_with(tokenizer, ".model") ? vocab_spm(&v, tokenizer, c.hp.n_vocab, err)
                                                : vocab_llama2c(&v, tokenizer, c.hp.n_vocab, err);
+    if (!s) s = check_vocab(&v, tokenizer, err);
     if (!s) s = l2c_tensors(&c, &map, model, shared, err);
     base_name(name, sizeof name, model);
     if (!s) s = finish(&c, &v, name, inputs, 2, err);
@@ -801,14 +791,19 @@ static llm_status cfg_int(const cJSON *cfg, const char *path, const char *key, i
     return LLM_OK;
 }
 
-static llm_status cfg_float(const cJSON *cfg, const char *path, const char *key, float def, float *out,
-                            llm_error *err) {
+/* cfg[key], or def when absent; it must lie in [lo, hi], the loader's
+ * range, checked as a double so that 1e400 (inf) or 1e39 (inf once a
+ * float) are refused by name rather than written. */
+static llm_status cfg_float(const cJSON *cfg, const char *path, const char *key, float def, double lo, double hi,
+                            float *out, llm_error *err) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg, key);
     *out = def;
     if (!it || cJSON_IsNull(it)) return LLM_OK;
     if (!cJSON_IsNumber(it)) return llm_fail(err, LLM_ERR_FORMAT, "%s: %s is not a number", path, key);
-    *out = (float)it->valuedouble;
-    return LLM_OK;
+    llm_status s = llm_check_range(key, it->valuedouble, lo, hi, err);
+    if (s) llm_error_prefix(err, path);
+    else *out = (float)it->valuedouble;
+    return s;
 }
 
 /* Llama 3's RoPE scaling as llama.cpp's converter turns it into
@@ -818,9 +813,9 @@ static llm_status llama3_factors(conv *c, const cJSON *sc, const char *path, flo
     const llm_hparams *h = &c->hp;
     float low = 1.0f, high = 4.0f, old = 8192.0f;
     llm_status s;
-    if ((s = cfg_float(sc, path, "low_freq_factor", low, &low, err)) ||
-        (s = cfg_float(sc, path, "high_freq_factor", high, &high, err)) ||
-        (s = cfg_float(sc, path, "original_max_position_embeddings", old, &old, err)))
+    if ((s = cfg_float(sc, path, "low_freq_factor", low, 0.0, LLM_SCALE_MAX, &low, err)) ||
+        (s = cfg_float(sc, path, "high_freq_factor", high, 0.0, LLM_SCALE_MAX, &high, err)) ||
+        (s = cfg_float(sc, path, "original_max_position_embeddings", old, 0.0, 1e12, &old, err)))
         return s;
     if (!(low > 0 && high > low && old > 0 && h->n_rot > 0))
         return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling: low_freq_factor %g, high_freq_factor %g or "
@@ -835,6 +830,42 @@ static llm_status llama3_factors(conv *c, const cJSON *sc, const char *path, flo
     return LLM_OK;
 }
 
+/* n_rot / 2 positive numbers of the JSON array key of sc, into a new
+ * buffer of c. */
+static llm_status factor_list(conv *c, const cJSON *sc, const char *path, const char *key, float **out,
+                              llm_error *err) {
+    const cJSON *arr = json_get(sc, key);
+    int n = c->hp.n_rot / 2;
+    if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) != n)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.%s is not a list of %d numbers", path, key, n);
+    if (!(*out = keep_buf(c, sizeof(float) * (uint64_t)n))) return nomem(err);
+    int i = 0;
+    for (const cJSON *e = arr->child; e; e = e->next, i++) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > 0 && e->valuedouble < 1e30))
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.%s[%d] is not a positive number", path, key, i);
+        (*out)[i] = (float)e->valuedouble;
+    }
+    return LLM_OK;
+}
+
+/* Phi-3.5's LongRoPE as llama.cpp's converter writes it: the short and
+ * long factors as rope_factors_short/long.weight, the original context,
+ * and the attention factor sqrt(1 + ln(s) / ln(original)) for the
+ * context's growth s = max_position_embeddings / original (1 if none). */
+static llm_status longrope(conv *c, const cJSON *cfg, const cJSON *sc, const char *path, llm_error *err) {
+    llm_hparams *h = &c->hp;
+    llm_status s;
+    if ((s = cfg_int(cfg, path, "original_max_position_embeddings", -1, &h->n_ctx_orig, err)) ||
+        (s = factor_list(c, sc, path, "short_factor", &c->rope_short, err)) ||
+        (s = factor_list(c, sc, path, "long_factor", &c->rope_long, err)))
+        return s;
+    if (h->n_ctx_orig < 2)
+        return llm_fail(err, LLM_ERR_FORMAT, "%s: original_max_position_embeddings %d is too small", path, h->n_ctx_orig);
+    double scale = (double)h->n_ctx_train / h->n_ctx_orig;
+    h->rope_attn_factor = scale > 1.0 ? (float)sqrt(1.0 + log(scale) / log((double)h->n_ctx_orig)) : 1.0f;
+    return LLM_OK;
+}
+
 /* RoPE scaling, {"type" (or "rope_type"): "linear" or "llama3",
  * "factor": f, ...}: linear as ARCH.rope.scaling.*, llama3 as the
  * rope_freqs.weight divisors; other kinds (yarn, longrope, dynamic, ...)
@@ -846,9 +877,12 @@ static llm_status cfg_rope_scaling(conv *c, const cJSON *cfg, const char *path, 
     const char *type = cJSON_GetStringValue(json_get(sc, "rope_type"));
     if (!type) type = cJSON_GetStringValue(json_get(sc, "type"));
     bool llama3 = type && strcmp(type, "llama3") == 0;
-    if (!type || (strcmp(type, "linear") != 0 && !llama3))
-        return llm_fail(err, LLM_ERR_UNSUPPORTED, "%s: rope_scaling type '%.32s' is not converted (linear and llama3 are)",
-                        path, type ? type : "(none)");
+    bool known = type && (!strcmp(type, "linear") || llama3 || !strcmp(type, "longrope") || !strcmp(type, "su"));
+    if (!known)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED,
+                        "%s: rope_scaling type '%.32s' is not converted (linear, llama3 and longrope are)", path,
+                        type ? type : "(none)");
+    if (type && (strcmp(type, "longrope") == 0 || strcmp(type, "su") == 0)) return longrope(c, cfg, sc, path, err);
     const cJSON *f = json_get(sc, "factor");
     if (!cJSON_IsNumber(f) || !(f->valuedouble >= 1.0 && f->valuedouble <= 1e6))
         return llm_fail(err, LLM_ERR_FORMAT, "%s: rope_scaling.factor is not a number from 1 to 1e6", path);
@@ -881,7 +915,8 @@ static llm_status cfg_swa(conv *c, const cJSON *cfg, const char *path, llm_error
     llm_status s;
     if ((s = cfg_int(cfg, path, "sliding_window", 0, &h->swa_window, err)) ||
         (s = cfg_int(cfg, path, "sliding_window_pattern", c->arch->swa_period, &h->swa_period, err)) ||
-        (s = cfg_float(cfg, path, "rope_local_base_freq", h->rope_base_swa, &h->rope_base_swa, err)))
+        (s = cfg_float(cfg, path, "rope_local_base_freq", h->rope_base_swa, LLM_ROPE_BASE_MIN, LLM_ROPE_BASE_MAX,
+                       &h->rope_base_swa, err)))
         return s;
     const cJSON *types = json_get(cfg, "layer_types");
     int l = 0, p = h->swa_period;
@@ -906,20 +941,20 @@ static llm_status cfg_arch(conv *c, const cJSON *cfg, const char *path, llm_erro
     int32_t nope = a->nope_period;
     if ((a->keys & LLM_KEYS_SWA) && (s = cfg_swa(c, cfg, path, err))) return s;
     if (((a->keys & LLM_KEYS_ATTN_SOFTCAP) &&
-         (s = cfg_float(cfg, path, "attn_logit_softcapping", 0.0f, &h->attn_softcap, err))) ||
+         (s = cfg_float(cfg, path, "attn_logit_softcapping", 0.0f, 0.0, LLM_SCALE_MAX, &h->attn_softcap, err))) ||
         ((a->keys & LLM_KEYS_FINAL_SOFTCAP) &&
-         (s = cfg_float(cfg, path, "final_logit_softcapping", 0.0f, &h->final_softcap, err))) ||
-        (s = cfg_float(cfg, path, "query_pre_attn_scalar", (float)h->head_dim, &qpas, err)))
+         (s = cfg_float(cfg, path, "final_logit_softcapping", 0.0f, 0.0, LLM_SCALE_MAX, &h->final_softcap, err))) ||
+        (s = cfg_float(cfg, path, "query_pre_attn_scalar", (float)h->head_dim, 0.0, LLM_SCALE_MAX, &qpas, err)))
         return s;
     if (qpas != (float)h->head_dim) {
         h->attn_scale = qpas > 0 ? 1.0f / sqrtf(qpas) : 0.0f;
         c->attn_scale_key = true;
     }
     if (a->keys & LLM_KEYS_GRANITE) {
-        if ((s = cfg_float(cfg, path, "embedding_multiplier", 1.0f, &h->embd_scale, err)) ||
-            (s = cfg_float(cfg, path, "residual_multiplier", 1.0f, &h->residual_scale, err)) ||
-            (s = cfg_float(cfg, path, "attention_multiplier", h->attn_scale, &h->attn_scale, err)) ||
-            (s = cfg_float(cfg, path, "logits_scaling", 1.0f, &logits, err)))
+        if ((s = cfg_float(cfg, path, "embedding_multiplier", 1.0f, 0.0, LLM_SCALE_MAX, &h->embd_scale, err)) ||
+            (s = cfg_float(cfg, path, "residual_multiplier", 1.0f, 0.0, LLM_SCALE_MAX, &h->residual_scale, err)) ||
+            (s = cfg_float(cfg, path, "attention_multiplier", h->attn_scale, 0.0, LLM_SCALE_MAX, &h->attn_scale, err)) ||
+            (s = cfg_float(cfg, path, "logits_scaling", 1.0f, 1.0 / LLM_SCALE_MAX, LLM_SCALE_MAX, &logits, err)))
             return s;
         h->logit_scale = logits > 0 ? 1.0f / logits : 0.0f;
         c->attn_scale_key = true;
@@ -954,10 +989,13 @@ static llm_status hf_config(conv *c, const cJSON *cfg, const char *path, bool *t
     bool even = h->n_head > 0 && h->n_embd % h->n_head == 0;
     if ((s = cfg_int(cfg, path, "num_key_value_heads", h->n_head, &h->n_head_kv, err)) ||
         (s = cfg_int(cfg, path, "head_dim", even ? h->n_embd / h->n_head : -1, &h->head_dim, err)) ||
-        (s = cfg_float(cfg, path, "rms_norm_eps", 1e-6f, &h->rms_eps, err)) ||
-        (s = cfg_float(cfg, path, "rope_theta", 10000.0f, &h->rope_base, err)))
+        (s = cfg_float(cfg, path, "rms_norm_eps", 1e-6f, LLM_RMS_EPS_MIN, LLM_RMS_EPS_MAX, &h->rms_eps, err)) ||
+        (s = cfg_float(cfg, path, "rope_theta", 10000.0f, LLM_ROPE_BASE_MIN, LLM_ROPE_BASE_MAX, &h->rope_base,
+                       err)))
         return s;
-    h->n_rot = h->head_dim;
+    float rotary = 1.0f; /* Phi-4-mini rotates 3/4 of each head */
+    if ((s = cfg_float(cfg, path, "partial_rotary_factor", 1.0f, 1e-3, 1.0, &rotary, err))) return s;
+    h->n_rot = (int32_t)(rotary * (float)h->head_dim);
     h->rope_scale = 1.0f;
     llm_hparams_defaults(h);
     if (c->arch->rope_base_swa > 0) h->rope_base_swa = c->arch->rope_base_swa;
@@ -1060,7 +1098,7 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
         snprintf(hf, sizeof hf, "model.layers.0.%s", llm_layer_tensors[i].hf);
         per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL));
     }
-    c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + per_layer * (uint64_t)h->n_layer;
+    c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + 2 * (c->rope_long != NULL) + per_layer * (uint64_t)h->n_layer;
     llm_status st;
     if ((st = hf_put(c, m, where, "model.embed_tokens.weight", "token_embd.weight", h->n_embd, h->n_vocab, false, 0,
                      err)) ||
@@ -1069,10 +1107,15 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
     if (!tied &&
         (st = hf_put(c, m, where, "lm_head.weight", "output.weight", h->n_embd, h->n_vocab, false, 0, err)))
         return st;
-    if (c->rope_freqs) {
-        src s = {(const unsigned char *)c->rope_freqs, LLM_DT_F32, h->n_rot / 2, 1, 1};
+    const struct { const char *name; const float *v; } factors[] = {
+        {"rope_freqs.weight", c->rope_freqs}, {"rope_factors_long.weight", c->rope_long},
+        {"rope_factors_short.weight", c->rope_short},
+    };
+    for (size_t i = 0; i < sizeof factors / sizeof factors[0]; i++) {
+        if (!factors[i].v) continue;
+        src s = {(const unsigned char *)factors[i].v, LLM_DT_F32, h->n_rot / 2, 1, 1};
         const change same = {0, false};
-        if ((st = emit(c, "rope_freqs.weight", &s, &same, err))) return st;
+        if ((st = emit(c, factors[i].name, &s, &same, err))) return st;
     }
     for (int l = 0; l < h->n_layer; l++)
         for (int i = 0; i < LLM_LT_COUNT; i++) {
@@ -1173,6 +1216,7 @@ static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_e
         s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
     if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_json(v, tok, c->hp.n_vocab, err);
     if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);
+    if (!s) s = check_vocab(v, tok, err);
     if (!s) s = st_model_open(m, dir, err);
     cJSON_Delete(cfg);
     if (s) return s;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,8 @@ struct gguf_writer {
     wtensor *tensors;       /* (n_tensors) in file order */
     uint64_t n_tensors;
     uint32_t alignment;
+    llm_temp_fn temp;       /* told of the temporary file (gguf_writer_set_temp) */
+    void *temp_ud;
 };
 
 static const uint32_t vsize[GGUF_VTYPE_COUNT] = {
@@ -487,22 +490,49 @@ static void sync_dir(const char *path) {
     free(dir);
 }
 
-/* Writes into "path.XXXXXX" beside path, syncs it and renames it over path,
- * so a crash or error never leaves a partial file under the final name. */
+llm_status gguf_output_ok(const char *path, llm_error *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) return LLM_OK; /* new (or unreachable: creating it will say) */
+    if (S_ISLNK(st.st_mode))
+        return llm_fail(err, LLM_ERR_INVALID_ARG,
+                        "%s is a symbolic link: refusing to replace it (name its target to write there)", path);
+    if (!S_ISREG(st.st_mode))
+        return llm_fail(err, LLM_ERR_INVALID_ARG,
+                        "%s is a directory, device, FIFO or socket: output goes only to a new or regular file", path);
+    return LLM_OK;
+}
+
+/* "path.XXXXXX" for mkostemp, beside path. When the final name is so long
+ * that the suffix would pass NAME_MAX, the temporary name is cut instead:
+ * any name valid for the output is valid for the temporary file. */
+static char *temp_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t dir = slash ? (size_t)(slash - path) + 1 : 0, base = strlen(path + dir);
+    if (base > NAME_MAX - 7) base = NAME_MAX - 7;
+    char *tmp = llm_malloc(dir + base + 8);
+    if (!tmp) return NULL;
+    memcpy(tmp, path, dir + base);
+    memcpy(tmp + dir + base, ".XXXXXX", 8);
+    return tmp;
+}
+
+/* Writes into a temporary file beside path, syncs it and renames it over
+ * path, so a crash or error never leaves a partial file under the final
+ * name; the temp hook hears of the temporary file for as long as it
+ * exists, so that a program interrupted by a signal can remove it. */
 static llm_status write_atomic(const gguf_writer *w, const layout *l, const char *path, llm_error *err) {
-    size_t n = strlen(path);
-    char *tmp = llm_malloc(n + 8);
+    llm_status s = gguf_output_ok(path, err);
+    if (s) return s;
+    char *tmp = temp_name(path);
     if (!tmp) return nomem(err);
-    memcpy(tmp, path, n);
-    memcpy(tmp + n, ".XXXXXX", 8);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        llm_status s = llm_fail(err, LLM_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        s = llm_fail(err, LLM_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
         free(tmp);
         return s;
     }
+    if (w->temp) w->temp(w->temp_ud, tmp);
     sink sk = {NULL, fd, 0, path, err};
-    llm_status s = LLM_OK;
     if (fchmod(fd, 0644) != 0)
         s = llm_fail(err, LLM_ERR_IO, "%s: cannot set the temporary file's mode: %s", path, strerror(errno));
     if (!s) s = serialize(w, l, &sk);
@@ -511,9 +541,15 @@ static llm_status write_atomic(const gguf_writer *w, const layout *l, const char
     if (!s && rename(tmp, path) != 0)
         s = llm_fail(err, LLM_ERR_IO, "%s: cannot rename the temporary file: %s", path, strerror(errno));
     if (s) unlink(tmp);
-    else sync_dir(path);
+    if (w->temp) w->temp(w->temp_ud, NULL);
+    if (!s) sync_dir(path);
     free(tmp);
     return s;
+}
+
+void gguf_writer_set_temp(gguf_writer *w, llm_temp_fn fn, void *ud) {
+    w->temp = fn;
+    w->temp_ud = ud;
 }
 
 llm_status gguf_writer_to_file(const gguf_writer *w, const char *path, llm_error *err) {

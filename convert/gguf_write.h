@@ -18,6 +18,7 @@
 
 #include "gguf.h"
 #include "llm.h"
+#include "llm_convert.h"
 
 typedef struct gguf_writer gguf_writer;
 
@@ -61,8 +62,18 @@ llm_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_d
 
 /* The whole file as a malloc'd image (*out, *size); the caller frees it. */
 llm_status gguf_writer_to_mem(const gguf_writer *w, void **out, size_t *size, llm_error *err);
-/* Writes the file to path, replacing any file there only on success. */
+/* Writes the file to path, replacing a regular file there only on
+ * success; refuses (LLM_ERR_INVALID_ARG) when path is a symbolic link or
+ * anything but a regular file (gguf_output_ok). */
 llm_status gguf_writer_to_file(const gguf_writer *w, const char *path, llm_error *err);
+/* LLM_OK when path names nothing or a regular file, the only outputs the
+ * writer replaces: a device node, FIFO, socket or directory is refused
+ * (as root, replacing /dev/null would break the system), and so is a
+ * symbolic link, which the rename would replace rather than its target. */
+llm_status gguf_output_ok(const char *path, llm_error *err);
+/* fn hears of gguf_writer_to_file's temporary file (llm_temp_fn in
+ * llm_convert.h); NULL for none, the default. */
+void gguf_writer_set_temp(gguf_writer *w, llm_temp_fn fn, void *ud);
 
 /* Adds a copy of a reader's metadata entry (any type, arrays included)
  * under the same key. Keys or strings holding a NUL byte cannot pass the

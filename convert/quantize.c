@@ -39,6 +39,8 @@ uint32_t llm_file_type(uint32_t type) {
 
 llm_status llm_check_output(const char *out, const char *in, llm_error *err) {
     if (!out || !in) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_check_output: NULL path");
+    llm_status s = gguf_output_ok(out, err);
+    if (s) return s;
     struct stat so, si;
     if (stat(out, &so) != 0 || stat(in, &si) != 0) return LLM_OK;
     if (so.st_dev == si.st_dev && so.st_ino == si.st_ino)
@@ -193,6 +195,7 @@ static llm_status quantize(qjob *j, const char *in, const char *out, const llm_q
     if (!j->bufs) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %llu tensors",
                                   (unsigned long long)j->in.n_tensors);
     if (!(j->w = gguf_writer_new(err))) return err ? err->code : LLM_ERR_NOMEM;
+    gguf_writer_set_temp(j->w, p->temp, p->temp_ud);
     if ((s = gguf_writer_set_alignment(j->w, (uint32_t)j->in.alignment, err)) ||
         (s = copy_metadata(j->w, &j->in, err)) ||
         (s = gguf_writer_add_u32(j->w, "general.quantization_version", 2, err)) ||

@@ -48,21 +48,77 @@ bool st_json_uint(const cJSON *item, uint64_t max, uint64_t *out) {
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
+/* Refuses strings that cJSON would read differently from Python's json:
+ * \u0000, which a C string cannot carry (cJSON cut the string there), and
+ * raw control characters, which JSON forbids (Python refuses them, cJSON
+ * took them, a raw NUL again cutting the string). */
+static llm_status check_strings(const char *text, size_t len, const char *what, llm_error *err) {
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (!in_string) {
+            in_string = c == '"';
+        } else if (c == '"') {
+            in_string = false;
+        } else if (c < 0x20) {
+            return llm_fail(err, LLM_ERR_FORMAT, "%s: raw control character 0x%02x in a string at byte %zu", what, c,
+                            i);
+        } else if (c == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && len - i >= 6 && memcmp(text + i + 2, "0000", 4) == 0)
+                return llm_fail(err, LLM_ERR_FORMAT, "%s: \\u0000 in a string at byte %zu, which libllm cannot carry",
+                                what, i);
+            i++;
+        }
+    }
+    return LLM_OK;
+}
+
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Refuses an object holding a key twice, in it or any value below it:
+ * Python's json keeps the last, cJSON's lookups find the first, so the
+ * two would read different files. O(n log n) per object. */
+static llm_status check_keys(const cJSON *item, const char *what, llm_error *err) {
+    int n = 0;
+    for (const cJSON *c = item->child; c; c = c->next) n++;
+    const char **names = cJSON_IsObject(item) && n > 1 ? llm_malloc((size_t)n * sizeof *names) : NULL;
+    if (cJSON_IsObject(item) && n > 1 && !names)
+        return llm_fail(err, LLM_ERR_NOMEM, "%s: out of memory checking JSON keys", what);
+    int k = 0;
+    for (const cJSON *c = item->child; names && c; c = c->next) names[k++] = c->string;
+    if (names) qsort(names, (size_t)n, sizeof *names, name_cmp);
+    llm_status s = LLM_OK;
+    for (int i = 1; names && i < n && !s; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            s = llm_fail(err, LLM_ERR_FORMAT, "%s: key \"%.60s\" appears twice in one object", what, names[i]);
+    free(names);
+    for (const cJSON *c = item->child; c && !s; c = c->next) s = check_keys(c, what, err);
+    return s;
+}
+
 /* cJSON stops at the end of the first value; anything but whitespace
- * after it is refused too, so a file is one JSON value or an error. */
+ * after it is refused too, so a file is one JSON value or an error. What
+ * cJSON and Python's json would read differently is refused as well
+ * (check_strings, check_keys). */
 llm_status st_json_parse(const char *text, size_t len, const char *what, cJSON **out,
                          llm_error *err) {
     const char *end = NULL;
+    *out = NULL;
+    llm_status s = check_strings(text, len, what, err);
+    if (s) return s;
     *out = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
     if (!*out) return llm_fail(err, LLM_ERR_FORMAT, "%s: not valid JSON (error at byte %zu)", what, at);
     while (at < len && is_space(text[at])) at++;
-    if (at < len) {
+    s = at < len ? llm_fail(err, LLM_ERR_FORMAT, "%s: not valid JSON (unexpected data at byte %zu)", what, at)
+                 : check_keys(*out, what, err);
+    if (s) {
         cJSON_Delete(*out);
         *out = NULL;
-        return llm_fail(err, LLM_ERR_FORMAT, "%s: not valid JSON (unexpected data at byte %zu)", what, at);
     }
-    return LLM_OK;
+    return s;
 }
 
 llm_status st_json_load(const char *path, cJSON **out, llm_error *err) {

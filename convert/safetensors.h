@@ -85,7 +85,9 @@ const st_tensor *st_model_find(const st_model *m, const char *name, const char *
  * [0, max] (JSON numbers are doubles: exact up to 2^53). */
 bool st_json_uint(const struct cJSON *item, uint64_t max, uint64_t *out);
 /* Parses len bytes of JSON; on failure fills err with the byte offset
- * where parsing stopped ("what" names the text, e.g. the file). */
+ * where parsing stopped ("what" names the text, e.g. the file). What
+ * Python's json would read otherwise is refused, not guessed at: a key
+ * twice in one object, \u0000 or a raw control character in a string. */
 llm_status st_json_parse(const char *text, size_t len, const char *what, struct cJSON **out,
                          llm_error *err);
 /* Maps and parses a JSON file; messages name the path. */

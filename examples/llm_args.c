@@ -1,33 +1,31 @@
 #include "llm_args.h"
 
-#include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: llm -m MODEL [options]\n"
-            "Generate text with a GGUF model or a llama2.c checkpoint.\n\n"
-            "  -m, --model PATH        model file (.gguf, or llama2.c .bin)\n"
-            "  -z, --tokenizer PATH    tokenizer.bin for a llama2.c checkpoint\n"
-            "                          (default: tokenizer.bin beside the model)\n"
-            "  -p, --prompt TEXT       prompt (default: empty, start from BOS)\n"
-            "  -n, --n-predict N       tokens to generate (default 256); stops early at EOS/BOS\n"
-            "  -c, --ctx-size N        context length in tokens (default: model's, at most 2048)\n"
-            "  -t, --threads N         worker threads (default 1)\n"
-            "      --temp T            temperature; 0 = greedy (default 0.8)\n"
-            "      --top-k K           keep the K most likely tokens; 0 = off (default 40)\n"
-            "      --top-p P           nucleus sampling mass; 1 = off (default 0.95)\n"
-            "      --min-p P           drop tokens below P x the top probability; 0 = off (default 0.05)\n"
-            "      --repeat-penalty R  penalise recently seen tokens; 1 = off (default 1)\n"
-            "      --repeat-last-n N   window of the repeat penalty (default 64)\n"
-            "      --seed S            random seed (default: from the clock)\n"
-            "  -v, --verbose           print the model description to stderr\n"
-            "  -h, --help              this help\n");
+#include "opts.h"
+
+static const char synopsis[] =
+    "usage: llm -m MODEL [options]\n"
+    "Generate text with a GGUF model or a llama2.c checkpoint, or chat with it.\n\n";
+
+static const char epilog[] =
+    "\nConversation mode (-cnv; on by default when the model has a chat template\n"
+    "and stdin is a terminal) reads a message per line from stdin and answers\n"
+    "each with the model's chat template. A line can also be a command:\n"
+    "  /exit    end the conversation (so does end of input)\n"
+    "  /clear   forget the conversation, keep the system prompt\n"
+    "  /regen   answer the last message again\n"
+    "A line ending in '\\' continues on the next. When the context fills up, the\n"
+    "oldest turns are dropped (the system prompt stays) and the rest is read again.\n"
+    "\nMODEL ollama:NAME[:TAG] opens a model pulled by Ollama ($OLLAMA_MODELS, or\n"
+    "~/.ollama/models), with its parameters and system prompt as defaults.\n";
+
+void default_options(options *o) {
+    *o = (options){0};
+    o->sp = llm_sampler_default_params();
+    o->sp.seed = opts_random_seed();
+    o->n_predict = 256;
+    o->n_threads = opts_n_cores();
 }
 
 int fail(const char *fmt, const char *arg) {
@@ -37,70 +35,40 @@ int fail(const char *fmt, const char *arg) {
     return 1;
 }
 
-static int parse_int(const char *s, long lo, long hi, int32_t *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = (int32_t)v;
-    return 0;
-}
-
-static int parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = v;
-    return 0;
-}
-
 int parse_args(int argc, char **argv, options *o) {
-    enum { O_TEMP = 256, O_TOPK, O_TOPP, O_MINP, O_SEED, O_RPEN, O_RLAST };
-    static const struct option longs[] = {
-        {"model", required_argument, 0, 'm'},   {"tokenizer", required_argument, 0, 'z'},
-        {"prompt", required_argument, 0, 'p'},  {"n-predict", required_argument, 0, 'n'},
-        {"ctx-size", required_argument, 0, 'c'}, {"threads", required_argument, 0, 't'},
-        {"temp", required_argument, 0, O_TEMP}, {"top-k", required_argument, 0, O_TOPK},
-        {"top-p", required_argument, 0, O_TOPP}, {"min-p", required_argument, 0, O_MINP},
-        {"seed", required_argument, 0, O_SEED}, {"repeat-penalty", required_argument, 0, O_RPEN},
-        {"repeat-last-n", required_argument, 0, O_RLAST}, {"verbose", no_argument, 0, 'v'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
-    o->sp = llm_sampler_default_params();
-    o->sp.seed = (uint64_t)time(NULL);
-    o->n_predict = 256;
-    o->n_threads = 1;
-    opterr = 0;
-    int c, bad = 0;
-    while (!bad && (c = getopt_long(argc, argv, ":m:z:p:n:c:t:vh", longs, NULL)) != -1) {
-        switch (c) {
-        case 'm': o->model = optarg; break;
-        case 'z': o->tokenizer = optarg; break;
-        case 'p': o->prompt = optarg; break;
-        case 'n': bad = parse_int(optarg, 0, INT32_MAX, &o->n_predict); break;
-        case 'c': bad = parse_int(optarg, 1, INT32_MAX, &o->n_ctx); break;
-        case 't': bad = parse_int(optarg, 1, 256, &o->n_threads); break;
-        case O_TEMP: bad = parse_float(optarg, 0, 100, &o->sp.temperature); break;
-        case O_TOPK: bad = parse_int(optarg, 0, INT32_MAX, &o->sp.top_k); break;
-        case O_TOPP: bad = parse_float(optarg, 0, 1, &o->sp.top_p); break;
-        case O_MINP: bad = parse_float(optarg, 0, 1, &o->sp.min_p); break;
-        case O_RPEN: bad = parse_float(optarg, 0, 100, &o->sp.repeat_penalty); break;
-        case O_RLAST: bad = parse_int(optarg, 0, INT32_MAX, &o->sp.repeat_last_n); break;
-        case O_SEED: {
-            char *end;
-            errno = 0;
-            o->sp.seed = strtoull(optarg, &end, 10);
-            bad = errno || end == optarg || *end || optarg[0] == '-';
-            break;
-        }
-        case 'v': o->verbose = 1; break;
-        case 'h': usage(stdout); return 2;
-        case ':': return fail("option '%s' needs a value (see --help)", argv[optind - 1]);
-        default: return fail("unknown option '%s' (see --help)", argv[optind - 1]);
-        }
-    }
-    if (bad) return fail("invalid value '%s' (see --help)", optarg);
-    if (optind < argc) return fail("unexpected argument '%s' (see --help)", argv[optind]);
-    if (!o->model) return fail("%s", "no model given: use -m MODEL (see --help)");
-    return 0;
+    const opt table[] = {
+        {"m", "model", OPT_STR, &o->model, 0, 0, "PATH", "model file (.gguf, llama2.c .bin, or ollama:NAME[:TAG])", NULL},
+        {"z", "tokenizer", OPT_STR, &o->tokenizer, 0, 0, "PATH",
+         "tokenizer.bin for a llama2.c checkpoint\n(default: tokenizer.bin beside the model)", NULL},
+        {"p", "prompt", OPT_STR, &o->prompt, 0, 0, "TEXT",
+         "prompt (default: empty, start from BOS); in conversation\nmode, the first message", NULL},
+        {"f", "file", OPT_STR, &o->prompt_file, 0, 0, "FILE", "read the prompt from FILE", NULL},
+        {"e", "escape", OPT_FLAG, &o->escapes, 0, 0, NULL, "process \\n, \\t, \\\\, \\\", \\' and \\xNN in -p and -sys", NULL},
+        {NULL, "special", OPT_FLAG, &o->special, 0, 0, NULL, "match control tokens (<|im_start|>, ...) written in -p", NULL},
+        {"n", "n-predict", OPT_INT, &o->n_predict, 0, INT32_MAX, "N",
+         "tokens to generate (default 256; per reply in conversation\nmode); stops early at the end of text", NULL},
+        {"c", "ctx-size", OPT_INT, &o->n_ctx, 1, INT32_MAX, "N", "context length in tokens (default: model's, at most 2048)", NULL},
+        {"t", "threads", OPT_INT, &o->n_threads, 1, 256, "N", "worker threads (default: the number of cores)", NULL},
+        {NULL, "temp", OPT_FLOAT, &o->sp.temperature, 0, 100, "T", "temperature; 0 = greedy (default 0.8)", NULL},
+        {NULL, "top-k", OPT_INT, &o->sp.top_k, 0, INT32_MAX, "K", "keep the K most likely tokens; 0 = off (default 40)", NULL},
+        {NULL, "top-p", OPT_FLOAT, &o->sp.top_p, 0, 1, "P", "nucleus sampling mass; 1 = off (default 0.95)", NULL},
+        {NULL, "min-p", OPT_FLOAT, &o->sp.min_p, 0, 1, "P", "drop tokens below P x the top probability; 0 = off\n(default 0.05)", NULL},
+        {NULL, "repeat-penalty", OPT_FLOAT, &o->sp.repeat_penalty, 0, 100, "R", "penalise recently seen tokens; 1 = off (default 1)", NULL},
+        {NULL, "repeat-last-n", OPT_INT, &o->sp.repeat_last_n, 0, INT32_MAX, "N", "window of the repeat penalty (default 64)", NULL},
+        {NULL, "seed", OPT_U64, &o->sp.seed, 0, 0, "S", "random seed (default: a new one each run, printed at the end)", NULL},
+        {"cnv", "conversation", OPT_FLAG, &o->conversation, 0, 0, NULL, "conversation mode (see below)", NULL},
+        {"no-cnv", "no-conversation", OPT_FLAG, &o->no_conversation, 0, 0, NULL, "never conversation mode", NULL},
+        {"sys", "system-prompt", OPT_STR, &o->system, 0, 0, "TEXT", "the system message of a conversation", NULL},
+        {NULL, "chat-template", OPT_STR, &o->chat_template, 0, 0, "NAME|FILE",
+         "a built-in chat template (chatml, llama3, ...) or a\nJinja file, instead of the model's", NULL},
+        {NULL, "verbose-prompt", OPT_FLAG, &o->verbose_prompt, 0, 0, NULL, "print the token ids fed to the model to stderr", NULL},
+        {"v", "verbose", OPT_FLAG, &o->verbose, 0, 0, NULL, "print the model description to stderr", NULL},
+        OPTS_END};
+    opts_cmd cmd = {"llm", synopsis, epilog, table, NULL, 0, 0};
+    int r = opts_parse(&cmd, argc, argv);
+    if (r) return r;
+    if (!o->model) return opts_error(&cmd, "no model given: use -m MODEL");
+    if (o->prompt && o->prompt_file) return opts_error(&cmd, "give -p TEXT or -f FILE, not both");
+    if (o->conversation && o->no_conversation) return opts_error(&cmd, "give -cnv or -no-cnv, not both");
+    return OPTS_OK;
 }

@@ -275,8 +275,12 @@ typedef struct llm_detok llm_detok;
 LLM_API llm_detok *llm_detok_new(const llm_model *model, llm_error *err);
 LLM_API void llm_detok_free(llm_detok *d);
 /* Appends tok; writes the newly complete bytes to buf, *len their count.
- * At most 64 + the longest piece bytes are produced per call, so a buffer of
- * 256 bytes always suffices for the vocabularies libllm reads. */
+ * When they exceed cap: LLM_ERR_BUFFER_TOO_SMALL, *len the size needed,
+ * and nothing consumed, so pushing tok again with a buffer of *len bytes
+ * continues the stream. A call gives at most 3 + the longest piece's
+ * bytes (llm_token_to_piece): 256 bytes suffice for most vocabularies,
+ * but pieces of any length load (some hold 512 spaces), so a caller must
+ * handle LLM_ERR_BUFFER_TOO_SMALL. */
 LLM_API llm_status llm_detok_push(llm_detok *d, int32_t tok, char *buf, size_t cap,
                           size_t *len);
 /* Emits whatever is held back (an incomplete sequence, as its raw bytes). */
@@ -640,6 +644,45 @@ LLM_API const char *llm_model_chat_template(const llm_model *model);
 
 /* Names of the built-in templates, a NULL-terminated static list. */
 LLM_API const char *const *llm_chat_builtin_names(void);
+
+/* ---------------------------------------------------------------- ollama */
+
+/* A model pulled by Ollama, found by name in its store: the GGUF file to
+ * load, and the defaults its manifest gives (the params and system
+ * layers). Strings are owned by the struct; llm_ollama_model_free
+ * releases them. */
+typedef struct llm_ollama_model {
+    char *model_path;   /* the model layer's blob, a GGUF file: give it to llm_model_load */
+    char *system;       /* the system layer's text, or NULL */
+    char *params_json;  /* the params layer as it is, or NULL */
+    /* The params layer's values that libllm has a use for; a value the
+     * layer does not set is NAN (floats) or -1 (integers). */
+    float temperature, top_p, min_p, repeat_penalty;
+    int32_t top_k, repeat_last_n, num_ctx, num_predict;
+    int64_t seed;
+    char **stop;        /* n_stop stop strings */
+    size_t n_stop;
+    int has_template;   /* the manifest has a template layer: a Go template,
+                           which libllm does not run (the GGUF file's own
+                           Jinja template is used instead) */
+} llm_ollama_model;
+
+/* Most bytes read from a manifest, a params or a system layer. */
+#define LLM_OLLAMA_MAX_LAYER (1 << 20)
+
+/* Resolves name, "[[HOST/]NAMESPACE/]MODEL[:TAG]" as Ollama writes it
+ * (defaults registry.ollama.ai, library, latest), in the store at
+ * models_dir, or when that is NULL at $OLLAMA_MODELS, else
+ * $HOME/.ollama/models. Reads manifests/HOST/NAMESPACE/MODEL/TAG and the
+ * layers it lists from blobs/sha256-HEX. Each part of the name is 1 to 128
+ * characters of [A-Za-z0-9._-] not starting with '.' or '-', so it cannot
+ * leave the store. A manifest without a GGUF model layer (per-tensor or
+ * cloud models) gives LLM_ERR_UNSUPPORTED; malformed or oversized
+ * manifests and layers LLM_ERR_FORMAT or LLM_ERR_LIMIT. On failure out
+ * holds nothing to free. */
+LLM_API llm_status llm_ollama_resolve(const char *name, const char *models_dir,
+                                      llm_ollama_model *out, llm_error *err);
+LLM_API void llm_ollama_model_free(llm_ollama_model *m);
 
 #ifdef __cplusplus
 }

@@ -20,7 +20,9 @@
  * Output follows llama.cpp's names and layout, so llama.cpp reads these files
  * and libllm reads llama.cpp's. Every input is validated before use, errors
  * name the file and the field, and the output appears under its name only
- * once complete, never over an input. Conventions (errors, NULL, threads) are
+ * once complete, never over an input. The output must be a new or a
+ * regular file: a symbolic link, device node, FIFO, socket or directory
+ * there is refused (LLM_ERR_INVALID_ARG), not replaced. Conventions (errors, NULL, threads) are
  * llm.h's: each call is independent and may run in its own thread.
  *
  * Link with `pkg-config --libs libllm-convert`. */
@@ -52,6 +54,14 @@ typedef struct llm_tensor_report {
 /* Called after each tensor, on the converting thread. */
 typedef void (*llm_report_fn)(void *ud, const llm_tensor_report *r);
 
+/* Told of the temporary file an output is written to before it is renamed
+ * to its name: with its path once it exists, with NULL once it is gone
+ * (renamed, or removed after an error). The library installs no signal
+ * handlers; a program that may be interrupted copies the path and removes
+ * the file from its own SIGINT/SIGTERM handler (the llm-convert and
+ * llm-quantize tools do). Called on the converting thread. */
+typedef void (*llm_temp_fn)(void *ud, const char *tmp_path);
+
 /* A type from its name in any case ("q8_0", "F16", ...): true and *type
  * set for the types these tools write (f32 f16 bf16 q8_0 q4_0 q4_k q5_k
  * q6_k); false otherwise. */
@@ -65,6 +75,8 @@ typedef struct llm_convert_params {
     llm_type type;          /* LLM_TYPE_F32, F16, BF16 or LLM_CONVERT_KEEP */
     llm_report_fn report;   /* called after each tensor; may be NULL */
     void *report_ud;
+    llm_temp_fn temp;       /* told of the temporary output file; may be NULL */
+    void *temp_ud;
 } llm_convert_params;
 
 /* type LLM_CONVERT_KEEP, no report. */
@@ -119,6 +131,8 @@ typedef struct llm_quantize_params {
     llm_report_fn report;        /* may be NULL */
     void *report_ud;
     bool mixture_m;              /* Q4_K_M / Q5_K_M (above); type Q4_K or Q5_K */
+    llm_temp_fn temp;            /* told of the temporary output file; may be NULL */
+    void *temp_ud;
 } llm_quantize_params;
 
 /* Type Q8_0, no rules, no report, no mixture. */

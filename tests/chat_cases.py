@@ -99,6 +99,7 @@ cases = [
  ("{% if messages | length > 1 %}{{ raise_exception('Too many: ' ~ messages | length) }}{% endif %}", None),
  ("{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}", None),
  ("{{ dict(a=1, b='x') }} {{ namespace(a=1).a }}", None),
+ ("[{{ '' * 1000000000000 }}] {{ [1, 2, 3][2::9223372036854775807] }} {{ 'abc'[1::9223372036854775807] }} {{ [1, 2, 3][::-9223372036854775807] }} {{ 'nan' | float | int }}", None),
 ]
 def cstr(s):
     out='"'

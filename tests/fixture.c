@@ -201,6 +201,10 @@ static llm_status add_vocab(builder *b) {
             scores[i] = -(float)(i - 258);
         }
     }
+    if (b->s->user_piece) {
+        tokens[FIXTURE_N_VOCAB - 1] = b->s->user_piece;
+        types[FIXTURE_N_VOCAB - 1] = LLM_TOKTYPE_USER_DEFINED;
+    }
     llm_error *e = b->err;
     const char *omit = b->s->omit;
     llm_status st;

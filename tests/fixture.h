@@ -33,6 +33,8 @@ typedef struct fixture_spec {
                                 rope_freqs.weight; NULL: no such tensor */
     int32_t n_rope_freqs;
     const char *chat_template; /* written as tokenizer.chat_template; NULL: none */
+    const char *user_piece; /* replaces the last ordinary piece ("z") as a
+                               USER_DEFINED token; NULL: none */
     /* Deliberate defects for hostile tests; NULL names mean none. */
     const char *omit;    /* a metadata key or tensor left out of the file */
     const char *retype;  /* a tensor stored as retype_to (random bytes) */

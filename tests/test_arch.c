@@ -19,6 +19,7 @@
 
 #include "arch_util.h"
 #include "gguf.h"
+#include "gguf_write.h"
 #include "kernels.h"
 #include "llm.h"
 #include "llm_convert.h"
@@ -45,13 +46,12 @@ static void each_fixture(void (*run)(const char *name, const arch_fixture *f)) {
 }
 
 /* One token per llm_decode, so llm_logits gives every position's row; on
- * every kernel set (a quick run, under valgrind: the scalar set and the
- * one chosen by default). */
+ * every kernel set (a quick run, under valgrind: the scalar one, the
+ * reference). */
 static void check_kernels(const char *name, const arch_fixture *f) {
     llm_model *m = load(name);
-    const llm_kernels *best = llm_kernels_get(NULL);
     for (const llm_kernels *const *k = llm_kernels_all(); *k; k++) {
-        if (!llm_kernels_get((*k)->name) || (test_quick() && *k != best && strcmp((*k)->name, "scalar"))) continue;
+        if (!llm_kernels_get((*k)->name) || (test_quick() && strcmp((*k)->name, "scalar"))) continue;
         llm_ctx_params cp = llm_ctx_default_params();
         cp.kernels = (*k)->name;
         double d = arch_check(m, f, &cp);
@@ -93,6 +93,100 @@ static void test_batched(void **state) {
     each_fixture(check_batched);
 }
 
+/* ---------------------------------------------------------------- LongRoPE */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* phi3.gguf again at path, with f32 key ARCH.key = v (NULL for none) and
+ * LongRoPE's two factor tensors of n_rot / 2 values short and long (0:
+ * neither), original context 256. */
+static void write_phi3_variant(const char *path, const char *key, float v, float short_f, float long_f) {
+    gguf_file g;
+    llm_error err;
+    if (gguf_open(&g, arch_fixture_model("phi3"), &err)) fail_msg("%s", err.msg);
+    gguf_writer *w = gguf_writer_new(&err);
+    assert_non_null(w);
+    for (uint64_t i = 0; i < g.n_kv; i++) assert_int_equal(gguf_writer_copy_kv(w, &g.kv[i], &err), LLM_OK);
+    if (key) assert_int_equal(gguf_writer_add_f32(w, key, v, &err), LLM_OK);
+    float s_f[8], l_f[8]; /* n_rot 16 */
+    for (int i = 0; i < 8; i++) s_f[i] = short_f, l_f[i] = long_f;
+    int64_t ne[2] = {8, 1};
+    if (short_f > 0) {
+        assert_int_equal(gguf_writer_add_u32(w, "phi3.rope.scaling.original_context_length", 256, &err), LLM_OK);
+        assert_int_equal(gguf_writer_add_tensor(w, "rope_factors_short.weight", 1, ne, LLM_DT_F32, s_f, sizeof s_f, &err),
+                         LLM_OK);
+        assert_int_equal(gguf_writer_add_tensor(w, "rope_factors_long.weight", 1, ne, LLM_DT_F32, l_f, sizeof l_f, &err),
+                         LLM_OK);
+    }
+    for (uint64_t i = 0; i < g.n_tensors; i++) {
+        const gguf_tensor *t = &g.tensors[i];
+        char name[96];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        int64_t tne[2] = {t->ne[0], t->ne[1]};
+        assert_int_equal(gguf_writer_add_tensor(w, name, t->n_dims, tne, t->type, t->data, t->nbytes, &err), LLM_OK);
+    }
+    if (gguf_writer_to_file(w, path, &err)) fail_msg("%s", err.msg);
+    gguf_writer_free(w);
+    gguf_close(&g);
+}
+
+/* The logits after each of the fixture's prompt tokens (n_prompt rows). */
+static float *prompt_logits(const char *path, const arch_fixture *f, int n_ctx) {
+    llm_error err;
+    llm_model *m = llm_model_load(path, NULL, &err);
+    if (!m) fail_msg("%s: %s", path, err.msg);
+    llm_ctx_params cp = llm_ctx_default_params();
+    cp.n_ctx = n_ctx;
+    llm_ctx *c = llm_ctx_new(m, &cp, &err);
+    assert_non_null(c);
+    float *out = malloc(sizeof(float) * (size_t)f->n_prompt * (size_t)f->n_vocab);
+    assert_non_null(out);
+    for (int i = 0; i < f->n_prompt; i++) {
+        if (llm_decode(c, &f->prompt[i], 1, &err)) fail_msg("%s", err.msg);
+        memcpy(out + (size_t)i * f->n_vocab, llm_logits(c), sizeof(float) * (size_t)f->n_vocab);
+    }
+    llm_ctx_free(c);
+    llm_model_free(m);
+    return out;
+}
+
+/* Phi-3.5's LongRoPE: the short factors divide the frequencies in a
+ * context up to the original length, the long ones beyond it. With short
+ * factors 4 and long factors 1 the first must equal linear scaling by 4
+ * (a division by 4 is the multiplication by 1/4, bit for bit), the second
+ * the fixture itself; an attention factor a scales q and k by a. */
+static void test_longrope(void **state) {
+    (void)state;
+    arch_fixture f;
+    arch_fixture_load(&f, "phi3");
+    char dir[64], lr[128], lin[128], af[128];
+    snprintf(dir, sizeof dir, "/tmp/libllm-rope-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(lr, sizeof lr, "%s/longrope.gguf", dir);
+    snprintf(lin, sizeof lin, "%s/linear.gguf", dir);
+    snprintf(af, sizeof af, "%s/attn-factor.gguf", dir);
+    write_phi3_variant(lr, NULL, 0, 4.0f, 1.0f);
+    write_phi3_variant(lin, "phi3.rope.scaling.factor", 4.0f, 0, 0);
+    write_phi3_variant(af, "phi3.rope.scaling.attn_factor", 2.0f, 0, 0);
+    size_t bytes = sizeof(float) * (size_t)f.n_prompt * (size_t)f.n_vocab;
+    float *a = prompt_logits(lr, &f, 256), *b = prompt_logits(lin, &f, 256);
+    assert_memory_equal(a, b, bytes);
+    free(a), free(b);
+    a = prompt_logits(lr, &f, 512), b = prompt_logits(arch_fixture_model("phi3"), &f, 512);
+    assert_memory_equal(a, b, bytes);
+    free(b);
+    b = prompt_logits(af, &f, 512);
+    double d = 0.0;
+    for (size_t i = 0; i < bytes / sizeof(float); i++) d = fmax(d, fabs((double)a[i] - b[i]));
+    assert_true(d > 0.1); /* scores 4x sharper */
+    free(a), free(b);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    arch_fixture_free(&f);
+}
+
 /* ---------------------------------------------------------------- from Hugging Face */
 
 /* Each fixture written out the way a Hugging Face repository holds such a
@@ -105,10 +199,6 @@ static void test_batched(void **state) {
 
 static char tmp_dir[64];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 /* The HF name of a GGUF tensor of architecture arch; NULL to leave it out
  * (llama.cpp's converter derives rope_freqs.weight from config.json). */
@@ -306,6 +396,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_by_token),
         cmocka_unit_test(test_batched),
+        cmocka_unit_test(test_longrope),
         cmocka_unit_test(test_from_hf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -409,7 +409,7 @@ static void test_hf_gpt2_vocab(void **state) {
     /* tied: token_embd is the output head, which Q4_0 quantizing keeps Q8_0 */
     char q4[256];
     tmp(q4, sizeof q4, "gpt2-q4_0.gguf");
-    llm_quantize_params qp = {LLM_DT_Q4_0, NULL, 0, NULL, NULL, false};
+    llm_quantize_params qp = {.type = LLM_DT_Q4_0};
     check_ok(llm_quantize_file(out, q4, &qp, &err), &err);
     check_ok(gguf_open(&a, q4, &err), &err);
     assert_int_equal(gguf_find_tensor(&a, "token_embd.weight")->type, LLM_DT_Q8_0);
@@ -426,7 +426,7 @@ static void expect_quantized_like(const char *fixture, uint32_t type) {
     char out[256];
     tmp(out, sizeof out, "quantized.gguf");
     llm_quant_rule keep_ffn = {"ffn_", LLM_DT_F32};
-    llm_quantize_params p = {type, &keep_ffn, 1, NULL, NULL, false};
+    llm_quantize_params p = {.type = type, .rules = &keep_ffn, .n_rules = 1};
     llm_error err;
     check_ok(llm_quantize_file(test_model_path("stories260K.gguf"), out, &p, &err), &err);
     gguf_file a, b;
@@ -501,7 +501,7 @@ static void test_quantize_fallback(void **state) {
     char out[256];
     tmp(out, sizeof out, "q4-default.gguf");
     seen_list l = {0};
-    llm_quantize_params p = {LLM_DT_Q4_0, NULL, 0, record, &l, false};
+    llm_quantize_params p = {.type = LLM_DT_Q4_0, .report = record, .report_ud = &l};
     llm_error err;
     check_ok(llm_quantize_file(test_model_path("stories260K.gguf"), out, &p, &err), &err);
     assert_int_equal(l.n, 48);
@@ -523,7 +523,7 @@ static void test_quantize_fallback(void **state) {
     /* and back up to F16 from Q4_0: blocks decode to floats */
     char f16[256];
     tmp(f16, sizeof f16, "from-q4.gguf");
-    llm_quantize_params back = {LLM_DT_F16, NULL, 0, NULL, NULL, false};
+    llm_quantize_params back = {.type = LLM_DT_F16};
     check_ok(llm_quantize_file(out, f16, &back, &err), &err);
     gguf_file a, b;
     check_ok(gguf_open(&a, f16, &err), &err);
@@ -551,9 +551,9 @@ static void test_quantize_refuses_input(void **state) {
     assert_non_null(orig);
     write_file(in, orig, size);
     assert_int_equal(symlink(in, link_path), 0);
-    llm_quantize_params p = {LLM_DT_Q8_0, NULL, 0, NULL, NULL, false};
+    llm_quantize_params p = {.type = LLM_DT_Q8_0};
     assert_fails(llm_quantize_file(in, in, &p, err), LLM_ERR_INVALID_ARG, "is the input");
-    assert_fails(llm_quantize_file(in, link_path, &p, err), LLM_ERR_INVALID_ARG, "is the input");
+    assert_fails(llm_quantize_file(in, link_path, &p, err), LLM_ERR_INVALID_ARG, "is a symbolic link");
     assert_fails(llm_quantize_file(link_path, in, &p, err), LLM_ERR_INVALID_ARG, "is the input");
     size_t after_size;
     char *after = test_read_file(in, &after_size);
@@ -766,7 +766,7 @@ static void test_tiny_hf_converts(void **state) {
         gguf_close(&f);
     }
     /* linear RoPE scaling is carried into llama.rope.scaling.* */
-    char cfg[sizeof good_config + 64];
+    char cfg[sizeof good_config + 192];
     snprintf(cfg, sizeof cfg, "%.*s, \"rope_scaling\": {\"type\": \"linear\", \"factor\": 4.0}}",
              (int)strlen(good_config) - 1, good_config);
     hf_spec scaled = {.config = cfg};
@@ -785,6 +785,35 @@ static void test_tiny_hf_converts(void **state) {
     llm_model *m = llm_model_load(out, NULL, &err);
     assert_non_null(m);
     llm_model_free(m);
+    /* LongRoPE (Phi-3.5): the factor lists as rope_factors_short/long, the
+     * original context, the attention factor sqrt(1 + ln(64/16) / ln(16)) */
+    snprintf(cfg, sizeof cfg, "%.*s, \"original_max_position_embeddings\": 16, \"rope_scaling\": {\"type\":"
+             " \"longrope\", \"short_factor\": [1, 1.5, 2, 4], \"long_factor\": [2, 3, 4, 8]}}",
+             (int)strlen(good_config) - 1, good_config);
+    write_hf(dir, &scaled);
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    check_ok(gguf_open(&g, out, &err), &err);
+    uint32_t orig;
+    check_ok(gguf_get_u32(&g, "llama.rope.scaling.original_context_length", &orig, &err), &err);
+    assert_int_equal(orig, 16);
+    check_ok(gguf_get_f32(&g, "llama.rope.scaling.attn_factor", &factor, &err), &err);
+    assert_true(fabsf(factor - 1.2247449f) < 1e-6f);
+    const gguf_tensor *lf = gguf_find_tensor(&g, "rope_factors_long.weight");
+    assert_non_null(lf);
+    assert_true(lf->ne[0] == 4 && ((const float *)lf->data)[3] == 8.0f);
+    assert_non_null(gguf_find_tensor(&g, "rope_factors_short.weight"));
+    gguf_close(&g);
+    m = llm_model_load(out, NULL, &err);
+    assert_non_null(m);
+    llm_model_free(m);
+    /* partial_rotary_factor (Phi-4-mini): RoPE on half of each head of 8 */
+    snprintf(cfg, sizeof cfg, "%.*s, \"partial_rotary_factor\": 0.5}", (int)strlen(good_config) - 1, good_config);
+    write_hf(dir, &scaled);
+    check_ok(llm_convert_hf(dir, out, NULL, &err), &err);
+    check_ok(gguf_open(&g, out, &err), &err);
+    check_ok(gguf_get_u32(&g, "llama.rope.dimension_count", &orig, &err), &err);
+    assert_int_equal(orig, 4);
+    gguf_close(&g);
     /* the output may not replace an input */
     hf_spec spec = {0};
     write_hf(dir, &spec);

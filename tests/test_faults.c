@@ -21,6 +21,7 @@
 #include "gguf.h"
 #include "llm.h"
 #include "model.h"
+#include "ollama_store.h"
 #include "testutil.h"
 
 /* One attempt of the operation under test: returns the status, with err
@@ -145,6 +146,16 @@ static llm_status bpe_vocab(void *arg, llm_error *err) {
     return s;
 }
 
+/* A model in an Ollama store by name: the manifest, its JSON, the params
+ * layer's values and stop strings, the system layer. */
+static llm_status ollama(void *arg, llm_error *err) {
+    llm_ollama_model m;
+    llm_status s = llm_ollama_resolve("tiny", arg, &m, err);
+    if (s == LLM_OK && (m.n_stop != 2 || !m.system)) s = llm_fail(err, LLM_ERR_FORMAT, "a layer went missing");
+    llm_ollama_model_free(&m);
+    return s;
+}
+
 /* The embedder's calls that allocate: a context with embeddings, a
  * decode asking for every position's logits (which grows the outputs), a
  * state saved to a file and loaded into a second context, a sampler with
@@ -251,6 +262,14 @@ static void test_bpe_vocab(void **state) {
     }
 }
 
+static void test_ollama(void **state) {
+    (void)state;
+    const char *store = ollama_store_new();
+    assert_non_null(store);
+    assert_true(fail_each(ollama, (void *)store, "llm_ollama_resolve", false) >= 8);
+    ollama_store_free();
+}
+
 static void test_outputs_state(void **state) {
     (void)state;
     llm_error err = {0};
@@ -271,6 +290,7 @@ int main(void) {
         cmocka_unit_test(test_context),
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_bpe_vocab),
+        cmocka_unit_test(test_ollama),
         cmocka_unit_test(test_outputs_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -392,7 +392,7 @@ static void test_bad_scaling(void **state) {
     load_fails(&s, LLM_ERR_UNSUPPORTED, "RoPE scaling 'yarn' is not supported");
     s.rope_scaling = "linear";
     s.rope_factor = 0.0f;
-    load_fails(&s, LLM_ERR_FORMAT, "RoPE scaling factor 0 out of range");
+    load_fails(&s, LLM_ERR_FORMAT, "llama.rope.scaling.factor is 0, not a number from 1 to 1e+06");
 }
 
 static void test_bad_arch(void **state) {

@@ -596,10 +596,10 @@ static void test_writer_file(void **state) {
     gguf_close(&f);
 
     /* Failures leave nothing behind: a missing directory, and a final
-     * name that is a directory (the rename fails after the data is out). */
+     * name that is a directory (refused: output goes only to a regular file). */
     assert_fails(gguf_writer_to_file(w, bad, err), LLM_ERR_IO, "missing/model.gguf");
     assert_int_equal(mkdir(sub, 0755), 0);
-    assert_fails(gguf_writer_to_file(w, sub, err), LLM_ERR_IO, "cannot rename");
+    assert_fails(gguf_writer_to_file(w, sub, err), LLM_ERR_INVALID_ARG, "output goes only to a new or regular file");
     assert_int_equal(dir_entries(dir, "model.gguf", &only), 2);
     assert_fails(gguf_writer_to_file(w, NULL, err), LLM_ERR_INVALID_ARG, "NULL");
 

@@ -252,6 +252,13 @@ static bool offset_misaligned(unsigned char *p, const gguf_file *f) {
     return true;
 }
 
+/* The last tensor in the data section moved onto the bytes at offset 0. */
+static bool offset_aliased(unsigned char *p, const gguf_file *f) {
+    if (f->n_tensors < 2) return false;
+    put_u64(p + offset_at(f, last_in_data(f)), 0);
+    return true;
+}
+
 static bool duplicate_key(unsigned char *p, const gguf_file *f) {
     uint64_t a, b;
     if (!same_len_pair(&f->kv[0].key, sizeof f->kv[0], f->n_kv, &a, &b)) return false;
@@ -313,6 +320,7 @@ static const struct corruption {
     {"offset past the end", offset_past_end, LLM_ERR_FORMAT, "lies past the end of the file"},
     {"size past the end", size_past_end, LLM_ERR_FORMAT, "lies past the end of the file"},
     {"misaligned offset", offset_misaligned, LLM_ERR_FORMAT, "is not aligned to"},
+    {"tensors sharing bytes", offset_aliased, LLM_ERR_FORMAT, "share data bytes"},
     {"duplicate key", duplicate_key, LLM_ERR_FORMAT, "duplicate metadata key"},
     {"duplicate tensor", duplicate_tensor, LLM_ERR_FORMAT, "duplicate tensor"},
     {"alignment 48", alignment_48, LLM_ERR_FORMAT, "general.alignment 48 is not a power of two"},

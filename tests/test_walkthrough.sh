@@ -28,7 +28,8 @@ while IFS= read -r cite; do
     [ -n "$text" ] || fail "$cite: $path has no line $line"
     case $text in
         *"$name"*) ;;
-        *) fail "$cite: line $line of $path is now: $text" ;;
+        *) fail "$cite: line $line of $path is now: $text (the first line with $name:" \
+                "$(grep -n -F -m 1 "$name" "$src/$path" | cut -d: -f1))" ;;
     esac
 done <"$dir/cites"
 echo "ok: $n citations hold what they name"

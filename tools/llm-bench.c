@@ -21,7 +21,6 @@
  * asks the context's abort callback to stop MS ms into the pp decode, and
  * the time from that request to llm_decode's return is reported. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -37,6 +36,7 @@
 #include <unistd.h>
 
 #include <llm.h>
+#include "opts.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-bench";
@@ -56,23 +56,11 @@ typedef struct stats {
     double mean, std;
 } stats;
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: llm-bench -m MODEL [-t THREADS] [-p N] [-n N] [-r REPS] [--json]\n"
-            "       llm-bench -m MODEL --tok-bench FILE [-r REPS] [--json]\n"
-            "       llm-bench -m MODEL --abort-after MS [-t THREADS] [-p N] [-r REPS]\n"
-            "Measures prompt processing (pp) and generation (tg) speed, as llama-bench does.\n\n"
-            "  -m, --model PATH      model file (.gguf, or llama2.c .bin)\n"
-            "  -t, --threads N       worker threads (default: online CPUs)\n"
-            "  -p, --n-prompt N      pp: tokens decoded in one batch (default 512)\n"
-            "  -n, --n-gen N         tg: tokens generated one by one (default 128)\n"
-            "  -r, --repetitions N   runs of each test (default 3)\n"
-            "      --json            print one JSON object instead of a table\n"
-            "      --tok-bench FILE  only measure tokenizing FILE, in MB/s\n"
-            "      --abort-after MS  only measure the abort latency: the time from a stop\n"
-            "                        request MS ms into a pp decode to its return\n"
-            "  -h, --help            this help\n");
-}
+static const char synopsis[] =
+    "usage: llm-bench -m MODEL [-t THREADS] [-p N] [-n N] [-r REPS] [--json]\n"
+    "       llm-bench -m MODEL --tok-bench FILE [-r REPS] [--json]\n"
+    "       llm-bench -m MODEL --abort-after MS [-t THREADS] [-p N] [-r REPS]\n"
+    "Measures prompt processing (pp) and generation (tg) speed, as llama-bench does.\n\n";
 
 /* Mean and sample standard deviation (0 for a single value). */
 static stats summarize(const double *x, int n) {
@@ -438,46 +426,22 @@ static void bench_tokenizer(const llm_model *m, const options *o) {
 
 /* ---------------------------------------------------------------- main */
 
-static int32_t parse_int(const char *opt, const char *s, long lo, long hi) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi)
-        die("option %s: '%s' is not a number from %ld to %ld", opt, s, lo, hi);
-    return (int32_t)v;
-}
-
 static void parse_args(int argc, char **argv, options *o) {
-    enum { O_JSON = 256, O_TOK, O_ABORT };
-    static const struct option longs[] = {
-        {"model", required_argument, NULL, 'm'},   {"threads", required_argument, NULL, 't'},
-        {"n-prompt", required_argument, NULL, 'p'}, {"n-gen", required_argument, NULL, 'n'},
-        {"repetitions", required_argument, NULL, 'r'}, {"json", no_argument, NULL, O_JSON},
-        {"tok-bench", required_argument, NULL, O_TOK}, {"help", no_argument, NULL, 'h'},
-        {"abort-after", required_argument, NULL, O_ABORT},
-        {NULL, 0, NULL, 0},
-    };
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (options){NULL, NULL, cpus < 1 ? 1 : cpus > 256 ? 256 : (int32_t)cpus, 512, 128, 3, 0, 0};
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":m:t:p:n:r:h", longs, NULL)) != -1) {
-        switch (c) {
-        case 'm': o->model = optarg; break;
-        case 't': o->threads = parse_int("-t", optarg, 1, 256); break;
-        case 'p': o->n_prompt = parse_int("-p", optarg, 1, 1 << 20); break;
-        case 'n': o->n_gen = parse_int("-n", optarg, 1, 1 << 20); break;
-        case 'r': o->reps = parse_int("-r", optarg, 1, 1000); break;
-        case O_JSON: o->json = 1; break;
-        case O_TOK: o->tok_file = optarg; break;
-        case O_ABORT: o->abort_ms = parse_int("--abort-after", optarg, 1, 1000000); break;
-        case 'h': usage(stdout); exit(0);
-        case ':': die("option '%s' needs a value (see --help)", argv[optind - 1]);
-        default: die("unknown option '%s' (see --help)", argv[optind - 1]);
-        }
-    }
-    if (optind < argc) die("unexpected argument '%s' (see --help)", argv[optind]);
-    if (!o->model) die("no model given: use -m MODEL (see --help)");
+    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0};
+    const opt table[] = {
+        {"m", "model", OPT_STR, &o->model, 0, 0, "PATH", "model file (.gguf, or llama2.c .bin)", NULL},
+        {"t", "threads", OPT_INT, &o->threads, 1, 256, "N", "worker threads (default: the number of cores)", NULL},
+        {"p", "n-prompt", OPT_INT, &o->n_prompt, 1, 1 << 20, "N", "pp: tokens decoded in one batch (default 512)", NULL},
+        {"n", "n-gen", OPT_INT, &o->n_gen, 1, 1 << 20, "N", "tg: tokens generated one by one (default 128)", NULL},
+        {"r", "repetitions", OPT_INT, &o->reps, 1, 1000, "N", "runs of each test (default 3)", NULL},
+        {NULL, "json", OPT_FLAG, &o->json, 0, 0, NULL, "print one JSON object instead of a table", NULL},
+        {NULL, "tok-bench", OPT_STR, &o->tok_file, 0, 0, "FILE", "only measure tokenizing FILE, in MB/s", NULL},
+        {NULL, "abort-after", OPT_INT, &o->abort_ms, 1, 1000000, "MS",
+         "only measure the abort latency: the time from a stop\nrequest MS ms into a pp decode to its return", NULL},
+        OPTS_END};
+    opts_cmd cmd = {tool_name, synopsis, NULL, table, NULL, 0, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
+    if (!o->model) exit(opts_error(&cmd, "no model given: use -m MODEL"));
 }
 
 int main(int argc, char **argv) {

@@ -10,11 +10,12 @@
 #include <unistd.h>
 
 #include "inspect/inspect.h"
+#include "opts.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-inspect";
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: llm-inspect COMMAND MODEL [ARG] [options]\n"
     "commands:\n"
     "  info MODEL                architecture, hyper-parameters, every metadata key (long arrays\n"
@@ -31,20 +32,15 @@ static const char usage[] =
     "                            heatmap picture with -o, else the numbers\n"
     "  diff A.gguf B.gguf        per tensor the error of B against A: max |B - A|, RMS of B - A,\n"
     "                            relative ||B - A|| / ||A||\n"
-    "options:\n"
-    "  --json                    JSON on stdout instead of text (every command)\n"
-    "  --layer L, --head H       attention: the layer and head\n"
-    "  -o FILE                   attention: write the picture (.svg or .png)\n"
-    "  -n N                      trace: generated steps (default 8)\n"
-    "  --top-k K                 trace: candidates shown (default 5, at most 64)\n"
-    "  -z TOKENIZER              tokenizer.bin of a llama2.c checkpoint (default: beside it)\n"
-    "  -h, --help                this text\n"
-    "trace and attention decode through the reference path, with an observer\n"
+    "options:\n";
+
+static const char epilog[] =
+    "\ntrace and attention decode through the reference path, with an observer\n"
     "(llm_ctx_set_observer in llm.h).\n";
 
 /* ------------------------------------------------------------ shared */
 
-llm_model *open_model(const opts *o, const char *path) {
+llm_model *open_model(const inspect_args *o, const char *path) {
     llm_model_params p = llm_model_default_params();
     p.tokenizer_path = o->tokenizer;
     llm_error err;
@@ -166,7 +162,7 @@ static char *meta_value(const llm_model *m, int32_t i, const char *key) {
 
 /* ------------------------------------------------------------ info */
 
-static int cmd_info(const opts *o) {
+static int cmd_info(const inspect_args *o) {
     llm_model *m = open_model(o, o->model);
     char desc[256];
     llm_model_desc(m, desc, sizeof desc, NULL);
@@ -242,7 +238,7 @@ static int by_offset(const void *a, const void *b) {
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
-static int cmd_tensors(const opts *o) {
+static int cmd_tensors(const inspect_args *o) {
     llm_model *m = open_model(o, o->model);
     int64_t n = llm_model_n_tensors(m);
     if (n == 0) die("%s has no tensor index (not a GGUF file)", o->model);
@@ -319,7 +315,7 @@ static int cmd_tensors(const opts *o) {
 
 /* ------------------------------------------------------------ tokens */
 
-static int cmd_tokens(const opts *o) {
+static int cmd_tokens(const inspect_args *o) {
     llm_model *m = open_model(o, o->model);
     size_t n;
     int32_t *ids = tokenize_prompt(m, o->arg, &n);
@@ -391,7 +387,7 @@ static int64_t find_tensor(const llm_model *m, const char *name, size_t len) {
     return -1;
 }
 
-static int cmd_diff(const opts *o) {
+static int cmd_diff(const inspect_args *o) {
     llm_model *a = open_model(o, o->model), *b = open_model(o, o->arg);
     if (!llm_model_n_tensors(a) || !llm_model_n_tensors(b)) die("%s", "diff compares two GGUF files");
     jw w;
@@ -435,56 +431,32 @@ static int cmd_diff(const opts *o) {
 
 /* ------------------------------------------------------------ main */
 
-static int parse_int(const char *opt, const char *v, int lo, int hi) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > hi) die("%s %s: give a number from %d to %d", opt, v, lo, hi);
-    return (int)x;
-}
-
 int main(int argc, char **argv) {
-    opts o = {.layer = -1, .head = -1, .steps = 8, .top_k = 5};
+    inspect_args o = {.layer = -1, .head = -1, .steps = 8, .top_k = 5};
+    const opt table[] = {
+        {NULL, "json", OPT_FLAG, &o.json, 0, 0, NULL, "JSON on stdout instead of text (every command)", NULL},
+        {NULL, "layer", OPT_INT, &o.layer, 0, 1 << 20, "L", "attention: the layer", NULL},
+        {NULL, "head", OPT_INT, &o.head, 0, 1 << 20, "H", "attention: the head (default: a grid of all)", NULL},
+        {"o", NULL, OPT_STR, &o.out, 0, 0, "FILE", "attention: write the picture (.svg or .png)", NULL},
+        {"n", NULL, OPT_INT, &o.steps, 0, 1 << 16, "N", "trace: generated steps (default 8)", NULL},
+        {NULL, "top-k", OPT_INT, &o.top_k, 1, 64, "K", "trace: candidates shown (default 5)", NULL},
+        {"z", "tokenizer", OPT_STR, &o.tokenizer, 0, 0, "TOKENIZER",
+         "tokenizer.bin of a llama2.c checkpoint (default: beside it)", NULL},
+        OPTS_END};
     const char *pos[3] = {NULL, NULL, NULL};
-    int n_pos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        bool has_value = i + 1 < argc;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            o.json = true;
-        } else if (strcmp(a, "--layer") == 0 && has_value) {
-            o.layer = parse_int(a, argv[++i], 0, 1 << 20);
-        } else if (strcmp(a, "--head") == 0 && has_value) {
-            o.head = parse_int(a, argv[++i], 0, 1 << 20);
-        } else if (strcmp(a, "-n") == 0 && has_value) {
-            o.steps = parse_int(a, argv[++i], 0, 1 << 16);
-        } else if (strcmp(a, "--top-k") == 0 && has_value) {
-            o.top_k = parse_int(a, argv[++i], 1, 64);
-        } else if (strcmp(a, "-o") == 0 && has_value) {
-            o.out = argv[++i];
-        } else if (strcmp(a, "-z") == 0 && has_value) {
-            o.tokenizer = argv[++i];
-        } else if (a[0] == '-' && a[1]) {
-            die("unknown option or missing value: %s (see --help)", a);
-        } else if (n_pos < 3) {
-            pos[n_pos++] = a;
-        } else {
-            die("unexpected argument '%s' (see --help)", a);
-        }
-    }
+    opts_cmd cmd = {tool_name, synopsis, epilog, table, pos, 3, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
     o.cmd = pos[0], o.model = pos[1], o.arg = pos[2];
-    static const struct { const char *name; int (*run)(const opts *); bool arg; } cmds[] = {
+    static const struct { const char *name; int (*run)(const inspect_args *); bool arg; } cmds[] = {
         {"info", cmd_info, false}, {"tensors", cmd_tensors, false}, {"tokens", cmd_tokens, true},
         {"trace", cmd_trace, true}, {"attention", cmd_attention, true}, {"diff", cmd_diff, true},
     };
-    if (!o.cmd) die("%s", "no command given (see --help)");
+    if (!o.cmd) exit(opts_error(&cmd, "no command given"));
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         if (strcmp(o.cmd, cmds[i].name) != 0) continue;
         if (!o.model || cmds[i].arg != (o.arg != NULL))
-            die("%s takes %s (see --help)", o.cmd, cmds[i].arg ? "a model and one more argument" : "a model");
+            exit(opts_error(&cmd, "%s takes %s", o.cmd, cmds[i].arg ? "a model and one more argument" : "a model"));
         return cmds[i].run(&o);
     }
-    die("unknown command '%s' (see --help)", o.cmd);
+    exit(opts_error(&cmd, "unknown command '%s'", o.cmd));
 }

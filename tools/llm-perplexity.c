@@ -23,35 +23,18 @@
 #include <string.h>
 
 #include "llm.h"
+#include "opts.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-perplexity";
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: llm-perplexity -m MODEL [-z TOKENIZER] -f TEXT [-c CHUNK] [--kl-base BASE_MODEL]\n"
     "                      [-t THREADS] [--per-token] [--json]\n"
-    "  -m MODEL         GGUF file or llama2.c checkpoint to measure\n"
-    "  -z TOKENIZER     tokenizer.bin for llama2.c checkpoints (used for -m and\n"
-    "                   --kl-base; default: tokenizer.bin beside each checkpoint)\n"
-    "  -f TEXT          file whose text to score (one trailing newline is dropped)\n"
-    "  -c CHUNK         tokens per chunk; the second half of each is scored (default 128)\n"
-    "  --kl-base BASE   also evaluate BASE on the same tokens and report the mean\n"
-    "                   KL(P_base || P_model), how often the top tokens agree, and\n"
-    "                   the perplexity ratio model/base\n"
-    "  -t THREADS       worker threads per model (default 1)\n"
-    "  --per-token      one decode per token instead of one per chunk\n"
-    "                   (the same figures, slower: for measuring the difference)\n"
-    "  --json           print the results as one JSON object\n"
-    "The time the evaluation took goes to stderr.\n";
+    "Scores a text: the perplexity of a model on it, and optionally how far its\n"
+    "predictions are from another model's.\n\n";
 
-/* A decimal integer in [lo, hi], or death naming the option. */
-static int32_t parse_int(const char *s, const char *opt, long lo, long hi) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi)
-        die("%s wants an integer from %ld to %ld, not '%s'", opt, lo, hi, s);
-    return (int32_t)v;
-}
+static const char epilog[] = "\nThe time the evaluation took goes to stderr.\n";
 
 /* Tokenizes text with BOS, growing the buffer to the reported size. */
 static int32_t *tokenize(const llm_model *model, const char *text, size_t len, size_t *n) {
@@ -237,38 +220,27 @@ static void report(const totals *t, size_t n_tokens, size_t n_chunk, int32_t n_c
 
 int main(int argc, char **argv) {
     const char *model_path = NULL, *base_path = NULL, *text_path = NULL, *tokenizer = NULL;
-    int32_t n_ctx = 128, n_threads = llm_ctx_default_params().n_threads;
+    int32_t n_ctx = 128, n_threads = opts_n_cores();
     int json = 0, per_token = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_value = i + 1 < argc;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            json = 1;
-        } else if (strcmp(a, "--per-token") == 0) {
-            per_token = 1;
-        } else if (strcmp(a, "-m") == 0 && has_value) {
-            model_path = argv[++i];
-        } else if (strcmp(a, "-z") == 0 && has_value) {
-            tokenizer = argv[++i];
-        } else if (strcmp(a, "-f") == 0 && has_value) {
-            text_path = argv[++i];
-        } else if (strcmp(a, "--kl-base") == 0 && has_value) {
-            base_path = argv[++i];
-        } else if (strcmp(a, "-c") == 0 && has_value) {
-            n_ctx = parse_int(argv[++i], "-c", 3, INT32_MAX / 2);
-        } else if (strcmp(a, "-t") == 0 && has_value) {
-            n_threads = parse_int(argv[++i], "-t", 1, 256);
-        } else if (strcmp(a, "--kl-base") == 0 || (a[0] == '-' && a[1] && !a[2] && strchr("mzfct", a[1]))) {
-            die("option %s needs a value (see --help)", a);
-        } else {
-            die("unknown argument '%s' (see --help)", a);
-        }
-    }
-    if (!model_path) die("no model given: -m MODEL (see --help)");
-    if (!text_path) die("no text given: -f TEXT (see --help)");
+    const opt table[] = {
+        {"m", "model", OPT_STR, &model_path, 0, 0, "MODEL", "GGUF file or llama2.c checkpoint to measure", NULL},
+        {"z", "tokenizer", OPT_STR, &tokenizer, 0, 0, "TOKENIZER",
+         "tokenizer.bin for llama2.c checkpoints (used for -m and\n--kl-base; default: tokenizer.bin beside each checkpoint)", NULL},
+        {"f", "file", OPT_STR, &text_path, 0, 0, "TEXT", "file whose text to score (one trailing newline is dropped)", NULL},
+        {"c", "ctx-size", OPT_INT, &n_ctx, 3, INT32_MAX / 2, "CHUNK",
+         "tokens per chunk; the second half of each is scored (default 128)", NULL},
+        {NULL, "kl-base", OPT_STR, &base_path, 0, 0, "BASE",
+         "also evaluate BASE on the same tokens and report the mean\nKL(P_base || P_model), how often the top tokens agree, and\n"
+         "the perplexity ratio model/base", NULL},
+        {"t", "threads", OPT_INT, &n_threads, 1, 256, "THREADS", "worker threads per model (default: the number of cores)", NULL},
+        {NULL, "per-token", OPT_FLAG, &per_token, 0, 0, NULL,
+         "one decode per token instead of one per chunk\n(the same figures, slower: for measuring the difference)", NULL},
+        {NULL, "json", OPT_FLAG, &json, 0, 0, NULL, "print the results as one JSON object", NULL},
+        OPTS_END};
+    opts_cmd cmd = {tool_name, synopsis, epilog, table, NULL, 0, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
+    if (!model_path) exit(opts_error(&cmd, "no model given: -m MODEL"));
+    if (!text_path) exit(opts_error(&cmd, "no text given: -f TEXT"));
 
     size_t len;
     char *text = read_file(text_path, &len);

@@ -24,6 +24,7 @@
 #include "gguf_write.h"
 #include "model.h"
 #include "quant.h"
+#include "opts.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-synth";
@@ -79,39 +80,30 @@ static const wtype wtypes[] = {
 #define N_SHAPES (sizeof shapes / sizeof shapes[0])
 #define N_WTYPES (sizeof wtypes / sizeof wtypes[0])
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: llm-synth --shape NAME --type TYPE --vocab VOCAB.gguf -o OUT.gguf [--seed S]\n"
-            "Writes a GGUF with random weights, normal(0, 0.02), norms 1.\n\n"
-            "  --shape NAME   tiny            dim 64,   ffn 128,  2 layers,  4 heads,  2 KV heads\n"
-            "                 tiny-256        dim 256,  ffn 768,  4 layers,  4 heads,  2 KV heads\n"
-            "                                 (rows that fit K-quant blocks of 256)\n"
-            "                 stories15M      dim 288,  ffn 768,  6 layers,  6 heads,  6 KV heads\n"
-            "                 stories110M     dim 768,  ffn 2048, 12 layers, 12 heads, 12 KV heads\n"
-            "                 tinyllama-1.1B  dim 2048, ffn 5632, 22 layers, 32 heads, 4 KV heads\n"
-            "                 llama-3.2-1B    dim 2048, ffn 8192, 16 layers, 32 heads, 8 KV heads,\n"
-            "                                 tied, rope base 500000, Llama 3.1 rope_freqs\n"
-            "                 smollm2-135M    dim 576,  ffn 1536, 30 layers,  9 heads, 3 KV heads,\n"
-            "                                 tied, rope base 100000\n"
-            "                 qwen2.5-0.5B    dim 896,  ffn 4864, 24 layers, 14 heads, 2 KV heads,\n"
-            "                                 qwen2: q/k/v biases, NeoX RoPE, tied, base 1000000\n"
-            "                 tiny-llama3, tiny-qwen2: tiny's sizes with those features\n"
-            "                 qwen3-0.6B      dim 1024, ffn 3072, 28 layers, 16 heads, 8 KV heads of 128,\n"
-            "                                 q/k norms, tied, base 1000000\n"
-            "                 gemma-3-1B      dim 1152, ffn 6912, 26 layers, 4 heads, 1 KV head of 256,\n"
-            "                                 GELU, post-norms, q/k norms, 512-token window in 5 of 6\n"
-            "                                 layers, tied\n"
-            "                 phi-3.5-mini    dim 3072, ffn 8192, 32 layers, 32 heads, 32 KV heads,\n"
-            "                                 fused qkv and gate/up\n"
-            "  --type TYPE    f32, f16, bf16, q8_0 or q4_0 for the weight matrices;\n"
-            "                 norms stay F32; with q4_0 the output head is Q8_0\n"
-            "  --vocab FILE   GGUF whose tokenizer.ggml.* keys are copied; its token\n"
-            "                 count is the model's n_vocab (e.g. 32000 for\n"
-            "                 ggml-vocab-llama-spm.gguf)\n"
-            "  -o FILE        output path\n"
-            "  --seed S       seed of the weights (default 1)\n"
-            "  -h, --help     this help\n");
-}
+static const char synopsis[] =
+    "usage: llm-synth --shape NAME --type TYPE --vocab VOCAB.gguf -o OUT.gguf [--seed S]\n"
+    "Writes a GGUF with random weights, normal(0, 0.02), norms 1.\n\n";
+
+static const char shapes_help[] =
+    "tiny            dim 64,   ffn 128,  2 layers,  4 heads,  2 KV heads\n"
+    "tiny-256        dim 256,  ffn 768,  4 layers,  4 heads,  2 KV heads\n"
+    "                (rows that fit K-quant blocks of 256)\n"
+    "stories15M      dim 288,  ffn 768,  6 layers,  6 heads,  6 KV heads\n"
+    "stories110M     dim 768,  ffn 2048, 12 layers, 12 heads, 12 KV heads\n"
+    "tinyllama-1.1B  dim 2048, ffn 5632, 22 layers, 32 heads, 4 KV heads\n"
+    "llama-3.2-1B    dim 2048, ffn 8192, 16 layers, 32 heads, 8 KV heads,\n"
+    "                tied, rope base 500000, Llama 3.1 rope_freqs\n"
+    "smollm2-135M    dim 576,  ffn 1536, 30 layers,  9 heads, 3 KV heads,\n"
+    "                tied, rope base 100000\n"
+    "qwen2.5-0.5B    dim 896,  ffn 4864, 24 layers, 14 heads, 2 KV heads,\n"
+    "                qwen2: q/k/v biases, NeoX RoPE, tied, base 1000000\n"
+    "tiny-llama3, tiny-qwen2: tiny's sizes with those features\n"
+    "qwen3-0.6B      dim 1024, ffn 3072, 28 layers, 16 heads, 8 KV heads of 128,\n"
+    "                q/k norms, tied, base 1000000\n"
+    "gemma-3-1B      dim 1152, ffn 6912, 26 layers, 4 heads, 1 KV head of 256,\n"
+    "                GELU, post-norms, q/k norms, 512-token window in 5 of 6 layers, tied\n"
+    "phi-3.5-mini    dim 3072, ffn 8192, 32 layers, 32 heads, 32 KV heads,\n"
+    "                fused qkv and gate/up";
 
 /* ---------------------------------------------------------------- random */
 
@@ -317,34 +309,22 @@ static const wtype *find_wtype(const char *name) {
     die("unknown type '%s' (see --help)", name);
 }
 
-static uint64_t parse_seed(const char *s) {
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end || s[0] == '-') die("invalid seed '%s'", s);
-    return v;
-}
-
 int main(int argc, char **argv) {
     const char *shape_name = NULL, *type_name = NULL, *vocab = NULL, *out = NULL;
     uint64_t seed = 1;
-    for (int i = 1; i < argc; i += 2) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        const char **dst = strcmp(a, "--shape") == 0 ? &shape_name
-                           : strcmp(a, "--type") == 0 ? &type_name
-                           : strcmp(a, "--vocab") == 0 ? &vocab
-                           : strcmp(a, "-o") == 0 ? &out
-                           : NULL;
-        if (!dst && strcmp(a, "--seed") != 0) die("unknown argument '%s' (see --help)", a);
-        if (!v) die("option %s needs a value (see --help)", a);
-        if (dst) *dst = v;
-        else seed = parse_seed(v);
-    }
-    if (!shape_name || !type_name || !vocab || !out)
-        die("--shape, --type, --vocab and -o are required (see --help)");
+    const opt table[] = {
+        {NULL, "shape", OPT_STR, &shape_name, 0, 0, "NAME", shapes_help, NULL},
+        {NULL, "type", OPT_STR, &type_name, 0, 0, "TYPE",
+         "f32, f16, bf16, q8_0 or q4_0 for the weight matrices;\nnorms stay F32; with q4_0 the output head is Q8_0", NULL},
+        {NULL, "vocab", OPT_STR, &vocab, 0, 0, "FILE",
+         "GGUF whose tokenizer.ggml.* keys are copied; its token\ncount is the model's n_vocab (e.g. 32000 for\n"
+         "ggml-vocab-llama-spm.gguf)", NULL},
+        {"o", NULL, OPT_STR, &out, 0, 0, "FILE", "output path", NULL},
+        {NULL, "seed", OPT_U64, &seed, 0, 0, "S", "seed of the weights (default 1)", NULL},
+        OPTS_END};
+    opts_cmd cmd = {tool_name, synopsis, NULL, table, NULL, 0, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
+    if (!shape_name || !type_name || !vocab || !out) exit(opts_error(&cmd, "--shape, --type, --vocab and -o are required"));
     const shape *sh = find_shape(shape_name);
     const wtype *t = find_wtype(type_name);
 

@@ -9,23 +9,16 @@
 #include <cJSON.h>
 
 #include "llm.h"
+#include "opts.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-template";
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: llm-template (-m MODEL | --template FILE | --name NAME) --messages FILE.json\n"
     "                    [--bos TEXT] [--eos TEXT] [--no-generation-prompt] [--var KEY=JSON]...\n"
     "                    [--date YYYY-MM-DD]\n"
-    "  -m MODEL                GGUF file whose tokenizer.chat_template (and BOS/EOS) to use\n"
-    "  --template FILE         Jinja template source\n"
-    "  --name NAME             a built-in template (--list-names prints them)\n"
-    "  --messages FILE.json    [{\"role\": ..., \"content\": ...}, ...], - for stdin; content may\n"
-    "                          be a string or a list of {\"type\": \"text\", \"text\": ...} parts\n"
-    "  --bos TEXT, --eos TEXT  the bos_token / eos_token the template sees\n"
-    "  --no-generation-prompt  add_generation_prompt = false\n"
-    "  --var KEY=JSON          an extra template variable, e.g. --var enable_thinking=false\n"
-    "  --date YYYY-MM-DD       the day strftime_now reports (default: today)\n";
+    "Renders a conversation with a chat template and prints exactly the bytes.\n\n";
 
 /* A NUL-terminated copy of the file's bytes ("-": standard input). */
 static char *slurp(const char *opt, const char *path) {
@@ -36,7 +29,6 @@ static char *slurp(const char *opt, const char *path) {
     fclose(f);
     char *s = read_file(file, &n);
     if (memchr(s, 0, n)) die("%s: %s holds a NUL byte", opt, path);
-    s[n] = 0; /* read_file leaves room: its buffer is never full */
     return s;
 }
 
@@ -74,16 +66,18 @@ static llm_chat_message *read_messages(const char *path, size_t *n, cJSON **doc)
     return m;
 }
 
-/* --var KEY=JSON, added to the object vars. */
-static void add_var(cJSON *vars, const char *arg) {
+/* --var KEY=JSON, added to the object vars: NULL, or why it is refused. */
+static const char *add_var(const char *arg, void *dst) {
+    cJSON *vars = dst;
     const char *eq = strchr(arg, '=');
-    if (!eq || eq == arg) die("--var: '%s' is not KEY=JSON", arg);
+    if (!eq || eq == arg) return "expected KEY=JSON";
     cJSON *v = cJSON_Parse(eq + 1);
-    if (!v) die("--var: the value of '%.*s' is not JSON: %s", (int)(eq - arg), arg, eq + 1);
+    if (!v) return "the value is not JSON";
     char *key = strndup(arg, (size_t)(eq - arg));
     cJSON_DeleteItemFromObjectCaseSensitive(vars, key);
     cJSON_AddItemToObject(vars, key, v);
     free(key);
+    return NULL;
 }
 
 /* The option an llm_chat_apply error is about, as a message prefix. */
@@ -95,37 +89,35 @@ static const char *option_of(const char *msg) {
     return "";
 }
 
-static const char *need_arg(int argc, char **argv, int *i) {
-    if (*i + 1 >= argc) die("%s needs an argument", argv[*i]);
-    return argv[++*i];
-}
-
 int main(int argc, char **argv) {
     const char *model_path = NULL, *template_path = NULL, *messages_path = NULL;
     llm_chat_params p = llm_chat_default_params();
     cJSON *vars = cJSON_CreateObject();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-m")) model_path = need_arg(argc, argv, &i);
-        else if (!strcmp(a, "--template")) template_path = need_arg(argc, argv, &i);
-        else if (!strcmp(a, "--name")) p.template_name = need_arg(argc, argv, &i);
-        else if (!strcmp(a, "--messages")) messages_path = need_arg(argc, argv, &i);
-        else if (!strcmp(a, "--bos")) p.bos_token = need_arg(argc, argv, &i);
-        else if (!strcmp(a, "--eos")) p.eos_token = need_arg(argc, argv, &i);
-        else if (!strcmp(a, "--no-generation-prompt")) p.add_generation_prompt = 0;
-        else if (!strcmp(a, "--var")) add_var(vars, need_arg(argc, argv, &i));
-        else if (!strcmp(a, "--date")) p.date = need_arg(argc, argv, &i);
-        else if (!strcmp(a, "--list-names")) {
-            for (const char *const *n = llm_chat_builtin_names(); *n; n++) printf("%s\n", *n);
-            return 0;
-        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        } else die("unknown option '%s'\n%s", a, usage);
+    int no_gen = 0, list = 0;
+    const opt table[] = {
+        {"m", "model", OPT_STR, &model_path, 0, 0, "MODEL", "GGUF file whose tokenizer.chat_template (and BOS/EOS) to use", NULL},
+        {NULL, "template", OPT_STR, &template_path, 0, 0, "FILE", "Jinja template source", NULL},
+        {NULL, "name", OPT_STR, &p.template_name, 0, 0, "NAME", "a built-in template (--list-names prints them)", NULL},
+        {NULL, "list-names", OPT_FLAG, &list, 0, 0, NULL, "print the built-in templates' names", NULL},
+        {NULL, "messages", OPT_STR, &messages_path, 0, 0, "FILE.json",
+         "[{\"role\": ..., \"content\": ...}, ...], - for stdin; content may\n"
+         "be a string or a list of {\"type\": \"text\", \"text\": ...} parts", NULL},
+        {NULL, "bos", OPT_STR, &p.bos_token, 0, 0, "TEXT", "the bos_token the template sees", NULL},
+        {NULL, "eos", OPT_STR, &p.eos_token, 0, 0, "TEXT", "the eos_token the template sees", NULL},
+        {NULL, "no-generation-prompt", OPT_FLAG, &no_gen, 0, 0, NULL, "add_generation_prompt = false", NULL},
+        {NULL, "var", OPT_CALL, vars, 0, 0, "KEY=JSON", "an extra template variable, e.g. --var enable_thinking=false", add_var},
+        {NULL, "date", OPT_STR, &p.date, 0, 0, "YYYY-MM-DD", "the day strftime_now reports (default: today)", NULL},
+        OPTS_END};
+    opts_cmd cmd = {tool_name, synopsis, NULL, table, NULL, 0, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
+    if (list) {
+        for (const char *const *n = llm_chat_builtin_names(); *n; n++) printf("%s\n", *n);
+        return 0;
     }
+    if (no_gen) p.add_generation_prompt = 0;
     if (!!model_path + !!template_path + !!p.template_name != 1)
-        die("give exactly one of -m, --template and --name\n%s", usage);
-    if (!messages_path) die("--messages is required\n%s", usage);
+        exit(opts_error(&cmd, "give exactly one of -m, --template and --name"));
+    if (!messages_path) exit(opts_error(&cmd, "--messages is required"));
 
     llm_error err = {0};
     llm_model *model = NULL;
@@ -144,13 +136,10 @@ int main(int argc, char **argv) {
         out = xmalloc(need);
         s = llm_chat_apply(model, &p, msgs, n_msgs, out, need, &need, &err);
     }
-    if (s == LLM_ERR_TEMPLATE) { /* the template's own message, as it raised it */
-        fprintf(stderr, "%s\n", err.msg);
-        return 1;
-    }
-    if (s != LLM_OK) die("%s%s", option_of(err.msg), err.msg);
-    fwrite(out, 1, need - 1, stdout);
-    if (fflush(stdout) != 0) die("cannot write the output");
+    int rc = s == LLM_ERR_TEMPLATE; /* the template's own message, as it raised it */
+    if (rc) fprintf(stderr, "%s\n", err.msg);
+    else if (s != LLM_OK) die("%s%s", option_of(err.msg), err.msg);
+    else if (fwrite(out, 1, need - 1, stdout) != need - 1 || fflush(stdout) != 0) die("cannot write the output");
 
     for (size_t i = 0; i < n_msgs; i++) free((char *)msgs[i].content);
     free(msgs);
@@ -160,5 +149,5 @@ int main(int argc, char **argv) {
     cJSON_Delete(doc);
     cJSON_Delete(vars);
     llm_model_free(model);
-    return 0;
+    return rc;
 }

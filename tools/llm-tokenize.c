@@ -5,19 +5,14 @@
 #include <string.h>
 
 #include "llm.h"
+#include "opts.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-tokenize";
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: llm-tokenize -m MODEL [-z TOKENIZER] (-p TEXT | -f FILE) [--no-bos] [--special] [--pieces]\n"
-    "  -m MODEL      GGUF file or llama2.c checkpoint\n"
-    "  -z TOKENIZER  tokenizer.bin for a llama2.c checkpoint (default: beside it)\n"
-    "  -p TEXT       text to tokenize\n"
-    "  -f FILE       file whose bytes to tokenize\n"
-    "  --no-bos      do not prepend the BOS token\n"
-    "  --special     match control tokens written in the text (<s>, ...)\n"
-    "  --pieces      print one token per line as: id 'piece' (control tokens: their text)\n";
+    "Prints the token ids of a text.\n\n";
 
 static int32_t *alloc_ids(size_t n) {
     int32_t *ids = n <= SIZE_MAX / sizeof *ids ? malloc(n * sizeof *ids) : NULL;
@@ -69,36 +64,22 @@ int main(int argc, char **argv) {
     const char *model_path = NULL, *text = NULL, *file = NULL;
     llm_model_params params = llm_model_default_params();
     params.vocab_only = true; /* only the tokenizer is needed: vocabulary files open too */
-    uint32_t flags = LLM_TOKENIZE_ADD_BOS;
-    int pieces = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int has_value = i + 1 < argc;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--no-bos") == 0) {
-            flags &= ~LLM_TOKENIZE_ADD_BOS;
-        } else if (strcmp(a, "--special") == 0) {
-            flags |= LLM_TOKENIZE_SPECIAL;
-        } else if (strcmp(a, "--pieces") == 0) {
-            pieces = 1;
-        } else if (strcmp(a, "-m") == 0 && has_value) {
-            model_path = argv[++i];
-        } else if (strcmp(a, "-z") == 0 && has_value) {
-            params.tokenizer_path = argv[++i];
-        } else if (strcmp(a, "-p") == 0 && has_value) {
-            text = argv[++i];
-        } else if (strcmp(a, "-f") == 0 && has_value) {
-            file = argv[++i];
-        } else if (a[0] == '-' && a[1] && !a[2] && strchr("mzpf", a[1])) {
-            die("option %s needs a value (see --help)", a);
-        } else {
-            die("unknown argument '%s' (see --help)", a);
-        }
-    }
-    if (!model_path) die("%s", "no model given: -m MODEL (see --help)");
-    if (!text == !file) die("%s", "give exactly one of -p TEXT or -f FILE (see --help)");
+    int no_bos = 0, special = 0, pieces = 0;
+    const opt table[] = {
+        {"m", "model", OPT_STR, &model_path, 0, 0, "MODEL", "GGUF file or llama2.c checkpoint", NULL},
+        {"z", "tokenizer", OPT_STR, &params.tokenizer_path, 0, 0, "TOKENIZER",
+         "tokenizer.bin for a llama2.c checkpoint (default: beside it)", NULL},
+        {"p", "prompt", OPT_STR, &text, 0, 0, "TEXT", "text to tokenize", NULL},
+        {"f", "file", OPT_STR, &file, 0, 0, "FILE", "file whose bytes to tokenize", NULL},
+        {NULL, "no-bos", OPT_FLAG, &no_bos, 0, 0, NULL, "do not prepend the BOS token", NULL},
+        {NULL, "special", OPT_FLAG, &special, 0, 0, NULL, "match control tokens written in the text (<s>, ...)", NULL},
+        {NULL, "pieces", OPT_FLAG, &pieces, 0, 0, NULL, "print one token per line as: id 'piece' (control\ntokens: their text)", NULL},
+        OPTS_END};
+    opts_cmd cmd = {tool_name, synopsis, NULL, table, NULL, 0, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
+    if (!model_path) exit(opts_error(&cmd, "no model given: -m MODEL"));
+    if (!text == !file) exit(opts_error(&cmd, "give exactly one of -p TEXT or -f FILE"));
+    uint32_t flags = (no_bos ? 0 : LLM_TOKENIZE_ADD_BOS) | (special ? LLM_TOKENIZE_SPECIAL : 0);
 
     size_t len;
     char *data = NULL;

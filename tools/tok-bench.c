@@ -16,14 +16,14 @@
 #include "model.h"
 #include "tokenizer_bpe.h"
 #include "vocab.h"
+#include "opts.h"
 #include "toolutil.h"
 
 const char *const tool_name = "tok-bench";
 
-static const char usage[] =
+static const char synopsis[] =
     "usage: tok-bench VOCAB.gguf [-f FILE] [-r REPS]\n"
-    "  -f FILE   text to repeat to 1, 2 and 4 MB (default: a built-in sample)\n"
-    "  -r REPS   timed runs per size, the fastest reported (default 3)\n";
+    "Tokenizer encode speed on a vocabulary alone.\n\n";
 
 static const char sample[] =
     "The quick brown fox jumps over the lazy dog. It's 3:45pm on 2024-05-17, and we've "
@@ -61,18 +61,14 @@ static void bench(const llm_model *m, const char *label, const char *text, size_
 
 int main(int argc, char **argv) {
     const char *vocab_path = NULL, *file = NULL;
-    int reps = 3;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-f") && i + 1 < argc)
-            file = argv[++i];
-        else if (!strcmp(argv[i], "-r") && i + 1 < argc)
-            reps = atoi(argv[++i]);
-        else if (argv[i][0] != '-' && !vocab_path)
-            vocab_path = argv[i];
-        else
-            die("%s", usage);
-    }
-    if (!vocab_path || reps < 1) die("%s", usage);
+    int32_t reps = 3;
+    const opt table[] = {
+        {"f", "file", OPT_STR, &file, 0, 0, "FILE", "text to repeat to 1, 2 and 4 MB (default: a built-in sample)", NULL},
+        {"r", "repetitions", OPT_INT, &reps, 1, 1000, "REPS", "timed runs per size, the fastest reported (default 3)", NULL},
+        OPTS_END};
+    opts_cmd cmd = {tool_name, synopsis, NULL, table, &vocab_path, 1, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
+    if (!vocab_path) exit(opts_error(&cmd, "no vocabulary given: tok-bench VOCAB.gguf"));
 
     llm_model m;
     memset(&m, 0, sizeof m);

@@ -42,6 +42,7 @@ char *read_file(const char *path, size_t *len) {
     }
     if (ferror(f)) die("cannot read %s", path);
     fclose(f);
+    buf[n] = 0; /* n < cap: the loop grows the buffer whenever it is full */
     *len = n;
     return buf;
 }

@@ -12,8 +12,8 @@ extern const char *const tool_name;
 _Noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* malloc that dies with a message instead of returning NULL. */
 void *xmalloc(size_t n);
-/* The whole file's bytes (they may hold NULs), *len their count; dies
- * with a message naming the file on any error. */
+/* The whole file's bytes (they may hold NULs), *len their count, and a
+ * NUL after them; dies with a message naming the file on any error. */
 char *read_file(const char *path, size_t *len);
 /* Seconds on the monotonic clock, for timing. */
 double now(void);

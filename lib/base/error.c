@@ -4,6 +4,14 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Longest message composed before it is cut to fit an llm_error: two
+ * paths of PATH_MAX and a reason (input paths longer than PATH_MAX are
+ * refused, without repeating them, before they reach a message). */
+#define FULL_MSG 9216
+/* Bytes kept from the start of a message that is cut; the rest of the
+ * room goes to its end. */
+#define HEAD 64
+
 const char *llm_strerror(llm_status code) {
     switch (code) {
     case LLM_OK: return "success";
@@ -21,26 +29,42 @@ const char *llm_strerror(llm_status code) {
     return "unknown status";
 }
 
+/* Stores the n-byte message src in err->msg. One that does not fit loses
+ * its middle, not its end: messages name the file first and the reason
+ * last, so a long path must not push the reason out. The cuts avoid the
+ * inside of a UTF-8 sequence. */
+static void store(llm_error *err, const char *src, size_t n) {
+    size_t cap = sizeof err->msg - 1;
+    if (n <= cap) {
+        memcpy(err->msg, src, n);
+        err->msg[n] = 0;
+        return;
+    }
+    size_t head = HEAD, tail = n - (cap - HEAD - 3);
+    while (head > 0 && ((unsigned char)src[head] & 0xC0) == 0x80) head--;
+    while (tail < n && ((unsigned char)src[tail] & 0xC0) == 0x80) tail++;
+    memcpy(err->msg, src, head);
+    memcpy(err->msg + head, "...", 3);
+    memcpy(err->msg + head + 3, src + tail, n - tail);
+    err->msg[head + 3 + n - tail] = 0;
+}
+
 llm_status llm_fail(llm_error *err, llm_status code, const char *fmt, ...) {
     if (err) {
+        char full[FULL_MSG];
         va_list ap;
         va_start(ap, fmt);
-        err->code = code;
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        int n = vsnprintf(full, sizeof full, fmt, ap);
         va_end(ap);
+        err->code = code;
+        store(err, full, n < 0 ? 0 : (size_t)n < sizeof full ? (size_t)n : sizeof full - 1);
     }
     return code;
 }
 
 void llm_error_prefix(llm_error *err, const char *context) {
     if (!err || !context) return;
-    size_t cap = sizeof err->msg - 1;
-    size_t clen = strlen(context) + 2; /* "context: " */
-    if (clen > cap) return;
-    size_t mlen = strnlen(err->msg, cap);
-    if (mlen > cap - clen) mlen = cap - clen;
-    memmove(err->msg + clen, err->msg, mlen);
-    memcpy(err->msg, context, clen - 2);
-    memcpy(err->msg + clen - 2, ": ", 2);
-    err->msg[clen + mlen] = 0;
+    char full[FULL_MSG];
+    int n = snprintf(full, sizeof full, "%s: %.*s", context, (int)sizeof err->msg, err->msg);
+    store(err, full, n < 0 ? 0 : (size_t)n < sizeof full ? (size_t)n : sizeof full - 1);
 }

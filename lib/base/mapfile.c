@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -12,10 +13,16 @@
 /* Maps the file read-only and private: the pages are shared with the page
  * cache, never copied, and nothing the library does can write to the file.
  * An empty file gives a map with size 0 (parsers then report it as
- * truncated) since mmap refuses length 0. */
+ * truncated) since mmap refuses length 0. The file is opened with
+ * O_NONBLOCK, which regular files ignore: a FIFO (or a terminal, or a
+ * device) would otherwise block open() until a writer appears, hanging
+ * the caller, rather than reach the regular-file check below. */
 llm_status llm_map_open(llm_map *map, const char *path, llm_error *err) {
     memset(map, 0, sizeof *map);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    size_t len = strnlen(path, PATH_MAX);
+    if (len == PATH_MAX) /* open() would refuse it; a message holding it would lose its reason */
+        return llm_fail(err, LLM_ERR_IO, "cannot open a path of PATH_MAX (%d) bytes or more", PATH_MAX);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return llm_fail(err, LLM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;

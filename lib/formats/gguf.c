@@ -221,6 +221,39 @@ static llm_status read_tensor_info(reader *r, gguf_tensor *t) {
     return LLM_OK;
 }
 
+static int offset_cmp(const void *a, const void *b) {
+    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
+    return x->offset != y->offset ? (x->offset < y->offset ? -1 : 1) : 0;
+}
+
+/* Refuses tensors whose data ranges overlap, as no GGUF writer lays them
+ * out: with each byte of the data section owned by at most one tensor, the
+ * declared sizes add up to at most the file's size, so work that follows
+ * the tensors (quantizing, converting, checking) is bounded by the real
+ * file, not by what a header claims. Empty tensors own no bytes. Sorting
+ * pointers by offset keeps this O(n log n). */
+static llm_status check_disjoint(const gguf_file *f, llm_error *err) {
+    if (f->n_tensors < 2) return LLM_OK;
+    const gguf_tensor **v = llm_malloc(f->n_tensors * sizeof *v);
+    if (!v) return llm_fail(err, LLM_ERR_NOMEM, "out of memory checking tensor data ranges");
+    for (uint64_t i = 0; i < f->n_tensors; i++) v[i] = &f->tensors[i];
+    qsort(v, f->n_tensors, sizeof *v, offset_cmp);
+    llm_status s = LLM_OK;
+    const gguf_tensor *owner = NULL; /* the non-empty tensor reaching furthest so far */
+    for (uint64_t i = 0; i < f->n_tensors && !s; i++) {
+        const gguf_tensor *t = v[i];
+        if (!t->nbytes) continue;
+        if (owner && t->offset < owner->offset + owner->nbytes)
+            s = llm_fail(err, LLM_ERR_FORMAT, "tensors '%.*s' and '%.*s' share data bytes (at %llu and %llu)",
+                         (int)(owner->name.len > 64 ? 64 : owner->name.len), owner->name.ptr,
+                         (int)(t->name.len > 64 ? 64 : t->name.len), t->name.ptr,
+                         (unsigned long long)owner->offset, (unsigned long long)t->offset);
+        if (!owner || t->offset + t->nbytes > owner->offset + owner->nbytes) owner = t;
+    }
+    free(v);
+    return s;
+}
+
 /* Places each tensor in the data section: aligned, inside the image, and
  * at an address its element type may be read from directly. */
 static llm_status place_tensors(gguf_file *f, llm_error *err) {
@@ -241,7 +274,8 @@ static llm_status place_tensors(gguf_file *f, llm_error *err) {
             return llm_fail(err, LLM_ERR_FORMAT, "tensor '%.*s': data is misaligned for %s",
                             nl, t->name.ptr, dt->name);
     }
-    return check_unique(&f->tensors[0].name, f->n_tensors, sizeof f->tensors[0], "tensor", err);
+    llm_status s = check_unique(&f->tensors[0].name, f->n_tensors, sizeof f->tensors[0], "tensor", err);
+    return s ? s : check_disjoint(f, err);
 }
 
 static llm_status read_alignment(gguf_file *f, llm_error *err) {

@@ -1,8 +1,9 @@
 /* GGUF reader. gguf_parse validates a whole file image up front — header,
  * every metadata value, every tensor's shape, type, offset and size against
- * the image — so that everything after it may trust what it reads. Strings
- * and values point into the image (zero-copy); only the index arrays below
- * are allocated. */
+ * the image, no two tensors sharing bytes — so that everything after it may
+ * trust what it reads, and work that follows the tensors is bounded by the
+ * image's real size. Strings and values point into the image (zero-copy);
+ * only the index arrays below are allocated. */
 #ifndef LLM_GGUF_H
 #define LLM_GGUF_H
 

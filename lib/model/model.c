@@ -31,6 +31,7 @@ static llm_status arch_hparams_validate(const llm_hparams *h, llm_error *err) {
         {"attention scale", h->attn_scale, false}, {"logit scale", h->logit_scale, false},
         {"attention soft-cap", h->attn_softcap, true}, {"logit soft-cap", h->final_softcap, true},
         {"sliding-window rope base", h->rope_base_swa, false}, {"sliding-window rope scale", h->rope_scale_swa, false},
+        {"rope attention factor", h->rope_attn_factor, false},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (!((f[i].v > 0.0f || (f[i].zero_ok && f[i].v == 0.0f)) && f[i].v < 1e30f))
@@ -56,10 +57,12 @@ llm_status llm_hparams_validate(const llm_hparams *h, llm_error *err) {
     if (h->n_rot <= 0 || h->n_rot > h->head_dim || h->n_rot % 2)
         return llm_fail(err, LLM_ERR_FORMAT, "rope dimension %d must be even and at most the head size %d",
                         h->n_rot, h->head_dim);
-    if (!(h->rope_base > 0) || !(h->rms_eps >= 0))
-        return llm_fail(err, LLM_ERR_FORMAT, "rope base %g or rms epsilon %g out of range",
-                        (double)h->rope_base, (double)h->rms_eps);
     return arch_hparams_validate(h, err);
+}
+
+llm_status llm_check_range(const char *what, double v, double lo, double hi, llm_error *err) {
+    if (v >= lo && v <= hi) return LLM_OK;
+    return llm_fail(err, LLM_ERR_FORMAT, "%s is %g, not a number from %g to %g", what, v, lo, hi);
 }
 
 llm_status llm_model_validate(const llm_model *m, llm_error *err) {
@@ -179,11 +182,13 @@ static llm_status arch_u32(const gguf_file *f, const char *arch, const char *key
     return gguf_u32_or(f, full, def, out, err);
 }
 
-static llm_status arch_f32(const gguf_file *f, const char *arch, const char *key, float def,
-                           float *out, llm_error *err) {
+/* ARCH.key, or def when absent; either must lie in [lo, hi]. */
+static llm_status arch_f32(const gguf_file *f, const char *arch, const char *key, float def, double lo,
+                           double hi, float *out, llm_error *err) {
     char full[96];
     snprintf(full, sizeof full, "%s.%s", arch, key);
-    return gguf_f32_or(f, full, def, out, err);
+    llm_status s = gguf_f32_or(f, full, def, out, err);
+    return s ? s : llm_check_range(full, *out, lo, hi, err);
 }
 
 /* Linear RoPE scaling: positions are compressed by a factor, from
@@ -206,32 +211,45 @@ static llm_status rope_scaling(const gguf_file *f, const char *arch, llm_hparams
             return llm_fail(err, LLM_ERR_UNSUPPORTED, "RoPE scaling '%.*s' is not supported (none and linear are)",
                             (int)(type.len > 32 ? 32 : type.len), type.ptr);
     }
-    if ((s = arch_f32(f, arch, "rope.scale_linear", 1.0f, &factor, err)) ||
-        (s = arch_f32(f, arch, "rope.scaling.factor", factor, &factor, err)))
+    if ((s = arch_f32(f, arch, "rope.scale_linear", 1.0f, 1.0, 1e6, &factor, err)) ||
+        (s = arch_f32(f, arch, "rope.scaling.factor", factor, 1.0, 1e6, &factor, err)))
         return s;
-    if (!(factor >= 1.0f && factor <= 1e6f))
-        return llm_fail(err, LLM_ERR_FORMAT, "RoPE scaling factor %g out of range (1 to 1e6)", (double)factor);
     h->rope_scale = 1.0f / factor;
     return LLM_OK;
 }
 
-/* The optional per-pair divisors of the RoPE frequencies: each must be a
- * positive finite number, or every angle after it would be NaN or inf. */
-static llm_status rope_factors(const gguf_file *f, llm_model *m, llm_error *err) {
-    llm_status s = gguf_opt_vector(f, "rope_freqs.weight", m->hp.n_rot / 2, &m->rope_freqs, err);
-    if (s || !m->rope_freqs.data) return s;
-    const float *v = m->rope_freqs.data;
-    for (int i = 0; i < m->hp.n_rot / 2; i++)
-        if (!(v[i] > 0.0f && v[i] <= 1e30f))
-            return llm_fail(err, LLM_ERR_FORMAT, "tensor 'rope_freqs.weight': factor %d is %g, not a positive number",
-                            i, (double)v[i]);
+/* An optional vector of per-pair divisors of the RoPE frequencies: each
+ * must lie in [LLM_ROPE_FREQ_MIN, LLM_ROPE_FREQ_MAX], or the angles of
+ * later positions overflow to inf and every logit is NaN. */
+static llm_status rope_divisors(const gguf_file *f, const char *name, int n, llm_tensor *t, llm_error *err) {
+    llm_status s = gguf_opt_vector(f, name, n, t, err);
+    if (s || !t->data) return s;
+    const float *v = t->data;
+    for (int i = 0; i < n; i++)
+        if (!(v[i] >= LLM_ROPE_FREQ_MIN && v[i] <= LLM_ROPE_FREQ_MAX))
+            return llm_fail(err, LLM_ERR_FORMAT, "tensor '%s': factor %d is %g, not a positive number from %g to %g",
+                            name, i, (double)v[i], LLM_ROPE_FREQ_MIN, LLM_ROPE_FREQ_MAX);
     return LLM_OK;
+}
+
+/* RoPE divisors: Llama 3.1's rope_freqs.weight, or Phi-3.5's LongRoPE
+ * pair, rope_factors_short.weight for contexts up to the original length
+ * (hp.n_ctx_orig) and rope_factors_long.weight beyond it, which the
+ * context picks. */
+static llm_status rope_factors(const gguf_file *f, llm_model *m, llm_error *err) {
+    int n = m->hp.n_rot / 2;
+    llm_status s;
+    if ((s = rope_divisors(f, "rope_freqs.weight", n, &m->rope_freqs, err))) return s;
+    if (m->rope_freqs.data || !gguf_find_tensor(f, "rope_factors_short.weight")) return LLM_OK;
+    if ((s = rope_divisors(f, "rope_factors_short.weight", n, &m->rope_freqs, err))) return s;
+    return rope_divisors(f, "rope_factors_long.weight", n, &m->rope_freqs_long, err);
 }
 
 void llm_hparams_defaults(llm_hparams *h) {
     h->rope_base_swa = h->rope_base;
     h->rope_scale_swa = h->rope_scale;
-    h->embd_scale = h->residual_scale = h->logit_scale = 1.0f;
+    h->embd_scale = h->residual_scale = h->logit_scale = h->rope_attn_factor = 1.0f;
+    h->n_ctx_orig = h->n_ctx_train;
     h->attn_scale = 1.0f / sqrtf((float)h->head_dim);
 }
 
@@ -262,8 +280,10 @@ static llm_status gguf_hparams(const gguf_file *f, const char *arch, llm_hparams
                         value_dim, h->head_dim);
     if ((s = arch_u32(f, arch, "attention.head_count_kv", (uint32_t)h->n_head, &h->n_head_kv, err)) ||
         (s = arch_u32(f, arch, "rope.dimension_count", (uint32_t)h->head_dim, &h->n_rot, err)) ||
-        (s = arch_f32(f, arch, "rope.freq_base", 10000.0f, &h->rope_base, err)) ||
-        (s = arch_f32(f, arch, "attention.layer_norm_rms_epsilon", 1e-5f, &h->rms_eps, err)))
+        (s = arch_f32(f, arch, "rope.freq_base", 10000.0f, LLM_ROPE_BASE_MIN, LLM_ROPE_BASE_MAX, &h->rope_base,
+                      err)) ||
+        (s = arch_f32(f, arch, "attention.layer_norm_rms_epsilon", 1e-5f, LLM_RMS_EPS_MIN, LLM_RMS_EPS_MAX,
+                      &h->rms_eps, err)))
         return s;
     return rope_scaling(f, arch, h, err);
 }
@@ -274,6 +294,10 @@ static llm_status arch_hparams(const gguf_file *f, const llm_arch *a, llm_hparam
     const char *p = a->name;
     llm_status s;
     llm_hparams_defaults(h);
+    if ((s = arch_f32(f, p, "rope.scaling.attn_factor", 1.0f, 1.0 / LLM_SCALE_MAX, LLM_SCALE_MAX,
+                      &h->rope_attn_factor, err)) ||
+        (s = arch_u32(f, p, "rope.scaling.original_context_length", (uint32_t)h->n_ctx_orig, &h->n_ctx_orig, err)))
+        return s;
     h->rope_neox = a->rope_neox;
     h->gelu = a->act == LLM_ACT_GELU_TANH;
     if (a->embd_scale_sqrt) h->embd_scale = sqrtf((float)h->n_embd);
@@ -281,12 +305,13 @@ static llm_status arch_hparams(const gguf_file *f, const llm_arch *a, llm_hparam
         h->attn_scale = 1.0f / sqrtf((float)(h->n_embd / h->n_head));
     h->attn_softcap = a->keys & LLM_KEYS_ATTN_SOFTCAP ? a->attn_softcap : 0.0f;
     h->final_softcap = a->keys & LLM_KEYS_FINAL_SOFTCAP ? a->final_softcap : 0.0f;
-    if ((s = arch_f32(f, p, "attention.scale", h->attn_scale, &h->attn_scale, err))) return s;
+    if ((s = arch_f32(f, p, "attention.scale", h->attn_scale, 0.0, LLM_SCALE_MAX, &h->attn_scale, err))) return s;
     if ((a->keys & LLM_KEYS_ATTN_SOFTCAP) &&
-        (s = arch_f32(f, p, "attn_logit_softcapping", h->attn_softcap, &h->attn_softcap, err)))
+        (s = arch_f32(f, p, "attn_logit_softcapping", h->attn_softcap, 0.0, LLM_SCALE_MAX, &h->attn_softcap, err)))
         return s;
     if ((a->keys & LLM_KEYS_FINAL_SOFTCAP) &&
-        (s = arch_f32(f, p, "final_logit_softcapping", h->final_softcap, &h->final_softcap, err)))
+        (s = arch_f32(f, p, "final_logit_softcapping", h->final_softcap, 0.0, LLM_SCALE_MAX, &h->final_softcap,
+                          err)))
         return s;
     if (a->keys & LLM_KEYS_SWA) {
         h->swa_period = a->swa_period;
@@ -296,17 +321,16 @@ static llm_status arch_hparams(const gguf_file *f, const llm_arch *a, llm_hparam
         }
         if ((s = arch_u32(f, p, "attention.sliding_window", 0, &h->swa_window, err)) ||
             (s = arch_u32(f, p, "attention.sliding_window_pattern", (uint32_t)h->swa_period, &h->swa_period, err)) ||
-            (s = arch_f32(f, p, "rope.freq_base_swa", h->rope_base_swa, &h->rope_base_swa, err)))
+            (s = arch_f32(f, p, "rope.freq_base_swa", h->rope_base_swa, LLM_ROPE_BASE_MIN, LLM_ROPE_BASE_MAX,
+                          &h->rope_base_swa, err)))
             return s;
     }
     if (a->keys & LLM_KEYS_GRANITE) {
         float logit = 1.0f;
-        if ((s = arch_f32(f, p, "embedding_scale", 1.0f, &h->embd_scale, err)) ||
-            (s = arch_f32(f, p, "residual_scale", 1.0f, &h->residual_scale, err)) ||
-            (s = arch_f32(f, p, "logit_scale", 1.0f, &logit, err)))
+        if ((s = arch_f32(f, p, "embedding_scale", 1.0f, 0.0, LLM_SCALE_MAX, &h->embd_scale, err)) ||
+            (s = arch_f32(f, p, "residual_scale", 1.0f, 0.0, LLM_SCALE_MAX, &h->residual_scale, err)) ||
+            (s = arch_f32(f, p, "logit_scale", 1.0f, 1.0 / LLM_SCALE_MAX, LLM_SCALE_MAX, &logit, err)))
             return s;
-        if (!(logit > 0.0f && logit < 1e30f))
-            return llm_fail(err, LLM_ERR_FORMAT, "logit scale %g is not a positive number", (double)logit);
         h->logit_scale = 1.0f / logit;
     }
     return LLM_OK;

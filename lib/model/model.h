@@ -58,6 +58,8 @@ typedef struct llm_hparams {
     float rope_scale;    /* linear position scaling: angles are multiplied by it (1 = none) */
     float rope_base_swa; /* the same two for sliding-window layers (gemma3: 10000, none) */
     float rope_scale_swa;
+    float rope_attn_factor; /* rotated q and k are multiplied by it (LongRoPE); 1 otherwise */
+    int32_t n_ctx_orig;  /* LongRoPE: contexts beyond it take the long factors; 0 without */
     bool rope_neox;      /* NeoX rotation: pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
     bool gelu;           /* feed-forward gate activation GELU (tanh form), else SiLU */
     float rms_eps;
@@ -77,7 +79,10 @@ struct llm_model {
     llm_tensor output_norm; /* (dim) */
     llm_tensor output;      /* (n_vocab, dim); == tok_embd when tied */
     llm_tensor rope_freqs;  /* optional (n_rot / 2) divisors of the RoPE
-                               frequencies (Llama 3.1 scaling); data NULL when absent */
+                               frequencies (Llama 3.1 scaling, LongRoPE's short
+                               factors); data NULL when absent */
+    llm_tensor rope_freqs_long; /* optional (n_rot / 2) LongRoPE's factors for contexts
+                                   beyond hp.n_ctx_orig */
     llm_layer *layers;      /* (n_layer) */
     llm_vocab vocab;
     gguf_file gguf;         /* when loaded from GGUF */
@@ -103,6 +108,25 @@ void llm_layer_rules(llm_model *m);
 /* The hyper-parameters every architecture defaults the same way
  * (scales 1, no caps, no window). */
 void llm_hparams_defaults(llm_hparams *h);
+/* The ranges of the float hyper-parameters, the same for the loaders and
+ * the converter: outside them RoPE angles overflow (a base below 1 turns
+ * the frequencies base^(-2i/d) into growing powers; a per-pair divisor
+ * near 0 does the same) or the RMS norm divides by zero, and every logit
+ * comes out NaN. Real models use bases of 1e4 to 1e7 and epsilons of 1e-6
+ * to 1e-5. */
+#define LLM_ROPE_BASE_MIN   1.0
+#define LLM_ROPE_BASE_MAX   1e12
+#define LLM_RMS_EPS_MIN     1e-30
+#define LLM_RMS_EPS_MAX     1.0
+#define LLM_ROPE_FREQ_MIN   1e-4   /* rope_freqs.weight divisors */
+#define LLM_ROPE_FREQ_MAX   1e30
+#define LLM_SCALE_MAX       1e6    /* attention, embedding, residual and logit scales,
+                                      soft-caps (0: none) */
+
+/* LLM_OK when lo <= v <= hi (never for NaN), else LLM_ERR_FORMAT with a
+ * message naming what (the key it was read from) and the range. */
+llm_status llm_check_range(const char *what, double v, double lo, double hi, llm_error *err);
+
 /* Checks the hyper-parameters for sane ranges and consistency, before any
  * size derived from them is computed. */
 llm_status llm_hparams_validate(const llm_hparams *h, llm_error *err);

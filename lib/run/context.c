@@ -62,8 +62,11 @@ static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
         *parts[i].p = p;
         p += parts[i].n;
     }
-    rope_table(c->rope_freq, h, c->model->rope_freqs.data, h->rope_base, h->rope_scale);
-    rope_table(c->rope_freq + h->n_rot / 2, h, c->model->rope_freqs.data, h->rope_base_swa, h->rope_scale_swa);
+    const llm_model *m = c->model;
+    const float *factors = m->rope_freqs_long.data && c->n_ctx > h->n_ctx_orig ? m->rope_freqs_long.data
+                                                                              : m->rope_freqs.data;
+    rope_table(c->rope_freq, h, factors, h->rope_base, h->rope_scale);
+    rope_table(c->rope_freq + h->n_rot / 2, h, factors, h->rope_base_swa, h->rope_scale_swa);
     return LLM_OK;
 }
 

@@ -47,15 +47,16 @@ static void norm_pieces(llm_ctx *c, float *x, const llm_tensor *w, int n, int wi
     for (size_t i = 0; i < (size_t)n * width; i += len) rmsnorm(x + i, x + i, w->data, len, c->model->hp.rms_eps);
 }
 
-/* Rotates pairs of the first n_rot dims of each head by pos * theta_i:
+/* Rotates pairs of the first n_rot dims of each head by pos * theta_i,
+ * scaled by mscale (LongRoPE's attention factor; 1 elsewhere):
  * (v[2i], v[2i+1]) in the interleaved layout GGUF and llama2.c use for
  * Llama, (v[i], v[i + n_rot/2]) in the NeoX layout (qwen2 and most newer
  * families). */
-static void rope(float *v, int n_heads, int head_dim, int n_rot, bool neox, const float *freq, int pos) {
+static void rope(float *v, int n_heads, int head_dim, int n_rot, bool neox, const float *freq, float mscale, int pos) {
     int half = n_rot / 2;
     for (int i = 0; i < half; i++) {
         float val = pos * freq[i];
-        float fcr = cosf(val), fci = sinf(val);
+        float fcr = cosf(val) * mscale, fci = sinf(val) * mscale;
         int a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
         for (int h = 0; h < n_heads; h++) {
             float *p = v + h * head_dim;
@@ -109,8 +110,10 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
     const float *freq = c->rope_freq + (size_t)(L->rope > 0) * (hp->n_rot / 2);
     for (int t = 0; L->rope >= 0 && t < n; t++) {
         int pos = c->pos + t;
-        rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, freq, pos);
-        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq, pos);
+        rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, freq,
+             hp->rope_attn_factor, pos);
+        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq,
+             hp->rope_attn_factor, pos);
     }
     llm_attn_store_keys(kc, c->n_ctx, hp->n_head_kv, hp->head_dim, c->pos, n, k_new);
     llm_attn a = {c->mc.k, c->mc.pool, hp->n_head, hp->n_head_kv, hp->head_dim, c->n_ctx, c->pos, n,
@@ -159,7 +162,7 @@ void llm_forward_rerope(llm_ctx *c, int l, float *rows, int n, int delta) {
     size_t kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     const float *freq = c->rope_freq + (size_t)(L->rope > 0) * (hp->n_rot / 2);
     for (int t = 0; L->rope >= 0 && t < n; t++)
-        rope(rows + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq, delta);
+        rope(rows + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq, 1.0f, delta);
 }
 
 bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {

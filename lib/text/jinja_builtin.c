@@ -346,6 +346,13 @@ static jv *sort(jinja_ctx *c, const jnode *at, jv *v, jv **args, size_t n, jv *k
     return l;
 }
 
+/* int(f) toward zero, NaN as 0 and out-of-range values clamped (Python
+ * would raise or widen). */
+static int64_t trunc_int(double f) {
+    if (f != f) return 0;
+    return (int64_t)(f > 9e18 ? 9e18 : f < -9e18 ? -9e18 : f);
+}
+
 /* ------------------------------------------------------------ filters */
 
 jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args, size_t n, jv *kw) {
@@ -393,11 +400,11 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
     if (IS("int") || IS("float")) {
         jv *def = arg(args, n, kw, 0, "default");
         if (v->type == JV_INT || v->type == JV_BOOL) return IS("int") ? jv_int(c, v->type == JV_INT ? v->u.i : v->u.b) : jv_float(c, v->type == JV_INT ? (double)v->u.i : v->u.b);
-        if (v->type == JV_FLOAT) return IS("int") ? jv_int(c, (int64_t)(v->u.f > 9e18 ? 9e18 : v->u.f < -9e18 ? -9e18 : v->u.f)) : jv_ref(v);
+        if (v->type == JV_FLOAT) return IS("int") ? jv_int(c, trunc_int(v->u.f)) : jv_ref(v);
         if (v->type == JV_STR) {
             char *e;
             double f = strtod(v->u.s.s, &e);
-            if (e != v->u.s.s && *e == 0) return IS("int") ? jv_int(c, (int64_t)(f > 9e18 ? 9e18 : f < -9e18 ? -9e18 : f)) : jv_float(c, f);
+            if (e != v->u.s.s && *e == 0) return IS("int") ? jv_int(c, trunc_int(f)) : jv_float(c, f);
         }
         return def ? jv_ref(def) : IS("int") ? jv_int(c, 0) : jv_float(c, 0);
     }

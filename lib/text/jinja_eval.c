@@ -233,13 +233,17 @@ static jv *get_slice(jinja_ctx *c, const jnode *at, jv *obj, jv *b0, jv *b1, jv 
     jv *r;
     if (obj->type == JV_LIST) {
         r = jv_list(c, 0);
-        for (int64_t i = start; r && (step > 0 ? i < stop : i > stop); i += step)
+        for (int64_t i = start; r && (step > 0 ? i < stop : i > stop);) {
             if (!jinja_step(c, 1) || !jv_push(c, r, jv_ref(obj->u.l.a[i]))) { jv_unref(c, r); r = NULL; }
+            if (__builtin_add_overflow(i, step, &i)) break;
+        }
     } else {
         jbuf b = {0};
         int ok = 1;
-        for (int64_t i = start; ok && (step > 0 ? i < stop : i > stop); i += step)
+        for (int64_t i = start; ok && (step > 0 ? i < stop : i > stop);) {
             ok = jinja_step(c, 1) && jbuf_add(c, &b, obj->u.s.s + offs[i], offs[i + 1] - offs[i]);
+            if (__builtin_add_overflow(i, step, &i)) break;
+        }
         r = ok ? jbuf_to_str(c, &b) : NULL;
         if (!ok) free(b.p);
     }
@@ -269,7 +273,8 @@ static jv *type_error(jinja_ctx *c, const jnode *at, const char *op, const jv *a
 static jv *repeat(jinja_ctx *c, const jv *seq, int64_t times) {
     if (times < 0) times = 0;
     if (seq->type == JV_STR) {
-        if (seq->u.s.n && (uint64_t)times > c->lim.max_string / seq->u.s.n)
+        if (!seq->u.s.n) return jv_str(c, "", 0);
+        if ((uint64_t)times > c->lim.max_string / seq->u.s.n)
             return jinja_fail_code(c, LLM_ERR_LIMIT, "template string longer than %zu bytes", c->lim.max_string);
         jbuf b = {0};
         for (int64_t i = 0; i < times; i++)

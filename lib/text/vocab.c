@@ -18,6 +18,10 @@ void llm_vocab_free(llm_vocab *v) {
     free(v->types);
     free(v->index);
     free(v->special);
+    free(v->trie_key);
+    free(v->trie_child);
+    free(v->trie_rank[0]);
+    free(v->trie_rank[1]);
     llm_bpe_free(v->bpe);
     memset(v, 0, sizeof *v);
 }
@@ -116,13 +120,61 @@ static bool is_special(const llm_vocab *v, int32_t id) {
            v->off[id + 1] > v->off[id];
 }
 
+/* Adds the piece of special[rank] to the trie, whose nodes so far number
+ * *nodes; the table has room for every edge (build_trie sizes it). */
+static void trie_add(llm_vocab *v, int32_t rank, uint32_t *nodes) {
+    size_t len;
+    int32_t id = v->special[rank];
+    const unsigned char *p = (const unsigned char *)llm_vocab_piece(v, id, &len);
+    uint32_t node = 0;
+    for (size_t k = 0; k < len; k++) {
+        uint64_t key = ((uint64_t)node << 8 | p[k]) + 1;
+        uint32_t i = llm_trie_slot(key, v->trie_mask);
+        while (v->trie_key[i] && v->trie_key[i] != key) i = (i + 1) & v->trie_mask;
+        if (!v->trie_key[i]) {
+            v->trie_key[i] = key;
+            v->trie_child[i] = (*nodes)++;
+        }
+        node = v->trie_child[i];
+    }
+    if (v->trie_rank[0][node] < 0) v->trie_rank[0][node] = rank;
+    if (v->trie_rank[1][node] < 0 && v->types[id] == LLM_TOKTYPE_USER_DEFINED) v->trie_rank[1][node] = rank;
+}
+
+/* Builds the trie of the special pieces in matching order, so that each
+ * node keeps the first token (the one llama.cpp's order gives the text
+ * to) among those sharing its piece. Its size is bounded by the pieces'
+ * bytes, which the arena bounds. */
+static llm_status build_trie(llm_vocab *v, llm_error *err) {
+    uint64_t bytes = 0;
+    for (int32_t r = 0; r < v->n_special; r++) bytes += v->off[v->special[r] + 1] - v->off[v->special[r]];
+    if (bytes > (1u << 30))
+        return llm_fail(err, LLM_ERR_LIMIT, "special token pieces take %llu bytes, more than 1 GiB",
+                        (unsigned long long)bytes);
+    uint32_t cap = 16;
+    while (cap < 2 * bytes) cap <<= 1;
+    v->trie_mask = cap - 1;
+    v->trie_key = llm_calloc(cap, sizeof *v->trie_key);
+    v->trie_child = llm_malloc(cap * sizeof *v->trie_child);
+    v->trie_rank[0] = llm_malloc(((size_t)bytes + 1) * sizeof *v->trie_rank[0]);
+    v->trie_rank[1] = llm_malloc(((size_t)bytes + 1) * sizeof *v->trie_rank[1]);
+    if (!v->trie_key || !v->trie_child || !v->trie_rank[0] || !v->trie_rank[1])
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory for the special token trie");
+    memset(v->trie_rank[0], 0xFF, ((size_t)bytes + 1) * sizeof *v->trie_rank[0]);
+    memset(v->trie_rank[1], 0xFF, ((size_t)bytes + 1) * sizeof *v->trie_rank[1]);
+    uint32_t nodes = 1;
+    for (int32_t r = 0; r < v->n_special; r++) trie_add(v, r, &nodes);
+    v->max_special = v->n_special ? v->off[v->special[0] + 1] - v->off[v->special[0]] : 0;
+    return LLM_OK;
+}
+
 /* Lists the tokens the tokenizer matches verbatim in text (control, user
  * defined, unknown), longest piece first and by id among equals, the
  * order in which llama.cpp splits text around them. */
 static llm_status build_special(llm_vocab *v, llm_error *err) {
     int32_t n = 0;
     for (int32_t id = 0; id < v->n; id++) n += is_special(v, id);
-    if (n == 0) return LLM_OK;
+    if (n == 0) return build_trie(v, err);
     special_key *keys = llm_malloc((size_t)n * sizeof *keys);
     v->special = llm_malloc((size_t)n * sizeof *v->special);
     if (!keys || !v->special) {
@@ -136,7 +188,7 @@ static llm_status build_special(llm_vocab *v, llm_error *err) {
     for (int32_t i = 0; i < n; i++) v->special[i] = keys[i].id;
     v->n_special = n;
     free(keys);
-    return LLM_OK;
+    return build_trie(v, err);
 }
 
 /* Derives everything that follows from the pieces and types: the byte

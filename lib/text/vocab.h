@@ -36,6 +36,17 @@ typedef struct llm_vocab {
     int32_t *special;       /* (n_special) CONTROL, USER_DEFINED and UNKNOWN ids
                                with non-empty pieces, longest piece first */
     int32_t n_special;
+    /* The special pieces as a trie, so that the tokenizer finds every one
+     * written in a text with one walk per position, however many there
+     * are: node 0 is the empty prefix, edges (node, byte) -> child live in
+     * an open-addressing table (llm_trie_next). */
+    uint64_t *trie_key;     /* (trie_mask + 1) (node << 8 | byte) + 1; 0 empty */
+    uint32_t *trie_child;   /* (trie_mask + 1) */
+    uint32_t trie_mask;     /* table size - 1; at most half full */
+    int32_t *trie_rank[2];  /* (nodes) the lowest index into special of a token whose
+                               piece ends at the node: [0] of any type, [1] of a
+                               USER_DEFINED one; -1 for none */
+    uint32_t max_special;   /* longest special piece in bytes */
     struct llm_bpe *bpe;    /* byte-level BPE data (model "gpt2"), NULL for
                                SentencePiece */
 } llm_vocab;
@@ -60,6 +71,20 @@ int llm_piece_byte(const char *s, size_t len);
  * (<|eot_id|>, <|im_end|>, <end_of_turn>, </s>, ...): always control
  * tokens, and ends of generation. */
 bool llm_piece_ends_turn(const char *s, size_t len);
+
+static inline uint32_t llm_trie_slot(uint64_t key, uint32_t mask) {
+    return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+}
+
+/* The trie node reached from node by byte b, or 0 for none (the root is
+ * nobody's child). */
+static inline uint32_t llm_trie_next(const llm_vocab *v, uint32_t node, unsigned char b) {
+    uint64_t key = ((uint64_t)node << 8 | b) + 1;
+    for (uint32_t i = llm_trie_slot(key, v->trie_mask);; i = (i + 1) & v->trie_mask) {
+        if (v->trie_key[i] == key) return v->trie_child[i];
+        if (v->trie_key[i] == 0) return 0;
+    }
+}
 
 static inline const char *llm_vocab_piece(const llm_vocab *v, int32_t id, size_t *len) {
     *len = v->off[id + 1] - v->off[id];

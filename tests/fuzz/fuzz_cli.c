@@ -1,14 +1,16 @@
-/* The llm example's argument parser (examples/llm_args.c): the input,
- * split at NUL bytes, is argv after "llm". Accepted options must be in
- * their documented ranges, and the sampler they describe must either be
- * refused with a message or pick a valid token. Run with -close_fd_mask=3:
+/* The llm example's argument parser (examples/llm_args.c, tools/opts.c):
+ * the input, split at NUL bytes, is argv after "llm". Accepted options
+ * must be in their documented ranges, parsing again over the result (as
+ * llm does for an Ollama model's defaults) must change nothing, and the
+ * sampler they describe must either be refused with a message or pick a
+ * valid token. Run with -close_fd_mask=3:
  * the parser prints its errors and --help. */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_util.h"
 #include "llm_args.h"
+#include "opts.h"
 
 #define MAX_ARGS 64
 
@@ -38,11 +40,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int argc = 1;
     for (char *p = buf; p <= buf + size && argc <= MAX_ARGS; p += strlen(p) + 1) argv[argc++] = p;
     argv[argc] = NULL;
-    options o = {0};
-    optind = 0; /* glibc: start a new scan */
+    options o;
+    default_options(&o);
     int r = parse_args(argc, argv, &o);
-    fuzz_require(r >= 0 && r <= 2, "parse_args returned an unknown status");
-    if (r == 0) {
+    fuzz_require(r == OPTS_OK || r == OPTS_HELP || r == OPTS_USAGE, "parse_args returned an unknown status");
+    if (r == OPTS_OK) {
+        options again;
+        memcpy(&again, &o, sizeof o); /* padding included, for the memcmp */
+        fuzz_require(parse_args(argc, argv, &again) == OPTS_OK && memcmp(&again, &o, sizeof o) == 0,
+                     "parsing the same argv twice gave another result");
         fuzz_require(o.model != NULL, "accepted without a model");
         fuzz_require(o.n_predict >= 0 && o.n_ctx >= 0 && o.n_threads >= 1 && o.n_threads <= 256,
                      "accepted an out-of-range count");

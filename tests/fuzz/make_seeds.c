@@ -17,6 +17,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "hf_tiny.h"
+#include "ollama_store.h"
 
 static const char *root;
 
@@ -380,6 +381,24 @@ static void cli_seeds(void) {
     ARGS("nan", "--temp\0nan\0-m\0a");
     ARGS("negative-seed", "--seed\0-1\0-m\0a");
     ARGS("clustered", "-vm\0a\0-n8\0-c2");
+    ARGS("conversation", "-m\0ollama:llama3.2:1b\0-cnv\0-sys\0Be brief.\0--chat-template\0chatml\0-e\0"
+                         "-f\0prompt.txt\0--special\0--verbose-prompt\0-no-cnv");
+    ARGS("both-prompts", "-m\0m\0-p\0x\0-f\0y");
+}
+
+/* ----------------------------------------------------------------- ollama */
+
+/* A manifest, a NUL, then the params layer (see fuzz_ollama.c). */
+#define MANIFEST(name, s) write_seed("ollama", name, s, sizeof(s) - 1)
+
+static void ollama_seeds(void) {
+    MANIFEST("full", "{\"schemaVersion\":2,\"layers\":[" LAYER("model", HEX_MODEL) "," LAYER("params", HEX_PARAMS)
+                     "," LAYER("system", HEX_SYSTEM) "," LAYER("template", HEX_TEMPLATE) "]}\0"
+                     "{\"temperature\":0.7,\"top_k\":20,\"num_ctx\":4096,\"stop\":[\"<|eot_id|>\",\"User:\"],"
+                     "\"seed\":-1}");
+    MANIFEST("no-model", "{\"layers\":[" LAYER("params", HEX_PARAMS) "]}\0{}");
+    MANIFEST("stop-string", "{\"layers\":[" LAYER("model", HEX_MODEL) "," LAYER("params", HEX_PARAMS) "]}\0"
+                            "{\"stop\":\"###\",\"num_predict\":-2}");
 }
 
 int main(int argc, char **argv) {
@@ -390,5 +409,6 @@ int main(int argc, char **argv) {
     tokenizer_seeds();
     hf_seeds();
     cli_seeds();
+    ollama_seeds();
     return 0;
 }

@@ -10,18 +10,18 @@
 #include "llm.h"
 #include "out.h"
 
-typedef struct opts {
+typedef struct inspect_args {
     const char *cmd;
     const char *model;
     const char *arg;     /* TEXT, PROMPT or B.gguf, by command */
     const char *out;     /* -o FILE */
     const char *tokenizer; /* -z TOKENIZER, for llama2.c checkpoints */
-    bool json;
-    int layer, head;     /* --layer, --head; -1 when not given */
-    int steps, top_k;    /* trace: generated steps, candidates per step */
-} opts;
+    int json;            /* --json */
+    int32_t layer, head; /* --layer, --head; -1 when not given */
+    int32_t steps, top_k; /* trace: generated steps, candidates per step */
+} inspect_args;
 
-llm_model *open_model(const opts *o, const char *path);
+llm_model *open_model(const inspect_args *o, const char *path);
 /* The prompt's tokens, BOS first when the model asks for it, control
  * tokens written in the text matched; *n their count. */
 int32_t *tokenize_prompt(const llm_model *m, const char *text, size_t *n);
@@ -32,7 +32,7 @@ void jw_token(jw *w, const llm_model *m, int32_t tok);
 /* The k (<= n) largest of v (n), largest first, into idx. */
 void top_k(const float *v, int n, int k, int *idx);
 
-int cmd_trace(const opts *o);
-int cmd_attention(const opts *o);
+int cmd_trace(const inspect_args *o);
+int cmd_attention(const inspect_args *o);
 
 #endif

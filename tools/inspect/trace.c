@@ -104,7 +104,7 @@ static void show_top(jw *w, const llm_model *m, const float *logits, int k) {
     free(p);
 }
 
-int cmd_trace(const opts *o) {
+int cmd_trace(const inspect_args *o) {
     llm_model *m = open_model(o, o->model);
     size_t n;
     int32_t *toks = tokenize_prompt(m, o->arg, &n);
@@ -188,7 +188,7 @@ int cmd_trace(const opts *o) {
 }
 
 /* The weights of the chosen heads as text rows or JSON. */
-static void print_weights(const opts *o, const capture *c, const int *heads, int n_heads, char **labels) {
+static void print_weights(const inspect_args *o, const capture *c, const int *heads, int n_heads, char **labels) {
     jw w;
     jw_init(&w, stdout);
     if (o->json) {
@@ -218,7 +218,7 @@ static void print_weights(const opts *o, const capture *c, const int *heads, int
     if (o->json) jw_close(&w, ']'), jw_close(&w, '}');
 }
 
-int cmd_attention(const opts *o) {
+int cmd_attention(const inspect_args *o) {
     llm_model *m = open_model(o, o->model);
     int n_layer = llm_model_n_layer(m), n_head = llm_model_n_head(m);
     if (o->layer < 0 || o->layer >= n_layer) die("--layer L is needed, 0 .. %d for this model", n_layer - 1);
