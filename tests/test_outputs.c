@@ -24,9 +24,7 @@
 #define N_TOK 40
 
 static llm_model *load(const char *rel) {
-    llm_error err = {0};
-    llm_model *m = llm_model_load(test_model_path(rel), NULL, &err);
-    if (!m) fprintf(stderr, "%s\n", err.msg);
+    llm_model *m = test_load_model(rel);
     assert_non_null(m);
     return m;
 }

@@ -23,9 +23,7 @@
 #define HEADER 96 /* bytes of the state header (lib/run/state.c) */
 
 static llm_model *load(const char *rel) {
-    llm_error err = {0};
-    llm_model *m = llm_model_load(test_model_path(rel), NULL, &err);
-    if (!m) fprintf(stderr, "%s\n", err.msg);
+    llm_model *m = test_load_model(rel);
     assert_non_null(m);
     return m;
 }

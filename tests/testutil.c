@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "llm.h"
+
 static const char *models_dir(void) {
     const char *d = getenv("LLM_TEST_MODELS");
     return (d && *d) ? d : LLM_TEST_MODELS_DEFAULT;
@@ -14,6 +16,13 @@ const char *test_model_path(const char *rel) {
     static char buf[4096];
     snprintf(buf, sizeof buf, "%s/%s", models_dir(), rel);
     return buf;
+}
+
+llm_model *test_load_model(const char *rel) {
+    llm_error err = {0};
+    llm_model *m = llm_model_load(test_model_path(rel), NULL, &err);
+    if (!m) fprintf(stderr, "%s\n", err.msg);
+    return m;
 }
 
 const char *test_golden_path(const char *rel) {

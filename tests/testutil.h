@@ -10,6 +10,9 @@
 
 /* "$LLM_TEST_MODELS/rel" in a static buffer (valid until the next call). */
 const char *test_model_path(const char *rel);
+/* The model at rel under the fixture directory, loaded with default
+ * parameters, or NULL with the error printed (the test should fail). */
+struct llm_model *test_load_model(const char *rel);
 /* "$LLM_TEST_MODELS/../golden/rel" in a static buffer. */
 const char *test_golden_path(const char *rel);
 /* Reads a whole file into a malloc'd, NUL-terminated buffer; NULL on error

@@ -230,7 +230,7 @@ static void pool_embeddings(llm_ctx *c, int32_t n) {
     }
     if (!c->normalize) return;
     for (int32_t t = 0; t < n; t++) normalize(c->emb + (size_t)t * dim, dim);
-    normalize(c->pooled, dim);
+    if (c->pooling != LLM_POOLING_NONE) normalize(c->pooled, dim);
 }
 
 /* Sub-batches of n_batch run one after another; each one's chosen rows go

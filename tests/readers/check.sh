@@ -1,5 +1,5 @@
 #!/bin/sh
-# usage: check.sh SRC_DIR BUILD_DIR GGUF_JSON LLM_SYNTH LLM_QUANTIZE MODELS
+# usage: check.sh SRC_DIR BUILD_DIR GGUF_JSON LLM_SYNTH LLM_QUANTIZE MODELS NPM_CI
 # Do GGUF files written by llm-synth and llm-quantize open in another GGUF
 # reader? Writes files of every type the tools offer into a temporary
 # directory and has check.mjs read each with Hugging Face's
@@ -9,32 +9,15 @@
 set -eu
 src=$1 build=$2 gguf_json=$3 synth=$4 quantize=$5
 models=${LLM_TEST_MODELS:-$6}
+npm_ci=$7  # tests/npm-ci.sh
 
-skip() { echo "skip: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-command -v node >/dev/null 2>&1 || skip "node is not installed"
-command -v npm >/dev/null 2>&1 || skip "npm is not installed"
-node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-[ "$node_major" -ge 20 ] 2>/dev/null || skip "node $(node --version 2>/dev/null) is older than 20, which @huggingface/gguf needs"
-
-# npm ci into BUILD_DIR/npm (cache there too), again only when the lock changed.
+# npm ci into BUILD_DIR/npm, again only when the lock changed.
 npm_dir=$build/npm
-mkdir -p "$npm_dir"
-if ! cmp -s "$src/package-lock.json" "$npm_dir/package-lock.json" ||
-    [ ! -f "$npm_dir/node_modules/@huggingface/gguf/package.json" ]; then
-    cp "$src/package.json" "$src/package-lock.json" "$npm_dir/"
-    if ! npm ci --prefix "$npm_dir" --cache "$npm_dir/cache" --prefer-offline \
-        --no-audit --no-fund >"$npm_dir/install.log" 2>&1; then
-        rm -f "$npm_dir/package-lock.json"  # retry next time
-        if grep -Eq 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network' \
-            "$npm_dir/install.log"; then
-            skip "npm cannot reach the registry: $(grep -m1 -E 'ERR|error' "$npm_dir/install.log")"
-        fi
-        cat "$npm_dir/install.log"
-        fail "npm ci failed"
-    fi
-fi
+rc=0
+sh "$npm_ci" "$src" "$npm_dir" @huggingface/gguf || rc=$?
+[ $rc = 0 ] || exit $rc
 cp "$src/check.mjs" "$npm_dir/"  # beside node_modules, where its import resolves
 
 dir=$(mktemp -d)
