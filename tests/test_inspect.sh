@@ -34,6 +34,9 @@ for c in "frobnicate $m" "info" "attention $m x" "attention $m x --layer 99" "tr
     if "$inspect" $c >/dev/null 2>"$dir/err"; then fail "'$c' should fail"; fi
     grep -q "llm-inspect: " "$dir/err" || fail "'$c' fails without a message"
 done
+"$inspect" diff "$models/../golden/arch/phi3.gguf" "$m" >"$dir/cross" || fail "diff of two architectures"
+grep -q "attn_qkv.weight .* missing in B" "$dir/cross" && grep -q "ffn_gate.weight .* missing in A" "$dir/cross" &&
+    grep -q "ffn_up.weight .* shapes differ" "$dir/cross" || { cat "$dir/cross"; fail "diff: tensors of one side only, shapes"; }
 echo "ok: every command runs; bad ones fail with a message"
 
 "$inspect" info "$m" --json >"$dir/info.json"

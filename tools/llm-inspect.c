@@ -423,6 +423,20 @@ static int cmd_diff(const inspect_args *o) {
                    llm_type_name(tb.type), e.max, rms, rel);
         }
     }
+    for (int64_t j = 0; j < llm_model_n_tensors(b); j++) { /* what only B has */
+        llm_tensor_info tb = tensor_info(b, j);
+        if (find_tensor(a, tb.name, tb.name_len) >= 0) continue;
+        if (o->json) {
+            jw_open(&w, '{');
+            jw_key(&w, "name"), jw_str(&w, tb.name, tb.name_len);
+            jw_key(&w, "type_a"), jw_cstr(&w, NULL);
+            jw_key(&w, "type_b"), jw_cstr(&w, llm_type_name(tb.type));
+            jw_key(&w, "problem"), jw_cstr(&w, "missing in A");
+            jw_close(&w, '}');
+        } else {
+            printf("%-32.*s %-6s %-6s missing in A\n", (int)tb.name_len, tb.name, "-", llm_type_name(tb.type));
+        }
+    }
     if (o->json) jw_close(&w, ']');
     llm_model_free(a);
     llm_model_free(b);
