@@ -7,7 +7,8 @@
 # are llm-tokenize's, the last layer's logit lens is the first step's
 # distribution, the SVG is XML with n x n cells per head, the PNG has a
 # valid signature, IHDR of the drawn size, CRCs and a zlib stream of its
-# scanlines; diff of a file with itself is zero, with its Q8_0 copy small.
+# scanlines; diff of a file with itself is zero, with its Q8_0 copy small,
+# with another architecture's file names the tensors of one side only.
 set -eu
 inspect=$1
 tokenize=$2

@@ -142,7 +142,7 @@ static void test_arch_fixtures(void **state) {
  * "logits" and last-layer "residual" rows, and the checks of each
  * "attn_weights" view made as it comes. */
 typedef struct seen {
-    int n_layer, n_vocab, n_embd;
+    int n_layer, n_vocab, n_embd, n_head, n_head_kv, head_dim;
     int views, logits_views, att_views;
     int32_t pos_of_logits;
     float logits[4096];
@@ -164,6 +164,9 @@ static void watch(const llm_view *v, void *ud) {
     } else if (strcmp(v->name, "residual") == 0 && v->layer == s->n_layer - 1) {
         assert_int_equal(v->ne0, s->n_embd);
         memcpy(s->resid, v->data, sizeof(float) * (size_t)v->ne0);
+    } else if (strcmp(v->name, "q") == 0 || strcmp(v->name, "k") == 0) {
+        assert_int_equal(v->ne0, s->head_dim);
+        assert_int_equal(v->ne1, v->name[0] == 'q' ? s->n_head : s->n_head_kv);
     } else if (strcmp(v->name, "attn_weights") == 0) {
         /* causal: exactly the positions 0 .. pos, a distribution each */
         assert_int_equal(v->ne0, v->pos + 1);
@@ -187,6 +190,9 @@ static seen *watch_new(const llm_model *m) {
     s->n_layer = llm_model_n_layer(m);
     s->n_vocab = llm_model_n_vocab(m);
     s->n_embd = llm_model_n_embd(m);
+    s->n_head = llm_model_n_head(m);
+    s->n_head_kv = llm_model_n_head_kv(m);
+    s->head_dim = llm_model_head_dim(m);
     return s;
 }
 
