@@ -12,7 +12,9 @@
  * values as they come, (n_layer, n_ctx, kv_dim); keys in the optimized
  * path's transposed blocks, written and read back one position at a time
  * by llm_attn_store_keys / llm_attn_load_keys, so a cache filled by
- * either path means the same thing.
+ * either path means the same thing. Token t of a batch keeps its stream
+ * in row t of ctx->x, where llm_forward_output and the embeddings read
+ * it; every other buffer is used as one vector (its first row).
  *
  * Shapes use the hyper-parameters' names: dim = n_embd, hd = head_dim,
  * q_dim = n_head * hd, kv_dim = n_head_kv * hd, ff = n_ff. */
