@@ -4,7 +4,8 @@
 # is a line of that file holding that name; every llm-inspect command of
 # its sh blocks runs (in a scratch directory holding the model); the
 # hyper-parameters of its table are the ones llm-inspect info reports;
-# the token ids it gives are the tokenizer's.
+# the token ids, the trace lines and the attention weights it quotes are
+# what llm-inspect prints now.
 set -eu
 src=$1
 inspect=$2
@@ -44,7 +45,9 @@ echo "ok: $(wc -l <"$dir/commands") llm-inspect commands run"
 
 "$inspect" info "$dir/stories260K.gguf" --json >"$dir/info.json"
 "$inspect" tokens "$dir/stories260K.gguf" "Once upon a time" --json >"$dir/tokens.json"
-python3 - "$doc" "$dir/info.json" "$dir/tokens.json" 2>&1 <<'PY' || fail "$doc disagrees with llm-inspect (above)"
+"$inspect" trace "$dir/stories260K.gguf" "Once upon a time" -n 1 --top-k 3 --json >"$dir/trace.json"
+"$inspect" attention "$dir/stories260K.gguf" "Once upon a time" --layer 0 --head 0 --json >"$dir/att.json"
+python3 - "$doc" "$dir"/info.json "$dir"/tokens.json "$dir"/trace.json "$dir"/att.json 2>&1 <<'PY' || fail "the walkthrough disagrees with llm-inspect (above)"
 import json, re, sys
 doc = open(sys.argv[1], encoding="utf-8").read()
 info = json.load(open(sys.argv[2]))
@@ -57,5 +60,14 @@ if int(rows["rope.dimension_count"]) != int(info["metadata"]["llama.rope.dimensi
 ids = " ".join(str(t["id"]) for t in json.load(open(sys.argv[3])))
 if f"ids `{ids}`" not in doc:
     sys.exit(f"FAIL: the prompt's ids are {ids}")
+trace = json.load(open(sys.argv[4]))
+for l in trace["layers"]:
+    lens = ", ".join("'%s' %.3f" % (c["piece"], c["p"]) for c in l["lens"])
+    line = "layer %2d  |x| %8.3f  lens: %s" % (l["layer"], l["residual_norm"], lens)
+    if line not in doc:
+        sys.exit("FAIL: the trace now says: " + line)
+row = " ".join("%.3f" % p for p in json.load(open(sys.argv[5]))["heads"][0]["weights"][-1])
+if f"the weights {row}" not in doc.replace("\n", " "):
+    sys.exit("FAIL: layer 0 head 0 now gives the last token the weights " + row)
 PY
-echo "ok: the table's shapes and the prompt's ids are the model's"
+echo "ok: the table's shapes, the prompt's ids, the trace and the attention weights are the model's"
