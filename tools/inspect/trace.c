@@ -104,19 +104,77 @@ static void show_top(jw *w, const llm_model *m, const float *logits, int k) {
     free(p);
 }
 
+/* Per layer at the prompt's last token: the residual stream's norm, each
+ * head's attention entropy, the logit lens's top k (j NULL: as text). */
+static void trace_layers(jw *j, llm_ctx *ctx, const llm_model *m, const capture *c, int k) {
+    float *lens = xmalloc(sizeof(float) * (size_t)llm_model_n_vocab(m));
+    for (int l = 0; l < c->n_layer; l++) {
+        const float *x = c->resid + (size_t)l * c->n_embd, *ent = c->ent + (size_t)l * c->n_head;
+        double norm = 0.0;
+        for (int i = 0; i < c->n_embd; i++) norm += (double)x[i] * x[i];
+        llm_error err;
+        if (llm_logit_lens(ctx, x, lens, &err) != LLM_OK) die("%s", err.msg);
+        if (j) {
+            jw_open(j, '{');
+            jw_key(j, "layer"), jw_int(j, l);
+            jw_key(j, "residual_norm"), jw_num(j, sqrt(norm));
+            jw_key(j, "entropy"), jw_open(j, '[');
+            for (int h = 0; h < c->n_head; h++) jw_num(j, ent[h]);
+            jw_close(j, ']');
+            jw_key(j, "lens");
+        } else {
+            printf("layer %2d  |x| %8.3f  entropy", l, sqrt(norm));
+            for (int h = 0; h < c->n_head; h++) printf(" %.2f", ent[h]);
+            printf("\n          lens: ");
+        }
+        show_top(j, m, lens, k);
+        if (j) jw_close(j, '}');
+        else printf("\n");
+    }
+    free(lens);
+}
+
+/* Up to `steps` greedy steps from the prompt's logits: each step's top k
+ * and the token taken, which is then decoded (without the observer). */
+static void trace_steps(jw *j, llm_ctx *ctx, const llm_model *m, int steps, int k) {
+    for (int s = 0; s < steps; s++) {
+        const float *logits = llm_logits(ctx);
+        int best;
+        top_k(logits, llm_model_n_vocab(m), 1, &best);
+        int32_t next = best;
+        if (j) {
+            jw_open(j, '{');
+            jw_key(j, "step"), jw_int(j, s);
+            jw_key(j, "candidates");
+            show_top(j, m, logits, k);
+            jw_key(j, "chosen"), jw_token(j, m, next);
+            jw_close(j, '}');
+        } else {
+            char *label = token_label(m, next);
+            printf("step %2d  ", s);
+            show_top(NULL, m, logits, k);
+            printf("  -> '");
+            put_text(stdout, label, strlen(label), 't');
+            printf("'\n");
+            free(label);
+        }
+        llm_error err;
+        if (llm_token_is_eog(m, next) || s + 1 == steps) break;
+        if (llm_decode(ctx, &next, 1, &err) != LLM_OK) die("%s", err.msg);
+    }
+}
+
 int cmd_trace(const inspect_args *o) {
     llm_model *m = open_model(o, o->model);
     size_t n;
     int32_t *toks = tokenize_prompt(m, o->arg, &n);
-    int k = o->top_k, nv = llm_model_n_vocab(m);
-    if (k > nv) k = nv;
+    int k = o->top_k < llm_model_n_vocab(m) ? o->top_k : llm_model_n_vocab(m);
     llm_ctx *ctx = prompt_ctx(m, (int)n + o->steps);
     capture c;
     capture_prompt(ctx, m, toks, (int)n, -1, &c);
     jw w;
     jw_init(&w, stdout);
     jw *j = o->json ? &w : NULL;
-    float *lens = xmalloc(sizeof(float) * (size_t)nv);
     if (j) {
         jw_open(j, '{');
         jw_key(j, "prompt"), jw_open(j, '[');
@@ -127,59 +185,11 @@ int cmd_trace(const inspect_args *o) {
         printf("%zu prompt tokens; at the last one, per layer: |residual|, attention entropy per head (nats), "
                "logit lens top-%d\n", n, k);
     }
-    for (int l = 0; l < c.n_layer; l++) {
-        const float *x = c.resid + (size_t)l * c.n_embd;
-        double norm = 0.0;
-        for (int i = 0; i < c.n_embd; i++) norm += (double)x[i] * x[i];
-        llm_error err;
-        if (llm_logit_lens(ctx, x, lens, &err) != LLM_OK) die("%s", err.msg);
-        if (j) {
-            jw_open(j, '{');
-            jw_key(j, "layer"), jw_int(j, l);
-            jw_key(j, "residual_norm"), jw_num(j, sqrt(norm));
-            jw_key(j, "entropy"), jw_open(j, '[');
-            for (int h = 0; h < c.n_head; h++) jw_num(j, c.ent[(size_t)l * c.n_head + h]);
-            jw_close(j, ']');
-            jw_key(j, "lens");
-        } else {
-            printf("layer %2d  |x| %8.3f  entropy", l, sqrt(norm));
-            for (int h = 0; h < c.n_head; h++) printf(" %.2f", c.ent[(size_t)l * c.n_head + h]);
-            printf("\n          lens: ");
-        }
-        show_top(j, m, lens, k);
-        if (j) jw_close(j, '}');
-        else printf("\n");
-    }
+    trace_layers(j, ctx, m, &c, k);
     if (j) jw_close(j, ']'), jw_key(j, "steps"), jw_open(j, '[');
     else printf("generation (greedy), top-%d per step:\n", k);
-    for (int s = 0; s < o->steps; s++) {
-        const float *logits = llm_logits(ctx);
-        int32_t next;
-        int best;
-        top_k(logits, nv, 1, &best);
-        next = best;
-        char *label = token_label(m, next);
-        if (j) {
-            jw_open(j, '{');
-            jw_key(j, "step"), jw_int(j, s);
-            jw_key(j, "candidates");
-            show_top(j, m, logits, k);
-            jw_key(j, "chosen"), jw_token(j, m, next);
-            jw_close(j, '}');
-        } else {
-            printf("step %2d  ", s);
-            show_top(NULL, m, logits, k);
-            printf("  -> '");
-            put_text(stdout, label, strlen(label), 't');
-            printf("'\n");
-        }
-        free(label);
-        llm_error err;
-        if (llm_token_is_eog(m, next) || s + 1 == o->steps) break;
-        if (llm_decode(ctx, &next, 1, &err) != LLM_OK) die("%s", err.msg);
-    }
+    trace_steps(j, ctx, m, o->steps, k);
     if (j) jw_close(j, ']'), jw_close(j, '}');
-    free(lens);
     capture_free(&c);
     llm_ctx_free(ctx);
     free(toks);
@@ -218,6 +228,35 @@ static void print_weights(const inspect_args *o, const capture *c, const int *he
     if (o->json) jw_close(&w, ']'), jw_close(&w, '}');
 }
 
+/* The chosen heads' heatmaps, four to a row, into o->out (.svg or .png). */
+static void write_picture(const inspect_args *o, const capture *c, const int *heads, int n_heads, char **labels) {
+    size_t n = (size_t)c->n, len = strlen(o->out);
+    bool png = len >= 4 && strcmp(o->out + len - 4, ".png") == 0;
+    if (!png && !(len >= 4 && strcmp(o->out + len - 4, ".svg") == 0))
+        die("-o %s: the picture's name must end in .svg or .png", o->out);
+    float *w = xmalloc(sizeof(float) * (size_t)n_heads * n * n); /* the heads' n x n matrices, back to back */
+    for (int p = 0; p < n_heads; p++)
+        memcpy(w + (size_t)p * n * n, c->att + (size_t)heads[p] * n * n, sizeof(float) * n * n);
+    heatmap h = {(int)n, n_heads, n_heads < 4 ? n_heads : 4, o->layer, heads, w, labels};
+    FILE *f = fopen(o->out, "wb");
+    if (!f) die("cannot write %s", o->out);
+    int rc = png ? heatmap_png(f, &h) : (heatmap_svg(f, &h), 0);
+    if (fclose(f) != 0 || rc != 0) die("cannot write %s (%s)", o->out, rc ? "picture too large" : "write failed");
+    free(w);
+    if (o->json) {
+        jw jo;
+        jw_init(&jo, stdout);
+        jw_open(&jo, '{');
+        jw_key(&jo, "file"), jw_cstr(&jo, o->out);
+        jw_key(&jo, "layer"), jw_int(&jo, o->layer);
+        jw_key(&jo, "heads"), jw_int(&jo, n_heads);
+        jw_key(&jo, "tokens"), jw_int(&jo, (int64_t)n);
+        jw_close(&jo, '}');
+    } else {
+        printf("wrote %s: layer %d, %d head%s, %zu x %zu\n", o->out, o->layer, n_heads, n_heads > 1 ? "s" : "", n, n);
+    }
+}
+
 int cmd_attention(const inspect_args *o) {
     llm_model *m = open_model(o, o->model);
     int n_layer = llm_model_n_layer(m), n_head = llm_model_n_head(m);
@@ -233,37 +272,8 @@ int cmd_attention(const inspect_args *o) {
         if (o->head < 0 || o->head == h) heads[n_heads++] = h;
     char **labels = xmalloc(sizeof(char *) * n);
     for (size_t i = 0; i < n; i++) labels[i] = token_label(m, toks[i]);
-    if (!o->out) {
-        print_weights(o, &c, heads, n_heads, labels);
-    } else {
-        /* the chosen heads' n x n matrices, back to back */
-        float *w = xmalloc(sizeof(float) * (size_t)n_heads * n * n);
-        for (int p = 0; p < n_heads; p++)
-            memcpy(w + (size_t)p * n * n, c.att + (size_t)heads[p] * n * n, sizeof(float) * n * n);
-        int cols = n_heads < 4 ? n_heads : 4;
-        heatmap h = {(int)n, n_heads, cols, o->layer, heads, w, labels};
-        size_t len = strlen(o->out);
-        bool png = len >= 4 && strcmp(o->out + len - 4, ".png") == 0;
-        if (!png && !(len >= 4 && strcmp(o->out + len - 4, ".svg") == 0))
-            die("-o %s: the picture's name must end in .svg or .png", o->out);
-        FILE *f = fopen(o->out, "wb");
-        if (!f) die("cannot write %s", o->out);
-        int rc = png ? heatmap_png(f, &h) : (heatmap_svg(f, &h), 0);
-        if (fclose(f) != 0 || rc != 0) die("cannot write %s (%s)", o->out, rc ? "picture too large" : "write failed");
-        if (o->json) {
-            jw jo;
-            jw_init(&jo, stdout);
-            jw_open(&jo, '{');
-            jw_key(&jo, "file"), jw_cstr(&jo, o->out);
-            jw_key(&jo, "layer"), jw_int(&jo, o->layer);
-            jw_key(&jo, "heads"), jw_int(&jo, n_heads);
-            jw_key(&jo, "tokens"), jw_int(&jo, (int64_t)n);
-            jw_close(&jo, '}');
-        } else {
-            printf("wrote %s: layer %d, %d head%s, %zu x %zu\n", o->out, o->layer, n_heads, n_heads > 1 ? "s" : "", n, n);
-        }
-        free(w);
-    }
+    if (o->out) write_picture(o, &c, heads, n_heads, labels);
+    else print_weights(o, &c, heads, n_heads, labels);
     for (size_t i = 0; i < n; i++) free(labels[i]);
     free(labels);
     free(heads);
