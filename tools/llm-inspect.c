@@ -276,8 +276,12 @@ static int cmd_tensors(const inspect_args *o) {
     }
     /* the data section: from the first tensor's data to the end of the file */
     qsort(t, (size_t)n, sizeof *t, by_offset);
-    uint64_t start = t[0].offset, padding = size - (t[n - 1].offset + t[n - 1].nbytes);
-    for (int64_t i = 0; i + 1 < n; i++) padding += t[i + 1].offset - (t[i].offset + t[i].nbytes);
+    uint64_t start = t[0].offset, padding = 0, end = start; /* end: of the data seen so far */
+    for (int64_t i = 0; i < n; i++) { /* gaps only: tensors of a hostile file may overlap */
+        if (t[i].offset > end) padding += t[i].offset - end;
+        if (t[i].offset + t[i].nbytes > end) end = t[i].offset + t[i].nbytes;
+    }
+    if (size > end) padding += size - end;
     if (o->json) jw_close(&w, ']'), jw_key(&w, "types"), jw_open(&w, '[');
     else printf("\ntotals by type:\n");
     for (uint32_t ty = 0; ty < 64; ty++) {
