@@ -38,6 +38,9 @@ done
 "$inspect" diff "$models/../golden/arch/phi3.gguf" "$m" >"$dir/cross" || fail "diff of two architectures"
 grep -q "attn_qkv.weight .* missing in B" "$dir/cross" && grep -q "ffn_gate.weight .* missing in A" "$dir/cross" &&
     grep -q "ffn_up.weight .* shapes differ" "$dir/cross" || { cat "$dir/cross"; fail "diff: tensors of one side only, shapes"; }
+vocab=$models/vocab/ggml-vocab-phi-3.gguf
+"$inspect" info "$vocab" | grep -q "^model  *phi3, vocabulary only, vocab 32064" || fail "info of a vocabulary file"
+"$inspect" tokens "$vocab" "Hi<|end|>" | grep -q "control  '<|end|>'" || fail "tokens of a vocabulary file"
 echo "ok: every command runs; bad ones fail with a message"
 
 "$inspect" info "$m" --json >"$dir/info.json"

@@ -40,11 +40,13 @@ static const char epilog[] =
 
 /* ------------------------------------------------------------ shared */
 
-llm_model *open_model(const inspect_args *o, const char *path) {
+llm_model *open_model(const inspect_args *o, const char *path, bool vocab_ok) {
     llm_model_params p = llm_model_default_params();
     p.tokenizer_path = o->tokenizer;
-    llm_error err;
+    llm_error err, err2;
     llm_model *m = llm_model_load(path, &p, &err);
+    p.vocab_only = true;
+    if (!m && vocab_ok && !(m = llm_model_load(path, &p, &err2))) die("%s", err.msg);
     if (!m) die("%s", err.msg);
     return m;
 }
@@ -163,7 +165,7 @@ static char *meta_value(const llm_model *m, int32_t i, const char *key) {
 /* ------------------------------------------------------------ info */
 
 static int cmd_info(const inspect_args *o) {
-    llm_model *m = open_model(o, o->model);
+    llm_model *m = open_model(o, o->model, true);
     char desc[256];
     llm_model_desc(m, desc, sizeof desc, NULL);
     int64_t params = 0, n_t = llm_model_n_tensors(m);
@@ -199,7 +201,7 @@ static int cmd_info(const inspect_args *o) {
             printf("parameters    %" PRId64 " in %" PRId64 " tensors: %.2f bits per parameter\n", params, n_t,
                    8.0 * size / params);
         else
-            printf("parameters    (no tensor index: not a GGUF file)\n");
+            printf("parameters    (no tensors listed: a llama2.c checkpoint or a vocabulary file)\n");
         printf("metadata      %d keys\n", (int)n_kv);
     }
     for (int32_t i = 0; i < n_kv; i++) {
@@ -239,9 +241,9 @@ static int by_offset(const void *a, const void *b) {
 }
 
 static int cmd_tensors(const inspect_args *o) {
-    llm_model *m = open_model(o, o->model);
+    llm_model *m = open_model(o, o->model, true);
     int64_t n = llm_model_n_tensors(m);
-    if (n == 0) die("%s has no tensor index (not a GGUF file)", o->model);
+    if (n == 0) die("%s lists no tensors (a llama2.c checkpoint, or a vocabulary file)", o->model);
     uint64_t size = file_size(o->model), total = 0;
     llm_tensor_info *t = xmalloc(sizeof *t * (size_t)n);
     type_total types[64] = {{0}};
@@ -320,7 +322,7 @@ static int cmd_tensors(const inspect_args *o) {
 /* ------------------------------------------------------------ tokens */
 
 static int cmd_tokens(const inspect_args *o) {
-    llm_model *m = open_model(o, o->model);
+    llm_model *m = open_model(o, o->model, true);
     size_t n;
     int32_t *ids = tokenize_prompt(m, o->arg, &n);
     static const char *const kinds[] = {"?", "normal", "unknown", "control", "user", "unused", "byte"};
@@ -392,7 +394,7 @@ static int64_t find_tensor(const llm_model *m, const char *name, size_t len) {
 }
 
 static int cmd_diff(const inspect_args *o) {
-    llm_model *a = open_model(o, o->model), *b = open_model(o, o->arg);
+    llm_model *a = open_model(o, o->model, false), *b = open_model(o, o->arg, false);
     if (!llm_model_n_tensors(a) || !llm_model_n_tensors(b)) die("%s", "diff compares two GGUF files");
     jw w;
     jw_init(&w, stdout);

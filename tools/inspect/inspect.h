@@ -21,7 +21,10 @@ typedef struct inspect_args {
     int32_t steps, top_k; /* trace: generated steps, candidates per step */
 } inspect_args;
 
-llm_model *open_model(const inspect_args *o, const char *path);
+/* The model at path; with vocab_ok, one whose weights do not load (a
+ * vocabulary file) opens for its vocabulary and metadata alone. Dies
+ * with the library's message. */
+llm_model *open_model(const inspect_args *o, const char *path, bool vocab_ok);
 /* The prompt's tokens, BOS first when the model asks for it, control
  * tokens written in the text matched; *n their count. */
 int32_t *tokenize_prompt(const llm_model *m, const char *text, size_t *n);

@@ -165,7 +165,7 @@ static void trace_steps(jw *j, llm_ctx *ctx, const llm_model *m, int steps, int 
 }
 
 int cmd_trace(const inspect_args *o) {
-    llm_model *m = open_model(o, o->model);
+    llm_model *m = open_model(o, o->model, false);
     size_t n;
     int32_t *toks = tokenize_prompt(m, o->arg, &n);
     int k = o->top_k < llm_model_n_vocab(m) ? o->top_k : llm_model_n_vocab(m);
@@ -258,7 +258,7 @@ static void write_picture(const inspect_args *o, const capture *c, const int *he
 }
 
 int cmd_attention(const inspect_args *o) {
-    llm_model *m = open_model(o, o->model);
+    llm_model *m = open_model(o, o->model, false);
     int n_layer = llm_model_n_layer(m), n_head = llm_model_n_head(m);
     if (o->layer < 0 || o->layer >= n_layer) die("--layer L is needed, 0 .. %d for this model", n_layer - 1);
     if (o->head >= n_head) die("--head %d: this model has heads 0 .. %d", o->head, n_head - 1);
