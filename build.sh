@@ -24,7 +24,7 @@ usage: ./build.sh COMMAND [ARGS...]
 
 Missing packages are installed with apt-get (as root, or through sudo):
   meson ninja-build pkg-config gcc libopenblas-dev libcmocka-dev libcjson-dev libpcre2-dev
-  libutf8proc-dev libmicrohttpd-dev
+  libmicrohttpd-dev libutf8proc-dev
 (valgrind additionally needs valgrind; the server's page test installs chromium
 itself when it can, and is skipped without it).
 EOF
@@ -37,7 +37,7 @@ die() { echo "build.sh: $*" >&2; exit 1; }
 # package:command pairs; a package with a command counts as present when the
 # command is on PATH (however it was installed), libraries when dpkg has them.
 DEPS=(meson:meson ninja-build:ninja pkg-config:pkg-config gcc:gcc
-      libopenblas-dev: libcmocka-dev: libcjson-dev: libpcre2-dev: libutf8proc-dev: libmicrohttpd-dev:)
+      libopenblas-dev: libcmocka-dev: libcjson-dev: libpcre2-dev: libmicrohttpd-dev: libutf8proc-dev:)
 
 # Installs the packages of DEPS that are missing, with one apt-get update and
 # one apt-get install, and does nothing at all when everything is present.

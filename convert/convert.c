@@ -192,32 +192,52 @@ static bool byte_level(const cJSON *p, bool use_regex) {
            json_flag(p, "use_regex", true) == use_regex;
 }
 
-/* The Split pre-tokenizers of tokenizer.json that libllm knows, each
- * followed by a ByteLevel without its own expression, by the name
- * llama.cpp gives them in tokenizer.ggml.pre. */
-static const struct { const char *pattern, *pre; } splits[] = {
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "llama-bpe"}, /* Llama 3, SmolLM3 */
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*"
-     "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+", "qwen2"}, /* Qwen 2, 2.5, 3 */
+/* The Split pre-tokenizers of tokenizer.json that libllm knows, runs of
+ * one to three followed by a ByteLevel without its own expression, by the
+ * name llama.cpp gives them in tokenizer.ggml.pre. The patterns are the
+ * JSON strings decoded (\r and \n are the characters). */
+#define LLAMA3_LIKE_SPLIT(digits)                                                                    \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|" digits "| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*" \
+    "|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
+static const struct { const char *pre, *patterns[4]; } splits[] = {
+    {"llama-bpe", {LLAMA3_LIKE_SPLIT("\\p{N}{1,3}")}}, /* Llama 3, SmolLM3 */
+    {"qwen2", {LLAMA3_LIKE_SPLIT("\\p{N}")}},          /* Qwen 2, 2.5, 3 */
+    {"deepseek-v3",
+     {"\\p{N}{1,3}", "[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+",
+      "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
+      "| ?[\\p{P}\\p{S}]+[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+"}},
 };
 
+/* The pattern of an Isolated, not inverted Split, or NULL. */
+static const char *split_pattern(const cJSON *p) {
+    if (!json_str_is(p, "type", "Split") || !json_str_is(p, "behavior", "Isolated") || json_flag(p, "invert", false))
+        return NULL;
+    return cJSON_GetStringValue(json_get(json_get(p, "pattern"), "Regex"));
+}
+
+/* Whether the Sequence items from first on are the patterns of a known
+ * run (NULL-terminated), then a ByteLevel without its own expression. */
+static bool splits_are(const cJSON *first, const char *const *patterns) {
+    for (; *patterns; patterns++, first = first->next) {
+        const char *p = first ? split_pattern(first) : NULL;
+        if (!p || strcmp(p, *patterns) != 0) return false;
+    }
+    return first && !first->next && byte_level(first, false);
+}
+
 /* The tokenizer.ggml.pre name of a tokenizer.json pre_tokenizer: GPT-2's
- * ByteLevel, a known Split + ByteLevel, or single Digits + ByteLevel
- * (SmolLM, StarCoder: "smollm"); NULL for others. */
+ * ByteLevel, a known run of Splits + ByteLevel, or single Digits +
+ * ByteLevel (SmolLM, StarCoder: "smollm"); NULL for others. */
 static const char *pre_name(const cJSON *pt) {
     if (byte_level(pt, true)) return "gpt-2";
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(pt, "pretokenizers");
-    if (!json_str_is(pt, "type", "Sequence") || cJSON_GetArraySize(seq) != 2) return NULL;
-    const cJSON *first = seq->child, *bl = seq->child->next;
-    if (json_str_is(first, "type", "Digits") && json_flag(first, "individual_digits", false) && byte_level(bl, true))
+    if (!json_str_is(pt, "type", "Sequence") || !cJSON_IsArray(seq) || !seq->child) return NULL;
+    const cJSON *first = seq->child;
+    if (json_str_is(first, "type", "Digits") && json_flag(first, "individual_digits", false) && first->next &&
+        !first->next->next && byte_level(first->next, true))
         return "smollm";
-    if (!json_str_is(first, "type", "Split") || !json_str_is(first, "behavior", "Isolated") ||
-        json_flag(first, "invert", false) || !byte_level(bl, false))
-        return NULL;
-    const char *pattern = cJSON_GetStringValue(json_get(json_get(first, "pattern"), "Regex"));
-    for (size_t i = 0; pattern && i < sizeof splits / sizeof splits[0]; i++)
-        if (strcmp(pattern, splits[i].pattern) == 0) return splits[i].pre;
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++)
+        if (splits_are(first, splits[i].patterns)) return splits[i].pre;
     return NULL;
 }
 
@@ -498,6 +518,8 @@ typedef struct conv {
     float *rope_freqs;      /* (n_rot / 2) Llama 3 RoPE divisors, in bufs; NULL for none */
     float *rope_short, *rope_long; /* (n_rot / 2) LongRoPE's factors, in bufs; NULL for none */
     bool attn_scale_key;    /* hp.attn_scale is written (the config set it) */
+    const char *prefix;     /* of the checkpoint's text-model tensors: "" or "language_model."
+                               (Gemma 3's multimodal checkpoints) */
 } conv;
 
 /* A source tensor: ne1 rows of ne0 elements (a vector: n_dims 1, ne1 1)
@@ -1048,9 +1070,19 @@ static int hf_layer_tensor(const llm_arch *a, const char *rest) {
     return -1;
 }
 
-/* True for the names hf_tensors reads, and the RoPE frequency tables some
- * checkpoints carry (recomputed by the loader, so dropped). */
-static bool hf_known(const llm_arch *a, const char *name, int32_t n_layer) {
+/* True for the names hf_tensors reads (after c->prefix), the RoPE
+ * frequency tables some checkpoints carry (recomputed by the loader, so
+ * dropped), and in a multimodal checkpoint the vision tower's and its
+ * projector's, which a text model leaves out as llama.cpp's converter
+ * does. */
+static bool hf_known(const conv *c, const char *name, int32_t n_layer) {
+    const llm_arch *a = c->arch;
+    size_t skip = strlen(c->prefix);
+    if (skip) {
+        if (strncmp(name, "vision_tower.", 13) == 0 || strncmp(name, "multi_modal_projector.", 22) == 0) return true;
+        if (strncmp(name, c->prefix, skip) != 0) return false;
+        name += skip;
+    }
     if (strcmp(name, "model.embed_tokens.weight") == 0 || strcmp(name, "model.norm.weight") == 0 ||
         strcmp(name, "lm_head.weight") == 0)
         return true;
@@ -1073,13 +1105,22 @@ static change hf_change(const conv *c, const char *hf_name, int perm) {
     return ch;
 }
 
+/* Whether the checkpoint holds tensor hf (after c->prefix). */
+static bool hf_has(const conv *c, const st_model *m, const char *hf) {
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", c->prefix, hf);
+    return st_model_find(m, full, NULL) != NULL;
+}
+
 /* One tensor: checkpoint name hf, shape ne0 x ne1 (ne1 1 for a vector),
  * written as gguf. */
 static llm_status hf_put(conv *c, const st_model *m, const char *where, const char *hf, const char *gguf, int64_t ne0,
                          int64_t ne1, bool vector, int perm, llm_error *err) {
     src s;
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", c->prefix, hf);
     change ch = hf_change(c, hf, perm);
-    llm_status st = hf_src(m, where, hf, ne0, ne1, vector ? 1 : 2, &s, err);
+    llm_status st = hf_src(m, where, full, ne0, ne1, vector ? 1 : 2, &s, err);
     return st ? st : emit(c, gguf, &s, &ch, err);
 }
 
@@ -1089,14 +1130,14 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
     const llm_hparams *h = &c->hp;
     const llm_arch *a = c->arch;
     for (size_t i = 0; i < m->n_entries; i++)
-        if (!hf_known(a, m->entries[i].t->name, h->n_layer))
+        if (!hf_known(c, m->entries[i].t->name, h->n_layer))
             return llm_fail(err, LLM_ERR_FORMAT, "%s: unexpected tensor '%.80s' (not part of a %s model)",
                             m->paths[m->entries[i].file], m->entries[i].t->name, a->name);
     uint64_t per_layer = 0;
     for (int i = 0; i < LLM_LT_COUNT; i++) {
         char hf[96];
         snprintf(hf, sizeof hf, "model.layers.0.%s", llm_layer_tensors[i].hf);
-        per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL));
+        per_layer += (a->tensors & LLM_BIT(i)) || ((a->optional & LLM_BIT(i)) && hf_has(c, m, hf));
     }
     c->count = (tied ? 2 : 3) + (c->rope_freqs != NULL) + 2 * (c->rope_long != NULL) + per_layer * (uint64_t)h->n_layer;
     llm_status st;
@@ -1123,7 +1164,7 @@ static llm_status hf_tensors(conv *c, const st_model *m, const char *where, bool
             char hf[96], gg[64];
             snprintf(hf, sizeof hf, "model.layers.%d.%s", l, lt->hf);
             snprintf(gg, sizeof gg, "blk.%d.%s", l, lt->gguf);
-            if (!(a->tensors & LLM_BIT(i)) && !((a->optional & LLM_BIT(i)) && st_model_find(m, hf, NULL))) continue;
+            if (!(a->tensors & LLM_BIT(i)) && !((a->optional & LLM_BIT(i)) && hf_has(c, m, hf))) continue;
             if ((st = hf_put(c, m, where, hf, gg, llm_arch_dim(a, h, lt->ne0), llm_arch_rows(a, h, lt),
                              lt->part[0] == LLM_D_ONE,
                              lt->perm, err)))
@@ -1212,7 +1253,13 @@ static llm_status hf_run(conv *c, const char *dir, cvocab *v, st_model *m, llm_e
         (s = st_json_load(p.config, &cfg, err)))
         return s;
     const char *tok = exists(p.spm) ? p.spm : p.json;
-    if (!(s = hf_config(c, cfg, p.config, &tied, err)) && !exists(tok))
+    /* a multimodal Gemma 3: the text model's settings in text_config, its
+     * tensors under language_model. (tie_word_embeddings stays outside) */
+    const cJSON *text = json_get(cfg, "text_config");
+    c->prefix = cJSON_IsObject(text) ? "language_model." : "";
+    s = hf_config(c, cJSON_IsObject(text) ? text : cfg, p.config, &tied, err);
+    if (!s && cJSON_IsObject(text)) tied = json_flag(cfg, "tie_word_embeddings", tied);
+    if (!s && !exists(tok))
         s = llm_fail(err, LLM_ERR_IO, "%s: neither tokenizer.model nor tokenizer.json is there", dir);
     if (!s) s = tok == p.spm ? vocab_spm(v, tok, c->hp.n_vocab, err) : vocab_json(v, tok, c->hp.n_vocab, err);
     if (!s) s = hf_specials(v, p.tc, p.gc, cfg, p.config, err);

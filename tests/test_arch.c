@@ -93,6 +93,37 @@ static void test_batched(void **state) {
     each_fixture(check_batched);
 }
 
+/* Far past the sliding window and across key blocks of 128: 300 tokens
+ * of the Gemmas (window 16) as one batch and one at a time agree on the
+ * last logits to float rounding (1e-3; measured ~1e-5), so the window is
+ * applied alike in the batched and the single-token paths. */
+static void test_long_window(void **state) {
+    (void)state;
+    static const char *const names[] = {"gemma2", "gemma3"};
+    enum { N = 300 };
+    for (size_t i = 0; i < 2; i++) {
+        arch_fixture f;
+        arch_fixture_load(&f, names[i]);
+        int32_t ids[N];
+        for (int t = 0; t < N; t++) ids[t] = f.prompt[(t * 7) % f.n_prompt];
+        llm_model *m = load(names[i]);
+        llm_error err;
+        llm_ctx *a = llm_ctx_new(m, NULL, &err), *b = llm_ctx_new(m, NULL, &err);
+        assert_true(a && b);
+        if (llm_decode(a, ids, N, &err)) fail_msg("%s", err.msg);
+        for (int t = 0; t < N; t++)
+            if (llm_decode(b, &ids[t], 1, &err)) fail_msg("%s", err.msg);
+        const float *la = llm_logits(a), *lb = llm_logits(b);
+        double d = 0.0;
+        for (int v = 0; v < f.n_vocab; v++) d = fmax(d, fabs((double)la[v] - lb[v]));
+        if (!(d <= 1e-3)) fail_msg("%s: %d tokens batched vs one at a time: logits differ by %g", names[i], N, d);
+        llm_ctx_free(a);
+        llm_ctx_free(b);
+        llm_model_free(m);
+        arch_fixture_free(&f);
+    }
+}
+
 /* ---------------------------------------------------------------- LongRoPE */
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -100,22 +131,33 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-/* phi3.gguf again at path, with f32 key ARCH.key = v (NULL for none) and
- * LongRoPE's two factor tensors of n_rot / 2 values short and long (0:
- * neither), original context 256. */
-static void write_phi3_variant(const char *path, const char *key, float v, float short_f, float long_f) {
+/* A fixture with one change, written by write_variant. */
+typedef struct variant {
+    const char *key;       /* an f32 key set to value (added, or replacing the fixture's); NULL: none */
+    float value;
+    float short_f, long_f; /* LongRoPE factors, 8 (n_rot / 2) of each, original context 256; short 0: none */
+    const char *drop;      /* a tensor or key left out; NULL: none */
+} variant;
+
+static void write_variant(const char *name, const char *path, const variant *v) {
     gguf_file g;
     llm_error err;
-    if (gguf_open(&g, arch_fixture_model("phi3"), &err)) fail_msg("%s", err.msg);
+    if (gguf_open(&g, arch_fixture_model(name), &err)) fail_msg("%s", err.msg);
     gguf_writer *w = gguf_writer_new(&err);
     assert_non_null(w);
-    for (uint64_t i = 0; i < g.n_kv; i++) assert_int_equal(gguf_writer_copy_kv(w, &g.kv[i], &err), LLM_OK);
-    if (key) assert_int_equal(gguf_writer_add_f32(w, key, v, &err), LLM_OK);
-    float s_f[8], l_f[8]; /* n_rot 16 */
-    for (int i = 0; i < 8; i++) s_f[i] = short_f, l_f[i] = long_f;
+    for (uint64_t i = 0; i < g.n_kv; i++) {
+        gguf_str k = g.kv[i].key;
+        if ((v->key && gguf_str_eq(k, v->key)) || (v->drop && gguf_str_eq(k, v->drop))) continue;
+        assert_int_equal(gguf_writer_copy_kv(w, &g.kv[i], &err), LLM_OK);
+    }
+    if (v->key) assert_int_equal(gguf_writer_add_f32(w, v->key, v->value, &err), LLM_OK);
+    float s_f[8], l_f[8];
+    for (int i = 0; i < 8; i++) s_f[i] = v->short_f, l_f[i] = v->long_f;
     int64_t ne[2] = {8, 1};
-    if (short_f > 0) {
-        assert_int_equal(gguf_writer_add_u32(w, "phi3.rope.scaling.original_context_length", 256, &err), LLM_OK);
+    if (v->short_f > 0) {
+        char key[96];
+        snprintf(key, sizeof key, "%s.rope.scaling.original_context_length", name);
+        assert_int_equal(gguf_writer_add_u32(w, key, 256, &err), LLM_OK);
         assert_int_equal(gguf_writer_add_tensor(w, "rope_factors_short.weight", 1, ne, LLM_DT_F32, s_f, sizeof s_f, &err),
                          LLM_OK);
         assert_int_equal(gguf_writer_add_tensor(w, "rope_factors_long.weight", 1, ne, LLM_DT_F32, l_f, sizeof l_f, &err),
@@ -123,10 +165,11 @@ static void write_phi3_variant(const char *path, const char *key, float v, float
     }
     for (uint64_t i = 0; i < g.n_tensors; i++) {
         const gguf_tensor *t = &g.tensors[i];
-        char name[96];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        if (v->drop && gguf_str_eq(t->name, v->drop)) continue;
+        char tname[96];
+        snprintf(tname, sizeof tname, "%.*s", (int)t->name.len, t->name.ptr);
         int64_t tne[2] = {t->ne[0], t->ne[1]};
-        assert_int_equal(gguf_writer_add_tensor(w, name, t->n_dims, tne, t->type, t->data, t->nbytes, &err), LLM_OK);
+        assert_int_equal(gguf_writer_add_tensor(w, tname, t->n_dims, tne, t->type, t->data, t->nbytes, &err), LLM_OK);
     }
     if (gguf_writer_to_file(w, path, &err)) fail_msg("%s", err.msg);
     gguf_writer_free(w);
@@ -168,9 +211,9 @@ static void test_longrope(void **state) {
     snprintf(lr, sizeof lr, "%s/longrope.gguf", dir);
     snprintf(lin, sizeof lin, "%s/linear.gguf", dir);
     snprintf(af, sizeof af, "%s/attn-factor.gguf", dir);
-    write_phi3_variant(lr, NULL, 0, 4.0f, 1.0f);
-    write_phi3_variant(lin, "phi3.rope.scaling.factor", 4.0f, 0, 0);
-    write_phi3_variant(af, "phi3.rope.scaling.attn_factor", 2.0f, 0, 0);
+    write_variant("phi3", lr, &(variant){.short_f = 4.0f, .long_f = 1.0f});
+    write_variant("phi3", lin, &(variant){.key = "phi3.rope.scaling.factor", .value = 4.0f});
+    write_variant("phi3", af, &(variant){.key = "phi3.rope.scaling.attn_factor", .value = 2.0f});
     size_t bytes = sizeof(float) * (size_t)f.n_prompt * (size_t)f.n_vocab;
     float *a = prompt_logits(lr, &f, 256), *b = prompt_logits(lin, &f, 256);
     assert_memory_equal(a, b, bytes);
@@ -185,6 +228,34 @@ static void test_longrope(void **state) {
     free(a), free(b);
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     arch_fixture_free(&f);
+}
+
+/* Each family's own parts, taken away or made nonsense, give an error
+ * naming them, not a model that runs wrong. */
+static void test_hostile(void **state) {
+    (void)state;
+    static const struct { const char *name; variant v; const char *want; } cases[] = {
+        {"phi3", {.drop = "blk.1.attn_qkv.weight"}, "missing tensor 'blk.1.attn_qkv.weight'"},
+        {"qwen3", {.drop = "blk.2.attn_k_norm.weight"}, "missing tensor 'blk.2.attn_k_norm.weight'"},
+        {"gemma3", {.drop = "blk.0.post_ffw_norm.weight"}, "missing tensor 'blk.0.post_ffw_norm.weight'"},
+        {"olmo2", {.drop = "output.weight"}, "missing tensor 'output.weight'"},
+        {"gemma2", {.key = "gemma2.attn_logit_softcapping", .value = -5.0f}, "gemma2.attn_logit_softcapping"},
+        {"granite", {.key = "granite.logit_scale", .value = 0.0f}, "granite.logit_scale"},
+        {"phi3", {.short_f = 1.0f, .long_f = 0.0f}, "rope_factors_long.weight"},
+    };
+    char dir[64], path[128];
+    snprintf(dir, sizeof dir, "/tmp/libllm-hostile-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/bad.gguf", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_variant(cases[i].name, path, &cases[i].v);
+        llm_error err;
+        llm_model *m = llm_model_load(path, NULL, &err);
+        if (m) fail_msg("%s, case %zu: loads", cases[i].name, i);
+        if (!strstr(err.msg, cases[i].want))
+            fail_msg("%s, case %zu: '%s' does not name '%s'", cases[i].name, i, err.msg, cases[i].want);
+    }
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* ---------------------------------------------------------------- from Hugging Face */
@@ -240,7 +311,7 @@ static const char *tensor_hf_name(const char *arch, const gguf_tensor *t, char *
 /* The fixture's tensors as model.safetensors, F32: HF's q/k rows per head
  * in rotate-half order where the GGUF has them interleaved (norm-RoPE
  * families), Gemma's norms as w - 1 (HF multiplies by 1 + w). */
-static void write_safetensors(const char *path, const gguf_file *g, const char *arch) {
+static void write_safetensors(const char *path, const gguf_file *g, const char *arch, const char *prefix) {
     bool interleaved = !strcmp(arch, "llama") || !strcmp(arch, "smollm3") || !strcmp(arch, "granite");
     bool gemma = strncmp(arch, "gemma", 5) == 0;
     uint32_t heads = 0, kv_heads = 0;
@@ -258,8 +329,8 @@ static void write_safetensors(const char *path, const gguf_file *g, const char *
         const gguf_tensor *t = &g->tensors[i];
         const char *hf = tensor_hf_name(arch, t, buf, sizeof buf);
         if (!hf) continue;
-        hl += (size_t)snprintf(header + hl, hcap - hl, "%s\"%s\": {\"dtype\": \"F32\", \"shape\": [", n ? ", " : "",
-                               hf);
+        hl += (size_t)snprintf(header + hl, hcap - hl, "%s\"%s%s\": {\"dtype\": \"F32\", \"shape\": [", n ? ", " : "",
+                               prefix, hf);
         if (t->n_dims == 2) hl += (size_t)snprintf(header + hl, hcap - hl, "%lld, ", (long long)t->ne[1]);
         hl += (size_t)snprintf(header + hl, hcap - hl, "%lld], \"data_offsets\": [%zu, %zu]}", (long long)t->ne[0],
                                total, total + (size_t)t->nbytes);
@@ -267,6 +338,10 @@ static void write_safetensors(const char *path, const gguf_file *g, const char *
         n++;
         assert_true(hl < hcap - 256);
     }
+    if (*prefix) /* a multimodal checkpoint's vision tower, which conversion leaves out */
+        hl += (size_t)snprintf(header + hl, hcap - hl,
+                               ", \"vision_tower.patch_embed.weight\": {\"dtype\": \"F32\", \"shape\": [4], "
+                               "\"data_offsets\": [%zu, %zu]}", total, total + 16);
     hl += (size_t)snprintf(header + hl, hcap - hl, "}");
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -292,6 +367,8 @@ static void write_safetensors(const char *path, const gguf_file *g, const char *
         assert_int_equal(fwrite(out, 1, (size_t)t->nbytes, f), (size_t)t->nbytes);
         free(out);
     }
+    static const float vision[4];
+    if (*prefix) assert_int_equal(fwrite(vision, 1, sizeof vision, f), sizeof vision);
     fclose(f);
     free(header);
 }
@@ -310,7 +387,7 @@ static void json_num(char *buf, size_t cap, const gguf_file *g, const char *arch
 }
 
 /* config.json as the model's HF repository would have it. */
-static void write_config(const char *path, const gguf_file *g, const char *arch, const char *name) {
+static void write_config(const char *path, const gguf_file *g, const char *arch, const char *name, bool multimodal) {
     static const char *const keys[][2] = {
         {"hidden_size", "embedding_length"}, {"intermediate_size", "feed_forward_length"},
         {"num_hidden_layers", "block_count"}, {"num_attention_heads", "attention.head_count"},
@@ -324,9 +401,11 @@ static void write_config(const char *path, const gguf_file *g, const char *arch,
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     bool gemma = strncmp(arch, "gemma", 5) == 0;
+    const char *tied = gguf_find_tensor(g, "output.weight") ? "false" : "true";
+    if (multimodal) fprintf(f, "{\"model_type\": \"gemma3\", \"tie_word_embeddings\": %s, \"text_config\": ", tied);
     fprintf(f, "{\"model_type\": \"%s\", \"vocab_size\": 512, \"tie_word_embeddings\": %s, \"%s\": \"%s\"",
-            strcmp(arch, "gemma3") == 0 ? "gemma3_text" : arch, gguf_find_tensor(g, "output.weight") ? "false" : "true",
-            gemma ? "hidden_activation" : "hidden_act", gemma ? "gelu_pytorch_tanh" : "silu");
+            strcmp(arch, "gemma3") == 0 ? "gemma3_text" : arch, tied, gemma ? "hidden_activation" : "hidden_act",
+            gemma ? "gelu_pytorch_tanh" : "silu");
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         char v[64];
         json_num(v, sizeof v, g, arch, keys[i][1]);
@@ -338,7 +417,7 @@ static void write_config(const char *path, const gguf_file *g, const char *arch,
     if (strcmp(name, "llama-tied-rope3") == 0) /* README: the factors of llama3 8, 1, 4, 64 */
         fprintf(f, ", \"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0,"
                    " \"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}");
-    fprintf(f, "}\n");
+    fprintf(f, multimodal ? "}}\n" : "}\n");
     fclose(f);
 }
 
@@ -353,7 +432,10 @@ static void copy_file(const char *from, const char *to) {
     free(data);
 }
 
-static void check_from_hf(const char *name, const arch_fixture *fx) {
+/* The fixture as a Hugging Face directory (multimodal: Gemma 3's layout
+ * with the text model in text_config and under language_model.),
+ * converted and checked. */
+static void convert_and_check(const char *name, const arch_fixture *fx, bool multimodal) {
     gguf_file g;
     llm_error err;
     if (gguf_open(&g, arch_fixture_model(name), &err)) fail_msg("%s: %s", name, err.msg);
@@ -361,12 +443,12 @@ static void check_from_hf(const char *name, const arch_fixture *fx) {
     assert_int_equal(gguf_get_str(&g, "general.architecture", &a, &err), LLM_OK);
     char arch[32], dir[128], path[256], out[160];
     snprintf(arch, sizeof arch, "%.*s", (int)a.len, a.ptr);
-    snprintf(dir, sizeof dir, "%s/%s", tmp_dir, name);
+    snprintf(dir, sizeof dir, "%s/%s%s", tmp_dir, name, multimodal ? "-mm" : "");
     assert_int_equal(mkdir(dir, 0755), 0);
     snprintf(path, sizeof path, "%s/config.json", dir);
-    write_config(path, &g, arch, name);
+    write_config(path, &g, arch, name, multimodal);
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    write_safetensors(path, &g, arch);
+    write_safetensors(path, &g, arch, multimodal ? "language_model." : "");
     gguf_close(&g);
     static const char *const tok_files[] = {"tokenizer.model", "tokenizer_config.json"};
     for (int t = 0; t < 2; t++) {
@@ -375,13 +457,18 @@ static void check_from_hf(const char *name, const arch_fixture *fx) {
         snprintf(path, sizeof path, "%s/%s", dir, tok_files[t]);
         copy_file(test_model_path(from), path);
     }
-    snprintf(out, sizeof out, "%s/%s.gguf", tmp_dir, name);
+    snprintf(out, sizeof out, "%s.gguf", dir);
     if (llm_convert_hf(dir, out, NULL, &err)) fail_msg("%s: llm_convert_hf: %s", name, err.msg);
     llm_model *m = llm_model_load(out, NULL, &err);
     if (!m) fail_msg("%s: converted: %s", name, err.msg);
     double d = arch_check(m, fx, NULL);
-    fprintf(stderr, "%-18s from HF: max |logit - llama.cpp| %.3g\n", name, d);
+    fprintf(stderr, "%-18s from HF%s: max |logit - llama.cpp| %.3g\n", name, multimodal ? " (multimodal)" : "", d);
     llm_model_free(m);
+}
+
+static void check_from_hf(const char *name, const arch_fixture *fx) {
+    convert_and_check(name, fx, false);
+    if (strcmp(name, "gemma3") == 0) convert_and_check(name, fx, true);
 }
 
 static void test_from_hf(void **state) {
@@ -396,7 +483,9 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_token_by_token),
         cmocka_unit_test(test_batched),
+        cmocka_unit_test(test_long_window),
         cmocka_unit_test(test_longrope),
+        cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_from_hf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

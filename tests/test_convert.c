@@ -853,6 +853,16 @@ static void test_pre_tokenizers(void **state) {
                "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"), "qwen2", "nfc"},
         {"null", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Digits\", \"individual_digits\": true},"
                  " {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"use_regex\": true}]}", "smollm", NULL},
+        {"null", /* DeepSeek V3's three Splits, as its tokenizer.json spells them */
+         "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\p{"
+         "N}{1,3}\"}, \"behavior\": \"Isolated\", \"invert\": false}, {\"type\": \"Split\", \"pattern\": {\"Re"
+         "gex\": \"[\xe4\xb8\x80-\xe9\xbe\xa5\xe3\x81\x80-\xe3\x82\x9f\xe3\x82\xa0-\xe3\x83\xbf]+\"}, \"behavi"
+         "or\": \"Isolated\", \"invert\": false}, {\"type\": \"Split\", \"pattern\": {\"Regex\": \"[!\\\"#$%&'"
+         "()*+,\\\\-./:;<=>?@\\\\[\\\\\\\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\\\p{L}\\\\p{P}\\\\p{S}]?[\\\\p{L}\\\\p"
+         "{M}]+| ?[\\\\p{P}\\\\p{S}]+[\\r\\n]*|\\\\s*[\\r\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isol"
+         "ated\", \"invert\": false}, {\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\":"
+         " true, \"use_regex\": false}]}",
+         "deepseek-v3", NULL},
     };
     char dir[256], out[256], tok[2048];
     tmp(dir, sizeof dir, "pre-hf");

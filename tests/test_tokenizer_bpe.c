@@ -171,6 +171,13 @@ static void test_pre_splits(void **state) {
     abc_vocab(&m, NULL, 0, "smollm");
     SPLIT(&m, "abc123 x", "abc", "1", "2", "3", " x");
     llm_vocab_free(&m.vocab);
+
+    /* digits in threes, then CJK runs, then words: a punctuation mark
+     * leads the ASCII letters after it */
+    abc_vocab(&m, NULL, 0, "deepseek-v3");
+    SPLIT(&m, "Hello 12345 \xe4\xb8\x96\xe7\x95\x8cok!x", "Hello", " ", "123", "45", " ", "\xe4\xb8\x96\xe7\x95\x8c", "ok",
+          "!x");
+    llm_vocab_free(&m.vocab);
 }
 
 /* Every pre-tokenizer name compiles and cuts a mixed text into words
@@ -181,7 +188,7 @@ static void test_pre_names(void **state) {
         "default", "gpt-2",  "phi-2",     "mpt",        "olmo",       "llama-bpe",      "llama3",
         "llama-v3", "falcon3", "dbrx",    "smaug-bpe",  "qwen2",      "deepseek-r1-qwen", "megrez",
         "stablelm2", "falcon", "starcoder", "refact",   "smollm",     "command-r",      "codeshell",
-        "exaone",  "minerva-7b", "deepseek-coder", "deepseek-llm"};
+        "exaone",  "minerva-7b", "deepseek-coder", "deepseek-llm", "deepseek-v3"};
     static const char text[] = "Hello, world! I've 12345 apples\n\n\t  \xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80 "
                                "caf\xc3\xa9 \xff\xfe   ";
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {

@@ -67,6 +67,17 @@ for type in q4_k_m q5_k_m; do
     fi
     bench tinyllama-$type -m "$model" -t 2 -p "$p" -n "$n" -r "$reps"
 done
+# The other families at the sizes people run (issue 15), Q4_0, with the
+# SentencePiece vocabulary of Llama (32000 tokens) in place of their own.
+for shape in qwen3-0.6B gemma-3-1B phi-3.5-mini; do
+    model=$cache/$shape-q4_0.gguf
+    if [ ! -f "$model" ]; then
+        echo "perf-report: writing $model" >&2
+        "$build/tools/llm-synth" --shape $shape --type q4_0 \
+            --vocab "$models/vocab/ggml-vocab-llama-spm.gguf" -o "$model"
+    fi
+    bench $shape -m "$model" -t 2 -p "$p" -n "$n" -r "$reps"
+done
 bench stories260K -m "$models/stories260K.gguf" -t 1 -p 128 -n 256 -r "$reps"
 
 # One table row: NAME, then the llama.cpp reference cells.
@@ -118,7 +129,9 @@ trap 'rm -f "$tmp"' EXIT
     echo "random weights written by \`llm-synth --shape tinyllama-1.1B\` (same shapes and"
     echo "speed as the real model; Q4_0 keeps its output head in Q8_0 as llama.cpp's"
     echo "quantizer does; Q4_K_M and Q5_K_M are \`llm-quantize\` mixtures of the F16 file,"
-    echo "see README). stories260K uses 1 thread, pp128 and tg256."
+    echo "see README). The Qwen3, Gemma 3 and Phi-3.5 rows are \`llm-synth\` shapes in Q4_0 with"
+    echo "Llama's 32000-token vocabulary (their own are larger), same threads and tests."
+    echo "stories260K uses 1 thread, pp128 and tg256."
     echo
     echo "Prompts (pp) run on the batched products: integer VNNI products for the"
     echo "quantized types (lib/gemm_vnni.c) and bf16 products for F16 (lib/gemm_bf16.c:"
@@ -146,6 +159,9 @@ trap 'rm -f "$tmp"' EXIT
     row tinyllama-q4_0 "TinyLlama 1.1B Q4_0" 91 16.2
     row tinyllama-q4_k_m "TinyLlama 1.1B Q4_K_M" 83 16.7
     row tinyllama-q5_k_m "TinyLlama 1.1B Q5_K_M" "" ""
+    row qwen3-0.6B "Qwen3-0.6B shape Q4_0" "" ""
+    row gemma-3-1B "Gemma-3-1B shape Q4_0" "" ""
+    row phi-3.5-mini "Phi-3.5-mini shape Q4_0" "" ""
     row stories260K "stories260K F32 (1 thread)" "" "1450 (llama2.c: ~5500)"
     echo
     echo "The llama.cpp columns are the reference figures quoted in the performance"

@@ -78,6 +78,12 @@ static const char *const re_falcon[] = {"[\\p{P}\\$\\+<=>\\^~\\|`]+", GPT2, "[0-
 static const char *const re_starcoder[] = {"\\p{N}", GPT2, NULL};
 static const char *const re_deepseek_coder[] = {
     "[\\r\\n]", SP "?\\p{L}+", SP "?\\p{P}+", "[" HAN "]+", "\\p{N}", NULL};
+static const char *const re_deepseek3[] = {
+    "\\p{N}{1,3}",
+    "[\\x{4e00}-\\x{9fa5}\\x{3040}-\\x{309f}\\x{30a0}-\\x{30ff}]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+"
+    "| ?[\\p{P}\\p{S}]+[\\r\\n]*|" SP "*[\\r\\n]+|" SP "+(?!" NOT_SP ")|" SP "+",
+    NULL};
 static const char *const re_deepseek_llm[] = {
     "[\\r\\n]",
     SP "?[" DS_LETTERS "]+",
@@ -113,6 +119,7 @@ static const pre_type pre_types[] = {
     {"minerva-7b", re_starcoder, false},
     {"deepseek-coder", re_deepseek_coder, false},
     {"deepseek-llm", re_deepseek_llm, false},
+    {"deepseek-v3", re_deepseek3, false},
 };
 
 static const pre_type *find_pre(const char *name, size_t len) {
