@@ -41,6 +41,33 @@ grep -q "attn_qkv.weight .* missing in B" "$dir/cross" && grep -q "ffn_gate.weig
 vocab=$models/vocab/ggml-vocab-phi-3.gguf
 "$inspect" info "$vocab" | grep -q "^model  *phi3, vocabulary only, vocab 32064" || fail "info of a vocabulary file"
 "$inspect" tokens "$vocab" "Hi<|end|>" | grep -q "control  '<|end|>'" || fail "tokens of a vocabulary file"
+# A vocabulary file whose chat template holds an escape byte: the text
+# spells it out (nothing reaches a terminal raw), the JSON keeps it.
+python3 - "$dir/tmpl.gguf" <<'PY' || fail "cannot write the template file"
+import struct, sys
+def s(x): b=x.encode(); return struct.pack('<Q',len(b))+b
+kv=[]
+def kv_str(k,v): kv.append(s(k)+struct.pack('<I',8)+s(v))
+def kv_u32(k,v): kv.append(s(k)+struct.pack('<I',4)+struct.pack('<I',v))
+def kv_arr_str(k,vs): kv.append(s(k)+struct.pack('<I',9)+struct.pack('<IQ',8,len(vs))+b''.join(s(v) for v in vs))
+def kv_arr_f32(k,vs): kv.append(s(k)+struct.pack('<I',9)+struct.pack('<IQ',6,len(vs))+b''.join(struct.pack('<f',v) for v in vs))
+def kv_arr_i32(k,vs): kv.append(s(k)+struct.pack('<I',9)+struct.pack('<IQ',5,len(vs))+b''.join(struct.pack('<i',v) for v in vs))
+toks=['<unk>','<s>','</s>']+['<0x%02X>'%i for i in range(256)]+['\u2581','a','b']
+kv_str('general.architecture','llama')
+kv_str('tokenizer.ggml.model','llama')
+kv_arr_str('tokenizer.ggml.tokens',toks)
+kv_arr_f32('tokenizer.ggml.scores',[0.0]*len(toks))
+kv_arr_i32('tokenizer.ggml.token_type',[2,3,3]+[6]*256+[1,1,1])
+kv_str('tokenizer.chat_template','{% for m in messages %}\x1b[31m{{ m.content }}\n{% endfor %}')
+data=b'GGUF'+struct.pack('<IQQ',3,0,len(kv))+b''.join(kv)
+open(sys.argv[1],'wb').write(data)
+PY
+"$inspect" info "$dir/tmpl.gguf" >"$dir/tmpl.txt" || fail "info of a vocabulary file with a template"
+grep -q '^{% for m in messages %}\\x1B\[31m{{ m.content }}$' "$dir/tmpl.txt" || { cat "$dir/tmpl.txt"; fail "info: the template"; }
+if grep -q "$(printf '\033')" "$dir/tmpl.txt"; then fail "info printed a raw escape byte"; fi
+"$inspect" info "$dir/tmpl.gguf" --json | python3 -c 'import json, sys
+sys.exit(json.load(sys.stdin)["chat_template"] != "{% for m in messages %}\x1b[31m{{ m.content }}\n{% endfor %}")' ||
+    fail "info --json: the template byte for byte"
 echo "ok: every command runs; bad ones fail with a message"
 
 "$inspect" info "$m" --json >"$dir/info.json"

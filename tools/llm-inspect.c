@@ -175,7 +175,7 @@ static int cmd_info(const inspect_args *o) {
         params += n_elements(&t);
     }
     uint64_t size = file_size(o->model);
-    const char *tmpl = llm_model_chat_template(m);
+    char *tmpl = NULL; /* tokenizer.chat_template, met in the metadata (vocabulary files have it too) */
     struct { const char *name; int32_t v; } hp[] = {
         {"n_vocab", llm_model_n_vocab(m)}, {"n_ctx_train", llm_model_n_ctx_train(m)}, {"n_embd", llm_model_n_embd(m)},
         {"n_layer", llm_model_n_layer(m)}, {"n_head", llm_model_n_head(m)}, {"n_head_kv", llm_model_n_head_kv(m)},
@@ -213,8 +213,9 @@ static int cmd_info(const inspect_args *o) {
             put_text(stdout, val, strlen(val), 't');
             printf("\n");
         }
+        if (strcmp(key, "tokenizer.chat_template") == 0 && !tmpl) tmpl = val;
+        else free(val);
         free(key);
-        free(val);
     }
     if (o->json) {
         jw_close(&w, '}');
@@ -222,8 +223,14 @@ static int cmd_info(const inspect_args *o) {
         jw_close(&w, '}');
     } else {
         printf("chat template %s\n", tmpl ? "" : "(none)");
-        if (tmpl) printf("%s\n", tmpl);
+        for (const char *line = tmpl; line && *line;) { /* line by line, control bytes spelled out */
+            size_t len = strcspn(line, "\n");
+            put_text(stdout, line, len, 't');
+            printf("\n");
+            line += len + (line[len] == '\n');
+        }
     }
+    free(tmpl);
     llm_model_free(m);
     return 0;
 }

@@ -98,7 +98,8 @@ void put_text(FILE *f, const char *s, size_t len, char lang) {
             i++;
             continue;
         }
-        if (c < 0x20 || c == 0x7F) fprintf(f, lang == 'j' ? "\\\\x%02X" : "\\x%02X", c);
+        if ((c < 0x20 || c == 0x7F) && lang == 'j') fprintf(f, "\\u%04x", c);
+        else if (c < 0x20 || c == 0x7F) fprintf(f, "\\x%02X", c);
         else if (lang == 'j' && (c == '"' || c == '\\')) fprintf(f, "\\%c", c);
         else if (lang == 'x' && c == '<') fputs("&lt;", f);
         else if (lang == 'x' && c == '>') fputs("&gt;", f);

@@ -28,10 +28,11 @@ void jw_int(jw *w, int64_t v);
 void jw_num(jw *w, double v);       /* non-finite numbers as null */
 void jw_bool(jw *w, bool v);
 
-/* Writes len bytes of s as text that is valid UTF-8 and free of control
- * characters: an invalid byte becomes U+FFFD, a control byte "\xNN"
- * spelled out; then escapes what `lang` needs: 'j' JSON string content,
- * 'x' XML character data, 't' nothing more (a terminal). */
+/* Writes len bytes of s as text that is valid UTF-8 and free of raw
+ * control characters: an invalid byte becomes U+FFFD; then as `lang`
+ * needs: 'j' JSON string content (control characters as \u00XX, so the
+ * bytes survive), 'x' XML character data, 't' a terminal (these two spell
+ * a control byte out as "\xNN", which neither may show as it is). */
 void put_text(FILE *f, const char *s, size_t len, char lang);
 
 #endif
