@@ -19,18 +19,16 @@
 const char *const tool_name = "llm";
 
 /* Streams one token's bytes to stdout as soon as they form whole
- * characters; a piece longer than the buffer (vocabularies hold runs of
- * hundreds of spaces, and any length loads) gets a buffer of its size. */
+ * characters. */
 static void emit(llm_detok *d, int32_t tok) {
-    char small[512], *buf = small;
+    char small[512], *owned;
     size_t len;
-    llm_status s = llm_detok_push(d, tok, buf, sizeof small, &len);
-    if (s == LLM_ERR_BUFFER_TOO_SMALL && (buf = malloc(len))) s = llm_detok_push(d, tok, buf, len, &len);
-    if (s == LLM_OK) {
-        fwrite(buf, 1, len, stdout);
+    const char *bytes = detok_piece(d, tok, small, sizeof small, &len, &owned);
+    if (bytes) {
+        fwrite(bytes, 1, len, stdout);
         fflush(stdout);
     }
-    if (buf != small) free(buf);
+    free(owned);
 }
 
 /* Prompt, then up to n_predict sampled tokens; returns generated count or
@@ -121,10 +119,12 @@ static int ollama_defaults(options *o, int argc, char **argv, llm_ollama_model *
 }
 
 /* The prompt's text, owned: -f FILE's bytes (one trailing newline
- * dropped, as llama.cpp's -f does) or -p. */
+ * dropped, as llama.cpp's -f does; a NUL refused) or -p. */
 static char *prompt_text(const options *o) {
     size_t len = 0;
     char *text = o->prompt_file ? read_file(o->prompt_file, &len) : NULL;
+    const char *nul = text ? memchr(text, 0, len) : NULL;
+    if (nul) die("-f %s: a NUL byte at offset %zu (the prompt is text)", o->prompt_file, (size_t)(nul - text));
     if (text && len > 0 && text[len - 1] == '\n') text[len - 1] = 0;
     if (text) return text;
     len = o->prompt ? strlen(o->prompt) : 0;

@@ -15,6 +15,7 @@ static const char epilog[] =
     "  /exit    end the conversation (so does end of input)\n"
     "  /clear   forget the conversation, keep the system prompt\n"
     "  /regen   answer the last message again\n"
+    "Ctrl-C ends the reply being written, or at the prompt the conversation.\n"
     "A line ending in '\\' continues on the next. When the context fills up, the\n"
     "oldest turns are dropped (the system prompt stays) and the rest is read again.\n"
     "\nMODEL ollama:NAME[:TAG] opens a model pulled by Ollama ($OLLAMA_MODELS, or\n"
@@ -62,7 +63,8 @@ int parse_args(int argc, char **argv, options *o) {
         {NULL, "chat-template", OPT_STR, &o->chat_template, 0, 0, "NAME|FILE",
          "a built-in chat template (chatml, llama3, ...) or a\nJinja file, instead of the model's", NULL},
         {NULL, "verbose-prompt", OPT_FLAG, &o->verbose_prompt, 0, 0, NULL, "print the token ids fed to the model to stderr", NULL},
-        {"v", "verbose", OPT_FLAG, &o->verbose, 0, 0, NULL, "print the model description to stderr", NULL},
+        {"v", "verbose", OPT_FLAG, &o->verbose, 0, 0, NULL,
+         "print the model and context to stderr, and per conversation\nturn the tokens kept, read and generated", NULL},
         OPTS_END};
     opts_cmd cmd = {"llm", synopsis, epilog, table, NULL, 0, 0};
     int r = opts_parse(&cmd, argc, argv);

@@ -11,6 +11,7 @@
  * says so and goes on. */
 #include "llm_chat.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,13 @@ int32_t *tokenize(const llm_model *m, const char *text, uint32_t flags, size_t *
     if (s == LLM_OK) return toks;
     free(toks);
     return NULL;
+}
+
+const char *detok_piece(llm_detok *d, int32_t tok, char *small, size_t cap, size_t *len, char **owned) {
+    *owned = NULL;
+    llm_status s = llm_detok_push(d, tok, small, cap, len);
+    if (s == LLM_ERR_BUFFER_TOO_SMALL) s = llm_detok_push(d, tok, *owned = xmalloc(*len), *len, len);
+    return s == LLM_OK ? (*owned ? *owned : small) : NULL;
 }
 
 void print_ids(const char *what, int32_t pos, const int32_t *ids, size_t n) {
@@ -76,6 +84,26 @@ static void print_json_string(const char *s, size_t len) {
     fputs("\"\n", stderr);
 }
 
+/* ---------------------------------------------------------------- Ctrl-C */
+
+/* Ctrl-C ends the reply being written; at the prompt, the conversation
+ * (as in llama.cpp). The handler only sets the flag: the reply loop polls
+ * it, and getline, not restarted, returns at once. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+}
+
+static void catch_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL); /* no SA_RESTART */
+}
+
 /* ---------------------------------------------------------------- conversation */
 
 typedef struct chat {
@@ -91,6 +119,7 @@ typedef struct chat {
     int think_open;         /* the rendered text ends inside <think> (DeepSeek R1) */
     int32_t *cache;         /* the tokens in the KV cache, n_cache of them */
     size_t n_cache;
+    size_t kept;            /* of them, those the last sync_cache kept (for -v) */
     int turn;
 } chat;
 
@@ -175,7 +204,7 @@ static int sync_cache(chat *c, const int32_t *toks, size_t n, int mid_reply) {
     if (keep == n && n > 0) keep--;
     llm_error err;
     if (llm_ctx_truncate(c->ctx, (int32_t)keep) != LLM_OK) return fail("%s", "cannot truncate the context");
-    c->n_cache = keep;
+    c->n_cache = c->kept = keep;
     if (c->o->verbose_prompt) {
         char what[32];
         snprintf(what, sizeof what, mid_reply ? "turn %d, reply shifted" : "turn %d", c->turn);
@@ -291,14 +320,17 @@ static int reply(chat *c) {
     bytes text = {0};
     size_t first = c->n_cache; /* the reply's tokens are cache[first..] */
     int rc = 0;
-    for (int i = 0; i < c->o->n_predict && !rc; i++) {
+    interrupted = 0;
+    for (int i = 0; i < c->o->n_predict && !rc && !interrupted; i++) {
         int32_t tok = llm_sampler_sample(c->smp, llm_logits(c->ctx), llm_model_n_vocab(c->m), &err);
         if (tok < 0) rc = fail("sampling failed: %s", err.msg);
         if (rc || llm_token_is_eog(c->m, tok)) break;
         llm_sampler_accept(c->smp, tok);
-        char piece[512];
+        char small[512], *owned;
         size_t len;
-        if (llm_detok_push(d, tok, piece, sizeof piece, &len) == LLM_OK) reply_bytes(&th, &text, piece, len);
+        const char *piece = detok_piece(d, tok, small, sizeof small, &len, &owned);
+        if (piece) reply_bytes(&th, &text, piece, len);
+        free(owned);
         int room = ends_with_stop(c->o, text.p, &text.n) ? 1 : make_room(c, &first);
         if (room) {
             rc = room < 0;
@@ -319,7 +351,10 @@ static int turn(chat *c) {
     c->turn++;
     size_t reserve = (size_t)c->o->n_predict < (size_t)llm_ctx_n_ctx(c->ctx) / 4
                          ? (size_t)c->o->n_predict : (size_t)llm_ctx_n_ctx(c->ctx) / 4;
+    double t0 = now();
+    size_t n_before = c->n_cache;
     int r = fit(c, reserve ? reserve : 1, NULL, 0);
+    double t1 = now();
     if (r == 2)
         fprintf(stderr, "llm: the message is left out: with room for a reply it does not fit the context of %d tokens\n",
                 (int)llm_ctx_n_ctx(c->ctx));
@@ -327,20 +362,29 @@ static int turn(chat *c) {
         drop_msgs(c, c->n_msgs - 1, 1);
         return 0; /* the conversation goes on */
     }
-    return r < 0 ? 1 : reply(c);
+    if (r < 0) return 1;
+    size_t kept = c->kept, n_prompt = c->n_cache;
+    int rc = reply(c);
+    if (c->o->verbose)
+        fprintf(stderr, "llm: turn %d: %zu of %zu cached tokens kept, %zu read in %.1f ms, %zu generated in %.1f ms\n",
+                c->turn, kept, n_before, n_prompt - kept, (t1 - t0) * 1e3, c->n_cache - n_prompt, (now() - t1) * 1e3);
+    return rc;
 }
 
 /* The chat template: --chat-template NAME (a built-in) or FILE, else the
- * model's. Returns 0, or 1 after a message. */
+ * model's; -v says which. Returns 0, or 1 after a message. */
 static int pick_template(chat *c) {
     const char *t = c->o->chat_template;
     if (!t) {
-        if (llm_model_chat_template(c->m)) return 0;
-        return fail("%s", "the model has no chat template: give one with --chat-template NAME|FILE");
+        if (!llm_model_chat_template(c->m))
+            return fail("%s", "the model has no chat template: give one with --chat-template NAME|FILE");
+        if (c->o->verbose) fprintf(stderr, "llm: chat template: the model's\n");
+        return 0;
     }
     for (const char *const *n = llm_chat_builtin_names(); *n; n++)
         if (strcmp(*n, t) == 0) {
             c->params.template_name = t;
+            if (c->o->verbose) fprintf(stderr, "llm: chat template: the built-in %s\n", t);
             return 0;
         }
     if (access(t, R_OK) != 0)
@@ -348,17 +392,20 @@ static int pick_template(chat *c) {
     size_t len;
     c->template_src = read_file(t, &len);
     c->params.template_src = c->template_src;
+    if (c->o->verbose) fprintf(stderr, "llm: chat template: %s (%zu bytes)\n", t, len);
     return 0;
 }
 
 /* A line of stdin without its newline; a line ending in '\' goes on with
- * the next. NULL at the end of input. */
+ * the next; "" for one holding a NUL byte (said on stderr). NULL at the
+ * end of input or on Ctrl-C. */
 static char *read_message(void) {
     bytes b = {0};
     char *line = NULL;
     size_t cap = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, stdin)) > 0) {
+    ssize_t n = 0;
+    interrupted = 0;
+    while (!interrupted && (n = getline(&line, &cap, stdin)) > 0) {
         if (line[n - 1] == '\n') n--;
         int more = n > 0 && line[n - 1] == '\\';
         bytes_add(&b, line, (size_t)(n - more));
@@ -366,7 +413,14 @@ static char *read_message(void) {
         bytes_add(&b, "\n", 1);
     }
     free(line);
-    if (n <= 0 && !b.p) return NULL;
+    if (interrupted || (n <= 0 && !b.p)) {
+        free(b.p);
+        return NULL;
+    }
+    if (memchr(b.p, 0, b.n)) {
+        fprintf(stderr, "llm: a message holding a NUL byte is left out\n");
+        b.n = 0;
+    }
     bytes_add(&b, "", 0);
     b.p[b.n] = 0;
     return b.p;
@@ -404,7 +458,10 @@ int chat_run(const options *o, const char *first, const llm_model *m, llm_ctx *c
     if (o->system) push_msg(&c, "system", o->system, strlen(o->system));
     c.n_keep = c.n_msgs;
     int tty = isatty(STDIN_FILENO), rc = 0;
-    if (tty) fprintf(stderr, "llm: conversation mode; /exit, /clear, /regen (see --help)\n");
+    if (tty) {
+        fprintf(stderr, "llm: conversation mode; /exit, /clear, /regen; Ctrl-C ends a reply (see --help)\n");
+        catch_sigint();
+    }
     char *line = *first ? strcpy(xmalloc(strlen(first) + 1), first) : NULL;
     while (!rc) {
         if (!line && tty) {

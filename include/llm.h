@@ -590,11 +590,12 @@ LLM_API void llm_sampler_reset(llm_sampler *s);
  * source (1 MiB), the output (16 MiB), any one string (16 MiB), the memory
  * held by values (256 MiB), the work done (20 million steps) and nesting
  * (100 levels of syntax or of macro calls, 1000 of evaluation in all) are
- * bounded; exceeding one gives
- * LLM_ERR_LIMIT. A malformed template, or one that misuses a value, gives
- * LLM_ERR_TEMPLATE with a message naming the line and column; a template
- * that calls raise_exception gives LLM_ERR_TEMPLATE with exactly its
- * message (cut to fit llm_error.msg). */
+ * bounded; exceeding one gives LLM_ERR_LIMIT. A malformed template, or one
+ * that misuses a value, gives LLM_ERR_TEMPLATE with a message naming the
+ * line and column; a template that calls raise_exception gives
+ * LLM_ERR_TEMPLATE with exactly its message (cut to fit llm_error.msg).
+ * Allocation failures give LLM_ERR_NOMEM. Rendering keeps no state: any
+ * number of threads may render at once, with one model or none. */
 
 typedef struct llm_chat_message {
     const char *role;    /* "system", "user", "assistant", ... */
@@ -614,7 +615,9 @@ typedef struct llm_chat_params {
     const char *eos_token;     /* NULL: the model's EOS text (undefined without a model) */
     int add_generation_prompt; /* nonzero: end with the assistant turn's opening */
     /* Extra template variables as the text of a JSON object, e.g.
-     * {"enable_thinking": false}; they override the ones above. NULL: none. */
+     * {"enable_thinking": false} or {"tools": [...]}; they override the
+     * ones above and tools and documents, which are None otherwise (as
+     * transformers passes them). NULL: none. */
     const char *vars_json;
     /* "YYYY-MM-DD", the day strftime_now reports (at 00:00:00). NULL:
      * today, in local time. */
@@ -656,7 +659,9 @@ typedef struct llm_ollama_model {
     char *system;       /* the system layer's text, or NULL */
     char *params_json;  /* the params layer as it is, or NULL */
     /* The params layer's values that libllm has a use for; a value the
-     * layer does not set is NAN (floats) or -1 (integers). */
+     * layer does not set is NAN (floats) or -1 (integers), so Ollama's own
+     * -1 (repeat_last_n: the whole context; num_predict: no limit; seed:
+     * random) reads as unset, and num_predict -2 (fill the context) stays. */
     float temperature, top_p, min_p, repeat_penalty;
     int32_t top_k, repeat_last_n, num_ctx, num_predict;
     int64_t seed;
@@ -677,7 +682,7 @@ typedef struct llm_ollama_model {
  * layers it lists from blobs/sha256-HEX. Each part of the name is 1 to 128
  * characters of [A-Za-z0-9._-] not starting with '.' or '-', so it cannot
  * leave the store. A manifest without a GGUF model layer (per-tensor or
- * cloud models) gives LLM_ERR_UNSUPPORTED; malformed or oversized
+ * cloud models), or with a LoRA adapter layer, gives LLM_ERR_UNSUPPORTED; malformed or oversized
  * manifests and layers LLM_ERR_FORMAT or LLM_ERR_LIMIT. On failure out
  * holds nothing to free. */
 LLM_API llm_status llm_ollama_resolve(const char *name, const char *models_dir,

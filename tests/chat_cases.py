@@ -99,6 +99,17 @@ cases = [
  ("{% if messages | length > 1 %}{{ raise_exception('Too many: ' ~ messages | length) }}{% endif %}", None),
  ("{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}", None),
  ("{{ dict(a=1, b='x') }} {{ namespace(a=1).a }}", None),
+ # shapes real templates use
+ ("{%- if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}{{ add_generation_prompt }} {{ (messages | selectattr('role', 'equalto', 'system') | list | first).content }} {{ messages[0]['content'] if messages[0]['role'] == 'system' else '' }}", None),
+ ("{% for t in tools %}{{ t.function.name }}({{ t.function.parameters | tojson }}){% if not loop.last %}, {% endif %}{% endfor %} {{ tools | length }} {{ tools[0].function.missing is defined }}", {"tools": [{"type": "function", "function": {"name": "get", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}, {"type": "function", "function": {"name": "put", "parameters": {}}}]}),
+ ("{% for i in range(messages | length - 1, -1, -1) %}{{ messages[i].role }}{{ (messages | length) % 2 }} {% endfor %}{{ messages[0].role in ['user', 'system'] }} {{ messages | tojson }}", None),
+ ("{% set ns = namespace(items=[]) %}{% for m in messages %}{% set ns.items = ns.items + [m.role | upper] %}{% endfor %}{{ ns.items }} {{ ns.items | join('/') }} {{ x is iterable and x is not string }}", {"x": [1]}),
+ ("{{ \"they're 1st-rate\" | title }} {{ 'hello'.title() }} {{ x | items | list }} {{ 'a' if y is none }}|", {"x": {"k": [1, 2]}, "y": 1}),
+ ("{{ x | tojson(separators=(',', ':')) }} {{ x | tojson(indent=1, separators=(';', '=')) }} {{ '%s-%d-%5.2f-%-4s|%04d|%x|%r|%%|%+d|%.2s' % ('a', 3.9, 2.5, 'b', -7, 255, 'q', 5, 'héllo') }} {{ '%s' % none }} {{ '%s and %s' | format(1, [2]) }} {{ '%5s|' % 'é' }}", {"x": {"a": [1, 2], "b": None}}),
+ ("{% for i in range(5) %}{{ loop.cycle('odd', 'even') }} {% endfor %}", None),
+ ("[{{ nosuch | d }}] [{{ nosuch | default }}]", None),
+ ("{{ x.get('index0') }} {{ x.items() | list }}", {"x": {"index0": -7}}),
+ ("{{ tools is none }} {{ documents is none }} {% if tools is not none %}tools{% endif %}", None),
  ("[{{ '' * 1000000000000 }}] {{ [1, 2, 3][2::9223372036854775807] }} {{ 'abc'[1::9223372036854775807] }} {{ [1, 2, 3][::-9223372036854775807] }} {{ 'nan' | float | int }}", None),
 ]
 def cstr(s):
@@ -117,7 +128,9 @@ def cstr(s):
 lines=[]
 for src, vars_ in cases:
     try:
-        r = env.from_string(src).render(messages=msgs, bos_token="<s>", eos_token="</s>", add_generation_prompt=True, **(vars_ or {}))
+        ctx = dict(messages=msgs, bos_token="<s>", eos_token="</s>", add_generation_prompt=True, tools=None, documents=None)
+        ctx.update(vars_ or {})
+        r = env.from_string(src).render(**ctx)
         err=0
     except TemplateError as e:
         r = str(e); err=1

@@ -1,6 +1,7 @@
 /* Chat templates: every golden case of ../shared/golden/chat byte for byte
  * (26 real templates x 12 conversations), then the engine's Jinja
  * semantics, limits, errors and the API's argument handling. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -222,6 +223,12 @@ static void test_malformed(void **state) {
         {"{{ 9223372036854775807 + 1 }}", "integer overflow"},
         {"{{ x | tojson }}{% macro m() %}{% endmacro %}{{ m | tojson }}", "is not JSON serializable"},
         {"{% break %}", "break or continue outside a loop"},
+        {"{{ '%s %s' % 'a' }}", "not enough arguments for format string"},
+        {"{{ '%s' % ('a', 'b') }}", "not all arguments converted during string formatting"},
+        {"{{ '%d' % 'a' }}", "a real number is required, not str"},
+        {"{{ '%q' % 1 }}", "unsupported format character"},
+        {"{{ 1 | tojson(separators=1) }}", "tojson separators must be two strings"},
+        {"{% for i in [1] %}{{ loop.cycle() }}{% endfor %}", "no items for cycling given"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         llm_error e = {0};
@@ -253,15 +260,19 @@ static llm_status render_limited(const char *src, const jinja_limits *lim, llm_e
  * where reaching them is cheap. */
 static void test_limits(void **state) {
     (void)state;
-    static const struct { const char *src, *msg; } hostile[] = {
+    static const struct { const char *src, *msg;
+    } hostile[] = {
         {"{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "steps"},
         {"{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
          "template string longer than 10000"},
         {"{{ 'x' * 100000000 }}", "template string longer than"},
-        {"{% for i in range(1000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}", "template output longer than 10000"},
+        {"{% for i in range(1000) %}{{ 'abcdefghijklmnopqrstuvwxyz' }}{% endfor %}",
+         "template output longer than 10000"},
         {"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "macro calls nested deeper than 20"},
-        {"{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "steps"},
-        {"{% set ns = namespace(l=[]) %}{% for i in range(500) %}{% set ns.l = ns.l + ['x' * 5000 ~ i] %}{% endfor %}",
+        {"{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}",
+         "steps"},
+        {"{% set ns = namespace(l=[]) %}{% for i in range(500) %}{% set ns.l = ns.l + ['x' * 5000 ~ i] %}{% "
+         "endfor %}",
          "values take more than 1000000 bytes"},
         {"{{ ((((((((((((((((((((((1)))))))))))))))))))))) }}", "nested deeper than 20"},
     };
@@ -274,7 +285,8 @@ static void test_limits(void **state) {
         llm_error e = {0};
         llm_status st = render_limited(hostile[i].src, &lim, &e);
         if (st != LLM_ERR_LIMIT || !strstr(e.msg, hostile[i].msg))
-            fail_msg("%s: status %d '%.80s', expected LLM_ERR_LIMIT '%s'", hostile[i].src, st, e.msg, hostile[i].msg);
+            fail_msg("%s: status %d '%.80s', expected LLM_ERR_LIMIT '%s'", hostile[i].src, st, e.msg,
+                     hostile[i].msg);
     }
     llm_error e = {0};
     llm_status st;
@@ -333,18 +345,23 @@ static void test_args(void **state) {
     assert_fails(llm_chat_apply(NULL, &p, NULL, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG, "msgs");
     assert_fails(llm_chat_apply(NULL, &p, &m, 1, NULL, 4, &need, err), LLM_ERR_INVALID_ARG, "buf");
     llm_chat_message nulls[] = {{"user", NULL}, {NULL, "x"}};
-    assert_fails(llm_chat_apply(NULL, &p, nulls, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG, "content");
-    assert_fails(llm_chat_apply(NULL, &p, nulls + 1, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG, "role");
+    assert_fails(llm_chat_apply(NULL, &p, nulls, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG,
+                 "content");
+    assert_fails(llm_chat_apply(NULL, &p, nulls + 1, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG,
+                 "role");
     p.vars_json = "{\"a\": ";
     assert_fails(llm_chat_apply(NULL, &p, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG,
                  "vars_json: json: unexpected end of text at byte 6");
     p.vars_json = "[1]";
-    assert_fails(llm_chat_apply(NULL, &p, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG, "not a JSON object");
+    assert_fails(llm_chat_apply(NULL, &p, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG,
+                 "not a JSON object");
     p.vars_json = NULL;
     p.date = "2025-02-30";
-    assert_fails(llm_chat_apply(NULL, &p, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG, "does not exist");
+    assert_fails(llm_chat_apply(NULL, &p, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG,
+                 "does not exist");
     p.date = "2025-1-5";
-    assert_fails(llm_chat_apply(NULL, &p, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG, "YYYY-MM-DD");
+    assert_fails(llm_chat_apply(NULL, &p, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG,
+                 "YYYY-MM-DD");
     p.date = NULL; /* today: works */
     assert_int_equal(llm_chat_apply(NULL, &p, &m, 1, buf, sizeof buf, &need, NULL), LLM_OK);
     const char *want = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n";
@@ -359,7 +376,8 @@ static void test_args(void **state) {
     /* no messages, NULL params */
     assert_int_equal(llm_chat_apply(NULL, &p, NULL, 0, buf, sizeof buf, &need, NULL), LLM_OK);
     assert_string_equal(buf, "<|im_start|>assistant\n");
-    assert_fails(llm_chat_apply(NULL, NULL, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG, "no model");
+    assert_fails(llm_chat_apply(NULL, NULL, &m, 1, buf, sizeof buf, &need, err), LLM_ERR_INVALID_ARG,
+                 "no model");
     assert_null(llm_model_chat_template(NULL));
     assert_string_equal(llm_strerror(LLM_ERR_TEMPLATE), "chat template error");
 }
@@ -367,19 +385,25 @@ static void test_args(void **state) {
 /* Each built-in renders a small conversation with its markers. */
 static void test_builtins(void **state) {
     (void)state;
-    static const struct { const char *name, *want; } expect[] = {
-        {"chatml", "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
-                   "Hello<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n"},
+    static const struct { const char *name, *want;
+    } expect[] = {
+        {"chatml",
+         "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+         "Hello<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n"},
         {"llama2", "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello </s><s>[INST] Bye [/INST]"},
-        {"llama3", "<s><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user"
-                   "<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|>"
-                   "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"},
+        {"llama3",
+         "<s><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user"
+         "<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|>"
+         "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|><|start_header_id|>assistant<|end_header_id|"
+         ">\n\n"},
         {"mistral", "<s>[SYSTEM_PROMPT]Be brief.[/SYSTEM_PROMPT][INST]Hi[/INST]Hello</s>[INST]Bye[/INST]"},
         {"zephyr", "<|system|>\nBe brief.</s>\n<|user|>\nHi</s>\n<|assistant|>\nHello</s>\n<|user|>\nBye</s>\n"
                    "<|assistant|>\n"},
-        {"gemma", "<s><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n"
-                  "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"},
-        {"phi3", "<|system|>\nBe brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello<|end|>\n<|user|>\nBye<|end|>\n"
+        {"gemma",
+         "<s><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n"
+         "<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"},
+        {"phi3", "<|system|>\nBe "
+                 "brief.<|end|>\n<|user|>\nHi<|end|>\n<|assistant|>\nHello<|end|>\n<|user|>\nBye<|end|>\n"
                  "<|assistant|>\n"},
     };
     static const llm_chat_message msgs[] = {
@@ -408,7 +432,8 @@ static void test_builtins(void **state) {
 static void test_model_template(void **state) {
     (void)state;
     fixture_spec spec = fixture_default();
-    spec.chat_template = "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}{{ eos_token }}";
+    spec.chat_template =
+        "{{ bos_token }}{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}{{ eos_token }}";
     const char *path = fixture_write_tmp(&spec);
     assert_non_null(path);
     llm_error e = {0};
@@ -437,16 +462,60 @@ static void test_model_template(void **state) {
     test_cleanup_tmp();
 }
 
+/* Several threads render at once with one model (and its template): the
+ * same text each time (ThreadSanitizer builds check for races). */
+typedef struct render_job { const llm_model *model; const char *want; int ok; } render_job;
+
+static void *render_many(void *arg) {
+    render_job *job = arg;
+    static const llm_chat_message msgs[] = {{"system", "S"}, {"user", "Hi"}, {"assistant", "Yo"}, {"user", "Q"}};
+    job->ok = 1;
+    for (int i = 0; i < 50; i++) {
+        char buf[512];
+        size_t need;
+        llm_chat_params p = llm_chat_default_params();
+        p.vars_json = "{\"sep\": \" | \"}";
+        p.date = "2025-01-05";
+        if (llm_chat_apply(job->model, &p, msgs, 4, buf, sizeof buf, &need, NULL) || strcmp(buf, job->want))
+            job->ok = 0;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state) {
+    (void)state;
+    fixture_spec spec = fixture_default();
+    spec.chat_template = "{% set ns = namespace(s='') %}{% for m in messages %}{% set ns.s = ns.s ~ m.role[0] ~ "
+                         "':' ~ m.content | trim ~ sep %}{% endfor %}{{ bos_token ~ ns.s ~ strftime_now('%B') }}";
+    llm_error e = {0};
+    llm_model *model = llm_model_load(fixture_write_tmp(&spec), NULL, &e);
+    assert_non_null(model);
+    render_job jobs[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i].model = model;
+        jobs[i].want = "<s>s:S | u:Hi | a:Yo | u:Q | January";
+        assert_int_equal(pthread_create(&th[i], NULL, render_many, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(jobs[i].ok);
+    }
+    llm_model_free(model);
+    test_cleanup_tmp();
+}
+
 #ifdef LLM_FAULT_INJECTION
 /* Every allocation of a rendering that touches most of the engine fails
  * in turn: LLM_ERR_NOMEM each time, nothing leaked. */
 static void test_nomem(void **state) {
     (void)state;
-    const char *src = "{% set ns = namespace(n=0) %}{% macro f(x, y='d') %}<{{ x }}{{ y }}>{% endmacro %}"
-                      "{% for m in messages if m.role != 'none' %}{% set ns.n = ns.n + 1 %}{{ f(m.role | upper) }}"
-                      "{{ m.content.strip().split(' ') | join(',') }}{{ loop.index }}{% endfor %}"
-                      "{{ {'a': [1, 2.5, none]} | tojson }}{{ messages | map(attribute='role') | list }}{{ x[1:] }}"
-                      "{% set b %}blk{% endset %}{{ b ~ ns.n }}{{ strftime_now('%B') }}";
+    const char *src =
+        "{% set ns = namespace(n=0) %}{% macro f(x, y='d') %}<{{ x }}{{ y }}>{% endmacro %}"
+        "{% for m in messages if m.role != 'none' %}{% set ns.n = ns.n + 1 %}{{ f(m.role | upper) }}"
+        "{{ m.content.strip().split(' ') | join(',') }}{{ loop.index }}{% endfor %}"
+        "{{ {'a': [1, 2.5, none]} | tojson }}{{ messages | map(attribute='role') | list }}{{ x[1:] }}"
+        "{% set b %}blk{% endset %}{{ b ~ ns.n }}{{ strftime_now('%B') }}";
     for (uint64_t at = 1;; at++) {
         llm_chat_params p = llm_chat_default_params();
         p.template_src = src;
@@ -478,6 +547,7 @@ int main(void) {
         cmocka_unit_test(test_args),
         cmocka_unit_test(test_builtins),
         cmocka_unit_test(test_model_template),
+        cmocka_unit_test(test_threads),
 #ifdef LLM_FAULT_INJECTION
         cmocka_unit_test(test_nomem),
 #endif

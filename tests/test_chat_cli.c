@@ -202,6 +202,23 @@ static void test_three_turns(void **state) {
     llm_model_free(m);
 }
 
+/* -p is the first message, and -e processes the escapes in it and in
+ * -sys: "\x20" written for the spaces gives the same three turns as the
+ * messages on stdin. */
+static void test_first_message_from_p(void **state) {
+    (void)state;
+    static turn piped[3], given[3];
+    converse("-cnv -n 12 -sys 'You tell stories.'", "Hello there\nTell me about a cat\nAnd then?\n", piped, 3);
+    converse("-cnv -n 12 -e -sys 'You\\x20tell stories.' -p 'Hello\\x20there'", "Tell me about a cat\nAnd then?\n",
+             given, 3);
+    for (int k = 0; k < 3; k++) {
+        assert_string_equal(given[k].reply, piped[k].reply);
+        assert_int_equal(given[k].fed.pos, piped[k].fed.pos);
+        assert_int_equal(given[k].fed.n, piped[k].fed.n);
+        assert_memory_equal(given[k].fed.ids, piped[k].fed.ids, piped[k].fed.n * sizeof *piped[k].fed.ids);
+    }
+}
+
 /* /regen writes the last reply again from the same prompt: only its last
  * token is decoded again (for its logits), and greedy sampling repeats the
  * reply; /clear starts over after the system message. */
@@ -288,6 +305,7 @@ int main(int argc, char **argv) {
     llm_exe = argc > 1 ? argv[1] : "examples/llm";
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_three_turns),
+        cmocka_unit_test(test_first_message_from_p),
         cmocka_unit_test(test_commands),
         cmocka_unit_test(test_context_full),
         cmocka_unit_test(test_shift_mid_reply),

@@ -39,6 +39,12 @@ expect 2 "no model given: use -m MODEL" "$llm" -cnv
 expect 2 "give -cnv or -no-cnv, not both" "$llm" -m "$model" -cnv -no-cnv
 expect 1 "has no chat template" "$llm" -m "$model" -cnv
 expect 1 "cannot open $dir/absent" "$llm" -m "$model" -f "$dir/absent"
+printf 'a\000b' >"$dir/nul"
+expect 1 "-f $dir/nul: a NUL byte at offset 1" "$llm" -m "$model" -f "$dir/nul"
+printf 'a\000b\nHi\n' | "$llm" -m "$model" --chat-template chatml -cnv -n 2 --verbose-prompt >/dev/null 2>"$dir/err" ||
+    fail "a NUL in a message ended the conversation"
+grep -q "a message holding a NUL byte is left out" "$dir/err" && [ "$(grep -c 'fed at' "$dir/err")" = 1 ] ||
+    fail "a message holding a NUL was not left out alone"
 "$llm" --help >"$dir/out" || fail "llm --help exited $?"
 for word in -cnv -sys --chat-template --special -e /exit /clear /regen ollama:NAME; do
     grep -qF -- "$word" "$dir/out" || fail "llm --help does not mention $word"
@@ -70,9 +76,11 @@ grep -q "^llm: prompt: fed at 0, [0-9]* tokens: 1 1 " "$dir/err" && fail "<s> ma
 echo "ok: llm names its model, uses $cores threads, seeds differ, -f, -e and --special"
 
 # Every tool: the same conventions.
+# (llm-server only where libmicrohttpd was found)
 for tool in tools/llm-tokenize tools/llm-perplexity tools/llm-bench tools/llm-convert tools/llm-quantize \
-            tools/llm-synth tools/tok-bench tools/llm-template; do
+            tools/llm-synth tools/tok-bench tools/llm-template tools/hostile-bench tools/llm-server; do
     name=${tool#tools/}
+    [ "$name" = llm-server ] && [ ! -x "$build/$tool" ] && continue
     expect 2 "$name: unknown option '--bogus' (see --help)" "$build/$tool" --bogus
     "$build/$tool" --help >"$dir/out" || fail "$name --help exited $?"
     grep -q "^usage: $name" "$dir/out" || fail "$name --help prints no usage"
@@ -82,6 +90,8 @@ expect 2 "option --tensor-type: expected PATTERN=TYPE" "$build/tools/llm-quantiz
 expect 2 "option --seed wants an integer" "$build/tools/llm-synth" --seed x
 expect 2 "option --var: expected KEY=JSON" "$build/tools/llm-template" --name chatml --var x
 expect 2 "unexpected argument 'd'" "$build/tools/llm-quantize" a b c d
+[ -x "$build/tools/llm-server" ] &&
+    expect 2 "option -np wants an integer from 1 to 256, not '0'" "$build/tools/llm-server" -m "$model" -np 0
 expect 2 "give exactly one of -p TEXT or -f FILE" "$build/tools/llm-tokenize" -m "$model"
 "$build/tools/llm-bench" -m "$model" -p 8 -n 8 -r 1 --json >"$dir/out" 2>"$dir/err" || fail "llm-bench failed"
 grep -qF "\"threads\": $cores," "$dir/out" || fail "llm-bench does not default to $cores threads: $(cat "$dir/out")"

@@ -115,6 +115,8 @@ static void test_bad_names(void **state) {
     assert_fails(llm_ollama_resolve(longname, store, &om, err), LLM_ERR_INVALID_ARG, "1 to 128 characters");
     assert_fails(llm_ollama_resolve("absent", store, &om, err), LLM_ERR_IO, "no ollama model 'absent'");
     assert_fails(llm_ollama_resolve(NULL, store, &om, err), LLM_ERR_INVALID_ARG, "name is NULL");
+    assert_fails(llm_ollama_resolve("tiny", store, NULL, err), LLM_ERR_INVALID_ARG, "out is NULL");
+    llm_ollama_model_free(NULL);
 }
 
 /* One hostile manifest (or params layer) and what it must give. */
@@ -132,6 +134,8 @@ static void test_bad_manifests(void **state) {
         {"{\"layers\":[{\"mediaType\":\"application/vnd.ollama.image.tensor\",\"digest\":\"sha256:" HEX_TEXT "\"}]}",
          NULL, LLM_ERR_UNSUPPORTED, "per-tensor and cloud models"},
         {"{\"layers\":[]}", NULL, LLM_ERR_UNSUPPORTED, "no application/vnd.ollama.image.model"},
+        {"{\"layers\":[" LAYER("model", HEX_MODEL) "," LAYER("adapter", HEX_TEXT) "]}", NULL, LLM_ERR_UNSUPPORTED,
+         "layers[1] is a LoRA adapter"},
         {"{\"layers\":[" LAYER("model", HEX_MODEL) ",]}", NULL, LLM_ERR_FORMAT, "ollama manifest"},
         {"not json", NULL, LLM_ERR_FORMAT, "ollama manifest"},
         {"[1, 2]", NULL, LLM_ERR_FORMAT, "is not a JSON object"},
@@ -203,7 +207,7 @@ static void test_limits(void **state) {
 /* Runs llm with OLLAMA_MODELS at the store; its stderr into buf. */
 static int run_llm(const char *args, char *buf, size_t cap) {
     char cmd[PATH_MAX * 3];
-    snprintf(cmd, sizeof cmd, "OLLAMA_MODELS='%s' '%s' %s -no-cnv -t 1 2>&1 >/dev/null", store, llm_exe, args);
+    snprintf(cmd, sizeof cmd, "printf 'Hi\\n' | OLLAMA_MODELS='%s' '%s' %s -t 1 2>&1 >/dev/null", store, llm_exe, args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t len = fread(buf, 1, cap - 1, p);
@@ -216,17 +220,52 @@ static int run_llm(const char *args, char *buf, size_t cap) {
 static void test_llm_example(void **state) {
     (void)state;
     char out[8192];
-    assert_int_equal(run_llm("-m ollama:tiny", out, sizeof out), 0);
+    assert_int_equal(run_llm("-m ollama:tiny -no-cnv", out, sizeof out), 0);
     assert_non_null(strstr(out, "llm: model "));
     assert_non_null(strstr(out, "/blobs/sha256-" HEX_MODEL "\n"));
     assert_non_null(strstr(out, "generated 5 tokens"));
     assert_non_null(strstr(out, "seed 4242\n"));
     assert_non_null(strstr(out, "Go template"));
-    assert_int_equal(run_llm("-m ollama:tiny --seed 9 -n 3", out, sizeof out), 0);
+    assert_int_equal(run_llm("-m ollama:tiny -no-cnv --seed 9 -n 3", out, sizeof out), 0);
     assert_non_null(strstr(out, "generated 3 tokens"));
     assert_non_null(strstr(out, "seed 9\n"));
     assert_int_not_equal(run_llm("-m ollama:../tiny", out, sizeof out), 0);
     assert_non_null(strstr(out, "ollama name '../tiny'"));
+}
+
+/* In a conversation the system layer is the system message, and a stop
+ * string of the params layer (here " ") ends the reply before it. */
+static void test_llm_conversation(void **state) {
+    (void)state;
+    put("blobs/sha256-" HEX_TEXT, "{\"stop\": [\"<|eot|>\", \" \"], \"num_predict\": 40, \"temperature\": 0}", 0);
+    put_manifest("stops", "{\"layers\":[" LAYER("model", HEX_MODEL) "," LAYER("params", HEX_TEXT) "," LAYER("system", HEX_SYSTEM) "]}");
+    char out[16384];
+    assert_int_equal(run_llm("-m ollama:stops -cnv --chat-template chatml --verbose-prompt", out, sizeof out), 0);
+    put("blobs/sha256-" HEX_TEXT, "some text that is not GGUF", 0);
+    const char *reply = strstr(out, "llm: turn 1 reply: \"");
+    assert_non_null(reply);
+    reply += strlen("llm: turn 1 reply: \"");
+    const char *end = strchr(reply, '\n'); /* the reply as a JSON string, up to its closing quote */
+    assert_true(end && end - reply > 1 && end[-1] == '"');
+    assert_null(memchr(reply, ' ', (size_t)(end - reply)));
+    /* the ids fed: the system layer's text and "Hi", rendered as chatml */
+    llm_error err;
+    llm_model *m = llm_model_load(test_model_path("stories260K.gguf"), NULL, &err);
+    assert_non_null(m);
+    llm_chat_message msgs[2] = {{"system", "You are a tiny storyteller."}, {"user", "Hi"}};
+    llm_chat_params p = llm_chat_default_params();
+    p.template_name = "chatml";
+    char text[1024], want[8192] = "";
+    assert_int_equal(llm_chat_apply(m, &p, msgs, 2, text, sizeof text, NULL, &err), LLM_OK);
+    int32_t ids[512];
+    size_t n;
+    assert_int_equal(llm_tokenize(m, text, strlen(text), ids, 512, &n, LLM_TOKENIZE_SPECIAL | LLM_TOKENIZE_ADD_BOS, &err),
+                     LLM_OK);
+    int k = snprintf(want, sizeof want, "llm: turn 1: fed at 0, %zu tokens:", n);
+    for (size_t i = 0; i < n; i++) k += snprintf(want + k, sizeof want - (size_t)k, " %d", (int)ids[i]);
+    snprintf(want + k, sizeof want - (size_t)k, "\n");
+    if (!strstr(out, want)) fail_msg("fed other ids than\n%s in\n%s", want, out);
+    llm_model_free(m);
 }
 
 int main(int argc, char **argv) {
@@ -235,6 +274,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(test_resolves),      cmocka_unit_test(test_names),
         cmocka_unit_test(test_bad_names),     cmocka_unit_test(test_bad_manifests),
         cmocka_unit_test(test_limits),        cmocka_unit_test(test_llm_example),
+        cmocka_unit_test(test_llm_conversation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -22,6 +22,7 @@
 #include "gguf.h"
 #include "hostile_gen.h"
 #include "model.h"
+#include "opts.h"
 #include "toolutil.h"
 #include "vocab.h"
 
@@ -137,8 +138,10 @@ static void fifo_model(void) {
 }
 
 int main(int argc, char **argv) {
-    (void)argv;
-    if (argc > 1) die("%s", "usage: hostile-bench (no arguments)");
+    const opt table[] = {OPTS_END};
+    opts_cmd cmd = {tool_name, "usage: hostile-bench\nPrints the cost of the hostile inputs that are work, not crashes.\n\n",
+                    NULL, table, NULL, 0, 0};
+    opts_parse_or_exit(&cmd, argc, argv);
     special_tokens();
     nested_pieces();
     aliased_tensors();

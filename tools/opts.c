@@ -77,50 +77,6 @@ static int store(const opt *o, const char *v, const char **why) {
     return -1;
 }
 
-/* A positional argument: stored when there is room. */
-static int positional(opts_cmd *cmd, const char *arg) {
-    if (cmd->n_pos >= cmd->max_pos) return opts_error(cmd, "unexpected argument '%s'", arg);
-    cmd->pos[cmd->n_pos++] = arg;
-    return OPTS_OK;
-}
-
-int opts_parse(opts_cmd *cmd, int argc, char **argv) {
-    cmd->n_pos = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v;
-        if (a[0] != '-' || a[1] == 0) {
-            if (positional(cmd, a)) return OPTS_USAGE;
-            continue;
-        }
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            opts_usage(cmd, stdout);
-            return OPTS_HELP;
-        }
-        const opt *o = find(cmd->table, a, &v);
-        if (!o) return opts_error(cmd, "unknown option '%s'", a);
-        char what[96], name[160];
-        describe(o, what, sizeof what);
-        if (v) snprintf(name, sizeof name, "--%s", o->lng); /* not "--temp=x" */
-        else snprintf(name, sizeof name, "%s", a);
-        a = name;
-        if (o->kind != OPT_FLAG && !v) {
-            if (i + 1 >= argc) return opts_error(cmd, "option %s needs a value: %s", a, what);
-            v = argv[++i];
-        }
-        const char *why = NULL;
-        if (store(o, v, &why) != 0) {
-            if (why) return opts_error(cmd, "option %s: %s", a, why);
-            return opts_error(cmd, "option %s wants %s, not '%s'", a, what, v);
-        }
-    }
-    return OPTS_OK;
-}
-
-void opts_parse_or_exit(opts_cmd *cmd, int argc, char **argv) {
-    int r = opts_parse(cmd, argc, argv);
-    if (r) exit(r == OPTS_HELP ? 0 : 2);
-}
-
 /* One option's help: "  -m, --model PATH" padded to a column, then the
  * text, whose further lines are indented to the same column. */
 static void usage_line(const opt *o, FILE *out) {
@@ -139,11 +95,57 @@ static void usage_line(const opt *o, FILE *out) {
     fputc('\n', out);
 }
 
-void opts_usage(const opts_cmd *cmd, FILE *out) {
+/* The help: the synopsis, a line per option (and -h), the epilog. */
+static void usage(const opts_cmd *cmd, FILE *out) {
     fputs(cmd->synopsis, out);
     for (const opt *o = cmd->table; o->shrt || o->lng; o++) usage_line(o, out);
     usage_line(&(opt){"h", "help", OPT_FLAG, NULL, 0, 0, NULL, "this help", NULL}, out);
     if (cmd->epilog) fputs(cmd->epilog, out);
+}
+
+/* A positional argument: stored when there is room. */
+static int positional(opts_cmd *cmd, const char *arg) {
+    if (cmd->n_pos >= cmd->max_pos) return opts_error(cmd, "unexpected argument '%s'", arg);
+    cmd->pos[cmd->n_pos++] = arg;
+    return OPTS_OK;
+}
+
+/* The option argv[*i] (and its value, the next argument unless it came
+ * after '='), stored; *i is left on the last argument used. */
+static int one_option(opts_cmd *cmd, int argc, char **argv, int *i) {
+    const char *typed = argv[*i], *v;
+    const opt *o = find(cmd->table, typed, &v);
+    if (!o) return opts_error(cmd, "unknown option '%s'", typed);
+    char what[96], name[160];
+    describe(o, what, sizeof what);
+    snprintf(name, sizeof name, v ? "--%s" : "%s", v ? o->lng : typed); /* "--temp", not "--temp=x" */
+    if (o->kind != OPT_FLAG && !v) {
+        if (*i + 1 >= argc) return opts_error(cmd, "option %s needs a value: %s", name, what);
+        v = argv[++*i];
+    }
+    const char *why = NULL;
+    if (store(o, v, &why) == 0) return OPTS_OK;
+    if (why) return opts_error(cmd, "option %s: %s", name, why);
+    return opts_error(cmd, "option %s wants %s, not '%s'", name, what, v);
+}
+
+int opts_parse(opts_cmd *cmd, int argc, char **argv) {
+    cmd->n_pos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int r;
+        if (a[0] != '-' || a[1] == 0) r = positional(cmd, a);
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) r = OPTS_HELP;
+        else r = one_option(cmd, argc, argv, &i);
+        if (r == OPTS_HELP) usage(cmd, stdout);
+        if (r) return r;
+    }
+    return OPTS_OK;
+}
+
+void opts_parse_or_exit(opts_cmd *cmd, int argc, char **argv) {
+    int r = opts_parse(cmd, argc, argv);
+    if (r) exit(r == OPTS_HELP ? 0 : 2);
 }
 
 int32_t opts_n_cores(void) {

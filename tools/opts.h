@@ -57,7 +57,6 @@ enum { OPTS_OK = 0, OPTS_HELP = 1, OPTS_USAGE = 2 };
  * printing "prog: what is wrong (see --help)" to stderr. Keeps no state
  * between calls. */
 int opts_parse(opts_cmd *cmd, int argc, char **argv);
-void opts_usage(const opts_cmd *cmd, FILE *out);
 /* opts_parse for the tools: returns on OPTS_OK, else exits, with status 0
  * after --help and 2 after an error. */
 void opts_parse_or_exit(opts_cmd *cmd, int argc, char **argv);

@@ -6,7 +6,9 @@
  * type application/vnd.ollama.image.model is a GGUF file, used in place;
  * .params is a JSON object of sampling defaults, .system the default
  * system prompt. The .template layer is a Go template, not Jinja: it is
- * noted and left alone.
+ * noted and left alone. An .adapter layer (LoRA) is refused, since the
+ * model without it is not the model asked for; other layers (license,
+ * projector, messages) are not read.
  *
  * Everything here is read from files another program wrote, perhaps a
  * hostile one: names are checked before they become paths, digests
@@ -251,6 +253,9 @@ static llm_status take_layer(const char *root, const llm_json *layer, size_t i, 
     int model = strcmp(type, MEDIA "model") == 0, params = strcmp(type, MEDIA "params") == 0,
         system = strcmp(type, MEDIA "system") == 0;
     if (strcmp(type, MEDIA "template") == 0) m->has_template = 1;
+    if (strcmp(type, MEDIA "adapter") == 0)
+        return llm_fail(err, LLM_ERR_UNSUPPORTED, "ollama manifest: layers[%zu] is a LoRA adapter, which libllm "
+                        "cannot apply (the model without it would answer differently)", i);
     if ((model && m->model_path) || (params && m->params_json) || (system && m->system) ||
         !(model || params || system))
         return LLM_OK; /* the first of each kind; other kinds (license, projector, ...) are not read */

@@ -1,8 +1,9 @@
 /* The chat template API: picks the template (the caller's source, a
  * built-in by name, or the model's tokenizer.chat_template), builds the
  * variables Hugging Face's apply_chat_template passes (messages,
- * bos_token, eos_token, add_generation_prompt, and the caller's extra
- * variables from JSON), and renders with the Jinja interpreter. */
+ * bos_token, eos_token, add_generation_prompt, tools and documents as
+ * None, and the caller's extra variables from JSON), and renders with the
+ * Jinja interpreter. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,12 +153,15 @@ static const char *pick_source(const llm_model *model, const llm_chat_params *p,
     if (p->template_src) return p->template_src;
     if (p->template_name) {
         const char *s = llm_chat_builtin(p->template_name);
-        if (!s) llm_fail(err, LLM_ERR_INVALID_ARG, "llm_chat_apply: no built-in template named '%.64s'", p->template_name);
+        if (!s)
+            llm_fail(err, LLM_ERR_INVALID_ARG, "llm_chat_apply: no built-in template named '%.64s'",
+                     p->template_name);
         return s;
     }
     if (model && model->chat_template) return model->chat_template;
-    llm_fail(err, LLM_ERR_INVALID_ARG, model ? "llm_chat_apply: the model has no chat template; give template_src or template_name"
-                                             : "llm_chat_apply: no model, template_src or template_name");
+    llm_fail(err, LLM_ERR_INVALID_ARG,
+             model ? "llm_chat_apply: the model has no chat template; give template_src or template_name"
+                   : "llm_chat_apply: no model, template_src or template_name");
     return NULL;
 }
 
@@ -176,7 +180,9 @@ static llm_status render(const llm_model *model, const llm_chat_params *p, const
     int ok = jinja_set_global(c, "messages", messages_value(c, msgs, n_msgs)) &&
              jinja_set_global(c, "bos_token", cstr_or(c, p->bos_token, token_text(c, model, 1))) &&
              jinja_set_global(c, "eos_token", cstr_or(c, p->eos_token, token_text(c, model, 0))) &&
-             jinja_set_global(c, "add_generation_prompt", jv_bool(p->add_generation_prompt));
+             jinja_set_global(c, "add_generation_prompt", jv_bool(p->add_generation_prompt)) &&
+             /* transformers passes these always, None when there are none */
+             jinja_set_global(c, "tools", &jv_none) && jinja_set_global(c, "documents", &jv_none);
     if (!ok) s = err ? err->code : LLM_ERR_NOMEM;
     else if (p->vars_json) s = add_vars(c, p->vars_json, err);
     if (!s) s = jinja_render(c, t, out, len);
@@ -205,7 +211,8 @@ llm_status llm_chat_apply_limited(const llm_model *model, const llm_chat_params 
     if (needed) *needed = len + 1;
     if (len + 1 > cap) {
         free(out);
-        return llm_fail(err, LLM_ERR_BUFFER_TOO_SMALL, "llm_chat_apply: %zu bytes needed, buffer holds %zu", len + 1, cap);
+        return llm_fail(err, LLM_ERR_BUFFER_TOO_SMALL, "llm_chat_apply: %zu bytes needed, buffer holds %zu",
+                        len + 1, cap);
     }
     memcpy(buf, out, len + 1);
     free(out);

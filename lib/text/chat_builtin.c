@@ -18,7 +18,8 @@ static const builtin builtins[] = {
      "{% set sys = '<<SYS>>\\n' + messages[0].content + '\\n<</SYS>>\\n\\n' %}{% set msgs = messages[1:] %}"
      "{% else %}{% set sys = '' %}{% set msgs = messages %}{% endif %}"
      "{% for m in msgs %}"
-     "{% if m.role == 'user' %}{{ bos_token }}[INST] {{ (sys if loop.first else '') + m.content | trim }} [/INST]"
+     "{% if m.role == 'user' %}"
+     "{{ bos_token }}[INST] {{ (sys if loop.first else '') + m.content | trim }} [/INST]"
      "{% elif m.role == 'assistant' %} {{ m.content | trim }} {{ eos_token }}{% endif %}"
      "{% endfor %}"},
     {"llama3",

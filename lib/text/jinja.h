@@ -113,8 +113,16 @@ int jv_to_str(jinja_ctx *c, jbuf *b, const jv *v);
 int jv_repr(jinja_ctx *c, jbuf *b, const jv *v);
 /* str(v) as a value: v itself when it is a string. */
 jv *jv_as_str(jinja_ctx *c, jv *v);
-/* json.dumps(v, ensure_ascii=False, indent, sort_keys); indent < 0: none. */
-int jv_to_json(jinja_ctx *c, jbuf *b, const jv *v, int indent, int sort_keys, int depth);
+/* How json.dumps lays out: indent < 0 for none; the item and key
+ * separators (NULL: Python's defaults, ", " or "," with an indent, ": "). */
+typedef struct jv_json_fmt {
+    int indent, sort_keys;
+    const char *item_sep, *key_sep;
+    size_t item_len, key_len;
+} jv_json_fmt;
+
+/* json.dumps(v, ensure_ascii=False, ...) as fmt says, appended to b. */
+int jv_to_json(jinja_ctx *c, jbuf *b, const jv *v, const jv_json_fmt *fmt, int depth);
 
 /* ------------------------------------------------------------ syntax */
 
@@ -146,7 +154,7 @@ void jinja_toks_free(jtoks *t);
 typedef enum jnode_kind {
     /* statements */
     JN_BODY, JN_TEXT, JN_OUTPUT, JN_IF, JN_FOR, JN_SET, JN_SET_BLOCK, JN_MACRO,
-    JN_BREAK, JN_CONTINUE, JN_CALL_BLOCK,
+    JN_BREAK, JN_CONTINUE,
     /* expressions */
     JN_LIT, JN_NAME, JN_ATTR, JN_ITEM, JN_SLICE, JN_CALL, JN_FILTER, JN_TEST,
     JN_BINOP, JN_NEG, JN_POS, JN_NOT, JN_AND, JN_OR, JN_COND, JN_LIST, JN_TUPLE,
@@ -154,7 +162,7 @@ typedef enum jnode_kind {
 } jnode_kind;
 
 /* An AST node. Statements: JN_BODY lists its statements in kids; JN_IF
- * has a (condition), kids (then) and b (else: a JN_IF for elif, or a
+ * has a (condition), d (then: a JN_BODY) and b (else: a JN_IF for elif, or a
  * JN_BODY); JN_FOR has a (target: JN_NAME or JN_TUPLE), b (iterable), c
  * (filter or NULL), kids (body), d (else body or NULL); JN_SET a (target:
  * JN_NAME, JN_ATTR or JN_TUPLE) and b (value); JN_SET_BLOCK a and d (body);
@@ -231,6 +239,9 @@ int jinja_test(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args
 /* A method call obj.name(args); NULL with the error set when unknown. */
 jv *jinja_method(jinja_ctx *c, const jnode *at, jv *obj, const char *name, jv **args, size_t n,
                  jv *kw);
+/* Python's fmt % args (printf-style: %s %r %d %i %f %x %% with flags,
+ * width and precision), for the % operator and the format filter. */
+jv *jinja_percent(jinja_ctx *c, const jnode *at, const jv *fmt, jv *const *args, size_t n);
 /* Installs raise_exception, strftime_now, namespace, range, dict. */
 int jinja_add_globals(jinja_ctx *c);
 

@@ -82,7 +82,10 @@ static int64_t len_of(const jv *v) {
     }
 }
 
-/* Case mapping, ASCII letters only (templates apply it to role names). */
+/* Case mapping, ASCII letters only (templates apply it to role names).
+ * mode: 'U' upper, 'L' lower, 'C' capitalize, 'P' Python's str.title()
+ * (a word starts after any non-letter), 'T' Jinja's title filter (a word
+ * starts after whitespace or one of -({[<). */
 static jv *map_case(jinja_ctx *c, const jv *s, int mode) {
     jv *r = jv_str(c, s->u.s.s, s->u.s.n);
     if (!r) return NULL;
@@ -90,10 +93,11 @@ static jv *map_case(jinja_ctx *c, const jv *s, int mode) {
     for (size_t i = 0; i < r->u.s.n; i++) {
         char ch = r->u.s.s[i];
         int alpha = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-        int up = mode == 'U' || ((mode == 'T' || mode == 'C') && word_start);
-        if (mode == 'C' && i > 0) up = 0;
+        int up = mode == 'U' || ((mode == 'T' || mode == 'P') && word_start) || (mode == 'C' && i == 0);
         if (alpha) r->u.s.s[i] = up ? (char)(ch & ~0x20) : (char)(ch | 0x20);
-        word_start = mode == 'T' ? !alpha : 0;
+        if (mode == 'P') word_start = !alpha;
+        else if (mode == 'T') word_start = strchr(" \t\n\r\f\v-({[<", ch) != NULL && ch;
+        else word_start = 0;
     }
     return r;
 }
@@ -118,7 +122,8 @@ static jv *replace(jinja_ctx *c, const jnode *at, const jv *s, const jv *old, co
         }
         if (!(hit = memmem(s->u.s.s + i, s->u.s.n - i, old->u.s.s, old->u.s.n))) break;
         size_t at_ = (size_t)(hit - s->u.s.s);
-        ok = jbuf_add(c, &b, s->u.s.s + i, at_ - i) && jbuf_add(c, &b, new_->u.s.s, new_->u.s.n) && jinja_step(c, 1);
+        ok = jbuf_add(c, &b, s->u.s.s + i, at_ - i) && jbuf_add(c, &b, new_->u.s.s, new_->u.s.n) &&
+             jinja_step(c, 1);
         i = at_ + old->u.s.n;
     }
     if (ok && i < s->u.s.n) ok = jbuf_add(c, &b, s->u.s.s + i, s->u.s.n - i);
@@ -139,7 +144,10 @@ static jv *split(jinja_ctx *c, const jnode *at, const jv *s, const jv *sep, cons
         for (int64_t k = 0; max < 0 || k < max; k++) {
             const char *hit = memmem(p + i, n - i, sep->u.s.s, sep->u.s.n);
             if (!hit) break;
-            if (!jinja_step(c, 1) || !jv_push(c, l, jv_str(c, p + i, (size_t)(hit - p) - i))) { jv_unref(c, l); return NULL; }
+            if (!jinja_step(c, 1) || !jv_push(c, l, jv_str(c, p + i, (size_t)(hit - p) - i))) {
+                jv_unref(c, l);
+                return NULL;
+            }
             i = (size_t)(hit - p) + sep->u.s.n;
         }
         if (!jv_push(c, l, jv_str(c, p + i, n - i))) { jv_unref(c, l); return NULL; }
@@ -168,7 +176,8 @@ static int affix(jinja_ctx *c, const jnode *at, const jv *s, const jv *x, int en
         }
         return 0;
     }
-    if (!x || !need_str(c, at, x, end ? "endswith" : "startswith")) return x ? -1 : (jinja_fail(c, at, "missing argument"), -1);
+    if (!x || !need_str(c, at, x, end ? "endswith" : "startswith"))
+        return x ? -1 : (jinja_fail(c, at, "missing argument"), -1);
     if (x->u.s.n > s->u.s.n) return 0;
     return memcmp(s->u.s.s + (end ? s->u.s.n - x->u.s.n : 0), x->u.s.s, x->u.s.n) == 0;
 }
@@ -194,7 +203,8 @@ static jv *join(jinja_ctx *c, const jnode *at, jv *v, const jv *sep, const jv *a
 
 static jv *items_of(jinja_ctx *c, const jnode *at, const jv *d, int what) {
     if (d->type == JV_UNDEF) return jv_list(c, 0);
-    if (d->type != JV_DICT && d->type != JV_NS) return jinja_fail(c, at, "items needs a mapping, not %s", jv_type_name(d));
+    if (d->type != JV_DICT && d->type != JV_NS)
+        return jinja_fail(c, at, "items needs a mapping, not %s", jv_type_name(d));
     jv *l = jv_list(c, d->u.d.n);
     for (size_t i = 0; l && i < d->u.d.n; i++) {
         jv *e;
@@ -258,8 +268,14 @@ static jv *select_items(jinja_ctx *c, const jnode *at, jv *v, jv **args, size_t 
     jv *seq = to_list(c, at, v);
     if (!seq) return NULL;
     size_t first = by_attr ? 1 : 0;
-    if (by_attr && (n < 1 || args[0]->type != JV_STR)) { jv_unref(c, seq); return jinja_fail(c, at, "selectattr needs an attribute name"); }
-    if (n > first && args[first]->type != JV_STR) { jv_unref(c, seq); return jinja_fail(c, at, "a test name must be a string"); }
+    if (by_attr && (n < 1 || args[0]->type != JV_STR)) {
+        jv_unref(c, seq);
+        return jinja_fail(c, at, "selectattr needs an attribute name");
+    }
+    if (n > first && args[first]->type != JV_STR) {
+        jv_unref(c, seq);
+        return jinja_fail(c, at, "a test name must be a string");
+    }
     jv *r = jv_list(c, 0);
     for (size_t i = 0; r && i < seq->u.l.n; i++) {
         jv *e = seq->u.l.a[i];
@@ -267,7 +283,8 @@ static jv *select_items(jinja_ctx *c, const jnode *at, jv *v, jv **args, size_t 
             jv *m = attr_of(e, args[0]);
             e = m ? m : &jv_undefined;
         }
-        int t = n > first ? jinja_test(c, at, args[first]->u.s.s, e, args + first + 1, n - first - 1) : jv_truthy(e);
+        int t = n > first ? jinja_test(c, at, args[first]->u.s.s, e, args + first + 1, n - first - 1)
+                          : jv_truthy(e);
         if (t < 0) { jv_unref(c, r); r = NULL; break; }
         if (t == keep && !jv_push(c, r, jv_ref(seq->u.l.a[i]))) { jv_unref(c, r); r = NULL; }
     }
@@ -278,7 +295,8 @@ static jv *select_items(jinja_ctx *c, const jnode *at, jv *v, jv **args, size_t 
 /* map(attribute='x', default=d) or map('filter', args...) */
 static jv *map_items(jinja_ctx *c, const jnode *at, jv *v, jv **args, size_t n, jv *kw) {
     jv *attr = kw ? jv_get_cstr(kw, "attribute") : NULL, *def = kw ? jv_get_cstr(kw, "default") : NULL;
-    if (!attr && (n < 1 || args[0]->type != JV_STR)) return jinja_fail(c, at, "map needs a filter name or attribute=");
+    if (!attr && (n < 1 || args[0]->type != JV_STR))
+        return jinja_fail(c, at, "map needs a filter name or attribute=");
     jv *seq = to_list(c, at, v);
     if (!seq) return NULL;
     jv *r = jv_list(c, seq->u.l.n);
@@ -316,11 +334,23 @@ static jv *indent(jinja_ctx *c, const jv *s, jv **args, size_t n, jv *kw) {
     return jbuf_to_str(c, &b);
 }
 
-static jv *tojson(jinja_ctx *c, const jv *v, jv **args, size_t n, jv *kw) {
-    jv *ind = arg(args, n, kw, 0, "indent"), *sk = kw ? jv_get_cstr(kw, "sort_keys") : NULL;
+/* tojson(indent=None, separators=None, sort_keys=False), as Hugging Face
+ * defines it: json.dumps(ensure_ascii=False) with those arguments. */
+static jv *tojson(jinja_ctx *c, const jnode *at, const jv *v, jv **args, size_t n, jv *kw) {
+    jv *ind = arg(args, n, kw, 0, "indent"), *sep = kw ? jv_get_cstr(kw, "separators") : NULL,
+       *sk = kw ? jv_get_cstr(kw, "sort_keys") : NULL;
+    jv_json_fmt f = {-1, sk && jv_truthy(sk), ", ", ": ", 2, 2};
+    if (ind && ind->type == JV_INT) f.indent = (int)(ind->u.i > 64 ? 64 : ind->u.i < 0 ? 0 : ind->u.i);
+    if (f.indent >= 0) f.item_sep = ",", f.item_len = 1;
+    if (sep && sep->type != JV_NONE) {
+        if (sep->type != JV_LIST || sep->u.l.n != 2 || sep->u.l.a[0]->type != JV_STR ||
+            sep->u.l.a[1]->type != JV_STR)
+            return jinja_fail(c, at, "tojson separators must be two strings");
+        f.item_sep = sep->u.l.a[0]->u.s.s, f.item_len = sep->u.l.a[0]->u.s.n;
+        f.key_sep = sep->u.l.a[1]->u.s.s, f.key_len = sep->u.l.a[1]->u.s.n;
+    }
     jbuf b = {0};
-    int indent = ind && ind->type == JV_INT ? (int)(ind->u.i > 64 ? 64 : ind->u.i < 0 ? 0 : ind->u.i) : -1;
-    if (!jv_to_json(c, &b, v, indent, sk && jv_truthy(sk), 0)) { free(b.p); return NULL; }
+    if (!jv_to_json(c, &b, v, &f, 0)) { free(b.p); return NULL; }
     return jbuf_to_str(c, &b);
 }
 
@@ -333,7 +363,8 @@ static jv *sort(jinja_ctx *c, const jnode *at, jv *v, jv **args, size_t n, jv *k
     int desc = rev && jv_truthy(rev);
     for (size_t i = 1; i < l->u.l.n; i++)
         for (size_t j = i; j > 0; j--) {
-            jv *a = l->u.l.a[j - 1], *b = l->u.l.a[j], *ka = attr ? attr_of(a, attr) : a, *kb = attr ? attr_of(b, attr) : b;
+            jv *a = l->u.l.a[j - 1], *b = l->u.l.a[j], *ka = attr ? attr_of(a, attr) : a,
+               *kb = attr ? attr_of(b, attr) : b;
             int ok = ka && kb, r = ok ? jv_compare(ka, kb, &ok) : 0;
             if (!jinja_step(c, 1) || !ok) {
                 jv_unref(c, l);
@@ -353,6 +384,95 @@ static int64_t trunc_int(double f) {
     return (int64_t)(f > 9e18 ? 9e18 : f < -9e18 ? -9e18 : f);
 }
 
+/* One conversion of a printf-style format: flags, width, precision and
+ * the conversion character, parsed from f at *i (after the '%'). */
+typedef struct conv { int left, zero, plus, width, prec; char type; } conv;
+
+static int parse_conv(const char *f, size_t n, size_t *i, conv *cv) {
+    memset(cv, 0, sizeof *cv);
+    cv->prec = -1;
+    for (; *i < n && strchr("-0+ #", f[*i]); (*i)++) {
+        if (f[*i] == '-') cv->left = 1;
+        if (f[*i] == '0') cv->zero = 1;
+        if (f[*i] == '+') cv->plus = 1;
+    }
+    for (; *i < n && f[*i] >= '0' && f[*i] <= '9'; (*i)++)
+        cv->width = cv->width < 10000 ? cv->width * 10 + f[*i] - '0' : 10000;
+    if (*i < n && f[*i] == '.') {
+        cv->prec = 0;
+        for ((*i)++; *i < n && f[*i] >= '0' && f[*i] <= '9'; (*i)++)
+            cv->prec = cv->prec < 1000 ? cv->prec * 10 + f[*i] - '0' : 1000;
+    }
+    if (*i >= n || !strchr("srdifx%", f[*i])) return 0;
+    cv->type = f[(*i)++];
+    return 1;
+}
+
+/* The text of one value under a conversion, before padding. */
+static int convert(jinja_ctx *c, const jnode *at, const conv *cv, const jv *v, jbuf *o) {
+    char tmp[1100];
+    if (cv->type == 's' || cv->type == 'r') {
+        jbuf t = {0};
+        int ok = cv->type == 's' ? jv_to_str(c, &t, v) : jv_repr(c, &t, v);
+        size_t len = t.n;
+        if (ok && cv->prec >= 0) { /* a precision cuts the string, in code points */
+            size_t k = 0, cps = 0;
+            while (k < len && cps < (size_t)cv->prec) {
+                k++;
+                cps++;
+                while (k < len && ((unsigned char)t.p[k] & 0xc0) == 0x80) k++;
+            }
+            len = k;
+        }
+        ok = ok && jbuf_add(c, o, t.p ? t.p : "", len);
+        free(t.p);
+        return ok;
+    }
+    if (v->type != JV_INT && v->type != JV_FLOAT && v->type != JV_BOOL) {
+        jinja_fail(c, at, "%%%c format: a real number is required, not %s", cv->type, jv_type_name(v));
+        return 0;
+    }
+    double f = v->type == JV_FLOAT ? v->u.f : v->type == JV_INT ? (double)v->u.i : v->u.b;
+    int len;
+    if (cv->type == 'f')
+        len = snprintf(tmp, sizeof tmp, cv->plus ? "%+.*f" : "%.*f", cv->prec < 0 ? 6 : cv->prec, f);
+    else {
+        int64_t i = v->type == JV_FLOAT ? trunc_int(v->u.f) : v->type == JV_INT ? v->u.i : v->u.b;
+        if (cv->type == 'x') len = i < 0 ? snprintf(tmp, sizeof tmp, "-%llx", (unsigned long long)-(i + 1) + 1)
+                                         : snprintf(tmp, sizeof tmp, "%llx", (unsigned long long)i);
+        else len = snprintf(tmp, sizeof tmp, cv->plus ? "%+lld" : "%lld", (long long)i);
+    }
+    return jbuf_add(c, o, tmp, len < 0 ? 0 : (size_t)len < sizeof tmp ? (size_t)len : sizeof tmp - 1);
+}
+
+jv *jinja_percent(jinja_ctx *c, const jnode *at, const jv *fmt, jv *const *args, size_t n) {
+    const char *f = fmt->u.s.s;
+    size_t fn = fmt->u.s.n, used = 0;
+    jbuf o = {0};
+    int ok = 1;
+    for (size_t i = 0; ok && i < fn;) {
+        if (f[i] != '%') { ok = jbuf_addc(c, &o, f[i++]); continue; }
+        i++;
+        conv cv;
+        if (!parse_conv(f, fn, &i, &cv)) { jinja_fail(c, at, "unsupported format character"); ok = 0; break; }
+        if (cv.type == '%') { ok = jbuf_addc(c, &o, '%'); continue; }
+        if (used >= n) { jinja_fail(c, at, "not enough arguments for format string"); ok = 0; break; }
+        jbuf t = {0};
+        ok = convert(c, at, &cv, args[used++], &t);
+        size_t w = ok ? jv_utf8_count(t.p ? t.p : "", t.n) : 0;
+        char pad = cv.zero && !cv.left && cv.type != 's' && cv.type != 'r' ? '0' : ' ';
+        size_t sign = pad == '0' && t.n && (t.p[0] == '-' || t.p[0] == '+');
+        if (ok && sign) ok = jbuf_addc(c, &o, t.p[0]);
+        for (size_t k = w; ok && !cv.left && k < (size_t)cv.width; k++) ok = jbuf_addc(c, &o, pad);
+        ok = ok && jbuf_add(c, &o, t.p ? t.p + sign : "", t.n - sign);
+        for (size_t k = w; ok && cv.left && k < (size_t)cv.width; k++) ok = jbuf_addc(c, &o, ' ');
+        free(t.p);
+    }
+    if (ok && used < n) { jinja_fail(c, at, "not all arguments converted during string formatting"); ok = 0; }
+    if (!ok) { free(o.p); return NULL; }
+    return jbuf_to_str(c, &o);
+}
+
 /* ------------------------------------------------------------ filters */
 
 jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args, size_t n, jv *kw) {
@@ -360,14 +480,15 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
     if (IS("default") || IS("d")) {
         jv *def = arg(args, n, kw, 0, "default_value"), *boolean = arg(args, n, kw, 1, "boolean");
         int use = v->type == JV_UNDEF || (boolean && jv_truthy(boolean) && !jv_truthy(v));
-        return jv_ref(use ? def ? def : jv_str(c, "", 0) : v);
+        if (use && !def) return jv_str(c, "", 0);
+        return jv_ref(use ? def : v);
     }
     if (IS("length") || IS("count")) {
         int64_t l = len_of(v);
         return l < 0 ? jinja_fail(c, at, "object of type '%s' has no len()", jv_type_name(v)) : jv_int(c, l);
     }
     if (IS("string")) return jv_as_str(c, v);
-    if (IS("tojson")) return tojson(c, v, args, n, kw);
+    if (IS("tojson")) return tojson(c, at, v, args, n, kw);
     if (IS("list")) return to_list(c, at, v);
     if (IS("items")) return items_of(c, at, v, 'i');
     if (IS("first") || IS("last")) {
@@ -397,9 +518,15 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
     }
     if (IS("sort")) return sort(c, at, v, args, n, kw);
     if (IS("safe")) return jv_ref(v);
+    if (IS("format")) {
+        if (v->type != JV_STR) return jinja_fail(c, at, "format needs a format string");
+        return jinja_percent(c, at, v, args, n);
+    }
     if (IS("int") || IS("float")) {
         jv *def = arg(args, n, kw, 0, "default");
-        if (v->type == JV_INT || v->type == JV_BOOL) return IS("int") ? jv_int(c, v->type == JV_INT ? v->u.i : v->u.b) : jv_float(c, v->type == JV_INT ? (double)v->u.i : v->u.b);
+        if (v->type == JV_INT || v->type == JV_BOOL)
+            return IS("int") ? jv_int(c, v->type == JV_INT ? v->u.i : v->u.b)
+                             : jv_float(c, v->type == JV_INT ? (double)v->u.i : v->u.b);
         if (v->type == JV_FLOAT) return IS("int") ? jv_int(c, trunc_int(v->u.f)) : jv_ref(v);
         if (v->type == JV_STR) {
             char *e;
@@ -409,7 +536,9 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
         return def ? jv_ref(def) : IS("int") ? jv_int(c, 0) : jv_float(c, 0);
     }
     if (IS("abs")) {
-        if (v->type == JV_INT) return v->u.i == INT64_MIN ? jinja_fail(c, at, "integer overflow") : jv_int(c, v->u.i < 0 ? -v->u.i : v->u.i);
+        if (v->type == JV_INT)
+            return v->u.i == INT64_MIN ? jinja_fail(c, at, "integer overflow")
+                                       : jv_int(c, v->u.i < 0 ? -v->u.i : v->u.i);
         if (v->type == JV_FLOAT) return jv_float(c, v->u.f < 0 ? -v->u.f : v->u.f);
         return jinja_fail(c, at, "bad operand type for abs(): '%s'", jv_type_name(v));
     }
@@ -428,7 +557,8 @@ jv *jinja_filter(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **ar
     else if (IS("capitalize")) r = map_case(c, s, 'C');
     else if (IS("replace")) {
         jv *o = arg(args, n, kw, 0, "old"), *nw = arg(args, n, kw, 1, "new");
-        r = o && nw ? replace(c, at, s, o, nw, arg(args, n, kw, 2, "count")) : jinja_fail(c, at, "replace needs two arguments");
+        r = o && nw ? replace(c, at, s, o, nw, arg(args, n, kw, 2, "count"))
+                    : jinja_fail(c, at, "replace needs two arguments");
     } else r = indent(c, s, args, n, kw);
     jv_unref(c, s);
     return r;
@@ -451,7 +581,8 @@ int jinja_test(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args
     if (IS("number")) return v->type == JV_INT || v->type == JV_FLOAT || v->type == JV_BOOL;
     if (IS("string")) return v->type == JV_STR;
     if (IS("mapping")) return v->type == JV_DICT;
-    if (IS("iterable")) return v->type == JV_STR || v->type == JV_LIST || v->type == JV_DICT || v->type == JV_UNDEF;
+    if (IS("iterable"))
+        return v->type == JV_STR || v->type == JV_LIST || v->type == JV_DICT || v->type == JV_UNDEF;
     if (IS("sequence")) return v->type == JV_STR || v->type == JV_LIST || v->type == JV_DICT;
     if (IS("callable")) return v->type == JV_MACRO || v->type == JV_FUNC;
     if (IS("lower") || IS("upper")) {
@@ -467,10 +598,16 @@ int jinja_test(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args
         return cased;
     }
     if (IS("odd") || IS("even") || IS("divisibleby")) {
-        if (v->type != JV_INT && v->type != JV_BOOL) { jinja_fail(c, at, "test '%s' needs an integer", name); return -1; }
+        if (v->type != JV_INT && v->type != JV_BOOL) {
+            jinja_fail(c, at, "test '%s' needs an integer", name);
+            return -1;
+        }
         int64_t x = v->type == JV_INT ? v->u.i : v->u.b, d = IS("divisibleby") ? 0 : 2;
         if (IS("divisibleby")) {
-            if (!a || a->type != JV_INT || a->u.i == 0) { jinja_fail(c, at, "divisibleby needs a nonzero integer"); return -1; }
+            if (!a || a->type != JV_INT || a->u.i == 0) {
+                jinja_fail(c, at, "divisibleby needs a nonzero integer");
+                return -1;
+            }
             d = a->u.i;
         }
         int64_t m = d == -1 ? 0 : x % d;
@@ -485,7 +622,8 @@ int jinja_test(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args
     if (IS("eq") || IS("equalto") || IS("==")) return jv_equal(v, a);
     if (IS("ne") || IS("!=")) return !jv_equal(v, a);
     if (IS("in")) {
-        if (a->type == JV_STR && v->type == JV_STR) return memmem(a->u.s.s, a->u.s.n, v->u.s.s, v->u.s.n) != NULL || !v->u.s.n;
+        if (a->type == JV_STR && v->type == JV_STR)
+            return memmem(a->u.s.s, a->u.s.n, v->u.s.s, v->u.s.n) != NULL || !v->u.s.n;
         if (a->type == JV_LIST) {
             for (size_t i = 0; i < a->u.l.n; i++)
                 if (jv_equal(a->u.l.a[i], v)) return 1;
@@ -495,11 +633,14 @@ int jinja_test(jinja_ctx *c, const jnode *at, const char *name, jv *v, jv **args
         jinja_fail(c, at, "test 'in' needs a container");
         return -1;
     }
-    int lt = IS("lt") || IS("lessthan") || IS("<"), le = IS("le") || IS("<="), gt = IS("gt") || IS("greaterthan") || IS(">"),
-        ge = IS("ge") || IS(">=");
+    int lt = IS("lt") || IS("lessthan") || IS("<"), le = IS("le") || IS("<="),
+        gt = IS("gt") || IS("greaterthan") || IS(">"), ge = IS("ge") || IS(">=");
     if (lt || le || gt || ge) {
         int ok, r = jv_compare(v, a, &ok);
-        if (!ok) { jinja_fail(c, at, "'%s' cannot compare %s and %s", name, jv_type_name(v), jv_type_name(a)); return -1; }
+        if (!ok) {
+            jinja_fail(c, at, "'%s' cannot compare %s and %s", name, jv_type_name(v), jv_type_name(a));
+            return -1;
+        }
         return lt ? r < 0 : le ? r <= 0 : gt ? r > 0 : r >= 0;
     }
     jinja_fail(c, at, "no test named '%s'", name);
@@ -513,6 +654,12 @@ static jv *dict_method(jinja_ctx *c, const jnode *at, jv *d, const char *name, j
     if (!strcmp(name, "items")) return items_of(c, at, d, 'i');
     if (!strcmp(name, "keys")) return items_of(c, at, d, 'k');
     if (!strcmp(name, "values")) return items_of(c, at, d, 'v');
+    jv *index0 = jv_get_cstr(d, "index0");
+    if (!strcmp(name, "cycle") && index0 && index0->type == JV_INT) { /* loop.cycle(a, b, ...) */
+        if (n < 1) return jinja_fail(c, at, "no items for cycling given");
+        int64_t k = index0->u.i % (int64_t)n;
+        return jv_ref(args[k < 0 ? k + (int64_t)n : k]);
+    }
     if (!strcmp(name, "get")) {
         if (n < 1) return jinja_fail(c, at, "get expected at least 1 argument");
         jv *v = jv_get(d, args[0]);
@@ -523,14 +670,17 @@ static jv *dict_method(jinja_ctx *c, const jnode *at, jv *d, const char *name, j
 
 /* str.find(sub) and str.count(sub), in code points for find. */
 static jv *find_count(jinja_ctx *c, const jnode *at, const jv *s, const jv *sub, int count) {
-    if (!sub || !need_str(c, at, sub, count ? "count" : "find")) return sub ? NULL : jinja_fail(c, at, "missing argument");
+    if (!sub || !need_str(c, at, sub, count ? "count" : "find"))
+        return sub ? NULL : jinja_fail(c, at, "missing argument");
     if (!count) {
         const char *hit = sub->u.s.n ? memmem(s->u.s.s, s->u.s.n, sub->u.s.s, sub->u.s.n) : s->u.s.s;
         return jv_int(c, hit ? (int64_t)jv_utf8_count(s->u.s.s, (size_t)(hit - s->u.s.s)) : -1);
     }
     if (!sub->u.s.n) return jv_int(c, len_of(s) + 1);
     int64_t k = 0;
-    for (const char *p = s->u.s.s, *e = p + s->u.s.n; (p = memmem(p, (size_t)(e - p), sub->u.s.s, sub->u.s.n)); p += sub->u.s.n) k++;
+    for (const char *p = s->u.s.s, *e = p + s->u.s.n; (p = memmem(p, (size_t)(e - p), sub->u.s.s, sub->u.s.n));
+         p += sub->u.s.n)
+        k++;
     return jv_int(c, k);
 }
 
@@ -552,7 +702,7 @@ static jv *str_method(jinja_ctx *c, const jnode *at, jv *s, const char *name, jv
     }
     if (IS("upper")) return map_case(c, s, 'U');
     if (IS("lower")) return map_case(c, s, 'L');
-    if (IS("title")) return map_case(c, s, 'T');
+    if (IS("title")) return map_case(c, s, 'P');
     if (IS("capitalize")) return map_case(c, s, 'C');
     if (IS("find")) return find_count(c, at, s, n ? args[0] : NULL, 0);
     if (IS("count")) return find_count(c, at, s, n ? args[0] : NULL, 1);
@@ -636,10 +786,16 @@ static jv *g_strftime(jinja_ctx *c, const jnode *at, jv **args, size_t n, jv *kw
 static jv *g_namespace(jinja_ctx *c, const jnode *at, jv **args, size_t n, jv *kw) {
     jv *ns = jv_dict(c, JV_NS);
     const jv *srcs[2] = {n && args[0]->type == JV_DICT ? args[0] : NULL, kw};
-    if (n && !srcs[0]) { jv_unref(c, ns); return jinja_fail(c, at, "namespace takes a mapping or keyword arguments"); }
+    if (n && !srcs[0]) {
+        jv_unref(c, ns);
+        return jinja_fail(c, at, "namespace takes a mapping or keyword arguments");
+    }
     for (int k = 0; ns && k < 2; k++)
         for (size_t i = 0; srcs[k] && i < srcs[k]->u.d.n; i++)
-            if (!jv_set(c, ns, jv_ref(srcs[k]->u.d.k[i]), jv_ref(srcs[k]->u.d.v[i]))) { jv_unref(c, ns); ns = NULL; }
+            if (!jv_set(c, ns, jv_ref(srcs[k]->u.d.k[i]), jv_ref(srcs[k]->u.d.v[i]))) {
+                jv_unref(c, ns);
+                ns = NULL;
+            }
     return ns;
 }
 

@@ -95,7 +95,8 @@ void jinja_unaccount(jinja_ctx *c, size_t bytes) {
 int jinja_step(jinja_ctx *c, uint64_t n) {
     if (c->status) return 0;
     if (n > c->lim.max_steps || c->steps > c->lim.max_steps - n) {
-        jinja_fail_code(c, LLM_ERR_LIMIT, "template ran more than %llu steps", (unsigned long long)c->lim.max_steps);
+        jinja_fail_code(c, LLM_ERR_LIMIT, "template ran more than %llu steps",
+                        (unsigned long long)c->lim.max_steps);
         return 0;
     }
     c->steps += n;
@@ -212,7 +213,8 @@ static jv *get_slice(jinja_ctx *c, const jnode *at, jv *obj, jv *b0, jv *b1, jv 
         if (bs[k] && bs[k]->type != JV_INT && bs[k]->type != JV_NONE)
             return jinja_fail(c, at, "slice indices must be integers or None");
     if (obj->type == JV_UNDEF) return undefined_error(c, at);
-    if (obj->type != JV_LIST && obj->type != JV_STR) return jinja_fail(c, at, "'%s' object is not subscriptable", jv_type_name(obj));
+    if (obj->type != JV_LIST && obj->type != JV_STR)
+        return jinja_fail(c, at, "'%s' object is not subscriptable", jv_type_name(obj));
     int64_t step = b2 && b2->type == JV_INT ? b2->u.i : 1;
     if (step == 0) return jinja_fail(c, at, "slice step cannot be zero");
     if (step == INT64_MIN) step = -INT64_MAX;
@@ -258,7 +260,9 @@ static int64_t py_floordiv(int64_t a, int64_t b) {
 }
 
 static int is_number(const jv *v) { return v->type == JV_INT || v->type == JV_FLOAT || v->type == JV_BOOL; }
-static double fnum(const jv *v) { return v->type == JV_FLOAT ? v->u.f : v->type == JV_INT ? (double)v->u.i : v->u.b; }
+static double fnum(const jv *v) {
+    return v->type == JV_FLOAT ? v->u.f : v->type == JV_INT ? (double)v->u.i : v->u.b;
+}
 static int64_t inum(const jv *v) { return v->type == JV_INT ? v->u.i : v->u.b; }
 
 /* A TypeError for op on a and b, the values of the operand nodes na and nb. */
@@ -266,7 +270,8 @@ static jv *type_error(jinja_ctx *c, const jnode *at, const char *op, const jv *a
                       const jnode *nb) {
     if (a->type == JV_UNDEF || b->type == JV_UNDEF)
         return jinja_fail(c, at, "'%s' is undefined", what(a->type == JV_UNDEF ? na : nb));
-    return jinja_fail(c, at, "unsupported operand type(s) for %s: '%s' and '%s'", op, jv_type_name(a), jv_type_name(b));
+    return jinja_fail(c, at, "unsupported operand type(s) for %s: '%s' and '%s'", op, jv_type_name(a),
+                      jv_type_name(b));
 }
 
 /* seq * n for strings and lists, bounded by the string and memory limits. */
@@ -275,7 +280,8 @@ static jv *repeat(jinja_ctx *c, const jv *seq, int64_t times) {
     if (seq->type == JV_STR) {
         if (!seq->u.s.n) return jv_str(c, "", 0);
         if ((uint64_t)times > c->lim.max_string / seq->u.s.n)
-            return jinja_fail_code(c, LLM_ERR_LIMIT, "template string longer than %zu bytes", c->lim.max_string);
+            return jinja_fail_code(c, LLM_ERR_LIMIT, "template string longer than %zu bytes",
+                                   c->lim.max_string);
         jbuf b = {0};
         for (int64_t i = 0; i < times; i++)
             if (!jbuf_add(c, &b, seq->u.s.s, seq->u.s.n)) { free(b.p); return NULL; }
@@ -351,15 +357,23 @@ static jv *binop(jinja_ctx *c, const jnode *at, int op, jv *a, jv *b) {
         return jbuf_to_str(c, &buf);
     }
     if (is_number(a) && is_number(b)) {
-        if (a->type != JV_FLOAT && b->type != JV_FLOAT && op != JOP_DIV) return int_arith(c, at, op, inum(a), inum(b));
+        if (a->type != JV_FLOAT && b->type != JV_FLOAT && op != JOP_DIV)
+            return int_arith(c, at, op, inum(a), inum(b));
         return float_arith(c, at, op, fnum(a), fnum(b));
     }
-    if (op == JOP_ADD && a->type == JV_STR && b->type == JV_STR) return jv_str2(c, a->u.s.s, a->u.s.n, b->u.s.s, b->u.s.n);
+    if (op == JOP_MOD && a->type == JV_STR) /* "%s" % x, "%s %s" % (x, y) */
+        return b->type == JV_LIST && b->tuple ? jinja_percent(c, at, a, b->u.l.a, b->u.l.n)
+                                              : jinja_percent(c, at, a, &b, 1);
+    if (op == JOP_ADD && a->type == JV_STR && b->type == JV_STR)
+        return jv_str2(c, a->u.s.s, a->u.s.n, b->u.s.s, b->u.s.n);
     if (op == JOP_ADD && a->type == JV_LIST && b->type == JV_LIST) {
         if (!jinja_step(c, a->u.l.n + b->u.l.n)) return NULL;
         jv *r = jv_list(c, a->u.l.n + b->u.l.n);
         for (size_t i = 0; r && i < a->u.l.n + b->u.l.n; i++)
-            if (!jv_push(c, r, jv_ref(i < a->u.l.n ? a->u.l.a[i] : b->u.l.a[i - a->u.l.n]))) { jv_unref(c, r); r = NULL; }
+            if (!jv_push(c, r, jv_ref(i < a->u.l.n ? a->u.l.a[i] : b->u.l.a[i - a->u.l.n]))) {
+                jv_unref(c, r);
+                r = NULL;
+            }
         return r;
     }
     if (op == JOP_MUL && (a->type == JV_STR || a->type == JV_LIST) && (b->type == JV_INT || b->type == JV_BOOL))
@@ -475,9 +489,11 @@ static jv *capture(jinja_ctx *c, jnode *const *stmts, size_t n, int *result) {
  * parameters bound (positionally, by name, or to their defaults), the body
  * rendered into a string, which is the call's value. */
 static jv *call_macro(jinja_ctx *c, const jnode *at, const jnode *def, jv **args, size_t n, jv *kw) {
-    if (n > def->n_kids) return jinja_fail(c, at, "macro '%s' takes not more than %zu argument(s)", def->name, def->n_kids);
+    if (n > def->n_kids)
+        return jinja_fail(c, at, "macro '%s' takes not more than %zu argument(s)", def->name, def->n_kids);
     if (c->depth >= c->lim.max_depth)
-        return jinja_fail_code(c, LLM_ERR_LIMIT, "template macro calls nested deeper than %d", c->lim.max_depth);
+        return jinja_fail_code(c, LLM_ERR_LIMIT, "template macro calls nested deeper than %d",
+                               c->lim.max_depth);
     scope s, *back = c->cur;
     if (!push_scope(c, &s, c->root)) return NULL;
     int ok = 1;
@@ -485,7 +501,12 @@ static jv *call_macro(jinja_ctx *c, const jnode *at, const jnode *def, jv **args
         const jnode *par = def->kids[i];
         jv *v = i < n ? jv_ref(args[i]) : NULL;
         jv *k = kw ? jv_get_cstr(kw, par->name) : NULL;
-        if (k && v) { jv_unref(c, v); jinja_fail(c, at, "macro '%s' got multiple values for '%s'", def->name, par->name); ok = 0; break; }
+        if (k && v) {
+            jv_unref(c, v);
+            jinja_fail(c, at, "macro '%s' got multiple values for '%s'", def->name, par->name);
+            ok = 0;
+            break;
+        }
         if (k) v = jv_ref(k);
         if (!v) v = par->kind == JN_KWARG ? eval(c, par->a) : &jv_undefined;
         ok = v && jv_set_cstr(c, s.vars, par->name, v);
@@ -527,7 +548,8 @@ static jv *eval_call(jinja_ctx *c, const jnode *n) {
         return r;
     }
     if (eval_args(c, n, &args, &nargs, &kw))
-        r = f->type == JV_MACRO ? call_macro(c, n, f->u.m.def, args, nargs, kw) : f->u.fn.fn(c, n, args, nargs, kw);
+        r = f->type == JV_MACRO ? call_macro(c, n, f->u.m.def, args, nargs, kw)
+                                : f->u.fn.fn(c, n, args, nargs, kw);
     free_args(c, args, nargs, kw);
     jv_unref(c, f);
     return r;
@@ -621,9 +643,13 @@ static jv *eval_node(jinja_ctx *c, const jnode *n) {
         if (!(a = eval(c, n->a))) return NULL;
         if (a->type == JV_INT || a->type == JV_BOOL) {
             int64_t i = inum(a);
-            r = n->kind == JN_POS ? jv_int(c, i) : i == INT64_MIN ? jinja_fail(c, n, "integer overflow") : jv_int(c, -i);
+            r = n->kind == JN_POS ? jv_int(c, i)
+                : i == INT64_MIN  ? jinja_fail(c, n, "integer overflow")
+                                  : jv_int(c, -i);
         } else if (a->type == JV_FLOAT) r = jv_float(c, n->kind == JN_POS ? a->u.f : -a->u.f);
-        else r = jinja_fail(c, n, "bad operand type for unary %c: '%s'", n->kind == JN_POS ? '+' : '-', jv_type_name(a));
+        else
+            r = jinja_fail(c, n, "bad operand type for unary %c: '%s'", n->kind == JN_POS ? '+' : '-',
+                           jv_type_name(a));
         jv_unref(c, a);
         return r;
     case JN_NOT:
@@ -713,7 +739,8 @@ static int assign(jinja_ctx *c, const jnode *target, jv *vars, jv *v) {
         return 0;
     }
     int ok = 1;
-    for (size_t i = 0; ok && i < target->n_kids; i++) ok = assign(c, target->kids[i], vars, jv_ref(v->u.l.a[i]));
+    for (size_t i = 0; ok && i < target->n_kids; i++)
+        ok = assign(c, target->kids[i], vars, jv_ref(v->u.l.a[i]));
     jv_unref(c, v);
     return ok;
 }
@@ -734,7 +761,10 @@ static jv *iter_items(jinja_ctx *c, const jnode *at, jv *v) {
         for (size_t i = 0; i < v->u.s.n;) {
             size_t e = i + 1;
             while (e < v->u.s.n && ((unsigned char)v->u.s.s[e] & 0xc0) == 0x80) e++;
-            if (!jinja_step(c, 1) || !jv_push(c, l, jv_str(c, v->u.s.s + i, e - i))) { jv_unref(c, l); return NULL; }
+            if (!jinja_step(c, 1) || !jv_push(c, l, jv_str(c, v->u.s.s + i, e - i))) {
+                jv_unref(c, l);
+                return NULL;
+            }
             i = e;
         }
         return l;
@@ -749,7 +779,10 @@ static jv *filter_items(jinja_ctx *c, const jnode *n, jv *items, jv *vars) {
     jv *l = jv_list(c, 0);
     for (size_t i = 0; l && i < items->u.l.n; i++) {
         jv *t = NULL;
-        if (!assign(c, n->a, vars, jv_ref(items->u.l.a[i])) || !(t = eval(c, n->c))) { jv_unref(c, l); return NULL; }
+        if (!assign(c, n->a, vars, jv_ref(items->u.l.a[i])) || !(t = eval(c, n->c))) {
+            jv_unref(c, l);
+            return NULL;
+        }
         int keep = jv_truthy(t);
         jv_unref(c, t);
         if (keep && !jv_push(c, l, jv_ref(items->u.l.a[i]))) { jv_unref(c, l); return NULL; }
@@ -795,7 +828,8 @@ static int exec_for(jinja_ctx *c, const jnode *n) {
         if (!vars) { r = X_ERR; break; }
         jv_unref(c, s.vars);
         s.vars = vars;
-        if (!jinja_step(c, 1) || !set_loop(c, loop, items, i) || !jv_set_cstr(c, s.vars, "loop", jv_ref(loop)) ||
+        if (!jinja_step(c, 1) || !set_loop(c, loop, items, i) ||
+            !jv_set_cstr(c, s.vars, "loop", jv_ref(loop)) ||
             !assign(c, n->a, s.vars, jv_ref(items->u.l.a[i]))) {
             r = X_ERR;
             break;
@@ -819,7 +853,8 @@ static int exec_node(jinja_ctx *c, const jnode *n) {
     case JN_OUTPUT: {
         if (!(v = eval(c, n->a))) return X_ERR;
         jbuf b = {0};
-        int ok = v->type == JV_STR ? emit(c, v->u.s.s, v->u.s.n) : jv_to_str(c, &b, v) && emit(c, b.p ? b.p : "", b.n);
+        int ok = v->type == JV_STR ? emit(c, v->u.s.s, v->u.s.n)
+                                   : jv_to_str(c, &b, v) && emit(c, b.p ? b.p : "", b.n);
         free(b.p);
         jv_unref(c, v);
         return ok ? X_OK : X_ERR;
@@ -880,7 +915,8 @@ llm_status jinja_render(jinja_ctx *c, const jinja_template *t, char **out, size_
     int r = exec_body(c, t->root->kids, t->root->n_kids);
     pop_scope(c, &root, NULL);
     c->root = NULL;
-    if (r == X_BREAK || r == X_CONTINUE) jinja_fail_code(c, LLM_ERR_TEMPLATE, "break or continue outside a loop");
+    if (r == X_BREAK || r == X_CONTINUE)
+        jinja_fail_code(c, LLM_ERR_TEMPLATE, "break or continue outside a loop");
     if (c->status) {
         free(c->out.p);
         memset(&c->out, 0, sizeof c->out);

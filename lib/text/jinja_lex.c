@@ -21,7 +21,9 @@ typedef struct lexer {
     llm_error *err;
 } lexer;
 
-static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+static int is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 static int is_name0(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -77,14 +79,16 @@ static size_t unescape(const char *s, size_t end, size_t *i, char *o) {
     if (c == '\n') { (*i)++; return 0; }
     if (c >= '0' && c <= '7') {
         unsigned v = 0;
-        for (int k = 0; k < 3 && *i < end && s[*i] >= '0' && s[*i] <= '7'; k++) v = v * 8 + (unsigned)(s[(*i)++] - '0');
+        for (int k = 0; k < 3 && *i < end && s[*i] >= '0' && s[*i] <= '7'; k++)
+            v = v * 8 + (unsigned)(s[(*i)++] - '0');
         return llm_utf8_put(o, v);
     }
     int want = c == 'x' ? 2 : c == 'u' ? 4 : c == 'U' ? 8 : 0;
     if (want && *i + (size_t)want < end) {
         unsigned v = 0;
         int k;
-        for (k = 1; k <= want && hexval(s[*i + (size_t)k]) >= 0; k++) v = v << 4 | (unsigned)hexval(s[*i + (size_t)k]);
+        for (k = 1; k <= want && hexval(s[*i + (size_t)k]) >= 0; k++)
+            v = v << 4 | (unsigned)hexval(s[*i + (size_t)k]);
         if (k > want && v <= 0x10ffff && (v < 0xd800 || v > 0xdfff)) {
             *i += (size_t)want + 1;
             return llm_utf8_put(o, v);
@@ -294,7 +298,9 @@ llm_status jinja_lex(const char *src, size_t len, jtoks *out, llm_error *err) {
         if (strip_next) while (lx.pos < lx.n && is_space(lx.s[lx.pos])) advance(&lx, lx.pos + 1);
         strip_next = 0;
         size_t start = lx.pos, i = start;
-        while (i + 1 < lx.n && !(lx.s[i] == '{' && (lx.s[i + 1] == '{' || lx.s[i + 1] == '%' || lx.s[i + 1] == '#'))) i++;
+        while (i + 1 < lx.n &&
+               !(lx.s[i] == '{' && (lx.s[i + 1] == '{' || lx.s[i + 1] == '%' || lx.s[i + 1] == '#')))
+            i++;
         if (i + 1 >= lx.n) i = lx.n;
         size_t tn = i - start;
         char kind = i < lx.n ? lx.s[i + 1] : 0, mod = i + 2 < lx.n ? lx.s[i + 2] : 0;

@@ -163,7 +163,8 @@ static jnode *parse_postfix(parser *p, jnode *n) {
         if (is_op(t, ".")) {
             next(p);
             jtok *nt = next(p);
-            if (nt->type != JT_NAME && nt->type != JT_INT) return perr(p, nt, "%s", "expected a name after '.'");
+            if (nt->type != JT_NAME && nt->type != JT_INT)
+                return perr(p, nt, "%s", "expected a name after '.'");
             jnode *a = node_new(p, nt->type == JT_INT ? JN_ITEM : JN_ATTR, nt);
             if (!a) return NULL;
             a->a = n;
@@ -589,7 +590,8 @@ static jnode *parse_stmt(parser *p) {
     if (is_name(t, "generation")) { /* transformers' marker for assistant masks: renders its body */
         static const char *const ends[] = {"endgeneration", NULL};
         jnode *b;
-        if (!expect_block_end(p) || !(b = parse_body(p, ends)) || parse_end(p, ends) < 0 || !expect_block_end(p))
+        if (!expect_block_end(p) || !(b = parse_body(p, ends)) || parse_end(p, ends) < 0 ||
+            !expect_block_end(p))
             return NULL;
         return b;
     }
@@ -657,7 +659,8 @@ llm_status jinja_parse(const char *src, size_t len, const jinja_limits *lim, jin
     parser p = {0};
     p.err = err;
     p.max_depth = lim->max_depth;
-    if (!(p.t = llm_calloc(1, sizeof *p.t))) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a template");
+    if (!(p.t = llm_calloc(1, sizeof *p.t)))
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a template");
     llm_status s = jinja_lex(src, len, &p.toks, err);
     if (!s) {
         p.t->root = parse_body(&p, NULL);

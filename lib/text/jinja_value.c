@@ -502,32 +502,31 @@ static void sort_members(const jv *d, size_t *ord) {
         }
 }
 
-static int json_dict(jinja_ctx *c, jbuf *b, const jv *v, int indent, int sort_keys, int depth) {
+static int json_dict(jinja_ctx *c, jbuf *b, const jv *v, const jv_json_fmt *f, int depth) {
     if (!v->u.d.n) return jbuf_add(c, b, "{}", 2);
     size_t *ord = llm_malloc(v->u.d.n * sizeof *ord);
     if (!ord) { jinja_fail_code(c, LLM_ERR_NOMEM, "out of memory for tojson"); return 0; }
     for (size_t i = 0; i < v->u.d.n; i++) ord[i] = i;
-    if (sort_keys) sort_members(v, ord);
+    if (f->sort_keys) sort_members(v, ord);
     int ok = jbuf_addc(c, b, '{');
     for (size_t i = 0; ok && i < v->u.d.n; i++) {
         const jv *k = v->u.d.k[ord[i]];
-        ok = (!i || jbuf_add(c, b, indent < 0 ? ", " : ",", indent < 0 ? 2 : 1)) &&
-             json_newline(c, b, indent, depth + 1);
+        ok = (!i || jbuf_add(c, b, f->item_sep, f->item_len)) && json_newline(c, b, f->indent, depth + 1);
         if (ok && k->type == JV_STR) ok = json_str(c, b, k->u.s.s, k->u.s.n);
         else if (ok) { /* Python turns int, float, bool and None keys into strings */
             jbuf kb = {0};
-            ok = jv_to_json(c, &kb, k, -1, 0, depth + 1) &&
+            jv_json_fmt plain = {-1, 0, ", ", ": ", 2, 2};
+            ok = jv_to_json(c, &kb, k, &plain, depth + 1) &&
                  json_str(c, b, kb.p + (k->type == JV_STR), kb.n);
             free(kb.p);
         }
-        ok = ok && jbuf_add(c, b, ": ", 2) &&
-             jv_to_json(c, b, v->u.d.v[ord[i]], indent, sort_keys, depth + 1);
+        ok = ok && jbuf_add(c, b, f->key_sep, f->key_len) && jv_to_json(c, b, v->u.d.v[ord[i]], f, depth + 1);
     }
     free(ord);
-    return ok && json_newline(c, b, indent, depth) && jbuf_addc(c, b, '}');
+    return ok && json_newline(c, b, f->indent, depth) && jbuf_addc(c, b, '}');
 }
 
-int jv_to_json(jinja_ctx *c, jbuf *b, const jv *v, int indent, int sort_keys, int depth) {
+int jv_to_json(jinja_ctx *c, jbuf *b, const jv *v, const jv_json_fmt *f, int depth) {
     if (depth > 64) { jinja_fail_code(c, LLM_ERR_LIMIT, "value nested too deeply for tojson"); return 0; }
     switch (v->type) {
     case JV_NONE: return jbuf_add(c, b, "null", 4);
@@ -542,12 +541,11 @@ int jv_to_json(jinja_ctx *c, jbuf *b, const jv *v, int indent, int sort_keys, in
         if (!v->u.l.n) return jbuf_add(c, b, "[]", 2);
         if (!jbuf_addc(c, b, '[')) return 0;
         for (size_t i = 0; i < v->u.l.n; i++)
-            if ((i && !jbuf_add(c, b, indent < 0 ? ", " : ",", indent < 0 ? 2 : 1)) ||
-                !json_newline(c, b, indent, depth + 1) ||
-                !jv_to_json(c, b, v->u.l.a[i], indent, sort_keys, depth + 1))
+            if ((i && !jbuf_add(c, b, f->item_sep, f->item_len)) || !json_newline(c, b, f->indent, depth + 1) ||
+                !jv_to_json(c, b, v->u.l.a[i], f, depth + 1))
                 return 0;
-        return json_newline(c, b, indent, depth) && jbuf_addc(c, b, ']');
-    case JV_DICT: case JV_NS: return json_dict(c, b, v, indent, sort_keys, depth);
+        return json_newline(c, b, f->indent, depth) && jbuf_addc(c, b, ']');
+    case JV_DICT: case JV_NS: return json_dict(c, b, v, f, depth);
     default:
         jinja_fail_code(c, LLM_ERR_TEMPLATE, "Object of type %s is not JSON serializable", jv_type_name(v));
         return 0;

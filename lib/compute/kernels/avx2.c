@@ -302,6 +302,8 @@ static float attn_exp(int n, float *x, float *max) {
     return hsum(sum);
 }
 
+/* The set's table (kernels.h). Every set file names its own static
+ * functions alike, so the tables of the sets read alike too. */
 const llm_kernels llm_kernels_avx2 = {
     .name = "avx2",
     .dot = {[LLM_DT_F32] = dot_f32, [LLM_DT_F16] = dot_f16, [LLM_DT_BF16] = dot_bf16,

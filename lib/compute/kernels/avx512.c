@@ -270,6 +270,8 @@ static void gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int n
         llm_vnni_gemm(type, n, w, w_stride, nr, act, nt, out, ldo, scratch);
 }
 
+/* The set's table (kernels.h). Every set file names its own static
+ * functions alike, so the tables of the sets read alike too. */
 const llm_kernels llm_kernels_avx512 = {
     .name = "avx512",
     .dot = {[LLM_DT_F32] = dot_f32, [LLM_DT_F16] = dot_f16, [LLM_DT_BF16] = dot_bf16,
