@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "dtype.h"
 #include "error.h"
 #include "gguf.h"
+#include "outfile.h"
 
 #define ALIGNMENT_KEY "general.alignment"
 #define MAX_FILE (UINT64_C(1) << 62)
@@ -490,40 +490,14 @@ static void sync_dir(const char *path) {
     free(dir);
 }
 
-llm_status gguf_output_ok(const char *path, llm_error *err) {
-    struct stat st;
-    if (lstat(path, &st) != 0) return LLM_OK; /* new (or unreachable: creating it will say) */
-    if (S_ISLNK(st.st_mode))
-        return llm_fail(err, LLM_ERR_INVALID_ARG,
-                        "%s is a symbolic link: refusing to replace it (name its target to write there)", path);
-    if (!S_ISREG(st.st_mode))
-        return llm_fail(err, LLM_ERR_INVALID_ARG,
-                        "%s is a directory, device, FIFO or socket: output goes only to a new or regular file", path);
-    return LLM_OK;
-}
-
-/* "path.XXXXXX" for mkostemp, beside path. When the final name is so long
- * that the suffix would pass NAME_MAX, the temporary name is cut instead:
- * any name valid for the output is valid for the temporary file. */
-static char *temp_name(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t dir = slash ? (size_t)(slash - path) + 1 : 0, base = strlen(path + dir);
-    if (base > NAME_MAX - 7) base = NAME_MAX - 7;
-    char *tmp = llm_malloc(dir + base + 8);
-    if (!tmp) return NULL;
-    memcpy(tmp, path, dir + base);
-    memcpy(tmp + dir + base, ".XXXXXX", 8);
-    return tmp;
-}
-
 /* Writes into a temporary file beside path, syncs it and renames it over
  * path, so a crash or error never leaves a partial file under the final
  * name; the temp hook hears of the temporary file for as long as it
  * exists, so that a program interrupted by a signal can remove it. */
 static llm_status write_atomic(const gguf_writer *w, const layout *l, const char *path, llm_error *err) {
-    llm_status s = gguf_output_ok(path, err);
+    llm_status s = llm_output_ok(path, err);
     if (s) return s;
-    char *tmp = temp_name(path);
+    char *tmp = llm_temp_name(path);
     if (!tmp) return nomem(err);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {

@@ -64,13 +64,8 @@ llm_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_d
 llm_status gguf_writer_to_mem(const gguf_writer *w, void **out, size_t *size, llm_error *err);
 /* Writes the file to path, replacing a regular file there only on
  * success; refuses (LLM_ERR_INVALID_ARG) when path is a symbolic link or
- * anything but a regular file (gguf_output_ok). */
+ * anything but a regular file (llm_output_ok in outfile.h). */
 llm_status gguf_writer_to_file(const gguf_writer *w, const char *path, llm_error *err);
-/* LLM_OK when path names nothing or a regular file, the only outputs the
- * writer replaces: a device node, FIFO, socket or directory is refused
- * (as root, replacing /dev/null would break the system), and so is a
- * symbolic link, which the rename would replace rather than its target. */
-llm_status gguf_output_ok(const char *path, llm_error *err);
 /* fn hears of gguf_writer_to_file's temporary file (llm_temp_fn in
  * llm_convert.h); NULL for none, the default. */
 void gguf_writer_set_temp(gguf_writer *w, llm_temp_fn fn, void *ud);

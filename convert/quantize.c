@@ -11,6 +11,7 @@
 #include "error.h"
 #include "gguf.h"
 #include "gguf_write.h"
+#include "outfile.h"
 #include "quant.h"
 
 bool llm_type_from_name(const char *name, llm_type *type) {
@@ -39,7 +40,7 @@ uint32_t llm_file_type(uint32_t type) {
 
 llm_status llm_check_output(const char *out, const char *in, llm_error *err) {
     if (!out || !in) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_check_output: NULL path");
-    llm_status s = gguf_output_ok(out, err);
+    llm_status s = llm_output_ok(out, err);
     if (s) return s;
     struct stat so, si;
     if (stat(out, &so) != 0 || stat(in, &si) != 0) return LLM_OK;

@@ -36,13 +36,6 @@ int32_t *tokenize(const llm_model *m, const char *text, uint32_t flags, size_t *
     return NULL;
 }
 
-const char *detok_piece(llm_detok *d, int32_t tok, char *small, size_t cap, size_t *len, char **owned) {
-    *owned = NULL;
-    llm_status s = llm_detok_push(d, tok, small, cap, len);
-    if (s == LLM_ERR_BUFFER_TOO_SMALL) s = llm_detok_push(d, tok, *owned = xmalloc(*len), *len, len);
-    return s == LLM_OK ? (*owned ? *owned : small) : NULL;
-}
-
 void print_ids(const char *what, int32_t pos, const int32_t *ids, size_t n) {
     fprintf(stderr, "llm: %s: fed at %d, %zu tokens:", what, (int)pos, n);
     for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", (int)ids[i]);

@@ -14,12 +14,6 @@
  * caller frees; NULL with err filled on failure. */
 int32_t *tokenize(const llm_model *m, const char *text, uint32_t flags, size_t *n, llm_error *err);
 
-/* The bytes llm_detok_push gives for tok: in small when they fit its cap,
- * else in a buffer of their size (vocabularies hold runs of hundreds of
- * spaces, and any length loads), which *owned receives for the caller to
- * free (else NULL). NULL when there are none. */
-const char *detok_piece(llm_detok *d, int32_t tok, char *small, size_t cap, size_t *len, char **owned);
-
 /* --verbose-prompt: "llm: fed at POS, N tokens: ID ID ..." on stderr. */
 void print_ids(const char *what, int32_t pos, const int32_t *ids, size_t n);
 

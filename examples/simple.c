@@ -10,7 +10,7 @@ int main(int argc, char **argv) {
     llm_sampler *greedy = llm_sampler_new(0, &err);
     llm_detok *detok = llm_detok_new(model, &err);
     int32_t tok = llm_token_bos(model);
-    char piece[256];
+    char piece[256]; /* enough for most pieces; llm_detok_push says how to grow it */
     size_t len;
     for (int i = 0; i < 64 && llm_decode(ctx, &tok, 1, &err) == LLM_OK; i++) {
         tok = llm_sampler_sample(greedy, llm_logits(ctx), llm_model_n_vocab(model), &err);

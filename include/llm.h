@@ -330,6 +330,16 @@ typedef struct llm_ctx_params {
     llm_pooling pooling; /* with embeddings: the pooled vector (default MEAN) */
     bool normalize;      /* with embeddings: scale each vector, per token
                             and pooled, to unit L2 norm (default false) */
+    llm_type kv_type;    /* element type of the KV cache: LLM_TYPE_F32
+                            (default) or LLM_TYPE_F16, half the memory;
+                            others are LLM_ERR_UNSUPPORTED. F16 rounds each
+                            cached key and value to 11 significant bits
+                            (tests: logits within 5e-3 of the largest of an
+                            F32 cache's with float weights, 5e-2 with Q8_0)
+                            and is read a block at a time into floats, which
+                            makes attention slower. States keep the type:
+                            one saved from an F16 cache loads only into an
+                            F16 context. */
 } llm_ctx_params;
 
 LLM_API llm_ctx_params llm_ctx_default_params(void);
@@ -351,7 +361,8 @@ LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos);
  * positions, as llama.cpp's context shift does. The moved entries keep
  * what they were computed from, the forgotten tokens included, so what
  * follows is close to, not the same as, decoding the shortened sequence
- * afresh (tests: layer-0 keys within 1e-4 of a fresh decode's). The last
+ * afresh (tests: layer-0 keys within 1e-4 of a fresh decode's, 2e-3 in
+ * an F16 cache). The last
  * decode's logits stay readable. keep + discard must not exceed
  * llm_ctx_pos (LLM_ERR_INVALID_ARG otherwise); discard 0 does nothing. */
 LLM_API llm_status llm_ctx_shift(llm_ctx *ctx, int32_t keep, int32_t discard, llm_error *err);
@@ -404,9 +415,12 @@ LLM_API const float *llm_get_embeddings(const llm_ctx *ctx);
 LLM_API const float *llm_logits(const llm_ctx *ctx);
 
 /* Installs a callback that llm_decode polls on the calling thread between
- * layers and between the row chunks of each large product, so a decode
- * stops within a few milliseconds of the callback returning true (it then
- * returns LLM_ERR_ABORTED, see llm_decode). The callback must be cheap
+ * layers, between the row chunks of each large product and between
+ * attention's tasks, so a decode stops within a chunk's time of the
+ * callback returning true (it then returns LLM_ERR_ABORTED, see
+ * llm_decode; llm-bench --abort-after measures it: tens of milliseconds
+ * on a 2048-token prompt of a 1.1B model). A product OpenBLAS runs (F32
+ * weights in batches of 32 or more) is not cut: it is asked around it. The callback must be cheap
  * and must not call into ctx; ud is passed to it unchanged. NULL removes
  * it. Returns LLM_ERR_INVALID_ARG for a NULL ctx. */
 LLM_API llm_status llm_ctx_set_abort(llm_ctx *ctx, bool (*abort_cb)(void *ud), void *ud);
@@ -417,13 +431,16 @@ LLM_API llm_status llm_ctx_set_abort(llm_ctx *ctx, bool (*abort_cb)(void *ud), v
  * last token's logits. Saved states start with a header — magic "LLMS",
  * format version, the model's identity (architecture, n_vocab, n_embd,
  * n_layer, n_head_kv, head size and a fingerprint of its weights), the
- * saving context's n_ctx and the position count — that llm_state_load
+ * KV cache's element type, the saving context's n_ctx and the position
+ * count — that llm_state_load
  * checks field by field: a state of another model or shape, one longer
  * than the loading context, or a truncated or corrupted buffer is
  * refused with LLM_ERR_FORMAT (LLM_ERR_CONTEXT_FULL when it does not fit)
  * and a message naming the field, and leaves the context unchanged. A
  * state may be loaded into a context of another n_ctx, n_threads or
- * kernel set. */
+ * kernel set (not of another kv_type). The cached values themselves carry
+ * no checksum. These functions read src / ctx only (save, size, the copy's
+ * source): like every call on a context, one thread at a time. */
 
 /* Bytes llm_state_save needs for the context as it is now. */
 LLM_API size_t llm_state_size(const llm_ctx *ctx);
@@ -435,7 +452,8 @@ LLM_API llm_status llm_state_save(const llm_ctx *ctx, void *buf, size_t cap, siz
 /* Replaces the context's state by the one in buf (size bytes). */
 LLM_API llm_status llm_state_load(llm_ctx *ctx, const void *buf, size_t size, llm_error *err);
 /* The same to and from a file (written whole to a temporary name, then
- * renamed into place). */
+ * renamed into place; only over a new or regular file: a symbolic link,
+ * device, FIFO or directory there is refused with LLM_ERR_INVALID_ARG). */
 LLM_API llm_status llm_state_save_file(const llm_ctx *ctx, const char *path, llm_error *err);
 LLM_API llm_status llm_state_load_file(llm_ctx *ctx, const char *path, llm_error *err);
 
@@ -593,7 +611,8 @@ LLM_API void llm_sampler_reset(llm_sampler *s);
  * bounded; exceeding one gives LLM_ERR_LIMIT. A malformed template, or one
  * that misuses a value, gives LLM_ERR_TEMPLATE with a message naming the
  * line and column; a template that calls raise_exception gives
- * LLM_ERR_TEMPLATE with exactly its message (cut to fit llm_error.msg).
+ * LLM_ERR_TEMPLATE with exactly its message (cut to fit llm_error.msg; an
+ * empty one reads "raise_exception() with an empty message").
  * Allocation failures give LLM_ERR_NOMEM. Rendering keeps no state: any
  * number of threads may render at once, with one model or none. */
 

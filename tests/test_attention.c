@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "attention.h"
+#include "dtype.h"
 #include "kernels.h"
 #include "testutil.h"
 
@@ -45,35 +46,43 @@ typedef struct attn_case {
     int window;         /* 0, or the keys a query sees, its own included */
     float softcap;      /* 0, or the cap of the scores */
     float *q;           /* (n, q_dim) */
-    float *k, *vc;      /* (n_ctx, kv_dim) keys and values */
-    float *kc;          /* the keys in the key cache's layout */
+    uint32_t kv_type;   /* the caches' element type: LLM_DT_F32 or LLM_DT_F16 */
+    float *k, *v;       /* (n_ctx, kv_dim) keys and values (F16: rounded to it) */
+    void *kc, *vc;      /* the key and value caches */
 } attn_case;
 
 /* Queries scaled by 4 make scores of standard deviation ~1.3: softmaxes
  * from flat to peaked. */
-static attn_case make_case(shape s, int pos, int n, int window, float softcap) {
-    attn_case c = {s, pos, n, pos + n + EXTRA, window, softcap, NULL, NULL, NULL, NULL};
+static attn_case make_case(shape s, int pos, int n, int window, float softcap, uint32_t kv_type) {
+    attn_case c = {s, pos, n, pos + n + EXTRA, window, softcap, NULL, kv_type, NULL, NULL, NULL, NULL};
     size_t q_dim = (size_t)s.n_head * s.head_dim, kv_dim = (size_t)s.n_head_kv * s.head_dim;
-    size_t cache = (size_t)c.n_ctx * kv_dim;
+    size_t cache = (size_t)c.n_ctx * kv_dim, es = kv_type == LLM_DT_F16 ? 2 : 4;
     size_t kc_size = (size_t)llm_attn_key_cache_size(c.n_ctx, s.n_head_kv, s.head_dim);
     c.q = malloc(sizeof(float) * (size_t)n * q_dim);
     c.k = malloc(sizeof(float) * cache);
-    c.vc = malloc(sizeof(float) * cache);
-    c.kc = malloc(sizeof(float) * kc_size);
-    assert_true(c.q && c.k && c.vc && c.kc);
+    c.v = malloc(sizeof(float) * cache);
+    c.kc = malloc(es * kc_size);
+    c.vc = malloc(es * cache);
+    assert_true(c.q && c.k && c.v && c.kc && c.vc);
     for (size_t i = 0; i < (size_t)n * q_dim; i++) c.q[i] = 4.0f * rnd_unit();
     for (size_t i = 0; i < cache; i++) {
         bool past = i >= (size_t)(pos + n) * kv_dim;
         c.k[i] = past ? NAN : rnd_unit();
-        c.vc[i] = past ? NAN : rnd_unit();
+        c.v[i] = past ? NAN : rnd_unit();
+        if (kv_type == LLM_DT_F16) {
+            c.k[i] = llm_f16_to_f32(llm_f32_to_f16(c.k[i]));
+            c.v[i] = llm_f16_to_f32(llm_f32_to_f16(c.v[i]));
+        }
     }
-    for (size_t i = 0; i < kc_size; i++) c.kc[i] = NAN;
-    llm_attn_store_keys(c.kc, c.n_ctx, s.n_head_kv, s.head_dim, 0, pos + n, c.k);
+    memset(c.kc, 0xff, es * kc_size); /* NaN in both types */
+    llm_kv_layout kv = {kv_type, c.n_ctx, s.n_head_kv, s.head_dim};
+    llm_attn_store_keys(&kv, c.kc, 0, pos + n, c.k, LLM_DT_F32);
+    llm_attn_store_values(&kv, c.vc, 0, c.n_ctx, c.v);
     return c;
 }
 
 static void free_case(attn_case *c) {
-    free(c->q), free(c->k), free(c->vc), free(c->kc);
+    free(c->q), free(c->k), free(c->v), free(c->kc), free(c->vc);
 }
 
 /* out (n, q_dim) by the formula, in double. */
@@ -98,7 +107,7 @@ static void reference(const attn_case *c, double *out) {
             for (int j = lo; j < len; j++) sum += w[j] = exp(w[j] - max);
             for (int d = 0; d < hd; d++) {
                 double acc = 0.0;
-                for (int j = lo; j < len; j++) acc += w[j] * c->vc[j * kv_dim + kv + d];
+                for (int j = lo; j < len; j++) acc += w[j] * c->v[j * kv_dim + kv + d];
                 out[t * q_dim + (size_t)h * hd + d] = acc / sum;
             }
         }
@@ -113,7 +122,7 @@ static void run(const attn_case *c, const llm_kernels *k, llm_pool *pool, int fi
     float *scratch = malloc(sizeof(float) * (size_t)threads * llm_attn_scratch_size(c->s.head_dim));
     assert_non_null(scratch);
     llm_attn a = {k, pool, c->s.n_head, c->s.n_head_kv, c->s.head_dim, c->n_ctx, c->pos + first, n,
-                  1.0f / sqrtf((float)c->s.head_dim), c->softcap, c->window, c->q + (size_t)first * q_dim, c->kc, c->vc, out + (size_t)first * q_dim, scratch};
+                  1.0f / sqrtf((float)c->s.head_dim), c->softcap, c->window, c->q + (size_t)first * q_dim, c->kc, c->vc, c->kv_type, out + (size_t)first * q_dim, scratch, NULL};
     llm_attention(&a);
     free(scratch);
 }
@@ -127,12 +136,12 @@ static void run(const attn_case *c, const llm_kernels *k, llm_pool *pool, int fi
  * 1e-2 or more. */
 #define BOUND 2e-5
 
-static void check_shape(shape s, const llm_kernels *k, llm_pool *pool, int window, float softcap) {
+static void check_shape(shape s, const llm_kernels *k, llm_pool *pool, int window, float softcap, uint32_t kv_type) {
     static const int batches[] = {1, 7, 64, 100};
     static const int positions[] = {0, 45, 131};
     for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)
         for (size_t p = 0; p < sizeof positions / sizeof positions[0]; p++) {
-            attn_case c = make_case(s, positions[p], batches[b], window, softcap);
+            attn_case c = make_case(s, positions[p], batches[b], window, softcap, kv_type);
             size_t size = (size_t)c.n * s.n_head * s.head_dim;
             double *ref = malloc(sizeof(double) * size);
             float *batch = malloc(sizeof(float) * size), *single = malloc(sizeof(float) * size);
@@ -143,9 +152,10 @@ static void check_shape(shape s, const llm_kernels *k, llm_pool *pool, int windo
             double max_err = 0.0;
             for (size_t i = 0; i < size; i++) max_err = fmax(max_err, fabs(batch[i] - ref[i]));
             if (!(max_err <= BOUND))
-                fail_msg("%s, %d threads, %d/%d heads of %d, pos %d, batch %d, window %d, cap %g: max |lib - ref| %g > %g",
-                         k->name, pool ? llm_pool_size(pool) : 1, s.n_head, s.n_head_kv, s.head_dim, c.pos, c.n,
-                         window, (double)softcap, max_err, BOUND);
+                fail_msg("%s, %d threads, %d/%d heads of %d, pos %d, batch %d, window %d, cap %g, cache %s: "
+                         "max |lib - ref| %g > %g", k->name, pool ? llm_pool_size(pool) : 1, s.n_head, s.n_head_kv,
+                         s.head_dim, c.pos, c.n, window, (double)softcap, kv_type == LLM_DT_F16 ? "F16" : "F32",
+                         max_err, BOUND);
             if (memcmp(batch, single, sizeof(float) * size))
                 fail_msg("%s, %d/%d heads of %d, pos %d: batch of %d differs from one token at a time", k->name,
                          s.n_head, s.n_head_kv, s.head_dim, c.pos, c.n);
@@ -155,7 +165,9 @@ static void check_shape(shape s, const llm_kernels *k, llm_pool *pool, int windo
 }
 
 /* Groups of 1, 2 and 8, head sizes 64 (the common one), 8 and 20 (less
- * than one vector, and not a multiple of one), on 1 and 3 threads. */
+ * than one vector, and not a multiple of one), on 1 and 3 threads; and
+ * F16 caches, against the reference over the keys and values rounded to
+ * F16 (the cache's rounding is the only difference it makes). */
 static void test_attention(void **state) {
     (void)state;
     static const shape shapes[] = {{4, 4, 64}, {8, 4, 64}, {16, 2, 64}, {8, 4, 8}, {8, 1, 20}};
@@ -165,9 +177,11 @@ static void test_attention(void **state) {
     for (const llm_kernels *const *k = llm_kernels_all(); *k; k++) {
         if (!llm_kernels_get((*k)->name)) continue;
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-            check_shape(shapes[i], *k, NULL, 0, 0.0f);
-            check_shape(shapes[i], *k, pool, 0, 0.0f);
+            check_shape(shapes[i], *k, NULL, 0, 0.0f, LLM_DT_F32);
+            check_shape(shapes[i], *k, pool, 0, 0.0f, LLM_DT_F32);
         }
+        if (!test_quick()) check_shape(shapes[1], *k, pool, 0, 0.0f, LLM_DT_F16);
+        check_shape(shapes[4], *k, NULL, 0, 0.0f, LLM_DT_F16);
     }
     llm_pool_free(pool);
 }
@@ -193,8 +207,8 @@ static void test_window(void **state) {
         size_t n_windows = test_quick() ? 1 : sizeof windows / sizeof windows[0];
         for (size_t i = 0; i < n_shapes; i++)
             for (size_t w = 0; w < n_windows; w++) {
-                check_shape(shapes[i], *k, pool, windows[w], 0.0f);
-                check_shape(shapes[i], *k, NULL, windows[w], 1.5f);
+                check_shape(shapes[i], *k, pool, windows[w], 0.0f, LLM_DT_F32);
+                check_shape(shapes[i], *k, NULL, windows[w], 1.5f, LLM_DT_F32);
             }
     }
     llm_pool_free(pool);

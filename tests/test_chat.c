@@ -223,6 +223,7 @@ static void test_malformed(void **state) {
         {"{{ 9223372036854775807 + 1 }}", "integer overflow"},
         {"{{ x | tojson }}{% macro m() %}{% endmacro %}{{ m | tojson }}", "is not JSON serializable"},
         {"{% break %}", "break or continue outside a loop"},
+        {"{{ raise_exception(nosuch) }}", "raise_exception() with an empty message"},
         {"{{ '%s %s' % 'a' }}", "not enough arguments for format string"},
         {"{{ '%s' % ('a', 'b') }}", "not all arguments converted during string formatting"},
         {"{{ '%d' % 'a' }}", "a real number is required, not str"},

@@ -29,6 +29,7 @@
  * (measured on stories260K Q8_0 and Q4_0: 1.2e-2). */
 #define BOUND_F 1e-4
 #define BOUND_Q 2e-2
+#define BOUND_F16 1e-3
 
 static const char *const golden_models[] = {"stories260K.gguf", "stories260K-q8_0.gguf", "stories260K-q4_0.gguf",
                                             "llama-2-tiny-random.gguf"};
@@ -41,11 +42,14 @@ static llm_model *load(const char *path) {
     return m;
 }
 
+static llm_type kv_type = LLM_TYPE_F32; /* of the contexts ctx_new makes */
+
 static llm_ctx *ctx_new(const llm_model *m, const char *kernels) {
     llm_error err;
     llm_ctx_params cp = llm_ctx_default_params();
     cp.n_ctx = 128;
     cp.kernels = kernels;
+    cp.kv_type = kv_type;
     llm_ctx *c = llm_ctx_new(m, &cp, &err);
     if (!c) fail_msg("llm_ctx_new(%s): %s", kernels ? kernels : "auto", err.msg);
     return c;
@@ -115,6 +119,20 @@ static void test_golden_models(void **state) {
         compare_paths(golden_models[i], m, toks, test_quick() ? 4 : n, quantized ? BOUND_Q : BOUND_F);
         llm_model_free(m);
     }
+}
+
+/* With an F16 cache: each path rounds its own keys and values to F16, and
+ * a difference in the last float bit can round one element the other way
+ * (2^-11 of it), so the bound is BOUND_F16 (measured: 6e-5). */
+static void test_f16_cache(void **state) {
+    (void)state;
+    llm_model *m = load(test_model_path("stories260K.gguf"));
+    int32_t toks[64];
+    int n = golden_prompt(m, toks, 64);
+    kv_type = LLM_TYPE_F16;
+    compare_paths("stories260K.gguf, F16 cache", m, toks, n, BOUND_F16);
+    kv_type = LLM_TYPE_F32;
+    llm_model_free(m);
 }
 
 /* Every fixture of golden/arch: the paths agree, and the reference meets
@@ -346,6 +364,7 @@ static void test_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_models),
+        cmocka_unit_test(test_f16_cache),
         cmocka_unit_test(test_arch_fixtures),
         cmocka_unit_test(test_observer),
         cmocka_unit_test(test_window),

@@ -28,15 +28,20 @@ static llm_model *load(const char *rel) {
     return m;
 }
 
-static llm_ctx *new_ctx(const llm_model *m, int n_ctx, int n_batch, int threads) {
+static llm_ctx *new_ctx_kv(const llm_model *m, int n_ctx, int n_batch, int threads, llm_type kv_type) {
     llm_error err = {0};
     llm_ctx_params p = llm_ctx_default_params();
     p.n_ctx = n_ctx;
     p.n_batch = n_batch;
     p.n_threads = threads;
+    p.kv_type = kv_type;
     llm_ctx *c = llm_ctx_new(m, &p, &err);
     assert_non_null(c);
     return c;
+}
+
+static llm_ctx *new_ctx(const llm_model *m, int n_ctx, int n_batch, int threads) {
+    return new_ctx_kv(m, n_ctx, n_batch, threads, LLM_TYPE_F32);
 }
 
 static void prompt(const llm_model *m, int32_t *toks, int n) {
@@ -242,10 +247,8 @@ static void compare_keys(const llm_ctx *a, const llm_ctx *b, int l, int n, float
     const llm_hparams *h = &a->model->hp;
     size_t row = (size_t)h->n_head_kv * h->head_dim;
     float *ka = malloc((size_t)n * row * sizeof(float)), *kb = malloc((size_t)n * row * sizeof(float));
-    uint64_t per_layer = llm_attn_key_cache_size(a->n_ctx, h->n_head_kv, h->head_dim);
-    llm_attn_load_keys(a->key_cache + l * per_layer, a->n_ctx, h->n_head_kv, h->head_dim, 0, n, ka);
-    per_layer = llm_attn_key_cache_size(b->n_ctx, h->n_head_kv, h->head_dim);
-    llm_attn_load_keys(b->key_cache + l * per_layer, b->n_ctx, h->n_head_kv, h->head_dim, 0, n, kb);
+    llm_attn_load_keys(&a->kv, llm_ctx_layer_keys(a, l), 0, n, ka, LLM_DT_F32);
+    llm_attn_load_keys(&b->kv, llm_ctx_layer_keys(b, l), 0, n, kb, LLM_DT_F32);
     *diff = *scale = 0;
     for (size_t i = 0; i < (size_t)n * row; i++) {
         float d = ka[i] > kb[i] ? ka[i] - kb[i] : kb[i] - ka[i], m = kb[i] < 0 ? -kb[i] : kb[i];
@@ -259,16 +262,18 @@ static void compare_keys(const llm_ctx *a, const llm_ctx *b, int l, int n, float
 /* 60 tokens, then shift(keep 5, discard 17): the layer-0 keys (which
  * depend only on each token and its position) must be those of a fresh
  * decode of the 43 remaining tokens within 1e-4 of the largest (the
- * angles' float rounding; measured ~1e-6), the layer-0 values equal, and
- * the position 43; the next decode then runs. */
-static void check_shift(llm_model *m, const char *what) {
+ * angles' float rounding; measured ~1e-6) in an F32 cache, 2e-3 in an F16
+ * one (a rotated key rounds to F16 again: an ulp is 2^-11 relative), the
+ * layer-0 values equal, and the position 43; the next decode then runs. */
+static void check_shift_kv(llm_model *m, const char *what, llm_type kv_type) {
     enum { N = 60, KEEP = 5, DISCARD = 17 };
     int32_t toks[N], fresh[N - DISCARD];
     prompt(m, toks, N);
     memcpy(fresh, toks, KEEP * sizeof *toks);
     memcpy(fresh + KEEP, toks + KEEP + DISCARD, (N - KEEP - DISCARD) * sizeof *toks);
-    llm_ctx *a = new_ctx(m, 128, 16, 1), *b = new_ctx(m, 128, 16, 1);
+    llm_ctx *a = new_ctx_kv(m, 128, 16, 1, kv_type), *b = new_ctx_kv(m, 128, 16, 1, kv_type);
     llm_error err = {0};
+    float bound = kv_type == LLM_TYPE_F16 ? 2e-3f : 1e-4f;
     assert_int_equal(llm_decode(a, toks, N, &err), LLM_OK);
     assert_int_equal(llm_ctx_shift(a, KEEP, DISCARD, &err), LLM_OK);
     assert_int_equal(llm_ctx_pos(a), N - DISCARD);
@@ -276,10 +281,10 @@ static void check_shift(llm_model *m, const char *what) {
     assert_int_equal(llm_decode(b, fresh, N - DISCARD, &err), LLM_OK);
     float diff, scale;
     compare_keys(a, b, 0, N - DISCARD, &diff, &scale);
-    if (diff > 1e-4f * scale) fprintf(stderr, "%s: layer-0 keys differ by %g of %g\n", what, (double)diff, (double)scale);
-    assert_true(diff <= 1e-4f * scale);
-    size_t row = (size_t)m->hp.n_head_kv * m->hp.head_dim;
-    assert_memory_equal(a->value_cache, b->value_cache, (size_t)(N - DISCARD) * row * sizeof(float));
+    if (diff > bound * scale) fprintf(stderr, "%s: layer-0 keys differ by %g of %g\n", what, (double)diff, (double)scale);
+    assert_true(diff <= bound * scale);
+    size_t row = (size_t)m->hp.n_head_kv * m->hp.head_dim * (kv_type == LLM_TYPE_F16 ? 2 : 4);
+    assert_memory_equal(a->value_cache, b->value_cache, (size_t)(N - DISCARD) * row);
     int32_t next = 7;
     assert_int_equal(llm_decode(a, &next, 1, &err), LLM_OK);
     assert_int_equal(llm_ctx_pos(a), N - DISCARD + 1);
@@ -291,6 +296,11 @@ static void check_shift(llm_model *m, const char *what) {
     assert_int_equal(llm_ctx_shift(NULL, 0, 0, &err), LLM_ERR_INVALID_ARG);
     llm_ctx_free(a);
     llm_ctx_free(b);
+}
+
+static void check_shift(llm_model *m, const char *what) {
+    check_shift_kv(m, what, LLM_TYPE_F32);
+    check_shift_kv(m, what, LLM_TYPE_F16);
 }
 
 static llm_model *fixture_model(const fixture_spec *spec, void **img) {
@@ -333,12 +343,54 @@ static void test_shift(void **state) {
     free(img);
 }
 
+/* An F16 cache: its state holds half the cache bytes, round-trips to the
+ * same 64 greedy tokens, and refuses to load into an F32 context; a
+ * prefix copied from an F32 context into an F16 one (converted on the
+ * way) continues with the same 40 greedy tokens as the F16 context. */
+static void test_f16_state(void **state) {
+    (void)state;
+    llm_model *m = load("stories260K.gguf");
+    int32_t toks[N_PROMPT];
+    prompt(m, toks, N_PROMPT);
+    llm_ctx *a = new_ctx_kv(m, 128, 512, 1, LLM_TYPE_F16), *f32 = new_ctx(m, 128, 512, 1);
+    llm_error err = {0};
+    assert_int_equal(llm_decode(a, toks, N_PROMPT, &err), LLM_OK);
+    assert_int_equal(llm_decode(f32, toks, N_PROMPT, &err), LLM_OK);
+    size_t logits = (size_t)llm_model_n_vocab(m) * sizeof(float);
+    size_t size = llm_state_size(a);
+    assert_int_equal(2 * (size - HEADER - logits), llm_state_size(f32) - HEADER - logits);
+    void *buf = malloc(size);
+    assert_int_equal(llm_state_save(a, buf, size, NULL, &err), LLM_OK);
+    llm_ctx *b = new_ctx_kv(m, 100, 7, 2, LLM_TYPE_F16);
+    assert_int_equal(llm_state_load(b, buf, size, &err), LLM_OK);
+    expect_refused(f32, buf, size, LLM_ERR_FORMAT, "F16 state into an F32 context");
+    llm_ctx *c = new_ctx_kv(m, 64, 512, 1, LLM_TYPE_F16);
+    assert_int_equal(llm_ctx_copy_prefix(c, f32, N_PROMPT, &err), LLM_OK);
+    int32_t ga[64], gb[64], gc[64];
+    greedy(a, m, ga, 64);
+    greedy(b, m, gb, 64);
+    greedy(c, m, gc, 40);
+    assert_memory_equal(ga, gb, sizeof ga);
+    assert_memory_equal(ga, gc, 40 * sizeof *gc);
+    llm_ctx_params bad = llm_ctx_default_params();
+    bad.kv_type = LLM_TYPE_Q8_0;
+    assert_null(llm_ctx_new(m, &bad, &err));
+    assert_int_equal(err.code, LLM_ERR_UNSUPPORTED);
+    free(buf);
+    llm_ctx_free(a);
+    llm_ctx_free(b);
+    llm_ctx_free(c);
+    llm_ctx_free(f32);
+    llm_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_hostile_states),
         cmocka_unit_test(test_copy_prefix),
         cmocka_unit_test(test_shift),
+        cmocka_unit_test(test_f16_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,7 @@ typedef struct options {
     int32_t n_gen;         /* -n */
     int32_t reps;          /* -r */
     int32_t abort_ms;      /* --abort-after, 0 = off */
+    int kv_f16;            /* --kv-f16 */
     int json;
 } options;
 
@@ -78,6 +79,7 @@ static llm_ctx *new_ctx(const llm_model *m, const options *o) {
     cp.n_ctx = o->n_prompt + o->n_gen;
     cp.n_threads = o->threads;
     cp.n_threads_blas = o->threads;
+    cp.kv_type = o->kv_f16 ? LLM_TYPE_F16 : LLM_TYPE_F32;
     llm_error err;
     llm_ctx *ctx = llm_ctx_new(m, &cp, &err);
     if (!ctx) die("%s", err.msg);
@@ -427,7 +429,7 @@ static void bench_tokenizer(const llm_model *m, const options *o) {
 /* ---------------------------------------------------------------- main */
 
 static void parse_args(int argc, char **argv, options *o) {
-    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0};
+    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0, 0};
     const opt table[] = {
         {"m", "model", OPT_STR, &o->model, 0, 0, "PATH", "model file (.gguf, or llama2.c .bin)", NULL},
         {"t", "threads", OPT_INT, &o->threads, 1, 256, "N", "worker threads (default: the number of cores)", NULL},
@@ -438,6 +440,7 @@ static void parse_args(int argc, char **argv, options *o) {
         {NULL, "tok-bench", OPT_STR, &o->tok_file, 0, 0, "FILE", "only measure tokenizing FILE, in MB/s", NULL},
         {NULL, "abort-after", OPT_INT, &o->abort_ms, 1, 1000000, "MS",
          "only measure the abort latency: the time from a stop\nrequest MS ms into a pp decode to its return", NULL},
+        {NULL, "kv-f16", OPT_FLAG, &o->kv_f16, 0, 0, NULL, "an F16 KV cache (default F32)", NULL},
         OPTS_END};
     opts_cmd cmd = {tool_name, synopsis, NULL, table, NULL, 0, 0};
     opts_parse_or_exit(&cmd, argc, argv);

@@ -4,7 +4,8 @@
 # Builds libllm (release), benchmarks a random-weight TinyLlama 1.1B in
 # F16, Q8_0, Q4_0 and the K-quant mixtures Q4_K_M and Q5_K_M (2 threads,
 # pp512/tg128) and stories260K (1 thread, pp128/tg256) with llm-bench, and writes docs/PERFORMANCE.md with the
-# results beside llama.cpp's figures. The synthetic models (2.2 GB for
+# results beside llama.cpp's figures; on the Q8_0 file also the speed-up of
+# scoring a text with per-position logits and the abort latency. The synthetic models (2.2 GB for
 # F16) are written once into a cache directory outside the repository and
 # reused.
 #
@@ -79,6 +80,26 @@ for shape in qwen3-0.6B gemma-3-1B phi-3.5-mini; do
     bench $shape -m "$model" -t 2 -p "$p" -n "$n" -r "$reps"
 done
 bench stories260K -m "$models/stories260K.gguf" -t 1 -p 128 -n 256 -r "$reps"
+
+# The embedder's figures on the Q8_0 file: a text scored with every
+# position's logits from one decode per chunk, against one decode per
+# token; and how soon a 2048-token prompt returns after an abort request.
+ninja -C "$build" tools/llm-perplexity
+q8=$cache/tinyllama-1.1B-q8_0.gguf
+cat "$models"/../golden/stories260K/*.txt >"$cache/ppl-text.txt"
+ppl_time() { # NAME ARGS...: NAME.secs, the evaluation's seconds (llm-perplexity's stderr)
+    name=$1
+    shift
+    echo "perf-report: llm-perplexity $*" >&2
+    if "$build/tools/llm-perplexity" -m "$q8" -f "$cache/ppl-text.txt" -c 128 -t 2 "$@" >/dev/null 2>"$cache/$name.err"; then
+        sed -n 's/^evaluated .* in \([0-9.]*\) s.*/\1/p' "$cache/$name.err" >"$cache/$name.secs"
+    else
+        rm -f "$cache/$name.secs"
+    fi
+}
+ppl_time ppl-batch
+ppl_time ppl-per-token --per-token
+bench abort -m "$q8" --abort-after 2000 -p 2048 -t 2 -r "$reps"
 
 # One table row: NAME, then the llama.cpp reference cells.
 row() { # NAME LABEL REF_PP REF_TG
@@ -168,6 +189,29 @@ trap 'rm -f "$tmp"' EXIT
     echo "and K-quant issues (llama-bench pp512 / tg128, 2 threads, on a Xeon with"
     echo "AVX-512 VNNI; none given for Q5_K_M; stories260K tg with 1 thread, where"
     echo "llama2.c's run.c reaches about 5500 t/s)."
+    echo
+    echo "## Scoring a text, stopping a prompt"
+    echo
+    echo "On TinyLlama 1.1B Q8_0, 2 threads: \`llm-perplexity -c 128\` over the golden"
+    echo "stories, scoring the second half of each chunk with the logits of every"
+    echo "position from one \`llm_decode_ex\` per chunk, against \`--per-token\` (one"
+    echo "decode per token, the only way before per-position logits); and"
+    echo "\`llm-bench --abort-after 2000 -p 2048\`: the time from an abort request, 2 s"
+    echo "into a 2048-token prompt, to \`llm_decode\` returning \`LLM_ERR_ABORTED\`."
+    echo
+    if [ -s "$cache/ppl-batch.secs" ] && [ -s "$cache/ppl-per-token.secs" ]; then
+        awk -v b="$(cat "$cache/ppl-batch.secs")" -v t="$(cat "$cache/ppl-per-token.secs")" \
+            'BEGIN { printf "- scoring: %.2f s per-position logits, %.2f s one decode per token: %.1fx\n", b, t, t / b }'
+    else
+        echo "- scoring: failed: $(cat "$cache/ppl-batch.err" "$cache/ppl-per-token.err" 2>/dev/null | tr '\n' ' ')"
+    fi
+    if [ -f "$cache/abort.json" ]; then
+        awk -v m="$(field "$cache/abort.json" latency_ms)" -v s="$(field "$cache/abort.json" latency_ms_std)" \
+            -v x="$(field "$cache/abort.json" latency_ms_max)" \
+            'BEGIN { printf "- abort: returned %.1f ± %.1f ms after the request (max %.1f)\n", m, s, x }'
+    else
+        echo "- abort: failed: $(tr '\n' ' ' <"$cache/abort.err")"
+    fi
 } >"$tmp"
 chmod 644 "$tmp"
 mv "$tmp" "$out"

@@ -52,3 +52,10 @@ double now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+const char *detok_piece(llm_detok *d, int32_t tok, char *small, size_t cap, size_t *len, char **owned) {
+    *owned = NULL;
+    llm_status s = llm_detok_push(d, tok, small, cap, len);
+    if (s == LLM_ERR_BUFFER_TOO_SMALL && (*owned = malloc(*len))) s = llm_detok_push(d, tok, *owned, *len, len);
+    return s == LLM_OK ? (*owned ? *owned : small) : NULL;
+}

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "llm.h"
+
 extern const char *const tool_name;
 
 /* Prints "tool_name: message" to stderr and exits with status 1. */
@@ -17,5 +19,10 @@ void *xmalloc(size_t n);
 char *read_file(const char *path, size_t *len);
 /* Seconds on the monotonic clock, for timing. */
 double now(void);
+/* The bytes tok completes in d (llm_detok_push): in small (cap bytes)
+ * when they fit, else in a buffer of their size left in *owned (free it;
+ * NULL otherwise), since pieces may be of any length. NULL when the push
+ * fails. */
+const char *detok_piece(llm_detok *d, int32_t tok, char *small, size_t cap, size_t *len, char **owned);
 
 #endif

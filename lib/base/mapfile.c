@@ -19,8 +19,7 @@
  * the caller, rather than reach the regular-file check below. */
 llm_status llm_map_open(llm_map *map, const char *path, llm_error *err) {
     memset(map, 0, sizeof *map);
-    size_t len = strnlen(path, PATH_MAX);
-    if (len == PATH_MAX) /* open() would refuse it; a message holding it would lose its reason */
+    if (strnlen(path, PATH_MAX) == PATH_MAX) /* open() would refuse it; a message holding it would lose its reason */
         return llm_fail(err, LLM_ERR_IO, "cannot open a path of PATH_MAX (%d) bytes or more", PATH_MAX);
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)

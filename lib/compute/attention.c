@@ -16,6 +16,9 @@
  * bit in a batch of any size, on any thread. */
 #include "attention.h"
 
+#include "dtype.h"
+#include "matmul.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
@@ -27,7 +30,7 @@
 #define PARALLEL_MIN_MACS (1 << 16)
 
 size_t llm_attn_scratch_size(int head_dim) {
-    return ATTN_ROWS * (2 * (size_t)head_dim + ATTN_KEYS + 2);
+    return ATTN_ROWS * (2 * (size_t)head_dim + ATTN_KEYS + 2) + 2 * (size_t)ATTN_KEYS * head_dim;
 }
 
 static size_t key_blocks(int n_ctx) { return ((size_t)n_ctx + ATTN_KEYS - 1) / ATTN_KEYS; }
@@ -38,37 +41,76 @@ uint64_t llm_attn_key_cache_size(int n_ctx, int n_head_kv, int head_dim) {
     return (uint64_t)n_head_kv * key_blocks(n_ctx) * (uint64_t)head_dim * ATTN_KEYS;
 }
 
-/* The block of keys j0 .. j0 + ATTN_KEYS - 1 (j0 a multiple of ATTN_KEYS)
- * of KV head kvh: (head_dim, ATTN_KEYS). */
-static float *key_block(const float *kc, int n_ctx, int head_dim, int kvh, int j0) {
-    size_t block = (size_t)kvh * key_blocks(n_ctx) + (size_t)(j0 / ATTN_KEYS);
-    return (float *)kc + block * (size_t)head_dim * ATTN_KEYS;
+/* Element i of an array of F32 or F16 values, and the reverse; through
+ * memcpy, so a caller's unaligned buffer (a saved state) serves too. F16
+ * to F32 and back is exact, so copies between caches of one type lose
+ * nothing. */
+static float elem_get(const void *p, uint32_t type, size_t i) {
+    if (type == LLM_DT_F16) {
+        uint16_t h;
+        memcpy(&h, (const char *)p + 2 * i, 2);
+        return llm_f16_to_f32(h);
+    }
+    float f;
+    memcpy(&f, (const char *)p + 4 * i, 4);
+    return f;
 }
 
-/* Moves keys between rows (n, n_head_kv * head_dim) and the cache, either
- * way. Rows are bytes (memcpy of each float), so a caller's unaligned
- * buffer (a saved state) serves as well as an array of floats. */
-static void copy_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, unsigned char *rows,
-                      bool to_cache) {
+static void elem_set(void *p, uint32_t type, size_t i, float v) {
+    if (type == LLM_DT_F16) {
+        uint16_t h = llm_f32_to_f16(v);
+        memcpy((char *)p + 2 * i, &h, 2);
+    } else {
+        memcpy((char *)p + 4 * i, &v, 4);
+    }
+}
+
+/* Index of the first element of the block of keys j0 .. j0 + ATTN_KEYS - 1
+ * (j0 a multiple of ATTN_KEYS) of KV head kvh: (head_dim, ATTN_KEYS). */
+static size_t key_block(int n_ctx, int head_dim, int kvh, int j0) {
+    size_t block = (size_t)kvh * key_blocks(n_ctx) + (size_t)(j0 / ATTN_KEYS);
+    return block * (size_t)head_dim * ATTN_KEYS;
+}
+
+/* Moves keys between rows (n, n_head_kv * head_dim) of rtype and the
+ * cache of type, either way. */
+static void copy_keys(const llm_kv_layout *kv, void *kc, int pos, int n, void *rows, uint32_t rtype, bool to_cache) {
     for (int t = 0; t < n; t++) {
         int j = pos + t;
-        for (int h = 0; h < n_head_kv; h++) {
-            float *c = key_block(kc, n_ctx, head_dim, h, j - j % ATTN_KEYS) + j % ATTN_KEYS;
-            unsigned char *r = rows + ((size_t)t * n_head_kv + h) * head_dim * sizeof(float);
-            for (int d = 0; d < head_dim; d++) {
-                if (to_cache) memcpy(&c[(size_t)d * ATTN_KEYS], r + d * sizeof(float), sizeof(float));
-                else memcpy(r + d * sizeof(float), &c[(size_t)d * ATTN_KEYS], sizeof(float));
+        for (int h = 0; h < kv->n_head_kv; h++) {
+            size_t c = key_block(kv->n_ctx, kv->head_dim, h, j - j % ATTN_KEYS) + (size_t)(j % ATTN_KEYS);
+            size_t r = ((size_t)t * kv->n_head_kv + h) * kv->head_dim;
+            for (int d = 0; d < kv->head_dim; d++, c += ATTN_KEYS, r++) {
+                if (to_cache) elem_set(kc, kv->type, c, elem_get(rows, rtype, r));
+                else elem_set(rows, rtype, r, elem_get(kc, kv->type, c));
             }
         }
     }
 }
 
-void llm_attn_store_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, const void *k) {
-    copy_keys(kc, n_ctx, n_head_kv, head_dim, pos, n, (unsigned char *)k, true);
+void llm_attn_store_keys(const llm_kv_layout *kv, void *kc, int pos, int n, const void *k, uint32_t k_type) {
+    copy_keys(kv, kc, pos, n, (void *)k, k_type, true);
 }
 
-void llm_attn_load_keys(const float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, void *k) {
-    copy_keys((float *)kc, n_ctx, n_head_kv, head_dim, pos, n, k, false);
+void llm_attn_load_keys(const llm_kv_layout *kv, const void *kc, int pos, int n, void *k, uint32_t k_type) {
+    copy_keys(kv, (void *)kc, pos, n, k, k_type, false);
+}
+
+/* Values are rows in the cache as they come: only the type changes. */
+static void copy_values(const llm_kv_layout *kv, void *vc, int pos, int n, float *v, bool to_cache) {
+    size_t row = (size_t)kv->n_head_kv * kv->head_dim, c = (size_t)pos * row;
+    for (size_t i = 0; i < (size_t)n * row; i++, c++) {
+        if (to_cache) elem_set(vc, kv->type, c, v[i]);
+        else v[i] = elem_get(vc, kv->type, c);
+    }
+}
+
+void llm_attn_store_values(const llm_kv_layout *kv, void *vc, int pos, int n, const float *v) {
+    copy_values(kv, vc, pos, n, (float *)v, true);
+}
+
+void llm_attn_load_values(const llm_kv_layout *kv, const void *vc, int pos, int n, float *v) {
+    copy_values(kv, (void *)vc, pos, n, v, false);
 }
 
 /* How the batch is cut into tasks, each (token tile, KV head, head run). */
@@ -88,6 +130,8 @@ typedef struct attn_scratch {
     float *s;   /* (ATTN_ROWS, ATTN_KEYS) one block's scores, then weights */
     float *max; /* (ATTN_ROWS) each row's largest score so far */
     float *sum; /* (ATTN_ROWS) each row's sum of exp(score - max) so far */
+    float *kt;  /* (hd, ATTN_KEYS) a block of F16 keys as floats */
+    float *vt;  /* (ATTN_KEYS, hd) the block's values as floats */
 } attn_scratch;
 
 static attn_scratch scratch_of(const llm_attn *a, int ith) {
@@ -98,7 +142,9 @@ static attn_scratch scratch_of(const llm_attn *a, int ith) {
     w.o = p, p += ATTN_ROWS * hd;
     w.s = p, p += ATTN_ROWS * ATTN_KEYS;
     w.max = p, p += ATTN_ROWS;
-    w.sum = p;
+    w.sum = p, p += ATTN_ROWS;
+    w.kt = p, p += (size_t)ATTN_KEYS * hd;
+    w.vt = p;
     return w;
 }
 
@@ -129,6 +175,30 @@ static void weigh_row(const llm_attn *a, attn_scratch *w, int r, int lo, int len
     memset(s + len, 0, sizeof(float) * (size_t)(nb - len));
 }
 
+/* The nb keys of a block from j0 as floats, (hd, ATTN_KEYS): in place
+ * from an F32 cache, converted into the scratch from an F16 one. */
+static const float *block_keys(const llm_attn *a, attn_scratch *w, int kvh, int j0, int nb) {
+    size_t at = key_block(a->n_ctx, a->head_dim, kvh, j0);
+    if (a->kv_type == LLM_DT_F32) return (const float *)a->kc + at;
+    for (int d = 0; d < a->head_dim; d++)
+        for (int j = 0; j < nb; j++) w->kt[(size_t)d * ATTN_KEYS + j] = elem_get(a->kc, a->kv_type, at + (size_t)d * ATTN_KEYS + j);
+    return w->kt;
+}
+
+/* The values of the same nb positions as floats in *v; returns their row
+ * stride. */
+static size_t block_values(const llm_attn *a, attn_scratch *w, int kvh, int j0, int nb, const float **v) {
+    size_t hd = (size_t)a->head_dim, kv_dim = (size_t)a->n_head_kv * hd, at = (size_t)j0 * kv_dim + (size_t)kvh * hd;
+    if (a->kv_type == LLM_DT_F32) {
+        *v = (const float *)a->vc + at;
+        return kv_dim;
+    }
+    for (int j = 0; j < nb; j++)
+        for (size_t d = 0; d < hd; d++) w->vt[(size_t)j * hd + d] = elem_get(a->vc, a->kv_type, at + (size_t)j * kv_dim + d);
+    *v = w->vt;
+    return hd;
+}
+
 /* Query heads h0 .. h0 + nh - 1 (all reading KV head kvh) of batch tokens
  * t0 .. t0 + nt - 1; row r of the tile is token t0 + r / nh, head
  * h0 + r % nh. With a window, the blocks wholly before the first row's
@@ -137,7 +207,7 @@ static void weigh_row(const llm_attn *a, attn_scratch *w, int r, int lo, int len
  * whatever the tile. */
 static void attend_tile(const llm_attn *a, attn_scratch *w, int kvh, int h0, int nh, int t0, int nt) {
     int hd = a->head_dim, m = nh * nt, end = a->pos + t0 + nt;
-    size_t q_dim = (size_t)a->n_head * hd, kv_dim = (size_t)a->n_head_kv * hd;
+    size_t q_dim = (size_t)a->n_head * hd;
     for (int r = 0; r < m; r++) {
         const float *q = a->q + (size_t)(t0 + r / nh) * q_dim + (size_t)(h0 + r % nh) * hd;
         for (int d = 0; d < hd; d++) w->q[(size_t)r * hd + d] = q[d] * a->scale;
@@ -148,15 +218,15 @@ static void attend_tile(const llm_attn *a, attn_scratch *w, int kvh, int h0, int
     int first = a->window > 0 ? a->pos + t0 - a->window + 1 : 0;
     for (int j0 = first > 0 ? first - first % ATTN_KEYS : 0; j0 < end; j0 += ATTN_KEYS) {
         int nb = end - j0 < ATTN_KEYS ? end - j0 : ATTN_KEYS;
-        const float *kt = key_block(a->kc, a->n_ctx, hd, kvh, j0);
+        const float *kt = block_keys(a, w, kvh, j0, nb), *vt;
+        size_t ldv = block_values(a, w, kvh, j0, nb, &vt);
         for (int r = 0; r < m; r++) memset(w->s + (size_t)r * ATTN_KEYS, 0, sizeof(float) * (size_t)nb);
         a->k->attn_gemm(m, nb, hd, w->q, (size_t)hd, kt, ATTN_KEYS, w->s, ATTN_KEYS);
         for (int r = 0; r < m; r++) {
             int i = a->pos + t0 + r / nh; /* the row's position */
             weigh_row(a, w, r, a->window > 0 ? i - a->window + 1 - j0 : 0, i + 1 - j0, nb);
         }
-        a->k->attn_gemm(m, hd, nb, w->s, ATTN_KEYS, a->vc + (size_t)j0 * kv_dim + (size_t)kvh * hd, kv_dim,
-                        w->o, (size_t)hd);
+        a->k->attn_gemm(m, hd, nb, w->s, ATTN_KEYS, vt, ldv, w->o, (size_t)hd);
     }
     for (int r = 0; r < m; r++) {
         float *out = a->out + (size_t)(t0 + r / nh) * q_dim + (size_t)(h0 + r % nh) * hd;
@@ -171,7 +241,7 @@ static void attention_range(void *arg, int64_t i0, int64_t i1, int ith) {
     const llm_attn *a = p->a;
     attn_scratch w = scratch_of(a, ith);
     int per_tile = a->n_head_kv * p->n_runs;
-    for (int64_t i = i0; i < i1; i++) {
+    for (int64_t i = i0; i < i1 && !(a->stop && llm_compute_stopped(a->stop, ith)); i++) {
         int tile = p->n_tiles - 1 - (int)(i / per_tile), rest = (int)(i % per_tile);
         int kvh = rest / p->n_runs, run = rest % p->n_runs;
         int h0 = run * p->heads, t0 = tile * p->tokens;

@@ -18,16 +18,29 @@
 #define LLM_ATTN_KEYS 128
 
 /* The key cache of a layer holds the keys of n_ctx positions as
- * (n_head_kv, ceil(n_ctx / LLM_ATTN_KEYS), head_dim, LLM_ATTN_KEYS): each
- * block of keys of one KV head transposed, the shape the products take it
- * in. Values are cached as they come, (n_ctx, n_head_kv * head_dim). */
+ * (n_head_kv, ceil(n_ctx / LLM_ATTN_KEYS), head_dim, LLM_ATTN_KEYS)
+ * elements: each block of keys of one KV head transposed, the shape the
+ * products take it in. Values are cached as they come, (n_ctx, n_head_kv *
+ * head_dim). */
 uint64_t llm_attn_key_cache_size(int n_ctx, int n_head_kv, int head_dim);
 
-/* Writes the keys k (n, n_head_kv * head_dim floats, any alignment) of
- * positions pos .. pos + n - 1 (< n_ctx) into the key cache kc of a layer. */
-void llm_attn_store_keys(float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, const void *k);
+/* A layer's caches: their element type (LLM_DT_F32 or LLM_DT_F16) and
+ * shape. */
+typedef struct llm_kv_layout {
+    uint32_t type;
+    int n_ctx, n_head_kv, head_dim;
+} llm_kv_layout;
+
+/* Writes the keys k (n rows of n_head_kv * head_dim elements of k_type,
+ * F32 or F16, any alignment) of positions pos .. pos + n - 1 (< n_ctx)
+ * into the key cache kc of a layer, converting to the cache's type. */
+void llm_attn_store_keys(const llm_kv_layout *kv, void *kc, int pos, int n, const void *k, uint32_t k_type);
 /* The reverse: the cached keys of positions pos .. pos + n - 1 into k. */
-void llm_attn_load_keys(const float *kc, int n_ctx, int n_head_kv, int head_dim, int pos, int n, void *k);
+void llm_attn_load_keys(const llm_kv_layout *kv, const void *kc, int pos, int n, void *k, uint32_t k_type);
+/* The same for values, whose cache is (n_ctx, n_head_kv * head_dim) rows
+ * as they come, from and to floats. */
+void llm_attn_store_values(const llm_kv_layout *kv, void *vc, int pos, int n, const float *v);
+void llm_attn_load_values(const llm_kv_layout *kv, const void *vc, int pos, int n, float *v);
 
 typedef struct llm_attn {
     const llm_kernels *k;
@@ -39,10 +52,13 @@ typedef struct llm_attn {
     float softcap;        /* then capped: s = softcap * tanh(s / softcap) (gemma2); 0: not */
     int window;           /* query i sees keys j with i - window < j <= i; 0: all j <= i */
     const float *q;       /* (n, n_head * head_dim) */
-    const float *kc;      /* key cache, as above, filled for positions 0 .. pos + n - 1 */
-    const float *vc;      /* (n_ctx, n_head_kv * head_dim) values, filled as far */
+    const void *kc;       /* key cache, as above, filled for positions 0 .. pos + n - 1 */
+    const void *vc;       /* (n_ctx, n_head_kv * head_dim) values, filled as far */
+    uint32_t kv_type;     /* their element type: LLM_DT_F32, or LLM_DT_F16 (read a block at a
+                             time into the scratch as floats) */
     float *out;           /* (n, n_head * head_dim) */
     float *scratch;       /* llm_attn_scratch_size() floats per thread of pool */
+    struct llm_compute *stop; /* asked before each task (llm_compute_stopped), or NULL */
 } llm_attn;
 
 /* Floats of scratch one thread needs for heads of head_dim elements. */

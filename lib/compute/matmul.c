@@ -210,10 +210,12 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
     if (n >= GEMM_MIN_BATCH && gemm) {
         act_task a = {mc, x, w, n};
         gemm_task g = {mc, out, w, n};
-        /* about 4 chunks per thread (and on the caller alone: the abort
-         * callback is asked between them), of whole 16-row panels */
+        /* about 4 chunks per thread (and on the caller alone), of whole
+         * 16-row panels; 16 when there is an abort callback to ask
+         * between them, so that a stop waits for a shorter chunk */
+        int per = mc->abort_cb ? 16 : 4;
         llm_pool_for(mc->pool, n, 1 + n / (4 * llm_pool_size(mc->pool)), act_range, &a);
-        llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (4 * llm_pool_size(mc->pool)) + 15) / 16 * 16, gemm_range, &g);
+        llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (per * llm_pool_size(mc->pool)) + 15) / 16 * 16, gemm_range, &g);
         return;
     }
     matmul_task t = {mc, mc->k, out, w, x, (size_t)n_in * sizeof(float), n};

@@ -14,7 +14,8 @@
 
 llm_ctx_params llm_ctx_default_params(void) {
     llm_ctx_params p = {.n_ctx = 0, .n_threads = 1, .n_batch = DEFAULT_BATCH, .kernels = NULL, .n_threads_blas = 0,
-                        .embeddings = false, .pooling = LLM_POOLING_MEAN, .normalize = false};
+                        .embeddings = false, .pooling = LLM_POOLING_MEAN, .normalize = false,
+                        .kv_type = LLM_TYPE_F32};
     return p;
 }
 
@@ -37,17 +38,21 @@ static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
     uint64_t b = (uint64_t)c->n_batch, dim = (uint64_t)h->n_embd;
     uint64_t q_dim = (uint64_t)h->n_head * (uint64_t)h->head_dim;
     uint64_t kv_dim = (uint64_t)h->n_head_kv * (uint64_t)h->head_dim;
-    uint64_t keys = (uint64_t)h->n_layer * llm_attn_key_cache_size(c->n_ctx, h->n_head_kv, h->head_dim);
-    uint64_t values = (uint64_t)h->n_layer * (uint64_t)c->n_ctx * kv_dim;
+    /* the caches in floats' worth of their elements */
+    uint64_t es = c->kv.type == LLM_DT_F16 ? 2 : 4;
+    uint64_t keys = ((uint64_t)h->n_layer * llm_attn_key_cache_size(c->n_ctx, h->n_head_kv, h->head_dim) * es + 3) / 4;
+    uint64_t values = ((uint64_t)h->n_layer * (uint64_t)c->n_ctx * kv_dim * es + 3) / 4;
+    float *key_cache, *value_cache;
     uint64_t threads = (uint64_t)llm_pool_size(c->mc.pool);
     struct { float **p; uint64_t n; } parts[] = {
-        {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim},
+        {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim}, {&c->v, b * kv_dim},
         {&c->att_out, b * q_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
         {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},
         {&c->rope_freq, (uint64_t)h->n_rot},
-        {&c->key_cache, keys}, {&c->value_cache, values},
-        {&c->ref_row, (uint64_t)max_in}, {&c->ref_key, kv_dim}, {&c->ref_att, (uint64_t)h->n_head * (uint64_t)c->n_ctx},
+        {&key_cache, keys}, {&value_cache, values},
+        {&c->ref_row, (uint64_t)max_in}, {&c->ref_key, kv_dim}, {&c->ref_val, kv_dim},
+        {&c->ref_att, (uint64_t)h->n_head * (uint64_t)c->n_ctx},
     };
     uint64_t total = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) total += parts[i].n;
@@ -62,12 +67,28 @@ static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
         *parts[i].p = p;
         p += parts[i].n;
     }
+    c->key_cache = key_cache;
+    c->value_cache = value_cache;
     const llm_model *m = c->model;
     const float *factors = m->rope_freqs_long.data && c->n_ctx > h->n_ctx_orig ? m->rope_freqs_long.data
                                                                               : m->rope_freqs.data;
     rope_table(c->rope_freq, h, factors, h->rope_base, h->rope_scale);
     rope_table(c->rope_freq + h->n_rot / 2, h, factors, h->rope_base_swa, h->rope_scale_swa);
     return LLM_OK;
+}
+
+static size_t kv_elem_size(const llm_ctx *c) { return c->kv.type == LLM_DT_F16 ? 2 : 4; }
+
+void *llm_ctx_layer_keys(const llm_ctx *c, int l) {
+    const llm_hparams *h = &c->model->hp;
+    size_t per_layer = (size_t)llm_attn_key_cache_size(c->n_ctx, h->n_head_kv, h->head_dim) * kv_elem_size(c);
+    return (char *)c->key_cache + (size_t)l * per_layer;
+}
+
+void *llm_ctx_layer_values(const llm_ctx *c, int l) {
+    const llm_hparams *h = &c->model->hp;
+    size_t per_layer = (size_t)c->n_ctx * (size_t)h->n_head_kv * (size_t)h->head_dim * kv_elem_size(c);
+    return (char *)c->value_cache + (size_t)l * per_layer;
 }
 
 /* kernels "reference" (or, for NULL and "auto", $LLM_KERNELS=reference):
@@ -95,6 +116,11 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
                  p.n_ctx, MAX_CTX, p.n_threads, p.n_batch, (int)p.pooling);
         return NULL;
     }
+    if (p.kv_type != LLM_TYPE_F32 && p.kv_type != LLM_TYPE_F16) {
+        llm_fail(err, LLM_ERR_UNSUPPORTED, "llm_ctx_new: KV cache type %d is not supported (F32 and F16 are)",
+                 (int)p.kv_type);
+        return NULL;
+    }
     bool reference = wants_reference(p.kernels);
     const llm_kernels *k = llm_kernels_get(reference ? "scalar" : p.kernels);
     if (!k) {
@@ -114,6 +140,7 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     c->n_ctx = p.n_ctx ? p.n_ctx : (h->n_ctx_train < 2048 ? h->n_ctx_train : 2048);
     c->n_batch = p.n_batch ? p.n_batch : DEFAULT_BATCH;
     if (c->n_batch > c->n_ctx) c->n_batch = c->n_ctx;
+    c->kv = (llm_kv_layout){(uint32_t)p.kv_type, c->n_ctx, h->n_head_kv, h->head_dim};
     llm_pool *pool = NULL;
     int64_t q_dim = (int64_t)h->n_head * h->head_dim;
     int64_t max_in = h->n_ff > h->n_embd ? h->n_ff : h->n_embd;
@@ -265,7 +292,7 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
             llm_forward_output(c, b, NULL, c->out_logits);
         c->pos += b;
     }
-    if (llm_compute_stopped(&c->mc, 0)) {
+    if (atomic_load(&c->mc.stopped)) { /* the flag only: a finished decode is not undone */
         c->pos = pos0;
         return llm_fail(err, LLM_ERR_ABORTED, "llm_decode: stopped by the abort callback; no position advanced");
     }

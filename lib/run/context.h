@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 
+#include "attention.h"
 #include "matmul.h"
 #include "model.h"
 
@@ -24,6 +25,7 @@ struct llm_ctx {
     float *xb2;          /* (B, dim) */
     float *q;            /* (B, n_head * head_dim) */
     float *k;            /* (B, n_head_kv * head_dim) the batch's keys, on their way to the cache */
+    float *v;            /* (B, n_head_kv * head_dim) its values, likewise */
     float *att_out;      /* (B, n_head * head_dim) attention's output, before its projection */
     float *hb;           /* (B, n_ff) */
     float *hb2;          /* (B, n_ff) */
@@ -31,10 +33,12 @@ struct llm_ctx {
     float *norm_w;       /* (dim) norm weights converted to float, if stored narrower */
     float *rope_freq;    /* (2, n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i: of the
                             global layers, then of the sliding-window ones (llm_layer.rope) */
-    float *key_cache;    /* n_layer of llm_attn_key_cache_size(): blocks of keys, transposed */
-    float *value_cache;  /* (n_layer, n_ctx, n_head_kv * head_dim) */
+    llm_kv_layout kv;    /* the caches' element type (llm_ctx_params.kv_type) and shape */
+    void *key_cache;     /* n_layer of llm_attn_key_cache_size() elements: blocks of keys, transposed */
+    void *value_cache;   /* (n_layer, n_ctx, n_head_kv * head_dim) elements */
     float *ref_row;      /* (max(dim, ff, q_dim)) the reference path's weight row as floats */
     float *ref_key;      /* (n_head_kv * head_dim) one cached key, read back by the reference path */
+    float *ref_val;      /* (n_head_kv * head_dim) one cached value, likewise */
     float *ref_att;      /* (n_head, n_ctx) its attention weights of one token */
     float *arena;        /* the allocation behind all of the above */
     /* outputs of the last decode, grown on demand (never shrunk) */
@@ -55,6 +59,10 @@ struct llm_ctx {
     void *observer_ud;
     const int32_t *ref_batch; /* the tokens the reference path is running, for the observer's views */
 };
+
+/* Layer l's key and value caches. */
+void *llm_ctx_layer_keys(const llm_ctx *ctx, int l);
+void *llm_ctx_layer_values(const llm_ctx *ctx, int l);
 
 /* Runs n <= n_batch tokens at positions pos .. pos + n - 1 through every
  * layer: writes their keys and values into the cache and leaves their

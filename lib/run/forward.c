@@ -91,9 +91,8 @@ static void residual(llm_ctx *c, const llm_tensor *post_norm, float *y, int n) {
 static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
     const llm_hparams *hp = &c->model->hp;
     int kv_dim = hp->n_head_kv * hp->head_dim, q_dim = hp->n_head * hp->head_dim;
-    float *kc = c->key_cache + (size_t)l * llm_attn_key_cache_size(c->n_ctx, hp->n_head_kv, hp->head_dim);
-    float *vc = c->value_cache + (size_t)l * c->n_ctx * kv_dim;
-    float *k_new = c->k, *v_new = vc + (size_t)c->pos * kv_dim;
+    void *kc = llm_ctx_layer_keys(c, l), *vc = llm_ctx_layer_values(c, l);
+    float *k_new = c->k, *v_new = c->v;
     const float *in = c->x;
     if (L->attn_norm.data) {
         rmsnorm_rows(c, c->xb, c->x, &L->attn_norm, n);
@@ -115,9 +114,10 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
         rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq,
              hp->rope_attn_factor, pos);
     }
-    llm_attn_store_keys(kc, c->n_ctx, hp->n_head_kv, hp->head_dim, c->pos, n, k_new);
+    llm_attn_store_keys(&c->kv, kc, c->pos, n, k_new, LLM_DT_F32);
+    llm_attn_store_values(&c->kv, vc, c->pos, n, v_new);
     llm_attn a = {c->mc.k, c->mc.pool, hp->n_head, hp->n_head_kv, hp->head_dim, c->n_ctx, c->pos, n,
-                  hp->attn_scale, hp->attn_softcap, L->window, c->q, kc, vc, c->att_out, c->att};
+                  hp->attn_scale, hp->attn_softcap, L->window, c->q, kc, vc, c->kv.type, c->att_out, c->att, &c->mc};
     llm_attention(&a);
     llm_matmul(&c->mc, c->xb2, &L->wo, c->att_out, n);
     residual(c, &L->attn_post_norm, c->xb2, n);

@@ -8,11 +8,12 @@
  * (llm_ctx_set_observer) watches; docs/WALKTHROUGH.md follows it line by
  * line, and tests/test_reference.c holds the optimized path to it.
  *
- * The KV cache is the context's own, shared with the optimized path:
- * values as they come, (n_layer, n_ctx, kv_dim); keys in the optimized
- * path's transposed blocks, written and read back one position at a time
- * by llm_attn_store_keys / llm_attn_load_keys, so a cache filled by
- * either path means the same thing. Token t of a batch keeps its stream
+ * The KV cache is the context's own, shared with the optimized path, in
+ * its element type (F32, or F16 with llm_ctx_params.kv_type): values as
+ * they come, (n_layer, n_ctx, kv_dim); keys in the optimized path's
+ * transposed blocks. Both are written and read back one position at a
+ * time as floats (llm_attn_store_keys / _values, llm_attn_load_keys /
+ * _values), so a cache filled by either path means the same thing. Token t of a batch keeps its stream
  * in row t of ctx->x, where llm_forward_output and the embeddings read
  * it; every other buffer is used as one vector (its first row).
  *
@@ -22,6 +23,7 @@
 
 #include "attention.h"
 #include "context.h"
+#include "dtype.h"
 #include "error.h"
 #include "matmul.h"
 
@@ -61,18 +63,20 @@ static void rmsnorm(llm_ctx *c, float *o, const float *x, const llm_tensor *w, i
 
 /* RoPE: in each of n_heads heads of v (n_heads, hd), the pair (a, b) of
  * dims i of the first n_rot turns by the angle pos * theta[i]:
- *   a' = a cos - b sin,  b' = a sin + b cos.
+ *   a' = m (a cos - b sin),  b' = m (a sin + b cos),
+ * m the attention factor of long-context scaling (1 for most models).
  * The pair is (2i, 2i + 1) in the interleaved layout (Llama's GGUF and
  * llama2.c), (i, i + n_rot / 2) in the NeoX one (most newer families). */
 static void rope(float *v, int n_heads, const llm_hparams *hp, const float *theta, int pos) {
     int half = hp->n_rot / 2;
+    float m = hp->rope_attn_factor;
     for (int h = 0; h < n_heads; h++) {
         float *head = v + (size_t)h * hp->head_dim;
         for (int i = 0; i < half; i++) {
             int ia = hp->rope_neox ? i : 2 * i, ib = hp->rope_neox ? i + half : 2 * i + 1;
             float angle = pos * theta[i], a = head[ia], b = head[ib];
-            head[ia] = a * cosf(angle) - b * sinf(angle);
-            head[ib] = a * sinf(angle) + b * cosf(angle);
+            head[ia] = a * (cosf(angle) * m) - b * (sinf(angle) * m);
+            head[ib] = a * (sinf(angle) * m) + b * (cosf(angle) * m);
         }
     }
 }
@@ -95,13 +99,12 @@ static void softmax(float *x, int n) {
  * rows, zero outside the window (and, causally, after pos). */
 static void attention(llm_ctx *c, const llm_layer *L, int l, int pos, const float *q, float *out) {
     const llm_hparams *hp = &c->model->hp;
-    int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd, group = hp->n_head / hp->n_head_kv, n = pos + 1;
-    const float *kc = c->key_cache + (size_t)l * llm_attn_key_cache_size(c->n_ctx, hp->n_head_kv, hd);
-    const float *vc = c->value_cache + (size_t)l * c->n_ctx * kv_dim;
+    int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, n = pos + 1;
+    const void *kc = llm_ctx_layer_keys(c, l), *vc = llm_ctx_layer_values(c, l);
     int first = L->window > 0 && pos - L->window + 1 > 0 ? pos - L->window + 1 : 0;
     float *att = c->ref_att; /* (n_head, n) */
     for (int j = 0; j < n; j++) {
-        llm_attn_load_keys(kc, c->n_ctx, hp->n_head_kv, hd, j, 1, c->ref_key); /* k_j (kv_dim) */
+        llm_attn_load_keys(&c->kv, kc, j, 1, c->ref_key, LLM_DT_F32); /* k_j (kv_dim) */
         for (int h = 0; h < hp->n_head; h++) {
             const float *qh = q + (size_t)h * hd, *kh = c->ref_key + (size_t)(h / group) * hd;
             float s = 0.0f;
@@ -110,13 +113,17 @@ static void attention(llm_ctx *c, const llm_layer *L, int l, int pos, const floa
         }
     }
     for (int h = 0; h < hp->n_head; h++) {
-        float *p = att + (size_t)h * n, *oh = out + (size_t)h * hd;
+        float *p = att + (size_t)h * n;
         softmax(p + first, n - first);
         for (int j = 0; j < first; j++) p[j] = 0.0f;
-        for (int d = 0; d < hd; d++) oh[d] = 0.0f;
-        for (int j = first; j < n; j++) {
-            const float *vh = vc + (size_t)j * kv_dim + (size_t)(h / group) * hd;
-            for (int d = 0; d < hd; d++) oh[d] += p[j] * vh[d];
+    }
+    for (int i = 0; i < hp->n_head * hd; i++) out[i] = 0.0f;
+    for (int j = first; j < n; j++) {
+        llm_attn_load_values(&c->kv, vc, j, 1, c->ref_val); /* v_j (kv_dim) */
+        for (int h = 0; h < hp->n_head; h++) {
+            const float *vh = c->ref_val + (size_t)(h / group) * hd;
+            float pj = att[(size_t)h * n + j], *oh = out + (size_t)h * hd;
+            for (int d = 0; d < hd; d++) oh[d] += pj * vh[d];
         }
     }
     observe(c, "attn_weights", l, pos, n, hp->n_head, att);
@@ -153,8 +160,7 @@ static void add_bias(float *y, const llm_tensor *b, int n) {
 static void attention_block(llm_ctx *c, float *x, const llm_layer *L, int l, int pos) {
     const llm_hparams *hp = &c->model->hp;
     int hd = hp->head_dim, q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
-    float *kc = c->key_cache + (size_t)l * llm_attn_key_cache_size(c->n_ctx, hp->n_head_kv, hd);
-    float *q = c->q, *k = c->k, *v = c->value_cache + ((size_t)l * c->n_ctx + pos) * kv_dim;
+    float *q = c->q, *k = c->k, *v = c->v;
     const float *in = pre_norm(c, x, &L->attn_norm, "attn_norm", l, pos);
     matvec(c, q, &L->wq, in);
     matvec(c, k, &L->wk, in);
@@ -172,7 +178,8 @@ static void attention_block(llm_ctx *c, float *x, const llm_layer *L, int l, int
     observe(c, "q", l, pos, hd, hp->n_head, q);
     observe(c, "k", l, pos, hd, hp->n_head_kv, k);
     observe(c, "v", l, pos, hd, hp->n_head_kv, v);
-    llm_attn_store_keys(kc, c->n_ctx, hp->n_head_kv, hd, pos, 1, k);
+    llm_attn_store_keys(&c->kv, llm_ctx_layer_keys(c, l), pos, 1, k, LLM_DT_F32);
+    llm_attn_store_values(&c->kv, llm_ctx_layer_values(c, l), pos, 1, v);
     attention(c, L, l, pos, q, c->att_out);
     matvec(c, c->xb2, &L->wo, c->att_out);
     residual(c, x, &L->attn_post_norm, c->xb2, "attn_out", l, pos);

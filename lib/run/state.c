@@ -5,7 +5,8 @@
  * Layout (native byte order: a state is for the machine that wrote it):
  *   header    (state_header below, 96 bytes)
  *   logits    n_vocab floats of the last token, when has_logits
- *   per layer keys (pos, n_head_kv * head_dim) floats, then values alike
+ *   per layer keys (pos, n_head_kv * head_dim) elements of kv_type, then
+ *             values alike
  * Keys are stored per position, not in the cache's transposed blocks, so
  * a state loads into a context of any n_ctx that holds its positions.
  * Everything in the header is checked before any byte is copied, and
@@ -22,6 +23,7 @@
 #include "context.h"
 #include "dtype.h"
 #include "error.h"
+#include "outfile.h"
 #include "mapfile.h"
 
 #define STATE_MAGIC "LLMS"
@@ -32,7 +34,7 @@ typedef struct state_header {
     uint32_t version;     /* STATE_VERSION */
     char arch[32];        /* NUL-padded architecture name */
     int32_t n_vocab, n_embd, n_layer, n_head_kv, head_dim;
-    uint32_t kv_type;     /* LLM_TYPE_F32: the element type of the cache below */
+    uint32_t kv_type;     /* LLM_TYPE_F32 or LLM_TYPE_F16: the element type of the cache below */
     uint64_t fingerprint; /* model_fingerprint() */
     int32_t n_ctx;        /* the saving context's capacity (informative) */
     int32_t pos;          /* positions saved */
@@ -69,12 +71,14 @@ static uint64_t model_fingerprint(const llm_model *m) {
 
 static size_t kv_dim(const llm_model *m) { return (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim; }
 
+static size_t elem_size(uint32_t type) { return type == LLM_TYPE_F16 ? 2 : 4; }
+
 /* Bytes after the header for pos positions. Bounded by model.c's and
  * context.c's limits (2^20 positions, 2^10 layers, 2^16 kv_dim), so no
  * overflow in 64 bits. */
-static uint64_t payload_size(const llm_model *m, int32_t pos, bool logits) {
-    uint64_t cache = 2 * (uint64_t)m->hp.n_layer * (uint64_t)pos * kv_dim(m);
-    return (cache + (logits ? (uint64_t)m->hp.n_vocab : 0)) * sizeof(float);
+static uint64_t payload_size(const llm_model *m, uint32_t kv_type, int32_t pos, bool logits) {
+    uint64_t cache = 2 * (uint64_t)m->hp.n_layer * (uint64_t)pos * kv_dim(m) * elem_size(kv_type);
+    return cache + (logits ? (uint64_t)m->hp.n_vocab * sizeof(float) : 0);
 }
 
 static state_header header_of(const llm_ctx *c) {
@@ -89,12 +93,12 @@ static state_header header_of(const llm_ctx *c) {
     s.n_layer = h->n_layer;
     s.n_head_kv = h->n_head_kv;
     s.head_dim = h->head_dim;
-    s.kv_type = LLM_TYPE_F32;
+    s.kv_type = c->kv.type;
     s.fingerprint = model_fingerprint(c->model);
     s.n_ctx = c->n_ctx;
     s.pos = c->pos;
     s.has_logits = llm_logits(c) != NULL;
-    s.payload = payload_size(c->model, c->pos, s.has_logits);
+    s.payload = payload_size(c->model, s.kv_type, c->pos, s.has_logits);
     return s;
 }
 
@@ -103,13 +107,6 @@ size_t llm_state_size(const llm_ctx *c) {
     state_header h = header_of(c);
     return sizeof h + (size_t)h.payload;
 }
-
-static float *layer_keys(const llm_ctx *c, int l) {
-    const llm_hparams *h = &c->model->hp;
-    return c->key_cache + (size_t)l * llm_attn_key_cache_size(c->n_ctx, h->n_head_kv, h->head_dim);
-}
-
-static float *layer_values(const llm_ctx *c, int l) { return c->value_cache + (size_t)l * c->n_ctx * kv_dim(c->model); }
 
 llm_status llm_state_save(const llm_ctx *c, void *buf, size_t cap, size_t *written, llm_error *err) {
     if (!c || (!buf && cap))
@@ -123,12 +120,12 @@ llm_status llm_state_save(const llm_ctx *c, void *buf, size_t cap, size_t *writt
     unsigned char *p = buf;
     memcpy(p, &h, sizeof h);
     p += sizeof h;
-    size_t nv = (size_t)h.n_vocab * sizeof(float), row = kv_dim(c->model) * sizeof(float);
+    size_t nv = (size_t)h.n_vocab * sizeof(float), row = kv_dim(c->model) * elem_size(h.kv_type);
     if (h.has_logits) memcpy(p, llm_logits(c), nv), p += nv;
     for (int l = 0; l < h.n_layer; l++) {
-        llm_attn_load_keys(layer_keys(c, l), c->n_ctx, h.n_head_kv, h.head_dim, 0, c->pos, p);
+        llm_attn_load_keys(&c->kv, llm_ctx_layer_keys(c, l), 0, c->pos, p, h.kv_type);
         p += (size_t)c->pos * row;
-        memcpy(p, layer_values(c, l), (size_t)c->pos * row);
+        memcpy(p, llm_ctx_layer_values(c, l), (size_t)c->pos * row);
         p += (size_t)c->pos * row;
     }
     return LLM_OK;
@@ -147,12 +144,15 @@ static llm_status check_header(const llm_ctx *c, const state_header *s, size_t s
     const struct { const char *name; int64_t got, want; } f[] = {
         {"n_vocab", s->n_vocab, want.n_vocab}, {"n_embd", s->n_embd, want.n_embd},
         {"n_layer", s->n_layer, want.n_layer}, {"n_head_kv", s->n_head_kv, want.n_head_kv},
-        {"head_dim", s->head_dim, want.head_dim}, {"kv_type", s->kv_type, want.kv_type},
+        {"head_dim", s->head_dim, want.head_dim},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].got != f[i].want)
             return llm_fail(err, LLM_ERR_FORMAT, "state is of another model: %s %lld, this model has %lld", f[i].name,
                             (long long)f[i].got, (long long)f[i].want);
+    if (s->kv_type != want.kv_type)
+        return llm_fail(err, LLM_ERR_FORMAT, "state holds a KV cache of type %u, this context's is of type %u (%s)",
+                        s->kv_type, want.kv_type, want.kv_type == LLM_TYPE_F16 ? "F16" : "F32");
     if (s->fingerprint != want.fingerprint)
         return llm_fail(err, LLM_ERR_FORMAT, "state is of another model: the weights' fingerprint differs");
     if (s->n_ctx <= 0 || s->pos < 0 || s->pos > s->n_ctx || s->has_logits > 1 || s->reserved != 0)
@@ -160,7 +160,7 @@ static llm_status check_header(const llm_ctx *c, const state_header *s, size_t s
                         s->pos, s->has_logits);
     if (s->pos > c->n_ctx)
         return llm_fail(err, LLM_ERR_CONTEXT_FULL, "state holds %d positions, the context only %d", s->pos, c->n_ctx);
-    uint64_t payload = payload_size(c->model, s->pos, s->has_logits);
+    uint64_t payload = payload_size(c->model, s->kv_type, s->pos, s->has_logits);
     if (s->payload != payload || size - sizeof *s != payload)
         return llm_fail(err, LLM_ERR_FORMAT, "state is %zu bytes, %llu expected for %d positions (truncated or corrupt)",
                         size, (unsigned long long)(payload + sizeof *s), s->pos);
@@ -176,12 +176,12 @@ llm_status llm_state_load(llm_ctx *c, const void *buf, size_t size, llm_error *e
     llm_status st = check_header(c, &s, size, err);
     if (st) return st;
     const unsigned char *p = (const unsigned char *)buf + sizeof s;
-    size_t nv = (size_t)s.n_vocab * sizeof(float), row = kv_dim(c->model) * sizeof(float);
+    size_t nv = (size_t)s.n_vocab * sizeof(float), row = kv_dim(c->model) * elem_size(s.kv_type);
     if (s.has_logits) memcpy(c->out_logits, p, nv), p += nv;
     for (int l = 0; l < s.n_layer; l++) {
-        llm_attn_store_keys(layer_keys(c, l), c->n_ctx, s.n_head_kv, s.head_dim, 0, s.pos, p);
+        llm_attn_store_keys(&c->kv, llm_ctx_layer_keys(c, l), 0, s.pos, p, s.kv_type);
         p += (size_t)s.pos * row;
-        memcpy(layer_values(c, l), p, (size_t)s.pos * row);
+        memcpy(llm_ctx_layer_values(c, l), p, (size_t)s.pos * row);
         p += (size_t)s.pos * row;
     }
     c->pos = s.pos;
@@ -193,19 +193,18 @@ llm_status llm_state_load(llm_ctx *c, const void *buf, size_t size, llm_error *e
 }
 
 /* Writes into "path.XXXXXX" beside path and renames it into place, so a
- * crash never leaves a half-written state under the name. */
+ * crash never leaves a half-written state under the name; only over a
+ * new or regular file, and with any valid name (outfile.h). */
 llm_status llm_state_save_file(const llm_ctx *c, const char *path, llm_error *err) {
     if (!c || !path) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_state_save_file: NULL context or path");
     size_t size = llm_state_size(c);
     void *buf = llm_malloc(size);
     if (!buf) return llm_fail(err, LLM_ERR_NOMEM, "out of memory for a state of %zu bytes", size);
-    llm_status s = llm_state_save(c, buf, size, NULL, err);
-    size_t plen = strlen(path);
-    char *tmp = s ? NULL : llm_malloc(plen + 8);
+    llm_status s = llm_output_ok(path, err);
+    if (!s) s = llm_state_save(c, buf, size, NULL, err);
+    char *tmp = s ? NULL : llm_temp_name(path);
     if (!s && !tmp) s = llm_fail(err, LLM_ERR_NOMEM, "out of memory for a file name");
     if (!s) {
-        memcpy(tmp, path, plen);
-        memcpy(tmp + plen, ".XXXXXX", 8);
         int fd = mkstemp(tmp);
         FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
         if (!f) {
@@ -236,8 +235,9 @@ llm_status llm_state_load_file(llm_ctx *c, const char *path, llm_error *err) {
     return s;
 }
 
-/* Keys go through dst's batch buffer (ctx->k, n_batch rows) a batch of
- * positions at a time; values are contiguous per layer. */
+/* Keys and values go through dst's batch buffers (ctx->k and ctx->v,
+ * n_batch rows of floats) a batch of positions at a time, so the two
+ * caches may be of different types. */
 llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_error *err) {
     if (!dst || !src) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_copy_prefix: NULL context");
     if (n < 0 || n > src->pos)
@@ -260,10 +260,11 @@ llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_
     for (int l = 0; l < h->n_layer; l++) {
         for (int32_t p0 = 0; p0 < n; p0 += dst->n_batch) {
             int32_t b = n - p0 < dst->n_batch ? n - p0 : dst->n_batch;
-            llm_attn_load_keys(layer_keys(src, l), src->n_ctx, h->n_head_kv, h->head_dim, p0, b, dst->k);
-            llm_attn_store_keys(layer_keys(dst, l), dst->n_ctx, h->n_head_kv, h->head_dim, p0, b, dst->k);
+            llm_attn_load_keys(&src->kv, llm_ctx_layer_keys(src, l), p0, b, dst->k, LLM_DT_F32);
+            llm_attn_store_keys(&dst->kv, llm_ctx_layer_keys(dst, l), p0, b, dst->k, LLM_DT_F32);
+            llm_attn_load_values(&src->kv, llm_ctx_layer_values(src, l), p0, b, dst->v);
+            llm_attn_store_values(&dst->kv, llm_ctx_layer_values(dst, l), p0, b, dst->v);
         }
-        memcpy(layer_values(dst, l), layer_values(src, l), (size_t)n * kv_dim(dst->model) * sizeof(float));
     }
     if (logits) memcpy(dst->out_logits, llm_logits(src), (size_t)h->n_vocab * sizeof(float));
     dst->pos = n;
@@ -284,17 +285,17 @@ llm_status llm_ctx_shift(llm_ctx *c, int32_t keep, int32_t discard, llm_error *e
                         keep, discard, c ? c->pos : 0);
     if (discard == 0) return LLM_OK;
     const llm_hparams *h = &c->model->hp;
-    size_t row = kv_dim(c->model);
+    size_t row = kv_dim(c->model) * elem_size(c->kv.type);
     for (int l = 0; l < h->n_layer; l++) {
-        float *kc = layer_keys(c, l), *vc = layer_values(c, l);
+        void *kc = llm_ctx_layer_keys(c, l);
+        char *vc = llm_ctx_layer_values(c, l);
         for (int32_t p0 = keep + discard; p0 < c->pos; p0 += c->n_batch) {
             int32_t b = c->pos - p0 < c->n_batch ? c->pos - p0 : c->n_batch;
-            llm_attn_load_keys(kc, c->n_ctx, h->n_head_kv, h->head_dim, p0, b, c->k);
+            llm_attn_load_keys(&c->kv, kc, p0, b, c->k, LLM_DT_F32);
             llm_forward_rerope(c, l, c->k, b, -discard);
-            llm_attn_store_keys(kc, c->n_ctx, h->n_head_kv, h->head_dim, p0 - discard, b, c->k);
+            llm_attn_store_keys(&c->kv, kc, p0 - discard, b, c->k, LLM_DT_F32);
         }
-        memmove(vc + (size_t)keep * row, vc + (size_t)(keep + discard) * row,
-                (size_t)(c->pos - keep - discard) * row * sizeof(float));
+        memmove(vc + (size_t)keep * row, vc + (size_t)(keep + discard) * row, (size_t)(c->pos - keep - discard) * row);
     }
     c->pos -= discard;
     return LLM_OK;

@@ -724,7 +724,8 @@ static jv *g_raise(jinja_ctx *c, const jnode *at, jv **args, size_t n, jv *kw) {
     (void)kw;
     jbuf b = {0};
     if (n && !jv_to_str(c, &b, args[0])) { free(b.p); return NULL; }
-    jinja_fail_code(c, LLM_ERR_TEMPLATE, "%s", b.p ? b.p : "");
+    /* the message as it is; an empty one would tell the caller nothing */
+    jinja_fail_code(c, LLM_ERR_TEMPLATE, "%s", b.n ? b.p : "raise_exception() with an empty message");
     free(b.p);
     return NULL;
 }

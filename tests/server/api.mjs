@@ -283,10 +283,14 @@ const long = await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tok
 const it = long[Symbol.asyncIterator]();
 await it.next();
 const order = [];
+// the order in which their first tokens arrive: the second cannot have one
+// before the first has finished and freed the slot (whole responses could
+// still reach the client in either order, the second's being short)
 const inLine = ["first", "second"].map(async (name, i) => {
 	if (i) await queued(1);
-	await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4 });
-	order.push(name);
+	const s = await c1.completions.create({ model: MODEL, prompt: PROMPT, max_tokens: 4, stream: true });
+	let seen = false;
+	for await (const chunk of s) if (!seen && chunk.choices.length) { order.push(name); seen = true; }
 });
 await queued(2);
 const r503 = await fetch(one.url + "/v1/completions", { method: "POST", headers: { "Content-Type": "application/json" },

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "toolutil.h"
+
 typedef struct slot {
     llm_ctx *ctx;
     int32_t *cache; /* the tokens in the KV cache, n_cache of them */
@@ -215,9 +217,12 @@ static int prefill(job *j, const int32_t *toks, oai_error *e) {
  * generated text continues the prompt as `llm` prints it: no leading
  * space is dropped from the first generated piece. */
 static void detok_prompt(job *j, const int32_t *toks) {
-    char buf[1024];
+    char buf[1024], *big;
     size_t len;
-    for (int32_t i = 0; i < j->n_prompt; i++) llm_detok_push(j->detok, toks[i], buf, sizeof buf, &len);
+    for (int32_t i = 0; i < j->n_prompt; i++) {
+        detok_piece(j->detok, toks[i], buf, sizeof buf, &len, &big);
+        free(big);
+    }
 }
 
 /* Checks that the prompt and max_tokens fit one slot's context, as OpenAI
@@ -327,10 +332,12 @@ int job_step(job *j, oai_error *e) {
     int32_t tok = llm_sampler_sample_accept(j->smp, llm_logits(j->s->ctx), n_vocab, &err);
     if (tok < 0) return oai_fail(e, 500, NULL, NULL, "sampling failed: %s", err.msg);
     if (llm_token_is_eog(j->p->model, tok)) return finish(j, "stop", e);
-    char buf[1024];
+    char buf[1024], *big;
     size_t len = 0, old = j->text.len;
-    if (llm_detok_push(j->detok, tok, buf, sizeof buf, &len) != LLM_OK || sbuf_add(&j->text, buf, len))
-        return oai_fail(e, 500, NULL, NULL, "cannot append token %d to the text", tok);
+    const char *got = detok_piece(j->detok, tok, buf, sizeof buf, &len, &big);
+    int bad = !got || sbuf_add(&j->text, got, len);
+    free(big);
+    if (bad) return oai_fail(e, 500, NULL, NULL, "cannot append token %d to the text", tok);
     j->n_gen++;
     atomic_fetch_add(&j->p->m->completion_tokens, 1);
     check_stops(j, old);
