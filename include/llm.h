@@ -315,8 +315,8 @@ typedef struct llm_ctx_params {
                             its logits agree with the optimized path's
                             within 1e-4 of the largest for float weights,
                             2e-2 for quantized ones, whose optimized
-                            products round activations to Q8_0
-                            (tests/test_reference.c). */
+                            products round activations to Q8_0, 1e-3
+                            with an F16 KV cache (tests/test_reference.c). */
     int32_t n_threads_blas; /* Threads of OpenBLAS's sgemm (float weights in
                             prompts). 0 (default): OpenBLAS keeps its own
                             count, a process-wide setting libllm leaves to
