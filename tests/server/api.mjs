@@ -209,6 +209,9 @@ async function refused(what, call, want) {
 }
 await raw("/v1/completions", { method: "POST", body: "{\"model\": \"" + MODEL + "\", \"prompt\": " }, 400);
 await raw("/v1/completions", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "x".repeat(2 << 20) }) }, 413);
+await raw("/v1/completions", { method: "POST", body: `{"model": "${MODEL}", "prompt": "a", "prompt": "b"}` }, 400);
+await raw("/v1/completions", { method: "POST", body: JSON.stringify({ model: MODEL, prompt: "a\u0000b" }) }, 400);
+check((await request(false, "a\\u0000b", 2)).choices[0].finish_reason, "a prompt with the text \\u0000 refused");
 await raw("/v1/completions", { method: "POST", body: "[" .repeat(100) + "]".repeat(100) }, 400);
 await raw("/v1/completions", { method: "POST", headers: { "Content-Type": "text/plain" }, body: "{}" }, 415);
 await raw("/v1/nothing", {}, 404);

@@ -1,6 +1,7 @@
 // What the llm-server tests share: starting a server on a free loopback
 // port (--port 0; the server prints the one it got) and stopping it, with
-// the check that it exits cleanly (under ASan, a leak makes it fail).
+// the check that it exits cleanly (under ASan, a leak makes it fail); when
+// a test fails, the servers' output is printed.
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 
@@ -20,6 +21,8 @@ export function startServer(exe, args) {
 		const proc = spawn(exe, ["--host", "127.0.0.1", "--port", "0", ...args], { stdio: ["ignore", "ignore", "pipe"] });
 		let log = "";
 		const exited = new Promise((res) => proc.on("exit", (code, sig) => res(sig ? sig : code)));
+		// A failing test shows what the server said (a sanitizer's report, ...).
+		process.on("exit", (code) => code && console.error(`--- llm-server ${args.join(" ")}:\n${log}`));
 		const timer = setTimeout(() => reject(new Error("llm-server did not start: " + log)), 30000);
 		proc.stderr.on("data", (d) => {
 			log += d;

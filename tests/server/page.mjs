@@ -1,8 +1,8 @@
 // node page.mjs LLM_SERVER MODELS_DIR OUT_DIR   (CHROMIUM: the browser)
 //
 // The chat page at / in headless Chromium (the system's, driven by
-// playwright-core): type a message, see the reply arrive in pieces as it
-// streams, and no request leave for anywhere but the server (the page
+// playwright-core): type a message, see the reply shown delta by delta as
+// it streams, and no request leave for anywhere but the server (the page
 // must work offline). Saves OUT_DIR/server-page.png.
 import { chromium } from "playwright-core";
 import { join } from "node:path";
@@ -19,10 +19,11 @@ try {
 	page.on("pageerror", (e) => errors.push(e.message));
 	await page.goto(srv.url + "/");
 	await page.waitForFunction(() => document.getElementById("model").textContent === "stories260K.gguf");
-	// Counts the changes to the reply's text while it streams.
+	// Counts the changes to the reply's text (one per delta the page shows,
+	// however many of them the browser reads at once).
 	await page.evaluate(() => {
 		window.updates = 0;
-		new MutationObserver(() => window.updates++).observe(document.getElementById("log"),
+		new MutationObserver((records) => (window.updates += records.length)).observe(document.getElementById("log"),
 			{ subtree: true, childList: true, characterData: true });
 	});
 	await page.fill("#text", "Tell me a story");

@@ -227,10 +227,53 @@ static int parse_inputs(const cJSON *root, oai_request *r, oai_error *e) {
     return 0;
 }
 
+static int by_name(const void *a, const void *b) {
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* The first key that appears twice in one object, or NULL (-1 in *oom
+ * when memory runs out). cJSON keeps the first of two, Python's json (and
+ * so OpenAI's own servers) the last: refusing both spares a client or a
+ * proxy in front from reading the request differently. */
+static const char *repeated_key(const cJSON *v, int *oom) {
+    int n = 0;
+    for (const cJSON *c = v->child; c; c = c->next) n++;
+    const cJSON **keys = cJSON_IsObject(v) && n > 1 ? malloc((size_t)n * sizeof *keys) : NULL;
+    if (cJSON_IsObject(v) && n > 1 && !keys) return *oom = -1, NULL;
+    const char *dup = NULL;
+    if (keys) {
+        n = 0;
+        for (const cJSON *c = v->child; c; c = c->next) keys[n++] = c;
+        qsort(keys, (size_t)n, sizeof *keys, by_name);
+        for (int i = 1; i < n && !dup; i++)
+            if (!strcmp(keys[i - 1]->string, keys[i]->string)) dup = keys[i]->string;
+        free(keys);
+    }
+    for (const cJSON *c = v->child; c && !dup && !*oom; c = c->next) dup = repeated_key(c, oom);
+    return dup;
+}
+
+/* Whether a string in the body escapes a NUL (\u0000), which cJSON would
+ * silently cut the string at: a backslash escapes it when an odd number
+ * of them stand before the u. */
+static int escapes_nul(const char *body, size_t len) {
+    for (size_t i = 1; i + 5 <= len; i++) {
+        if (body[i] != 'u' || memcmp(body + i + 1, "0000", 4)) continue;
+        size_t k = i;
+        while (k > 0 && body[k - 1] == '\\') k--;
+        if ((i - k) % 2) return 1;
+    }
+    return 0;
+}
+
 static int parse_root(const cJSON *root, const oai_limits *lim, oai_request *r, oai_error *e) {
     if (!cJSON_IsObject(root)) return oai_fail(e, 400, NULL, "invalid_json", "the request body must be a JSON object");
     if (too_deep(root, lim->max_depth))
         return oai_fail(e, 400, NULL, "invalid_json", "the request nests deeper than %d levels", lim->max_depth);
+    int oom = 0;
+    const char *dup = repeated_key(root, &oom);
+    if (oom) return nomem(e);
+    if (dup) return oai_fail(e, 400, NULL, "invalid_json", "the key '%.100s' appears twice in one object", dup);
     const cJSON *model = field(root, "model");
     if (!cJSON_IsString(model)) return oai_fail(e, 400, "model", "missing_required_parameter", "'model' must be a string");
     if (strcmp(model->valuestring, lim->model_id))
@@ -256,7 +299,8 @@ int oai_parse(const char *body, size_t len, oai_kind kind, const oai_limits *lim
     }
     while (end < body + len && strchr(" \t\r\n", *end) && *end) end++;
     int rc = end < body + len ? oai_fail(e, 400, NULL, "invalid_json", "the request body has bytes after its JSON value")
-                              : parse_root(root, lim, req, e);
+             : escapes_nul(body, len) ? oai_fail(e, 400, NULL, "invalid_json", "a string holds \\u0000, which this server cannot keep")
+                                      : parse_root(root, lim, req, e);
     cJSON_Delete(root);
     if (rc) oai_request_free(req);
     return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "opts.h"
 #include "toolutil.h"
 
 typedef struct slot {
@@ -170,13 +171,7 @@ static llm_sampler *sampler_for(const oai_request *r, int32_t n_ctx, oai_error *
     sp.repeat_last_n = n_ctx;
     sp.logit_bias = r->bias;
     sp.n_logit_bias = r->n_bias;
-    if (r->has_seed) {
-        sp.seed = r->seed;
-    } else {
-        struct timespec t;
-        clock_gettime(CLOCK_REALTIME, &t);
-        sp.seed = (uint64_t)t.tv_sec * 1000000007u ^ (uint64_t)t.tv_nsec;
-    }
+    sp.seed = r->has_seed ? r->seed : opts_random_seed();
     llm_error err;
     llm_sampler *s = llm_sampler_from_params(&sp, &err);
     if (!s) oai_fail(e, 500, NULL, NULL, "cannot make the sampler: %s", err.msg);
@@ -213,16 +208,26 @@ static int prefill(job *j, const int32_t *toks, oai_error *e) {
     return 0;
 }
 
-/* Feeds the prompt to the detokenizer (its output discarded) so that the
- * generated text continues the prompt as `llm` prints it: no leading
- * space is dropped from the first generated piece. */
-static void detok_prompt(job *j, const int32_t *toks) {
+/* Pushes tok through the detokenizer and appends the bytes it completes
+ * (of any length: detok_piece) to out, or drops them when out is NULL.
+ * Returns 0, or -1. */
+static int detok_append(llm_detok *d, int32_t tok, sbuf *out) {
     char buf[1024], *big;
     size_t len;
-    for (int32_t i = 0; i < j->n_prompt; i++) {
-        detok_piece(j->detok, toks[i], buf, sizeof buf, &len, &big);
-        free(big);
-    }
+    const char *got = detok_piece(d, tok, buf, sizeof buf, &len, &big);
+    int rc = !got || (out && sbuf_add(out, got, len)) ? -1 : 0;
+    free(big);
+    return rc;
+}
+
+/* Feeds the prompt to the detokenizer (its output dropped) so that the
+ * generated text continues the prompt as `llm` prints it: no leading
+ * space is dropped from the first generated piece. */
+static int detok_prompt(job *j, const int32_t *toks, oai_error *e) {
+    for (int32_t i = 0; i < j->n_prompt; i++)
+        if (detok_append(j->detok, toks[i], NULL))
+            return oai_fail(e, 500, NULL, NULL, "cannot detokenize prompt token %d", toks[i]);
+    return 0;
 }
 
 /* Checks that the prompt and max_tokens fit one slot's context, as OpenAI
@@ -275,8 +280,7 @@ job *job_start(pool *p, const oai_request *r, const int32_t *toks, int32_t n, go
     }
     if (!(j->smp = sampler_for(r, p->n_ctx, e))) goto fail;
     if (!(j->s = acquire(p, toks, n, gone, gone_arg, e))) goto fail;
-    if (prefill(j, toks, e)) goto fail;
-    detok_prompt(j, toks);
+    if (prefill(j, toks, e) || detok_prompt(j, toks, e)) goto fail;
     return j;
 fail:
     job_end(j);
@@ -332,12 +336,9 @@ int job_step(job *j, oai_error *e) {
     int32_t tok = llm_sampler_sample_accept(j->smp, llm_logits(j->s->ctx), n_vocab, &err);
     if (tok < 0) return oai_fail(e, 500, NULL, NULL, "sampling failed: %s", err.msg);
     if (llm_token_is_eog(j->p->model, tok)) return finish(j, "stop", e);
-    char buf[1024], *big;
-    size_t len = 0, old = j->text.len;
-    const char *got = detok_piece(j->detok, tok, buf, sizeof buf, &len, &big);
-    int bad = !got || sbuf_add(&j->text, got, len);
-    free(big);
-    if (bad) return oai_fail(e, 500, NULL, NULL, "cannot append token %d to the text", tok);
+    size_t old = j->text.len;
+    if (detok_append(j->detok, tok, &j->text))
+        return oai_fail(e, 500, NULL, NULL, "cannot append token %d to the text", tok);
     j->n_gen++;
     atomic_fetch_add(&j->p->m->completion_tokens, 1);
     check_stops(j, old);
