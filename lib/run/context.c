@@ -45,7 +45,7 @@ static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
     float *key_cache, *value_cache;
     uint64_t threads = (uint64_t)llm_pool_size(c->mc.pool);
     struct { float **p; uint64_t n; } parts[] = {
-        {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim}, {&c->v, b * kv_dim},
+        {&c->x, b * dim}, {&c->xn, b * dim}, {&c->sub_out, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim}, {&c->v, b * kv_dim},
         {&c->att_out, b * q_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
         {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},

@@ -21,8 +21,9 @@ struct llm_ctx {
     /* activations of a batch of B <= n_batch tokens; one allocation holds
      * them all */
     float *x;            /* (B, dim) residual stream */
-    float *xb;           /* (B, dim) normed input of a sub-block */
-    float *xb2;          /* (B, dim) */
+    float *xn;           /* (B, dim) a sub-block's normed input; the final norm's output */
+    float *sub_out;      /* (B, dim) a sub-block's output (attention's projection, the
+                            feed-forward's down product) on its way into the residual */
     float *q;            /* (B, n_head * head_dim) */
     float *k;            /* (B, n_head_kv * head_dim) the batch's keys, on their way to the cache */
     float *v;            /* (B, n_head_kv * head_dim) its values, likewise */

@@ -139,13 +139,13 @@ static void residual(llm_ctx *c, float *x, const llm_tensor *post_norm, float *y
     for (int i = 0; i < hp->n_embd; i++) x[i] += hp->residual_scale * y[i];
 }
 
-/* The input of a sub-block: norm(x) into xb (dim) where the layer has the
+/* The input of a sub-block: norm(x) into xn (dim) where the layer has the
  * pre-norm, else x itself (olmo2). */
 static const float *pre_norm(llm_ctx *c, const float *x, const llm_tensor *w, const char *name, int l, int pos) {
     if (!w->data) return x;
-    rmsnorm(c, c->xb, x, w, c->model->hp.n_embd);
-    observe(c, name, l, pos, c->model->hp.n_embd, 1, c->xb);
-    return c->xb;
+    rmsnorm(c, c->xn, x, w, c->model->hp.n_embd);
+    observe(c, name, l, pos, c->model->hp.n_embd, 1, c->xn);
+    return c->xn;
 }
 
 /* Adds an optional bias b (n, F32) to y. */
@@ -181,8 +181,8 @@ static void attention_block(llm_ctx *c, float *x, const llm_layer *L, int l, int
     llm_attn_store_keys(&c->kv, llm_ctx_layer_keys(c, l), pos, 1, k, LLM_DT_F32);
     llm_attn_store_values(&c->kv, llm_ctx_layer_values(c, l), pos, 1, v);
     attention(c, L, l, pos, q, c->att_out);
-    matvec(c, c->xb2, &L->wo, c->att_out);
-    residual(c, x, &L->attn_post_norm, c->xb2, "attn_out", l, pos);
+    matvec(c, c->sub_out, &L->wo, c->att_out);
+    residual(c, x, &L->attn_post_norm, c->sub_out, "attn_out", l, pos);
 }
 
 /* GELU, tanh form (gemma). */
@@ -199,16 +199,16 @@ static void ffn_block(llm_ctx *c, float *x, const llm_layer *L, int l, int pos) 
         float g = c->hb[i];
         c->hb[i] = (hp->gelu ? gelu(g) : g / (1.0f + expf(-g))) * c->hb2[i];
     }
-    matvec(c, c->xb, &L->w_down, c->hb);
-    residual(c, x, &L->ffn_post_norm, c->xb, "ffn_out", l, pos);
+    matvec(c, c->sub_out, &L->w_down, c->hb);
+    residual(c, x, &L->ffn_post_norm, c->sub_out, "ffn_out", l, pos);
 }
 
 /* logits (n_vocab) = cap(logit_scale * W_out norm(x)) for a hidden state
- * x (dim), which is left unchanged; the final norm's output goes to xb. */
+ * x (dim), which is left unchanged; the final norm's output goes to xn. */
 static void head(llm_ctx *c, const float *x, float *logits) {
     const llm_model *m = c->model;
-    rmsnorm(c, c->xb, x, &m->output_norm, m->hp.n_embd);
-    matvec(c, logits, &m->output, c->xb);
+    rmsnorm(c, c->xn, x, &m->output_norm, m->hp.n_embd);
+    matvec(c, logits, &m->output, c->xn);
     for (int i = 0; i < m->hp.n_vocab; i++) logits[i] = softcap(logits[i] * m->hp.logit_scale, m->hp.final_softcap);
 }
 
@@ -246,7 +246,7 @@ int llm_forward_ref_output(llm_ctx *c, int n, const int8_t *want, float *out) {
         if (want && !want[t]) continue;
         float *logits = out + (size_t)rows++ * hp->n_vocab;
         head(c, c->x + (size_t)t * hp->n_embd, logits);
-        observe(c, "final_norm", -1, c->pos + t, hp->n_embd, 1, c->xb);
+        observe(c, "final_norm", -1, c->pos + t, hp->n_embd, 1, c->xn);
         observe(c, "logits", -1, c->pos + t, hp->n_vocab, 1, logits);
     }
     return rows;
