@@ -142,6 +142,11 @@ LLM_API int32_t llm_model_n_embd(const llm_model *model);
 LLM_API int32_t llm_model_n_layer(const llm_model *model);
 LLM_API int32_t llm_model_n_head(const llm_model *model);
 LLM_API int32_t llm_model_n_head_kv(const llm_model *model);
+LLM_API int32_t llm_model_n_ff(const llm_model *model);       /* feed-forward width */
+LLM_API int32_t llm_model_head_dim(const llm_model *model);   /* elements per attention head */
+/* The architecture's name ("llama", "qwen2", ...); NULL for a NULL model or a
+ * vocabulary-only one of an architecture libllm does not know. */
+LLM_API const char *llm_model_arch(const llm_model *model);
 
 /* Writes a one-line description ("llama, F32, dim 64, ffn 172, 5 layers, 8
  * heads (4 kv), vocab 512, context 2048") into
@@ -177,6 +182,30 @@ LLM_API int64_t llm_model_meta_arr_len(const llm_model *model, const char *key);
 /* Element i of the array under key, rendered as above (strings unquoted). */
 LLM_API llm_status llm_model_meta_arr_str(const llm_model *model, const char *key, int64_t i,
                                   char *buf, size_t cap, size_t *needed);
+
+/* The tensors of a GGUF file (none for a llama2.c checkpoint), for tools
+ * that show what a file holds (llm-inspect). */
+typedef struct llm_tensor_info {
+    const char *name;      /* (name_len) bytes in the mapped file, not NUL-terminated */
+    size_t name_len;
+    uint32_t type;         /* GGUF type number: llm_type_name(type) */
+    uint32_t n_dims;
+    int64_t ne[LLM_MAX_DIMS]; /* ne[0] varies fastest; unused dims are 1 */
+    uint64_t offset;       /* of its data from the start of the file */
+    uint64_t nbytes;
+} llm_tensor_info;
+
+LLM_API int64_t llm_model_n_tensors(const llm_model *model);
+/* Tensor i of the file, in file order; valid while the model is.
+ * LLM_ERR_INVALID_ARG for a NULL model or info or i out of range. */
+LLM_API llm_status llm_model_tensor_info(const llm_model *model, int64_t i, llm_tensor_info *info,
+                                         llm_error *err);
+/* Row r (0 .. ne[1] * ne[2] * ne[3] - 1) of tensor i as ne[0] floats into
+ * out: the weights as the forward pass reads them. LLM_ERR_UNSUPPORTED
+ * for a type libllm does not compute with, LLM_ERR_INVALID_ARG for i or r
+ * out of range. */
+LLM_API llm_status llm_model_tensor_row(const llm_model *model, int64_t i, int64_t r, float *out,
+                                        llm_error *err);
 
 /* ---------------------------------------------------------------- tokens */
 
@@ -277,7 +306,17 @@ typedef struct llm_ctx_params {
                           longer llm_decode calls are split (default 512) */
     const char *kernels; /* "scalar", "avx2", "avx512", "neon", or NULL /
                             "auto": $LLM_KERNELS if set, else the best the
-                            CPU supports. An unsupported name is an error. */
+                            CPU supports. An unsupported name is an error.
+                            "reference" (also as $LLM_KERNELS): the plain
+                            single-token forward pass of
+                            lib/run/forward_ref.c (float math, naive
+                            attention, no threads; batches run token by
+                            token), the one docs/WALKTHROUGH.md follows;
+                            its logits agree with the optimized path's
+                            within 1e-4 of the largest for float weights,
+                            2e-2 for quantized ones, whose optimized
+                            products round activations to Q8_0, 1e-3
+                            with an F16 KV cache (tests/test_reference.c). */
     int32_t n_threads_blas; /* Threads of OpenBLAS's sgemm (float weights in
                             prompts). 0 (default): OpenBLAS keeps its own
                             count, a process-wide setting libllm leaves to
@@ -426,6 +465,57 @@ LLM_API llm_status llm_state_load_file(llm_ctx *ctx, const char *path, llm_error
  * until its next decode. */
 LLM_API llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n,
                                llm_error *err);
+
+/* ---------------------------------------------------------------- looking inside */
+
+/* A read-only view of one tensor of the forward pass: ne1 rows of ne0
+ * floats at data, valid only during the observer's call. */
+typedef struct llm_view {
+    const char *name;   /* the point of the pass, one of the names below */
+    int32_t layer;      /* 0 .. n_layer - 1, or -1 outside the layers */
+    int32_t pos;        /* the token's position in the cache */
+    int32_t token;      /* the token's id */
+    int64_t ne0, ne1;   /* shape: ne1 rows of ne0 floats */
+    const float *data;
+} llm_view;
+
+/* The named points, in the order a token meets them (per layer, the
+ * middle ones; "attn_norm" and "ffn_norm" only where the layer has the
+ * pre-norm):
+ *   "embedding"    (n_embd, 1)          the token's row, times its scale
+ *   "attn_norm"    (n_embd, 1)          the attention's normed input
+ *   "q"            (head_dim, n_head)   queries after biases, norms, RoPE
+ *   "k", "v"       (head_dim, n_head_kv) the key after RoPE, the value
+ *   "attn_weights" (pos + 1, n_head)    each head's softmax row over the
+ *                                       positions 0 .. pos: sums to 1,
+ *                                       0 outside a sliding window
+ *   "attn_out"     (n_embd, 1)          the output projection (post-norm'd)
+ *   "ffn_norm"     (n_embd, 1)          the feed-forward's normed input
+ *   "ffn_out"      (n_embd, 1)          the feed-forward's output (post-norm'd)
+ *   "residual"     (n_embd, 1)          the residual stream leaving the layer
+ *   "final_norm"   (n_embd, 1)          the output norm of the last stream,
+ *   "logits"       (n_vocab, 1)         and the logits, as llm_logits_ith gives
+ *                                       them: these two for the tokens whose
+ *                                       logits the decode asks for (the last
+ *                                       one; all marked by llm_decode_ex)
+ * The callback must not call into ctx; ud is passed to it unchanged. */
+typedef void (*llm_observer_fn)(const llm_view *view, void *ud);
+
+/* Installs (cb NULL: removes) an observer on ctx. While one is set, every
+ * llm_decode runs through the reference path ("reference" kernels above):
+ * it is the path that holds each tensor of each token, attention weights
+ * included, which the optimized path's tiled attention never forms. So an
+ * observed decode is slow (one token at a time, no threads). Without an
+ * observer the cost is one NULL check per forward pass. LLM_ERR_INVALID_ARG
+ * for a NULL ctx. */
+LLM_API llm_status llm_ctx_set_observer(llm_ctx *ctx, llm_observer_fn cb, void *ud);
+
+/* The logit lens: the model's output norm and head applied to a hidden
+ * state (n_embd floats, e.g. a copy of a layer's "residual" view) as if
+ * the stream were decoded there; n_vocab logits into out. For the last
+ * layer's stream it gives the token's logits (the reference path's).
+ * Changes nothing llm_logits reports; do not call it from an observer. */
+LLM_API llm_status llm_logit_lens(llm_ctx *ctx, const float *hidden, float *out, llm_error *err);
 
 /* ---------------------------------------------------------------- sampler */
 

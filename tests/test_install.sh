@@ -31,6 +31,7 @@ echo "ok: pkg-config flags, libllm without cJSON"
 bindir=$(dirname "$(find "$tmp/root" -name llm -type f | head -n 1)")
 env -u LD_LIBRARY_PATH "$bindir/llm" -m "$models/stories260K.gguf" -n 8 --temp 0 2>/dev/null | grep -q "Once upon a time"
 env -u LD_LIBRARY_PATH "$bindir/llm-quantize" --help >/dev/null
+env -u LD_LIBRARY_PATH "$bindir/llm-inspect" info "$models/stories260K.gguf" | grep -q "^n_embd  *64$"
 echo "ok: installed tools run"
 
 # A C program converts and quantizes through libllm-convert.

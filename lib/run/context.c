@@ -33,7 +33,7 @@ static void rope_table(float *freq, const llm_hparams *h, const float *factors, 
  * hyper-parameters bounded by model.c, and n_ctx is bounded here, so the
  * products below fit comfortably in 64 bits; the total is still checked
  * against SIZE_MAX for 32-bit hosts. */
-static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
+static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
     const llm_hparams *h = &c->model->hp;
     uint64_t b = (uint64_t)c->n_batch, dim = (uint64_t)h->n_embd;
     uint64_t q_dim = (uint64_t)h->n_head * (uint64_t)h->head_dim;
@@ -45,12 +45,14 @@ static llm_status alloc_buffers(llm_ctx *c, llm_error *err) {
     float *key_cache, *value_cache;
     uint64_t threads = (uint64_t)llm_pool_size(c->mc.pool);
     struct { float **p; uint64_t n; } parts[] = {
-        {&c->x, b * dim}, {&c->xb, b * dim}, {&c->xb2, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim}, {&c->v, b * kv_dim},
+        {&c->x, b * dim}, {&c->xn, b * dim}, {&c->sub_out, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim}, {&c->v, b * kv_dim},
         {&c->att_out, b * q_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
         {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},
         {&c->rope_freq, (uint64_t)h->n_rot},
         {&key_cache, keys}, {&value_cache, values},
+        {&c->ref_row, (uint64_t)max_in}, {&c->ref_key, kv_dim}, {&c->ref_val, kv_dim},
+        {&c->ref_att, (uint64_t)h->n_head * (uint64_t)c->n_ctx},
     };
     uint64_t total = 0;
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) total += parts[i].n;
@@ -89,6 +91,13 @@ void *llm_ctx_layer_values(const llm_ctx *c, int l) {
     return (char *)c->value_cache + (size_t)l * per_layer;
 }
 
+/* kernels "reference" (or, for NULL and "auto", $LLM_KERNELS=reference):
+ * the plain path of forward_ref.c instead of a kernel set. */
+static bool wants_reference(const char *name) {
+    if (!name || strcmp(name, "auto") == 0) name = getenv("LLM_KERNELS");
+    return name && strcmp(name, "reference") == 0;
+}
+
 llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_error *err) {
     if (!model) {
         llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_new: model is NULL");
@@ -112,7 +121,8 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
                  (int)p.kv_type);
         return NULL;
     }
-    const llm_kernels *k = llm_kernels_get(p.kernels);
+    bool reference = wants_reference(p.kernels);
+    const llm_kernels *k = llm_kernels_get(reference ? "scalar" : p.kernels);
     if (!k) {
         const char *name = p.kernels && strcmp(p.kernels, "auto") ? p.kernels : getenv("LLM_KERNELS");
         llm_fail(err, LLM_ERR_UNSUPPORTED, "kernel set '%s' is not available on this CPU or build",
@@ -125,6 +135,7 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
         return NULL;
     }
     c->model = model;
+    c->reference = reference;
     const llm_hparams *h = &model->hp;
     c->n_ctx = p.n_ctx ? p.n_ctx : (h->n_ctx_train < 2048 ? h->n_ctx_train : 2048);
     c->n_batch = p.n_batch ? p.n_batch : DEFAULT_BATCH;
@@ -136,7 +147,7 @@ llm_ctx *llm_ctx_new(const llm_model *model, const llm_ctx_params *params, llm_e
     if (q_dim > max_in) max_in = q_dim;
     if ((p.n_threads > 1 && llm_pool_new(&pool, p.n_threads, err) != LLM_OK) ||
         llm_compute_init(&c->mc, pool, k, c->n_batch, max_in, err) != LLM_OK ||
-        alloc_buffers(c, err) != LLM_OK) {
+        alloc_buffers(c, max_in, err) != LLM_OK) {
         llm_ctx_free(c);
         return NULL;
     }
@@ -172,7 +183,14 @@ void llm_ctx_free(llm_ctx *c) {
 
 int32_t llm_ctx_n_ctx(const llm_ctx *c) { return c ? c->n_ctx : 0; }
 int32_t llm_ctx_pos(const llm_ctx *c) { return c ? c->pos : 0; }
-const char *llm_ctx_kernels(const llm_ctx *c) { return c ? c->mc.k->name : NULL; }
+const char *llm_ctx_kernels(const llm_ctx *c) { return c ? (c->reference ? "reference" : c->mc.k->name) : NULL; }
+
+llm_status llm_ctx_set_observer(llm_ctx *c, llm_observer_fn cb, void *ud) {
+    if (!c) return LLM_ERR_INVALID_ARG;
+    c->observer = cb;
+    c->observer_ud = ud;
+    return LLM_OK;
+}
 
 llm_status llm_ctx_truncate(llm_ctx *c, int32_t pos) {
     if (!c || pos < 0 || pos > c->pos) return LLM_ERR_INVALID_ARG;

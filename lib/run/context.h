@@ -21,8 +21,9 @@ struct llm_ctx {
     /* activations of a batch of B <= n_batch tokens; one allocation holds
      * them all */
     float *x;            /* (B, dim) residual stream */
-    float *xb;           /* (B, dim) normed input of a sub-block */
-    float *xb2;          /* (B, dim) */
+    float *xn;           /* (B, dim) a sub-block's normed input; the final norm's output */
+    float *sub_out;      /* (B, dim) a sub-block's output (attention's projection, the
+                            feed-forward's down product) on its way into the residual */
     float *q;            /* (B, n_head * head_dim) */
     float *k;            /* (B, n_head_kv * head_dim) the batch's keys, on their way to the cache */
     float *v;            /* (B, n_head_kv * head_dim) its values, likewise */
@@ -36,6 +37,10 @@ struct llm_ctx {
     llm_kv_layout kv;    /* the caches' element type (llm_ctx_params.kv_type) and shape */
     void *key_cache;     /* n_layer of llm_attn_key_cache_size() elements: blocks of keys, transposed */
     void *value_cache;   /* (n_layer, n_ctx, n_head_kv * head_dim) elements */
+    float *ref_row;      /* (max(dim, ff, q_dim)) the reference path's weight row as floats */
+    float *ref_key;      /* (n_head_kv * head_dim) one cached key, read back by the reference path */
+    float *ref_val;      /* (n_head_kv * head_dim) one cached value, likewise */
+    float *ref_att;      /* (n_head, n_ctx) its attention weights of one token */
     float *arena;        /* the allocation behind all of the above */
     /* outputs of the last decode, grown on demand (never shrunk) */
     float *out_logits;   /* (out_cap, n_vocab) rows asked for, in token order */
@@ -50,6 +55,10 @@ struct llm_ctx {
     float *emb;          /* (emb_cap, n_embd) per token of the last decode, when embeddings */
     int32_t emb_cap;     /* rows emb holds */
     float *pooled;       /* (n_embd) the pooled embedding, when embeddings */
+    bool reference;      /* kernels "reference": every decode through forward_ref.c */
+    llm_observer_fn observer; /* llm_ctx_set_observer's callback (forces the reference path), or NULL */
+    void *observer_ud;
+    const int32_t *ref_batch; /* the tokens the reference path is running, for the observer's views */
 };
 
 /* Layer l's key and value caches. */
@@ -80,5 +89,13 @@ int llm_forward_norm(llm_ctx *ctx, int from, int n, const int8_t *want, float *o
  * (want NULL: the last row only), all in one product: their logits go to
  * out, one row of n_vocab floats each, in order. Returns the row count. */
 int llm_forward_output(llm_ctx *ctx, int n, const int8_t *want, float *out);
+
+/* llm_forward and llm_forward_output through the reference path
+ * (forward_ref.c), which they call instead of their own when the context
+ * has "reference" kernels or an observer: tokens one at a time, each
+ * token's stream in its row of ctx->x, the observer called at each named
+ * point (the output's "final_norm" and "logits" for the rows computed). */
+bool llm_forward_ref(llm_ctx *ctx, const int32_t *tokens, int n);
+int llm_forward_ref_output(llm_ctx *ctx, int n, const int8_t *want, float *out);
 
 #endif

@@ -95,8 +95,8 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
     float *k_new = c->k, *v_new = c->v;
     const float *in = c->x;
     if (L->attn_norm.data) {
-        rmsnorm_rows(c, c->xb, c->x, &L->attn_norm, n);
-        in = c->xb;
+        rmsnorm_rows(c, c->xn, c->x, &L->attn_norm, n);
+        in = c->xn;
     }
     llm_matmul_many(&c->mc, (llm_product[]){{c->q, &L->wq}, {k_new, &L->wk}, {v_new, &L->wv}}, 3, in, n);
     add_bias(c->q, &L->bq, n);
@@ -117,8 +117,8 @@ static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
     llm_attn a = {c->mc.k, c->mc.pool, hp->n_head, hp->n_head_kv, hp->head_dim, c->n_ctx, c->pos, n,
                   hp->attn_scale, hp->attn_softcap, L->window, c->q, kc, vc, c->kv.type, c->att_out, c->att, &c->mc};
     llm_attention(&a);
-    llm_matmul(&c->mc, c->xb2, &L->wo, c->att_out, n);
-    residual(c, &L->attn_post_norm, c->xb2, n);
+    llm_matmul(&c->mc, c->sub_out, &L->wo, c->att_out, n);
+    residual(c, &L->attn_post_norm, c->sub_out, n);
 }
 
 /* GELU, tanh form, as Gemma's feed-forward uses it. */
@@ -131,8 +131,8 @@ static void ffn_block(llm_ctx *c, const llm_layer *L, int n) {
     size_t ff = (size_t)n * c->model->hp.n_ff;
     const float *in = c->x;
     if (L->ffn_norm.data) {
-        rmsnorm_rows(c, c->xb, c->x, &L->ffn_norm, n);
-        in = c->xb;
+        rmsnorm_rows(c, c->xn, c->x, &L->ffn_norm, n);
+        in = c->xn;
     }
     llm_matmul_many(&c->mc, (llm_product[]){{c->hb, &L->w_gate}, {c->hb2, &L->w_up}}, 2, in, n);
     bool use_gelu = c->model->hp.gelu;
@@ -141,8 +141,8 @@ static void ffn_block(llm_ctx *c, const llm_layer *L, int n) {
         val = use_gelu ? gelu(val) : val / (1.0f + expf(-val)); /* silu */
         c->hb[i] = val * c->hb2[i];
     }
-    llm_matmul(&c->mc, c->xb, &L->w_down, c->hb, n);
-    residual(c, &L->ffn_post_norm, c->xb, n);
+    llm_matmul(&c->mc, c->sub_out, &L->w_down, c->hb, n);
+    residual(c, &L->ffn_post_norm, c->sub_out, n);
 }
 
 /* Scales n values, then soft-caps them to (-cap, cap) when cap > 0. */
@@ -163,6 +163,7 @@ void llm_forward_rerope(llm_ctx *c, int l, float *rows, int n, int delta) {
 }
 
 bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
+    if (c->reference || c->observer) return llm_forward_ref(c, tokens, n);
     const llm_model *m = c->model;
     int dim = m->hp.n_embd;
     for (int t = 0; t < n; t++) llm_tensor_row(&m->tok_embd, tokens[t], c->x + (size_t)t * dim);
@@ -185,13 +186,14 @@ int llm_forward_norm(llm_ctx *c, int from, int n, const int8_t *want, float *out
     return rows;
 }
 
-/* The chosen rows are normed into xb side by side, so the classifier
+/* The chosen rows are normed into xn side by side, so the classifier
  * streams its weights once for all of them. */
 int llm_forward_output(llm_ctx *c, int n, const int8_t *want, float *out) {
-    int rows = llm_forward_norm(c, want ? 0 : n - 1, n, want, c->xb);
+    if (c->reference || c->observer) return llm_forward_ref_output(c, n, want, out);
+    int rows = llm_forward_norm(c, want ? 0 : n - 1, n, want, c->xn);
     if (!rows) return 0;
     const llm_hparams *hp = &c->model->hp;
-    llm_matmul(&c->mc, out, &c->model->output, c->xb, rows);
+    llm_matmul(&c->mc, out, &c->model->output, c->xn, rows);
     scale_cap(out, (size_t)rows * hp->n_vocab, hp->logit_scale, hp->final_softcap);
     return rows;
 }
