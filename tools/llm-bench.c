@@ -447,7 +447,7 @@ static void bench_tokenizer(const llm_model *m, const options *o) {
 /* ---------------------------------------------------------------- main */
 
 static void parse_args(int argc, char **argv, options *o) {
-    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0, 0};
+    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0, 0, 0};
     const opt table[] = {
         {"m", "model", OPT_STR, &o->model, 0, 0, "PATH", "model file (.gguf, or llama2.c .bin)", NULL},
         {"t", "threads", OPT_INT, &o->threads, 1, 256, "N", "worker threads (default: the number of cores)", NULL},
