@@ -32,9 +32,17 @@ static char *slurp(const char *opt, const char *path) {
     return s;
 }
 
+/* A copy that cannot fail (xmalloc dies with a message). */
+static char *xstrndup(const char *s, size_t n) {
+    char *d = xmalloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
 /* A message's content: a string, or the text parts of a list joined. */
 static char *content_text(const cJSON *c, size_t i) {
-    if (cJSON_IsString(c)) return strdup(c->valuestring);
+    if (cJSON_IsString(c)) return xstrndup(c->valuestring, strlen(c->valuestring));
     if (!cJSON_IsArray(c)) die("--messages: message %zu: content is neither a string nor a list of parts", i);
     size_t len = 0;
     const cJSON *part;
@@ -55,7 +63,7 @@ static llm_chat_message *read_messages(const char *path, size_t *n, cJSON **doc)
     free(text);
     if (!cJSON_IsArray(*doc)) die("--messages: %s is not a JSON array of messages", path);
     *n = (size_t)cJSON_GetArraySize(*doc);
-    llm_chat_message *m = xmalloc((*n ? *n : 1) * sizeof *m);
+    llm_chat_message *m = xmalloc(*n * sizeof *m);
     for (size_t i = 0; i < *n; i++) {
         const cJSON *msg = cJSON_GetArrayItem(*doc, (int)i);
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(msg, "role");
@@ -73,7 +81,7 @@ static const char *add_var(const char *arg, void *dst) {
     if (!eq || eq == arg) return "expected KEY=JSON";
     cJSON *v = cJSON_Parse(eq + 1);
     if (!v) return "the value is not JSON";
-    char *key = strndup(arg, (size_t)(eq - arg));
+    char *key = xstrndup(arg, (size_t)(eq - arg));
     cJSON_DeleteItemFromObjectCaseSensitive(vars, key);
     cJSON_AddItemToObject(vars, key, v);
     free(key);

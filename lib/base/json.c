@@ -68,31 +68,6 @@ static int take_word(parser *ps, const char *w) {
     return 1;
 }
 
-/* The length of the well-formed UTF-8 sequence at s (at most n bytes
- * available), or 0: no overlong forms, no surrogates, nothing above
- * U+10FFFF. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else return 0;
-    if (n < len) return 0;
-    if (s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < len; i++)
-        if ((s[i] & 0xc0) != 0x80) return 0;
-    return len;
-}
-
 static int hex4(const unsigned char *s, unsigned *out) {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
@@ -138,7 +113,7 @@ static llm_status take_string(parser *ps, char **out, size_t *out_len) {
         unsigned c = *ps->p;
         if (c < 0x20) { s = bad(ps, "control character in string"); break; }
         if (c != '\\') {
-            size_t n = utf8_len(ps->p, (size_t)(ps->end - ps->p));
+            size_t n = llm_utf8_char(ps->p, (size_t)(ps->end - ps->p));
             if (!n) { s = bad(ps, "invalid UTF-8"); break; }
             memcpy(o, ps->p, n);
             o += n;

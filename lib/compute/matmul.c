@@ -182,6 +182,14 @@ static void act_range(void *arg, int64_t i0, int64_t i1, int ith) {
  * would wake, so it runs on the caller alone. */
 #define PARALLEL_MIN_MACS (1 << 16)
 
+/* Rows per chunk when `rows` are split in about `parts` chunks per
+ * thread: whole tiles of `tile` rows, at least one, so a small product
+ * still runs in the tiles its kernels are written for. */
+static int64_t chunk_rows(const llm_compute *mc, int64_t rows, int parts, int64_t tile) {
+    int64_t c = (rows / (parts * llm_pool_size(mc->pool)) + tile - 1) / tile * tile;
+    return c > tile ? c : tile;
+}
+
 typedef struct widen_task {
     const llm_tensor *w;
     float *dst;
@@ -247,7 +255,7 @@ static void matmul_dots(llm_compute *mc, const llm_product *p, int m, const floa
     if (macs < PARALLEL_MIN_MACS)
         many_rows(&mt, 0, rows, mc->scratch);
     else /* about 8 chunks per thread, of whole 4-row tiles */
-        llm_pool_for(mc->pool, rows, (rows / (8 * llm_pool_size(mc->pool)) + 3) / 4 * 4, many_range, &mt);
+        llm_pool_for(mc->pool, rows, chunk_rows(mc, rows, 8, 4), many_range, &mt);
 }
 
 void llm_matmul_many(llm_compute *mc, const llm_product *p, int m, const float *x, int n) {
@@ -275,7 +283,7 @@ void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x
          * between them, so that a stop waits for a shorter chunk */
         int per = mc->abort_cb ? 16 : 4;
         llm_pool_for(mc->pool, n, 1 + n / (4 * llm_pool_size(mc->pool)), act_range, &a);
-        llm_pool_for(mc->pool, w->ne[1], (w->ne[1] / (per * llm_pool_size(mc->pool)) + 15) / 16 * 16, gemm_range, &g);
+        llm_pool_for(mc->pool, w->ne[1], chunk_rows(mc, w->ne[1], per, 16), gemm_range, &g);
         return;
     }
     matmul_dots(mc, &(llm_product){out, w}, 1, x, n);

@@ -144,9 +144,7 @@ static llm_status blob_path(const char *root, const llm_json *digest, char *buf,
 /* A copy of s (len bytes, which may not hold NUL) as a C string. */
 static llm_status dup_text(const char *s, size_t len, const char *what, char **out, llm_error *err) {
     if (memchr(s, 0, len)) return llm_fail(err, LLM_ERR_FORMAT, "the ollama %s holds a NUL byte", what);
-    if (!(*out = llm_malloc(len + 1))) return llm_fail(err, LLM_ERR_NOMEM, "out of memory copying the %s", what);
-    memcpy(*out, s, len);
-    (*out)[len] = 0;
+    if (!(*out = llm_strndup(s, len))) return llm_fail(err, LLM_ERR_NOMEM, "out of memory copying the %s", what);
     return LLM_OK;
 }
 

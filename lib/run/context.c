@@ -39,7 +39,7 @@ static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
     uint64_t q_dim = (uint64_t)h->n_head * (uint64_t)h->head_dim;
     uint64_t kv_dim = (uint64_t)h->n_head_kv * (uint64_t)h->head_dim;
     /* the caches in floats' worth of their elements */
-    uint64_t es = c->kv.type == LLM_DT_F16 ? 2 : 4;
+    uint64_t es = llm_dtype(c->kv.type)->size;
     uint64_t keys = ((uint64_t)h->n_layer * llm_attn_key_cache_size(c->n_ctx, h->n_head_kv, h->head_dim) * es + 3) / 4;
     uint64_t values = ((uint64_t)h->n_layer * (uint64_t)c->n_ctx * kv_dim * es + 3) / 4;
     float *key_cache, *value_cache;
@@ -77,7 +77,7 @@ static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
     return LLM_OK;
 }
 
-static size_t kv_elem_size(const llm_ctx *c) { return c->kv.type == LLM_DT_F16 ? 2 : 4; }
+static size_t kv_elem_size(const llm_ctx *c) { return llm_dtype(c->kv.type)->size; }
 
 void *llm_ctx_layer_keys(const llm_ctx *c, int l) {
     const llm_hparams *h = &c->model->hp;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "attention.h"
@@ -71,7 +72,8 @@ static uint64_t model_fingerprint(const llm_model *m) {
 
 static size_t kv_dim(const llm_model *m) { return (size_t)m->hp.n_head_kv * (size_t)m->hp.head_dim; }
 
-static size_t elem_size(uint32_t type) { return type == LLM_TYPE_F16 ? 2 : 4; }
+/* Bytes of one cached element (F32 or F16, types of one element a block). */
+static size_t elem_size(uint32_t type) { return llm_dtype(type)->size; }
 
 /* Bytes after the header for pos positions. Bounded by model.c's and
  * context.c's limits (2^20 positions, 2^10 layers, 2^16 kv_dim), so no
@@ -209,7 +211,10 @@ llm_status llm_state_save_file(const llm_ctx *c, const char *path, llm_error *er
         FILE *f = fd < 0 ? NULL : fdopen(fd, "wb");
         if (!f) {
             s = llm_fail(err, LLM_ERR_IO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-            if (fd >= 0) remove(tmp);
+            if (fd >= 0) {
+                close(fd);
+                remove(tmp);
+            }
         } else {
             bool ok = fwrite(buf, 1, size, f) == size;
             ok = fclose(f) == 0 && ok;
@@ -248,13 +253,7 @@ llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_
                         dst->n_ctx);
     if (dst->model != src->model && model_fingerprint(dst->model) != model_fingerprint(src->model))
         return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_copy_prefix: the contexts are of different models");
-    if (dst == src) { /* a prefix of itself: the truncation */
-        if (n < dst->pos) {
-            dst->pos = n;
-            dst->has_logits = dst->has_emb = false;
-        }
-        return LLM_OK;
-    }
+    if (dst == src) return n < dst->pos ? llm_ctx_truncate(dst, n) : LLM_OK; /* a prefix of itself */
     const llm_hparams *h = &dst->model->hp;
     bool logits = n == src->pos && llm_logits(src) != NULL;
     for (int l = 0; l < h->n_layer; l++) {

@@ -130,7 +130,7 @@ static llm_status add_vars(jinja_ctx *c, const char *vars_json, llm_error *err) 
     for (size_t k = 0; k < llm_json_len(j); k++) {
         if (!jinja_set_global(c, llm_json_key_at(j, k), from_json(c, llm_json_at(j, k)))) {
             llm_json_free(j);
-            return err ? err->code : LLM_ERR_NOMEM;
+            return jinja_status(c);
         }
     }
     llm_json_free(j);
@@ -183,7 +183,7 @@ static llm_status render(const llm_model *model, const llm_chat_params *p, const
              jinja_set_global(c, "add_generation_prompt", jv_bool(p->add_generation_prompt)) &&
              /* transformers passes these always, None when there are none */
              jinja_set_global(c, "tools", &jv_none) && jinja_set_global(c, "documents", &jv_none);
-    if (!ok) s = err ? err->code : LLM_ERR_NOMEM;
+    if (!ok) s = jinja_status(c);
     else if (p->vars_json) s = add_vars(c, p->vars_json, err);
     if (!s) s = jinja_render(c, t, out, len);
     jinja_ctx_free(c);

@@ -229,6 +229,10 @@ void jinja_unaccount(jinja_ctx *c, size_t bytes);
 /* Counts one step against max_steps; 0 when the limit is hit. */
 int jinja_step(jinja_ctx *c, uint64_t n);
 const struct tm *jinja_time(const jinja_ctx *c);
+/* The status of the context's first failure, for a step that gave 0 or
+ * NULL (LLM_ERR_NOMEM where none was recorded): right even when the
+ * caller passed no llm_error. */
+llm_status jinja_status(const jinja_ctx *c);
 const jinja_limits *jinja_ctx_limits(const jinja_ctx *c);
 
 /* Builtins (jinja_builtin.c): NULL-named lookups give NULL when unknown. */

@@ -116,6 +116,8 @@ static void pop_scope(jinja_ctx *c, scope *s, scope *back) {
     c->cur = back;
 }
 
+llm_status jinja_status(const jinja_ctx *c) { return c->status ? c->status : LLM_ERR_NOMEM; }
+
 jinja_ctx *jinja_ctx_new(const jinja_limits *lim, llm_error *err) {
     jinja_ctx *c = llm_calloc(1, sizeof *c);
     if (!c) {

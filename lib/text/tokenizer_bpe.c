@@ -21,6 +21,7 @@
  * some control characters; most lack some of the bytes UTF-8 never uses)
  * is left out, as llama.cpp leaves it out. */
 #include "tokenizer_bpe.h"
+#include "utf8.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -346,28 +347,12 @@ static llm_status match_failed(int rc, llm_error *err) {
     return llm_fail(err, LLM_ERR_LIMIT, "pre-tokenizer expression failed: %s", (const char *)msg);
 }
 
-/* Bytes of the well-formed UTF-8 character at s[0, n) (no overlong
- * forms, surrogates or code points past U+10FFFF, as PCRE2 requires), or
- * 0 when none starts there. */
-static size_t utf8_char(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    if (c < 0x80) return 1;
-    size_t len = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (len == 0 || len > n) return 0;
-    for (size_t k = 1; k < len; k++)
-        if ((s[k] & 0xC0) != 0x80) return 0;
-    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
-        (c == 0xF4 && s[1] > 0x8F))
-        return 0;
-    return len;
-}
-
 /* Length of the run at the start of s[0, n) of well-formed characters
  * (valid) or of bytes that start none (!valid). */
 static size_t utf8_run(const char *s, size_t n, bool valid) {
     size_t i = 0;
     while (i < n) {
-        size_t c = utf8_char((const unsigned char *)s + i, n - i);
+        size_t c = llm_utf8_char((const unsigned char *)s + i, n - i);
         if ((c > 0) != valid) break;
         i += c ? c : 1;
     }
@@ -416,7 +401,7 @@ llm_status llm_bpe_split(const llm_bpe *b, llm_bpe_work *w, const char *text, si
     llm_status s = LLM_OK;
     size_t m = 0;
     for (size_t pos = 0; pos < len && !s;) {
-        pos += utf8_run(text + pos, len - pos, utf8_char((const unsigned char *)text + pos, len - pos) > 0);
+        pos += utf8_run(text + pos, len - pos, llm_utf8_char((const unsigned char *)text + pos, len - pos) > 0);
         s = push_cut(w, &m, pos, err);
     }
     for (size_t r = 0; r < b->n_re && !s; r++) {

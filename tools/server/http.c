@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "toolutil.h"
 #include <time.h>
 #include <unistd.h>
 
@@ -39,12 +41,6 @@ typedef struct stream {
     size_t out_pos, sent; /* bytes of out handed over; of the text sent */
     int started, done, fd;
 } stream;
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 /* Whether the peer has closed its end (or the socket failed): a poll
  * that does not wait, so it can run before every token. A client that

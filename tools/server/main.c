@@ -64,15 +64,6 @@ static const char *base_name(const char *path) {
     return slash ? slash + 1 : path;
 }
 
-/* A template file's text, NUL-terminated (a NUL inside ends it). */
-static char *template_source(const char *path) {
-    size_t len;
-    char *src = read_file(path, &len), *s = realloc(src, len + 1);
-    if (!s) die("out of memory reading %s", path);
-    s[len] = 0;
-    return s;
-}
-
 /* Serves until SIGINT or SIGTERM. The signals are blocked before any
  * thread starts, so every thread inherits the mask and sigwait here is
  * the one place they arrive. */
@@ -109,7 +100,8 @@ int main(int argc, char **argv) {
     llm_model *model = llm_model_load(o.model, NULL, &err);
     if (!model) die("%s", err.msg);
     srv.model = model;
-    char *tmpl_src = o.template_file ? template_source(o.template_file) : NULL;
+    size_t tmpl_len; /* read_file ends the text with a NUL (a NUL inside ends it early) */
+    char *tmpl_src = o.template_file ? read_file(o.template_file, &tmpl_len) : NULL;
     srv.tmpl.src = tmpl_src;
     if ((srv.tmpl.name || tmpl_src) && prompt_check_template(model, &srv.tmpl, &err))
         die("the chat template cannot render a conversation: %s", err.msg);
