@@ -26,7 +26,7 @@
  * and pages already cached stay the folios they are: MADV_COLLAPSE would
  * rebuild them but needs CONFIG_READ_ONLY_THP_FOR_FS, so it is not asked.
  * RSS is unchanged: the same file pages, mapped in larger pieces.
- * Measured (kernel 6.18, ext4, the 2.1 GB F16 TinyLlama file read cold):
+ * Measured once (kernel 6.18, ext4, the 2.1 GB F16 TinyLlama file read cold):
  * with the advice 99.9% of the map was PMD-mapped (FilePmdMapped in
  * /proc/self/smaps) and the first read took 0.31x the time; without it
  * 98.0%, as ext4 already caches large folios. */
