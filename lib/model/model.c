@@ -415,14 +415,17 @@ static llm_model *new_model(llm_error *err) {
 }
 
 /* The loaders' common end: the model, or NULL with the message naming
- * the source. */
+ * the source, which the parsers below never name themselves. */
 static llm_model *loaded(llm_model *m, llm_status s, const char *source, llm_error *err) {
     if (!s) return m;
-    if (err && !strstr(err->msg, source)) llm_error_prefix(err, source);
+    llm_error_prefix(err, source);
     llm_model_free(m);
     return NULL;
 }
 
+/* The file is mapped once, into m->map, and read by the loader its first
+ * bytes name. A failure to map is named with the path by llm_map_open;
+ * any later one gets the path prefixed by loaded(). */
 llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_error *err) {
     if (!path) {
         llm_fail(err, LLM_ERR_INVALID_ARG, "llm_model_load: path is NULL");
@@ -431,16 +434,15 @@ llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_
     llm_model_params p = params ? *params : llm_model_default_params();
     llm_model *m = new_model(err);
     if (!m) return NULL;
-    llm_map probe;
-    llm_status s = llm_map_open(&probe, path, err);
-    if (s == LLM_OK) {
-        bool is_gguf = gguf_is_gguf(probe.data, probe.size);
-        llm_map_close(&probe);
-        if (is_gguf) {
-            if (!(s = gguf_open(&m->gguf, path, err))) s = from_gguf(m, &p, err);
-        } else if (!(s = llm_model_load_llama2c(m, path, p.tokenizer_path, err))) {
-            m->vocab_only = p.vocab_only;
-        }
+    if (llm_map_open(&m->map, path, err)) {
+        llm_model_free(m);
+        return NULL;
+    }
+    llm_status s;
+    if (gguf_is_gguf(m->map.data, m->map.size)) {
+        if (!(s = gguf_parse(&m->gguf, m->map.data, m->map.size, err))) s = from_gguf(m, &p, err);
+    } else if (!(s = llm_model_load_llama2c(m, path, p.tokenizer_path, err))) {
+        m->vocab_only = p.vocab_only;
     }
     return loaded(m, s, path, err);
 }
