@@ -192,8 +192,11 @@ llm_status llm_ctx_set_observer(llm_ctx *c, llm_observer_fn cb, void *ud) {
     return LLM_OK;
 }
 
-llm_status llm_ctx_truncate(llm_ctx *c, int32_t pos) {
-    if (!c || pos < 0 || pos > c->pos) return LLM_ERR_INVALID_ARG;
+llm_status llm_ctx_truncate(llm_ctx *c, int32_t pos, llm_error *err) {
+    if (!c) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_truncate: ctx is NULL");
+    if (pos < 0 || pos > c->pos)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_truncate: pos %d outside 0..%d (the tokens in the cache)",
+                        (int)pos, (int)c->pos);
     c->pos = pos;
     c->has_logits = c->has_emb = false;
     return LLM_OK;
