@@ -84,6 +84,8 @@ struct llm_model {
     llm_tensor rope_freqs_long; /* optional (n_rot / 2) LongRoPE's factors for contexts
                                    beyond hp.n_ctx_orig */
     llm_layer *layers;      /* (n_layer) */
+    float *norms;           /* the norm weights stored narrower than F32, as floats
+                               (their views point here); NULL when all are F32 */
     llm_vocab vocab;
     gguf_file gguf;         /* when loaded from GGUF */
     llm_map map;            /* the file llm_model_load mapped (either format) */

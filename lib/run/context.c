@@ -48,7 +48,7 @@ static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
         {&c->x, b * dim}, {&c->xn, b * dim}, {&c->sub_out, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim}, {&c->v, b * kv_dim},
         {&c->att_out, b * q_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
-        {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},
+        {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)},
         {&c->rope_freq, (uint64_t)h->n_rot},
         {&key_cache, keys}, {&value_cache, values},
         {&c->ref_row, (uint64_t)max_in}, {&c->ref_key, kv_dim}, {&c->ref_val, kv_dim},
