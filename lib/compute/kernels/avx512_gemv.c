@@ -106,27 +106,47 @@ static void prep_q4_0(const block_q8_0 *x, int nb, act_seg *a) {
     }
 }
 
-/* A row of nb Q4_0 blocks: 72 bytes (4 blocks) per step, the last
- * group's loads masked to its blocks. Word permutes gather the 64 quant
- * bytes and each block's scale, four times, from the 72. */
+/* Group g's share of a Q4_0 row, added to acc: q holds its 64 quant
+ * bytes (block k's in 128-bit lane k), dw its blocks' scales, each over
+ * its 4 lanes. */
+static inline __m512 group_q4_0(__m512i q, __m512 dw, const act_seg *a, int g, __m512 acc) {
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    __m512i isum = _mm512_dpbusd_epi32(a->off[g], _mm512_and_si512(q, low), a->x[2 * g]);
+    isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(_mm512_srli_epi16(q, 4), low), a->x[2 * g + 1]);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, a->dx[g]), acc);
+}
+
+/* A row of nb Q4_0 blocks: 144 bytes (8 blocks, two groups) per step,
+ * into two accumulators, then the last group or two one at a time, the
+ * very last one's loads masked to its blocks. Word permutes gather the
+ * quant bytes and the block scales: over bytes 0-127 the first group's
+ * quants and all 8 scales (the last block's scale is bytes 126-127),
+ * over bytes 64-143 the second group's quants. Prefetches go every 48
+ * bytes, so that every cache line of the row is asked for. */
 static float row_q4_0(int nb, const char *w, const act_seg *a) {
-    const __m512i qidx = word_index(9, 8, 1, 1), didx = word_index(9, 4, 0, 0), low = _mm512_set1_epi8(0x0f);
-    __m512 acc = _mm512_setzero_ps();
-    for (int g = 0; 4 * g < nb; g++) {
-        int full = 4 * g + 4 <= nb;
-        __m512i xl = a->x[2 * g], xh = a->x[2 * g + 1], off = a->off[g];
-        __m512 dx = a->dx[g];
+    const __m512i qidx = word_index(9, 8, 1, 1), qidx2 = word_index(9, 8, 5, 1), didx = word_index(9, 4, 0, 0);
+    __m512 acc = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps();
+    int g = 0;
+    for (; 4 * g + 8 <= nb; g += 2) {
         const char *p = w + (size_t)g * 4 * sizeof(block_q4_0);
+        for (int ahead = 0; ahead < 144; ahead += 48) _mm_prefetch(p + PREFETCH + ahead, _MM_HINT_T0);
+        __m512i A = _mm512_loadu_si512(p), B = _mm512_loadu_si512(p + 64);
+        __m512i C = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(p + 128)));
+        __m512i d = _mm512_permutex2var_epi16(A, didx, B);
+        acc = group_q4_0(_mm512_permutex2var_epi16(A, qidx, B), _mm512_cvtph_ps(_mm512_castsi512_si256(d)), a, g, acc);
+        acc2 = group_q4_0(_mm512_permutex2var_epi16(B, qidx2, C), _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d, 1)), a,
+                          g + 1, acc2);
+    }
+    for (; 4 * g < nb; g++) {
+        const char *p = w + (size_t)g * 4 * sizeof(block_q4_0);
+        int full = 4 * g + 4 <= nb;
         _mm_prefetch(p + PREFETCH, _MM_HINT_T0);
         __m512i A = full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(first_bytes((nb - 4 * g) * 18), p);
         __m512i B = full ? _mm512_zextsi128_si512(_mm_loadl_epi64((const __m128i *)(p + 64))) : _mm512_setzero_si512();
-        __m512i q = _mm512_permutex2var_epi16(A, qidx, B);
         __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(A, didx, B)));
-        __m512i isum = _mm512_dpbusd_epi32(off, _mm512_and_si512(q, low), xl);
-        isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(_mm512_srli_epi16(q, 4), low), xh);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, dx), acc);
+        acc = group_q4_0(_mm512_permutex2var_epi16(A, qidx, B), dw, a, g, acc);
     }
-    return _mm512_reduce_add_ps(acc);
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc, acc2));
 }
 
 /* ------------------------------------------------------------ Q4_K, Q5_K */
