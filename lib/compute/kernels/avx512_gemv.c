@@ -18,7 +18,7 @@
  * (K-quant packed scales) and are widened 16 at a time. Measured on Zen
  * 4, in cache, one core: Q4_0 27 GB/s of weights against the dot
  * product's 14.5, Q4_K and Q5_K 21-23 against 13.5. Q4_0 takes two
- * groups of 4 blocks per step: from memory, one core, 1.14x the speed
+ * groups of 4 blocks per step: from memory, one core, 1.04-1.14x the speed
  * of one group per step (both in one process, alternately, by thread
  * CPU time, on a shared machine).
  *
