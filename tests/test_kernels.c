@@ -655,8 +655,8 @@ static void test_gemv(void **state) {
         for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
             for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++)
                 for (size_t r = 0; r < sizeof rows / sizeof rows[0]; r++) check_gemv(k, ref, types[t], lengths[i], rows[r]);
-            if (types[t] == LLM_DT_Q8_0 || types[t] == LLM_DT_Q4_0) /* block counts not a multiple of 4 */
-                for (int64_t n = 32; n <= 224; n += 32) check_gemv(k, ref, types[t], n, 3);
+            if (types[t] == LLM_DT_Q8_0 || types[t] == LLM_DT_Q4_0) /* block counts 1-17: pairs of groups, a group, a part */
+                for (int64_t n = 32; n <= 544; n += 32) check_gemv(k, ref, types[t], n, 3);
             check_gemv(k, ref, types[t], 16384 + 768, 2); /* rows longer than one activation segment */
         }
     }
