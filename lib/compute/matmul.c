@@ -16,7 +16,7 @@
 /* Batches from this size on use the set's batched products, when it has
  * them for the type: building a panel costs about as much as running
  * five vectors through the dot products (measured on Zen 4). */
-#define GEMM_MIN_BATCH 6
+#define GEMM_MIN_BATCH (LLM_MATMUL_EXACT + 1)
 
 llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *k, int n_batch,
                             int64_t max_in, llm_error *err) {
