@@ -402,19 +402,20 @@ LLM_API llm_status llm_decode_ex(llm_ctx *ctx, const int32_t *tokens, int32_t n,
  * and with its abort callback (the others' pools and callbacks are not
  * used); its n_batch must be at least min(n, 5). Every context must be a
  * distinct non-NULL context of the same model, with the same kernel set
- * and thread count as ctxs[0], no observer, not "reference" kernels and
- * without embeddings (LLM_ERR_UNSUPPORTED for these three); each must
+ * and thread count as ctxs[0], no observer and not "reference" kernels
+ * (LLM_ERR_UNSUPPORTED for these two); each must
  * have room for one more token (LLM_ERR_CONTEXT_FULL naming the first
  * that has not) and each token must be in the vocabulary. Everything is
  * checked before anything changes: on an error no context is touched.
  * On success each context has advanced by one position and its logits
  * are llm_logits(ctxs[i]), bit-for-bit those that llm_decode(ctxs[i],
- * &tokens[i], 1) would have given: the contexts run in passes of at most
+ * &tokens[i], 1) would have given (and so are its embeddings, when it
+ * keeps them): the contexts run in passes of at most
  * 5, the largest batch whose products give each row its single-vector
  * result. On an abort (ctxs[0]'s callback), LLM_ERR_ABORTED and every
  * context is as before the call, its logits NULL as after an aborted
- * llm_decode. LLM_ERR_NOMEM when ctxs[0] cannot hold n rows of logits,
- * before anything runs. */
+ * llm_decode. LLM_ERR_NOMEM, before anything runs, when ctxs[0] cannot
+ * hold the rows of logits of a pass or a context its embeddings. */
 LLM_API llm_status llm_decode_multi(llm_ctx *const *ctxs, const int32_t *tokens, int32_t n, llm_error *err);
 
 /* Logits (n_vocab floats) of tokens[i] of the last successful decode: i

@@ -1,5 +1,6 @@
 /* llm_decode_multi: several contexts decoded one token each in one pass
- * give, bit for bit, the logits (and so the greedy continuations) of each
+ * give, bit for bit, the logits (and so the greedy continuations) and the
+ * embeddings of each
  * decoded alone with llm_decode, for 1..7 contexts at different positions
  * (7 runs as passes of 5 and 2), on stories260K (F32 and Q4_0) and on the
  * golden architecture models; every refused argument leaves every
@@ -20,16 +21,20 @@
 #define MAX_SEQS 7
 #define STEPS 4
 
-static llm_ctx *new_ctx(llm_model *m, int threads, int n_ctx) {
+static llm_ctx *new_ctx_emb(llm_model *m, int threads, int n_ctx, bool emb) {
     llm_ctx_params p = llm_ctx_default_params();
     p.n_ctx = n_ctx;
     p.n_threads = threads;
+    p.embeddings = emb;
+    p.normalize = emb;
     llm_error err = {0};
     llm_ctx *c = llm_ctx_new(m, &p, &err);
     if (!c) fprintf(stderr, "%s\n", err.msg);
     assert_non_null(c);
     return c;
 }
+
+static llm_ctx *new_ctx(llm_model *m, int threads, int n_ctx) { return new_ctx_emb(m, threads, n_ctx, false); }
 
 static int argmax(const float *v, int n) {
     int best = 0;
@@ -48,14 +53,23 @@ static void prompt(llm_ctx *c, int i, int n_vocab) {
     assert_int_equal(llm_decode(c, toks, n, &err), LLM_OK);
 }
 
+/* The embeddings of a and b (kept, normalized, mean-pooled) equal bit
+ * for bit. */
+static void same_embeddings(const llm_ctx *a, const llm_ctx *b, int dim) {
+    assert_non_null(llm_get_embeddings(a));
+    assert_memory_equal(llm_get_embeddings(a), llm_get_embeddings(b), (size_t)dim * sizeof(float));
+    assert_memory_equal(llm_get_embeddings_ith(a, -1), llm_get_embeddings_ith(b, -1), (size_t)dim * sizeof(float));
+}
+
 /* S contexts decoded together and S alone from the same prompts, STEPS
- * greedy steps: the logits equal bit for bit at every step. */
-static void check_same(llm_model *m, int s, int threads) {
+ * greedy steps: the logits (and with emb the embeddings) equal bit for
+ * bit at every step. */
+static void check_same(llm_model *m, int s, int threads, bool emb) {
     llm_ctx *multi[MAX_SEQS], *solo[MAX_SEQS];
     int nv = llm_model_n_vocab(m);
     for (int i = 0; i < s; i++) {
-        multi[i] = new_ctx(m, threads, 64);
-        solo[i] = new_ctx(m, threads, 64);
+        multi[i] = new_ctx_emb(m, threads, 64, emb);
+        solo[i] = new_ctx_emb(m, threads, 64, emb);
         prompt(multi[i], i, nv);
         prompt(solo[i], i, nv);
     }
@@ -68,6 +82,7 @@ static void check_same(llm_model *m, int s, int threads) {
             assert_non_null(b);
             if (memcmp(a, b, (size_t)nv * sizeof(float)) != 0)
                 fail_msg("S %d, %d threads, step %d: context %d's logits differ from its solo decode", s, threads, step, i);
+            if (emb && step > 0) same_embeddings(multi[i], solo[i], llm_model_n_embd(m));
             toks[i] = argmax(a, nv);
             assert_int_equal(toks[i], argmax(b, nv));
         }
@@ -86,9 +101,9 @@ static void check_same(llm_model *m, int s, int threads) {
 
 static void check_model(llm_model *m) {
     assert_non_null(m);
-    for (int s = 1; s <= MAX_SEQS; s++) check_same(m, s, 1);
-    check_same(m, 4, 2);
-    check_same(m, MAX_SEQS, 2);
+    for (int s = 1; s <= MAX_SEQS; s++) check_same(m, s, 1, false);
+    check_same(m, 4, 2, false);
+    check_same(m, MAX_SEQS, 2, true);
 }
 
 static void test_same_stories(void **state) {
@@ -186,30 +201,20 @@ static void test_refused(void **state) {
     llm_model_free(m2);
 }
 
-static void test_refused_kinds(void **state) {
+/* Reference kernels are refused, not run another way. */
+static void test_refused_reference(void **state) {
     (void)state;
     llm_model *m = test_load_model("stories260K.gguf");
     assert_non_null(m);
-    llm_ctx *a = new_ctx(m, 1, 64);
     llm_ctx_params p = llm_ctx_default_params();
     p.n_ctx = 64;
-    p.embeddings = true;
-    llm_error err = {0};
-    llm_ctx *emb = llm_ctx_new(m, &p, &err);
-    p.embeddings = false;
     p.kernels = "reference";
+    llm_error err = {0};
     llm_ctx *ref = llm_ctx_new(m, &p, &err);
-    assert_non_null(emb);
     assert_non_null(ref);
-    llm_ctx *all[] = {a, emb, ref};
-    int32_t toks[] = {5, 6};
-    expect_refused((llm_ctx *[]){a, emb}, toks, 2, all, 3, LLM_ERR_UNSUPPORTED, "context 1 has embeddings");
-    /* a reference context has the scalar set: refused for that when a's differs */
-    llm_status s = llm_decode_multi((llm_ctx *[]){ref}, toks, 1, &err);
-    assert_int_equal(s, LLM_ERR_UNSUPPORTED);
-    assert_non_null(strstr(err.msg, "context 0 has reference kernels"));
-    assert_int_equal(llm_ctx_pos(ref), 0);
-    for (int i = 0; i < 3; i++) llm_ctx_free(all[i]);
+    expect_refused((llm_ctx *[]){ref}, (int32_t[]){5}, 1, &ref, 1, LLM_ERR_UNSUPPORTED,
+                   "context 0 has reference kernels");
+    llm_ctx_free(ref);
     llm_model_free(m);
 }
 
@@ -255,7 +260,7 @@ static void test_abort(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_same_stories), cmocka_unit_test(test_same_arch), cmocka_unit_test(test_refused),
-        cmocka_unit_test(test_refused_kinds), cmocka_unit_test(test_abort),
+        cmocka_unit_test(test_refused_reference), cmocka_unit_test(test_abort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

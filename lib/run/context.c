@@ -293,6 +293,11 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
         c->pos = pos0;
         return llm_fail(err, LLM_ERR_ABORTED, "llm_decode: stopped by the abort callback; no position advanced");
     }
+    llm_ctx_decoded(c, n, want);
+    return LLM_OK;
+}
+
+void llm_ctx_decoded(llm_ctx *c, int32_t n, const int8_t *want) {
     for (int32_t i = 0, r = 0; want && i < n; i++) c->out_row[i] = want[i] ? r++ : -1;
     c->out_n = n;
     c->out_last_only = !want;
@@ -301,7 +306,6 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
         pool_embeddings(c, n);
         c->has_emb = true;
     }
-    return LLM_OK;
 }
 
 llm_status llm_decode(llm_ctx *c, const int32_t *tokens, int32_t n, llm_error *err) {

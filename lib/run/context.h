@@ -67,6 +67,12 @@ struct llm_ctx {
  * left). */
 llm_status llm_ctx_reserve_outputs(llm_ctx *c, int32_t rows, int32_t n, bool map, llm_error *err);
 
+/* Marks a decode of n tokens done: the rows of logits want asked for
+ * (NULL: the last token's, row 0) and the embeddings (rows 0 .. n - 1 of
+ * emb, when kept) are what llm_logits_ith and llm_get_embeddings give,
+ * the pooled vector made from them. */
+void llm_ctx_decoded(llm_ctx *c, int32_t n, const int8_t *want);
+
 /* Layer l's key and value caches. */
 void *llm_ctx_layer_keys(const llm_ctx *ctx, int l);
 void *llm_ctx_layer_values(const llm_ctx *ctx, int l);

@@ -34,10 +34,10 @@ static llm_status check_args(llm_ctx *const *ctxs, const int32_t *tokens, int32_
         for (int32_t j = 0; j < i; j++)
             if (ctxs[j] == c)
                 return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_decode_multi: contexts %d and %d are the same", j, i);
-        if (c->reference || c->observer || c->embeddings)
+        if (c->reference || c->observer)
             return llm_fail(err, LLM_ERR_UNSUPPORTED,
                             "llm_decode_multi: context %d has %s; decode it with llm_decode", i,
-                            c->embeddings ? "embeddings" : c->observer ? "an observer" : "reference kernels");
+                            c->observer ? "an observer" : "reference kernels");
         if (c->pos >= c->n_ctx)
             return llm_fail(err, LLM_ERR_CONTEXT_FULL, "llm_decode_multi: context %d is full (%d of %d positions)", i,
                             c->pos, c->n_ctx);
@@ -69,6 +69,7 @@ static bool decode_pass(llm_ctx *c, llm_ctx *const *cs, const int32_t *tokens, i
     llm_forward_output(c, m, want, rows);
     for (int i = 0; i < m; i++) {
         memcpy(cs[i]->out_logits, rows + (size_t)i * nv, nv * sizeof(float));
+        if (cs[i]->embeddings) llm_forward_norm(c, i, i + 1, NULL, cs[i]->emb);
         cs[i]->pos++;
     }
     return true;
@@ -80,6 +81,8 @@ llm_status llm_decode_multi(llm_ctx *const *ctxs, const int32_t *tokens, int32_t
     llm_ctx *c = ctxs[0];
     int32_t pass = n < LLM_MATMUL_EXACT ? n : LLM_MATMUL_EXACT;
     if ((s = llm_ctx_reserve_outputs(c, 1 + pass, 1, false, err))) return s;
+    for (int32_t i = 1; i < n; i++) /* a row of embeddings where kept */
+        if ((s = llm_ctx_reserve_outputs(ctxs[i], 1, 1, false, err))) return s;
     atomic_store(&c->mc.stopped, false);
     for (int32_t i = 0; i < n; i++) ctxs[i]->has_logits = ctxs[i]->has_emb = false;
     int32_t done = 0;
@@ -92,10 +95,6 @@ llm_status llm_decode_multi(llm_ctx *const *ctxs, const int32_t *tokens, int32_t
         for (int32_t i = 0; i < done; i++) ctxs[i]->pos--;
         return llm_fail(err, LLM_ERR_ABORTED, "llm_decode_multi: stopped by the abort callback; no position advanced");
     }
-    for (int32_t i = 0; i < n; i++) {
-        ctxs[i]->out_n = 1;
-        ctxs[i]->out_last_only = true;
-        ctxs[i]->has_logits = true;
-    }
+    for (int32_t i = 0; i < n; i++) llm_ctx_decoded(ctxs[i], 1, NULL);
     return LLM_OK;
 }
