@@ -7,7 +7,7 @@
 #include "context.h"
 #include "error.h"
 
-/* Whether contexts a and b can share a pass run in a's buffers, with the
+/* Whether context i can share a pass run in context 0's buffers, with the
  * same results as each alone: the same model, kernel set and thread
  * count. Fills err naming context i otherwise. */
 static llm_status same_setup(llm_ctx *const *ctxs, int32_t i, llm_error *err) {
