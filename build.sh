@@ -18,8 +18,10 @@ usage: ./build.sh COMMAND [ARGS...]
   valgrind [ARGS] the C suites (meson suite 'unit') under valgrind memcheck, in
                   build-vg/ (-O2 -g), with LLM_TEST_QUICK=1 trimming the longest
                   loops; fails on any invalid access or leak
-  tsan [ARGS]     the threads suite (8 contexts on one model) under
-                  ThreadSanitizer, in build-tsan/ (ARGS: other suites)
+  tsan [ARGS]     the threads suite (8 contexts on one model), the multi
+                  suite (llm_decode_multi on 2 threads) and the server suite
+                  (its slots' stepper thread) under ThreadSanitizer, in
+                  build-tsan/ (ARGS: other suites)
   -h, --help      this text
 
 Missing packages are installed with apt-get (as root, or through sudo):
@@ -124,7 +126,7 @@ case $cmd in
         build_in build-tsan -Dbuildtype=debug -Db_sanitize=thread -Db_lundef=false
         # tests/tsan.supp: OpenBLAS's own threads, which TSan cannot follow.
         export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
-        [ $# -gt 0 ] || set -- threads
+        [ $# -gt 0 ] || set -- threads multi server
         exec meson test -C build-tsan --print-errorlogs "$@"
         ;;
     -h | --help | help)

@@ -396,6 +396,31 @@ LLM_API llm_status llm_decode(llm_ctx *ctx, const int32_t *tokens, int32_t n,
 LLM_API llm_status llm_decode_ex(llm_ctx *ctx, const int32_t *tokens, int32_t n,
                          const int8_t *want_logits, llm_error *err);
 
+/* Decodes one token for each of n contexts in one forward pass:
+ * tokens[i] at the next position of ctxs[i]. The weight products run once
+ * over the n rows, so each weight is read from memory once for all of
+ * them; embedding, norms, RoPE at each context's own position, attention
+ * over each context's own cache and the writing of its keys and values
+ * are per context. The pass runs in ctxs[0]'s buffers, on its threads
+ * and with its abort callback (the others' pools and callbacks are not
+ * used); its n_batch must be at least min(n, 5). Every context must be a
+ * distinct non-NULL context of the same model, with the same kernel set
+ * and thread count as ctxs[0], no observer and not "reference" kernels
+ * (LLM_ERR_UNSUPPORTED for these two); each must
+ * have room for one more token (LLM_ERR_CONTEXT_FULL naming the first
+ * that has not) and each token must be in the vocabulary. Everything is
+ * checked before anything changes: on an error no context is touched.
+ * On success each context has advanced by one position and its logits
+ * are llm_logits(ctxs[i]), bit-for-bit those that llm_decode(ctxs[i],
+ * &tokens[i], 1) would have given (and so are its embeddings, when it
+ * keeps them): the contexts run in passes of at most
+ * 5, the largest batch whose products give each row its single-vector
+ * result. On an abort (ctxs[0]'s callback), LLM_ERR_ABORTED and every
+ * context is as before the call, its logits NULL as after an aborted
+ * llm_decode. LLM_ERR_NOMEM, before anything runs, when ctxs[0] cannot
+ * hold the rows of logits of a pass or a context its embeddings. */
+LLM_API llm_status llm_decode_multi(llm_ctx *const *ctxs, const int32_t *tokens, int32_t n, llm_error *err);
+
 /* Logits (n_vocab floats) of tokens[i] of the last successful decode: i
  * in 0 .. n - 1, or negative to count from the end (-1 is the last token).
  * NULL when that position's logits were not asked for, i is out of range,

@@ -663,6 +663,56 @@ static void test_gemv(void **state) {
     if (!tested) skip(); /* no kernel set with a gemv on this CPU: nothing was tested */
 }
 
+/* A set's gemv_multi (kernels.h) against its gemv a vector at a time:
+ * bit for bit, for nv vectors of blocks x_stride bytes apart (one block
+ * more than a vector's) and outputs out_stride floats apart. */
+static void check_gemv_multi(const llm_kernels *k, uint32_t type, int64_t n, int nr, int nv) {
+    size_t row = (size_t)(n / llm_dtype(type)->blck) * llm_dtype(type)->size, stride = row + 2;
+    size_t x_stride = (size_t)(n / QK8_0 + 1) * sizeof(block_q8_0), out_stride = (size_t)nr + 3;
+    unsigned char *w = xmalloc(stride * (size_t)(nr - 1) + row), *xq = xmalloc(x_stride * (size_t)nv);
+    float *xf = xmalloc((size_t)n * sizeof *xf);
+    float *out = xmalloc(out_stride * (size_t)nv * sizeof *out), *one = xmalloc((size_t)nr * sizeof *one);
+    for (int v = 0; v < nv; v++) {
+        block_q8_0 *x = rnd_act(k, n, xf);
+        memcpy(xq + (size_t)v * x_stride, x, (size_t)(n / QK8_0) * sizeof(block_q8_0));
+        free(x);
+    }
+    for (int r = 0; r < nr; r++) {
+        double mag;
+        unsigned char *q = rnd_quant_row(type, n, xf, &mag);
+        memcpy(w + (size_t)r * stride, q, row);
+        free(q);
+    }
+    void *scratch = xmalloc(k->gemv_scratch_size());
+    k->gemv_multi(type, n, w, stride, nr, xq, x_stride, nv, out, out_stride, scratch);
+    for (int v = 0; v < nv; v++) {
+        k->gemv(type, n, w, stride, nr, xq + (size_t)v * x_stride, one, scratch);
+        if (memcmp(one, out + (size_t)v * out_stride, (size_t)nr * sizeof *one))
+            fail_msg("%s gemv_multi %s n %lld, %d vectors: vector %d differs from gemv's", k->name,
+                     llm_type_name(type), (long long)n, nv, v);
+    }
+    free(scratch), free(w), free(xq), free(xf), free(out), free(one);
+}
+
+static void test_gemv_multi(void **state) {
+    (void)state;
+    static const uint32_t types[] = {LLM_DT_Q8_0, LLM_DT_Q4_0, LLM_DT_Q4_K, LLM_DT_Q5_K, LLM_DT_Q6_K};
+    static const int64_t lengths[] = {96, 256, 2048, 5632, 16384 + 768};
+    int tested = 0;
+    rng_state = 0x510e527fade682d1u;
+    for (const llm_kernels *const *all = llm_kernels_all(); *all; all++) {
+        const llm_kernels *k = llm_kernels_get((*all)->name);
+        if (!k || !k->gemv_multi) continue;
+        tested++;
+        for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+            for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+                if (lengths[i] % llm_dtype(types[t])->blck) continue;
+                for (int nv = 1; nv <= LLM_GEMV_VECS; nv++) check_gemv_multi(k, types[t], lengths[i], 5, nv);
+            }
+    }
+    if (!tested) skip(); /* no kernel set with a gemv_multi on this CPU: nothing was tested */
+}
+
 /* The batched products (kernels.h: gemm) against a double-precision sum
  * over the weights and activations as the products see them (quantized
  * types: dequantized weights and Q8_0 activations; F16/BF16: the weights
@@ -1003,6 +1053,7 @@ int main(void) {
         cmocka_unit_test(test_sets_against_scalar),
         cmocka_unit_test(test_gemm),
         cmocka_unit_test(test_gemv),
+        cmocka_unit_test(test_gemv_multi),
         cmocka_unit_test(test_matmul_many),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_kquant_dots),

@@ -4,7 +4,11 @@
  *  pp  prompt processing: one llm_decode of p random token ids into an
  *      emptied context, in tokens per second;
  *  tg  text generation: n single-token decodes from an emptied context,
- *      each fed the greedy choice of the previous step, in tokens/second.
+ *      each fed the greedy choice of the previous step, in tokens/second;
+ *  tgS with --seqs S: the same n steps for S contexts decoded together
+ *      by llm_decode_multi, in tokens per second summed over the S, run
+ *      right after tg in each repetition (interleaved), with its ratio
+ *      to tg.
  *
  * -d N runs both after N tokens already in the cache (llama-bench -d): the
  * context is filled once, untimed, and each run truncates back to N, so
@@ -55,6 +59,7 @@ typedef struct options {
     int32_t depth;         /* -d: tokens in the cache before each test */
     int32_t abort_ms;      /* --abort-after, 0 = off */
     int kv_f16;            /* --kv-f16 */
+    int32_t seqs;          /* --seqs: sequences decoded together in tgS, 1 = no tgS */
     int json;
 } options;
 
@@ -63,7 +68,7 @@ typedef struct stats {
 } stats;
 
 static const char synopsis[] =
-    "usage: llm-bench -m MODEL [-t THREADS] [-p N] [-n N] [-d N] [-r REPS] [--json]\n"
+    "usage: llm-bench -m MODEL [-t THREADS] [-p N] [-n N] [-d N] [-r REPS] [--seqs S] [--json]\n"
     "       llm-bench -m MODEL --tok-bench FILE [-r REPS] [--json]\n"
     "       llm-bench -m MODEL --abort-after MS [-t THREADS] [-p N] [-r REPS]\n"
     "Measures prompt processing (pp) and generation (tg) speed, as llama-bench does.\n\n";
@@ -118,6 +123,28 @@ static double run_tg(llm_ctx *ctx, const llm_model *m, const options *o, llm_sam
         if (tok < 0) die("%s", err.msg);
     }
     return o->n_gen / (now() - t0);
+}
+
+/* Aggregate tokens per second of n_gen steps of llm_decode_multi over
+ * the S contexts cs (each after the depth tokens, from BOS, feeding back
+ * its greedy choice): S tokens a step. */
+static double run_tg_multi(llm_ctx **cs, const llm_model *m, const options *o, llm_sampler *greedy) {
+    int32_t *toks = xmalloc((size_t)o->seqs * sizeof *toks);
+    for (int32_t j = 0; j < o->seqs; j++) {
+        llm_ctx_truncate(cs[j], o->depth, NULL);
+        toks[j] = llm_token_bos(m) != LLM_TOKEN_NULL ? llm_token_bos(m) : 0;
+    }
+    llm_error err;
+    double t0 = now();
+    for (int32_t i = 0; i < o->n_gen; i++) {
+        if (llm_decode_multi(cs, toks, o->seqs, &err) != LLM_OK) die("%s", err.msg);
+        for (int32_t j = 0; j < o->seqs; j++)
+            if ((toks[j] = llm_sampler_sample(greedy, llm_logits(cs[j]), llm_model_n_vocab(m), &err)) < 0)
+                die("%s", err.msg);
+    }
+    double tps = (double)o->seqs * o->n_gen / (now() - t0);
+    free(toks);
+    return tps;
 }
 
 /* Random ids in [0, n_vocab) from a fixed xorshift seed, so every run
@@ -272,6 +299,7 @@ static char *model_desc(const llm_model *m) {
 typedef struct result {
     uint64_t size_bytes;
     stats pp, tg;            /* tokens per second */
+    stats tg_multi;          /* tokens per second summed over --seqs sequences */
     double bw_before, bw_after; /* GB/s, probed before and after the tests */
     double bandwidth_gbs;    /* the larger of the two */
     double tg_fraction;      /* of the bandwidth that tg streams weights at */
@@ -288,10 +316,14 @@ static void print_json(const options *o, const result *r) {
     printf(", \"size_bytes\": %llu, \"threads\": %d, \"reps\": %d, \"depth\": %d, \"pp_tokens\": %d, \"tg_tokens\": %d, "
            "\"pp_tps_mean\": %.3f, \"pp_tps_std\": %.3f, \"tg_tps_mean\": %.3f, \"tg_tps_std\": %.3f, "
            "\"bandwidth_gbs\": %.3f, \"bandwidth_before_gbs\": %.3f, \"bandwidth_after_gbs\": %.3f, "
-           "\"tg_bandwidth_fraction\": %.4f, \"peak_rss_bytes\": %llu, \"load_ms\": %.3f}\n",
+           "\"tg_bandwidth_fraction\": %.4f, \"peak_rss_bytes\": %llu, \"load_ms\": %.3f",
            (unsigned long long)r->size_bytes, o->threads, o->reps, o->depth, o->n_prompt, o->n_gen, r->pp.mean,
            r->pp.std, r->tg.mean, r->tg.std, r->bandwidth_gbs, r->bw_before, r->bw_after, r->tg_fraction,
            (unsigned long long)r->peak_rss_bytes, r->load_ms);
+    if (o->seqs > 1)
+        printf(", \"seqs\": %d, \"tg_seqs_tps_mean\": %.3f, \"tg_seqs_tps_std\": %.3f, \"tg_seqs_ratio\": %.3f", o->seqs,
+               r->tg_multi.mean, r->tg_multi.std, r->tg_multi.mean / r->tg.mean);
+    printf("}\n");
 }
 
 static void print_table(const options *o, const result *r) {
@@ -303,7 +335,11 @@ static void print_table(const options *o, const result *r) {
     printf("| test      |                  t/s |\n|-----------|----------------------|\n");
     if (o->depth) printf("(each test after %d tokens in the cache)\n", o->depth);
     printf("| pp%-7d | %9.2f ± %8.2f |\n", o->n_prompt, r->pp.mean, r->pp.std);
-    printf("| tg%-7d | %9.2f ± %8.2f |\n\n", o->n_gen, r->tg.mean, r->tg.std);
+    printf("| tg%-7d | %9.2f ± %8.2f |\n", o->n_gen, r->tg.mean, r->tg.std);
+    if (o->seqs > 1)
+        printf("| tg%d x%-3d | %9.2f ± %8.2f | summed over %d sequences decoded together: %.2fx tg\n", o->n_gen, o->seqs,
+               r->tg_multi.mean, r->tg_multi.std, o->seqs, r->tg_multi.mean / r->tg.mean);
+    printf("\n");
     printf("memory read bandwidth %.2f GB/s (%d threads; %.2f before the tests, %.2f after);\n"
            "tg streams the weights at %.1f%% of it\n",
            r->bandwidth_gbs, o->threads, r->bw_before, r->bw_after, 100.0 * r->tg_fraction);
@@ -322,13 +358,24 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
     llm_ctx *ctx = new_ctx(m, o);
     fill_depth(ctx, m, o);
     run_pp(ctx, o, prompt);
+    /* --seqs: the first of the S contexts is ctx itself */
+    llm_ctx **cs = xmalloc((size_t)o->seqs * sizeof *cs);
+    cs[0] = ctx;
+    for (int32_t j = 1; j < o->seqs; j++) {
+        cs[j] = new_ctx(m, o);
+        fill_depth(cs[j], m, o);
+    }
     double *pp = xmalloc((size_t)o->reps * sizeof *pp), *tg = xmalloc((size_t)o->reps * sizeof *tg);
+    double *tgm = xmalloc((size_t)o->reps * sizeof *tgm);
     for (int i = 0; i < o->reps; i++) {
         pp[i] = run_pp(ctx, o, prompt);
         tg[i] = run_tg(ctx, m, o, greedy);
+        if (o->seqs > 1) tgm[i] = run_tg_multi(cs, m, o, greedy);
     }
-    llm_ctx_free(ctx);
-    result r = {file_size(o->model), summarize(pp, o->reps), summarize(tg, o->reps), bw_before, 0, 0, 0,
+    for (int32_t j = 0; j < o->seqs; j++) llm_ctx_free(cs[j]);
+    free(cs);
+    result r = {file_size(o->model), summarize(pp, o->reps), summarize(tg, o->reps),
+                o->seqs > 1 ? summarize(tgm, o->reps) : (stats){0, 0}, bw_before, 0, 0, 0,
                 peak_rss(), load_ms, model_desc(m)};
     r.bw_after = probe_bandwidth(o->threads); /* after peak_rss: its buffer is not the model's */
     r.bandwidth_gbs = r.bw_before > r.bw_after ? r.bw_before : r.bw_after;
@@ -338,6 +385,7 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
     free(r.desc);
     free(pp);
     free(tg);
+    free(tgm);
     llm_sampler_free(greedy);
     free(prompt);
 }
@@ -447,7 +495,7 @@ static void bench_tokenizer(const llm_model *m, const options *o) {
 /* ---------------------------------------------------------------- main */
 
 static void parse_args(int argc, char **argv, options *o) {
-    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0, 0, 0};
+    *o = (options){NULL, NULL, opts_n_cores(), 512, 128, 3, 0, 0, 0, 1, 0};
     const opt table[] = {
         {"m", "model", OPT_STR, &o->model, 0, 0, "PATH", "model file (.gguf, or llama2.c .bin)", NULL},
         {"t", "threads", OPT_INT, &o->threads, 1, 256, "N", "worker threads (default: the number of cores)", NULL},
@@ -461,6 +509,8 @@ static void parse_args(int argc, char **argv, options *o) {
         {NULL, "abort-after", OPT_INT, &o->abort_ms, 1, 1000000, "MS",
          "only measure the abort latency: the time from a stop\nrequest MS ms into a pp decode to its return", NULL},
         {NULL, "kv-f16", OPT_FLAG, &o->kv_f16, 0, 0, NULL, "an F16 KV cache (default F32)", NULL},
+        {NULL, "seqs", OPT_INT, &o->seqs, 1, 64, "S",
+         "also measure tg of S sequences decoded together\n(llm_decode_multi), tokens per second summed", NULL},
         OPTS_END};
     opts_cmd cmd = {tool_name, synopsis, NULL, table, NULL, 0, 0};
     opts_parse_or_exit(&cmd, argc, argv);

@@ -32,6 +32,9 @@
  * rows are n/32 blocks, or n/256 K-quant super-blocks). */
 typedef float (*llm_dot_fn)(int64_t n, const void *w, const void *x);
 
+/* Most vectors a set's gemv_multi takes at once. */
+#define LLM_GEMV_VECS 5
+
 typedef struct llm_kernels {
     const char *name; /* "scalar", "avx2", "avx512", "neon" */
     /* indexed by weight type; NULL for the types not computed with */
@@ -75,6 +78,14 @@ typedef struct llm_kernels {
     size_t (*gemv_scratch_size)(void);
     void (*gemv)(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *xq, float *out,
                  void *scratch);
+    /* Optional, with gemv (NULL: gemv a vector at a time). gemv of nv <=
+     * LLM_GEMV_VECS vectors at once, vector v's blocks at xq + v *
+     * x_stride bytes and its outputs at out + v * out_stride floats, each
+     * bit for bit what gemv gives for that vector alone, so that several
+     * sequences decoded together (llm_decode_multi) read each weight row
+     * once; gemv_scratch_size() covers the nv vectors. */
+    void (*gemv_multi)(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
+                       size_t x_stride, int nv, float *out, size_t out_stride, void *scratch);
 } llm_kernels;
 
 /* The set with this name if this CPU can run it, else NULL. name NULL or

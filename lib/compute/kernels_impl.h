@@ -48,6 +48,8 @@ void llm_vnni_gemm(uint32_t type, int64_t n, const void *w, size_t w_stride, int
 
 /* gemv_avx512.c (x86_64, AVX512-VNNI): the avx512 set's gemv. */
 size_t llm_avx512_gemv_scratch_size(void);
+void llm_avx512_gemv_multi(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
+                           size_t x_stride, int nv, float *out, size_t out_stride, void *scratch);
 void llm_avx512_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *xq, float *out,
                      void *scratch);
 

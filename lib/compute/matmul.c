@@ -16,7 +16,7 @@
 /* Batches from this size on use the set's batched products, when it has
  * them for the type: building a panel costs about as much as running
  * five vectors through the dot products (measured on Zen 4). */
-#define GEMM_MIN_BATCH 6
+#define GEMM_MIN_BATCH (LLM_MATMUL_EXACT + 1)
 
 llm_status llm_compute_init(llm_compute *mc, llm_pool *pool, const llm_kernels *k, int n_batch,
                             int64_t max_in, llm_error *err) {
@@ -80,8 +80,10 @@ typedef struct matmul_task {
 
 /* Output rows [r0, r1) for every vector of the batch: each weight row is
  * read once and meets all vectors while it is in cache. Quantized weights
- * go to the set's matrix-vector product where it has one, a vector at a
- * time over the range's rows (which stay in cache between vectors). */
+ * go to the set's matrix-vector product where it has one: for several
+ * vectors at once where it can (gemv_multi, each weight register unpacked
+ * once for all of them), else a vector at a time over the range's rows
+ * (which stay in cache between vectors). */
 static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1, void *scratch) {
     const llm_kernels *k = t->k;
     int64_t n_in = t->w->ne[0], rows = t->w->ne[1];
@@ -89,6 +91,11 @@ static void matmul_rows(const matmul_task *t, int64_t r0, int64_t r1, void *scra
     llm_dtype_row_size(t->w->type, (uint64_t)n_in, &row_bytes);
     if (k->gemv && acts_q8_0(t->w->type)) {
         const char *w0 = (const char *)t->w->data + (size_t)r0 * row_bytes;
+        if (k->gemv_multi && t->n > 1 && t->n <= LLM_GEMV_VECS) {
+            k->gemv_multi(t->w->type, n_in, w0, row_bytes, (int)(r1 - r0), t->x, t->x_stride, t->n,
+                          t->out + (size_t)r0, (size_t)rows, scratch);
+            return;
+        }
         for (int i = 0; i < t->n; i++)
             k->gemv(t->w->type, n_in, w0, row_bytes, (int)(r1 - r0), (const char *)t->x + (size_t)i * t->x_stride,
                     t->out + (size_t)i * (size_t)rows + (size_t)r0, scratch);

@@ -58,6 +58,11 @@ void llm_compute_free(llm_compute *mc);
  * products: 2^-7, gemm_bf16.c), else, for float types from BLAS_MIN_BATCH
  * vectors on, OpenBLAS sgemm (all but F32 widened a tile of rows at a
  * time; relative 1e-5), else the dot products. */
+/* Batches of at most this many vectors give each one the result
+ * llm_matmul gives it alone (the dot products' path above, any thread
+ * count), which llm_decode_multi's bit-identity rests on. */
+#define LLM_MATMUL_EXACT 5
+
 void llm_matmul(llm_compute *mc, float *out, const llm_tensor *w, const float *x, int n);
 
 /* One of the products of llm_matmul_many: out = x w^T. */

@@ -209,10 +209,7 @@ llm_status llm_ctx_set_abort(llm_ctx *c, bool (*abort_cb)(void *ud), void *ud) {
     return LLM_OK;
 }
 
-/* Room for `rows` rows of logits and, when a mask is given, the row map
- * of n tokens. Grown before anything runs, so a failure changes nothing
- * (realloc keeps what the last decode left). */
-static llm_status reserve_outputs(llm_ctx *c, int32_t rows, int32_t n, bool map, llm_error *err) {
+llm_status llm_ctx_reserve_outputs(llm_ctx *c, int32_t rows, int32_t n, bool map, llm_error *err) {
     size_t nv = (size_t)c->model->hp.n_vocab;
     if (rows > c->out_cap) {
         float *p = (size_t)rows <= SIZE_MAX / sizeof(float) / nv ? llm_realloc(c->out_logits, (size_t)rows * nv * sizeof(float)) : NULL;
@@ -280,7 +277,7 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
                             tokens[i], i, c->model->hp.n_vocab - 1);
         rows += want && want[i];
     }
-    llm_status s = reserve_outputs(c, want ? rows : 1, n, want != NULL, err);
+    llm_status s = llm_ctx_reserve_outputs(c, want ? rows : 1, n, want != NULL, err);
     if (s) return s;
     atomic_store(&c->mc.stopped, false);
     c->has_logits = c->has_emb = false;
@@ -299,6 +296,11 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
         c->pos = pos0;
         return llm_fail(err, LLM_ERR_ABORTED, "llm_decode: stopped by the abort callback; no position advanced");
     }
+    llm_ctx_decoded(c, n, want);
+    return LLM_OK;
+}
+
+void llm_ctx_decoded(llm_ctx *c, int32_t n, const int8_t *want) {
     for (int32_t i = 0, r = 0; want && i < n; i++) c->out_row[i] = want[i] ? r++ : -1;
     c->out_n = n;
     c->out_last_only = !want;
@@ -307,7 +309,6 @@ llm_status llm_decode_ex(llm_ctx *c, const int32_t *tokens, int32_t n, const int
         pool_embeddings(c, n);
         c->has_emb = true;
     }
-    return LLM_OK;
 }
 
 llm_status llm_decode(llm_ctx *c, const int32_t *tokens, int32_t n, llm_error *err) {

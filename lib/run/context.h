@@ -60,6 +60,18 @@ struct llm_ctx {
     const int32_t *ref_batch; /* the tokens the reference path is running, for the observer's views */
 };
 
+/* Room for `rows` rows of logits and, when map, the row map of n tokens
+ * (and n embeddings when the context keeps them). Grown before anything
+ * runs, so a failure changes nothing (realloc keeps what the last decode
+ * left). */
+llm_status llm_ctx_reserve_outputs(llm_ctx *c, int32_t rows, int32_t n, bool map, llm_error *err);
+
+/* Marks a decode of n tokens done: the rows of logits want asked for
+ * (NULL: the last token's, row 0) and the embeddings (rows 0 .. n - 1 of
+ * emb, when kept) are what llm_logits_ith and llm_get_embeddings give,
+ * the pooled vector made from them. */
+void llm_ctx_decoded(llm_ctx *c, int32_t n, const int8_t *want);
+
 /* Layer l's key and value caches. */
 void *llm_ctx_layer_keys(const llm_ctx *ctx, int l);
 void *llm_ctx_layer_values(const llm_ctx *ctx, int l);
@@ -71,6 +83,22 @@ void *llm_ctx_layer_values(const llm_ctx *ctx, int l);
  * the caller. Returns false when the abort callback stopped it (the
  * hidden states are then meaningless). */
 bool llm_forward(llm_ctx *ctx, const int32_t *tokens, int n);
+
+/* One sequence of a forward pass over several: rows row .. row + n - 1
+ * of the batch are its tokens, at positions ctx->pos on, their keys and
+ * values going into ctx's cache. */
+typedef struct llm_seq {
+    llm_ctx *ctx;
+    int row, n;
+} llm_seq;
+
+/* llm_forward over the sequences seqs (n_seqs of them, their rows
+ * covering 0 .. n - 1 in order) in c's buffers, with c's kernels, threads
+ * and abort callback: the products and norms once over all n rows, RoPE,
+ * the caches and attention per sequence. c's n_batch must hold n; each
+ * sequence's context has room for its tokens and the same model as c.
+ * Not the reference path: the caller refuses that. */
+bool llm_forward_seqs(llm_ctx *c, const llm_seq *seqs, int n_seqs, const int32_t *tokens, int n);
 
 /* Rotates n cached keys of layer l (rows of n_head_kv * head_dim) as RoPE
  * would rotate them for a position delta further on (negative: back),

@@ -78,38 +78,51 @@ static void residual(llm_ctx *c, const llm_tensor *post_norm, float *y, int n) {
     for (size_t i = 0; i < (size_t)n * hp->n_embd; i++) c->x[i] += hp->residual_scale * y[i];
 }
 
+/* The per-sequence part of attention for the rows of seq s (in the batch
+ * buffers of c): RoPE at s's own positions with s's frequencies, its keys
+ * and values into s's cache, attention over that cache. */
+static void seq_attention(llm_ctx *c, const llm_seq *s, const llm_layer *L, int l) {
+    const llm_hparams *hp = &c->model->hp;
+    llm_ctx *sc = s->ctx;
+    int kv_dim = hp->n_head_kv * hp->head_dim, q_dim = hp->n_head * hp->head_dim;
+    float *q = c->q + (size_t)s->row * q_dim;
+    float *k_new = c->k + (size_t)s->row * kv_dim, *v_new = c->v + (size_t)s->row * kv_dim;
+    void *kc = llm_ctx_layer_keys(sc, l), *vc = llm_ctx_layer_values(sc, l);
+    const float *freq = sc->rope_freq + (size_t)(L->rope > 0) * (hp->n_rot / 2);
+    for (int t = 0; L->rope >= 0 && t < s->n; t++) {
+        int pos = sc->pos + t;
+        rope(q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, freq,
+             hp->rope_attn_factor, pos);
+        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq,
+             hp->rope_attn_factor, pos);
+    }
+    llm_attn_store_keys(&sc->kv, kc, sc->pos, s->n, k_new, LLM_DT_F32);
+    llm_attn_store_values(&sc->kv, vc, sc->pos, s->n, v_new);
+    llm_attn a = {c->mc.k, c->mc.pool, hp->n_head, hp->n_head_kv, hp->head_dim, sc->n_ctx, sc->pos, s->n,
+                  hp->attn_scale, hp->attn_softcap, L->window, q, kc, vc, sc->kv.type,
+                  c->att_out + (size_t)s->row * q_dim, c->att, &c->mc};
+    llm_attention(&a);
+}
+
 /* The attention sub-block: (norm) -> q, k, v (+ biases) -> (q/k norms)
- * -> RoPE -> attention over the cache, within the layer's window ->
- * output projection -> residual. */
-static void attention_block(llm_ctx *c, const llm_layer *L, int l, int n) {
+ * -> per sequence: RoPE -> attention over its cache, within the layer's
+ * window -> output projection -> residual. The products and norms run
+ * once over all n rows. */
+static void attention_block(llm_ctx *c, const llm_layer *L, int l, const llm_seq *seqs, int n_seqs, int n) {
     const llm_hparams *hp = &c->model->hp;
     int kv_dim = hp->n_head_kv * hp->head_dim, q_dim = hp->n_head * hp->head_dim;
-    void *kc = llm_ctx_layer_keys(c, l), *vc = llm_ctx_layer_values(c, l);
-    float *k_new = c->k, *v_new = c->v;
     const float *in = c->x;
     if (L->attn_norm.data) {
         rmsnorm_rows(c, c->xn, c->x, &L->attn_norm, n);
         in = c->xn;
     }
-    llm_matmul_many(&c->mc, (llm_product[]){{c->q, &L->wq}, {k_new, &L->wk}, {v_new, &L->wv}}, 3, in, n);
+    llm_matmul_many(&c->mc, (llm_product[]){{c->q, &L->wq}, {c->k, &L->wk}, {c->v, &L->wv}}, 3, in, n);
     add_bias(c->q, &L->bq, n);
-    add_bias(k_new, &L->bk, n);
-    add_bias(v_new, &L->bv, n);
+    add_bias(c->k, &L->bk, n);
+    add_bias(c->v, &L->bv, n);
     norm_pieces(c, c->q, &L->q_norm, n, q_dim);
-    norm_pieces(c, k_new, &L->k_norm, n, kv_dim);
-    const float *freq = c->rope_freq + (size_t)(L->rope > 0) * (hp->n_rot / 2);
-    for (int t = 0; L->rope >= 0 && t < n; t++) {
-        int pos = c->pos + t;
-        rope(c->q + (size_t)t * q_dim, hp->n_head, hp->head_dim, hp->n_rot, hp->rope_neox, freq,
-             hp->rope_attn_factor, pos);
-        rope(k_new + (size_t)t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq,
-             hp->rope_attn_factor, pos);
-    }
-    llm_attn_store_keys(&c->kv, kc, c->pos, n, k_new, LLM_DT_F32);
-    llm_attn_store_values(&c->kv, vc, c->pos, n, v_new);
-    llm_attn a = {c->mc.k, c->mc.pool, hp->n_head, hp->n_head_kv, hp->head_dim, c->n_ctx, c->pos, n,
-                  hp->attn_scale, hp->attn_softcap, L->window, c->q, kc, vc, c->kv.type, c->att_out, c->att, &c->mc};
-    llm_attention(&a);
+    norm_pieces(c, c->k, &L->k_norm, n, kv_dim);
+    for (int i = 0; i < n_seqs; i++) seq_attention(c, &seqs[i], L, l);
     llm_matmul(&c->mc, c->sub_out, &L->wo, c->att_out, n);
     residual(c, &L->attn_post_norm, c->sub_out, n);
 }
@@ -155,18 +168,22 @@ void llm_forward_rerope(llm_ctx *c, int l, float *rows, int n, int delta) {
         rope(rows + t * kv_dim, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope_neox, freq, 1.0f, delta);
 }
 
-bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
-    if (c->reference || c->observer) return llm_forward_ref(c, tokens, n);
+bool llm_forward_seqs(llm_ctx *c, const llm_seq *seqs, int n_seqs, const int32_t *tokens, int n) {
     const llm_model *m = c->model;
     int dim = m->hp.n_embd;
     for (int t = 0; t < n; t++) llm_tensor_row(&m->tok_embd, tokens[t], c->x + (size_t)t * dim);
     scale_cap(c->x, (size_t)n * dim, m->hp.embd_scale, 0.0f);
     for (int l = 0; l < m->hp.n_layer; l++) {
-        attention_block(c, &m->layers[l], l, n);
+        attention_block(c, &m->layers[l], l, seqs, n_seqs, n);
         ffn_block(c, &m->layers[l], n);
         if (llm_compute_stopped(&c->mc, 0)) return false;
     }
     return true;
+}
+
+bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
+    if (c->reference || c->observer) return llm_forward_ref(c, tokens, n);
+    return llm_forward_seqs(c, &(llm_seq){c, 0, n}, 1, tokens, n);
 }
 
 int llm_forward_norm(llm_ctx *c, int from, int n, const int8_t *want, float *out) {

@@ -6,7 +6,8 @@
 // the same rendered prompt; the same streamed (deltas concatenate to it,
 // usage when asked); stop strings; a conversation's second turn reusing
 // the first's cache; embeddings; logit_bias and the penalties; 8 concurrent chat
-// streams on 4 slots, each equal to its sequential result; streams the
+// streams on 4 slots, each equal to its sequential result, decoded in
+// shared passes (llm_decode_multi, counted in /metrics); streams the
 // client aborts after 3 chunks stop generating and free their slots; bad
 // requests are each a 4xx with OpenAI's error object, after which the
 // server still serves; the queue in order, and a 503 with Retry-After when
@@ -157,10 +158,13 @@ const prompts = ["Once upon a time", "The little dog", "Lily and Tom", "One day,
 	"Tim had a red ball", "In the park", "Mom said"];
 const alone = [];
 for (const p of prompts) alone.push(await greedy(true, p, 40));
+const shared0 = await metric("llm_shared_pass_tokens_total");
 const together = await Promise.all(prompts.map((p) => streamed(true, p, 40)));
 prompts.forEach((p, i) => check(together[i].text === alone[i],
 	`concurrent stream ${i}: ${JSON.stringify(together[i].text)} != ${JSON.stringify(alone[i])}`));
-console.log("concurrency: 8 streams on 4 slots equal their sequential results");
+const shared = await metric("llm_shared_pass_tokens_total") - shared0;
+check(shared > 0, "the concurrent streams never shared a pass (llm_decode_multi)");
+console.log(`concurrency: 8 streams on 4 slots equal their sequential results (${shared} tokens in shared passes)`);
 
 // --- aborted streams stop within a token or so and free their slots
 const before = await metric("llm_completion_tokens_total");

@@ -34,6 +34,8 @@ int metrics_text(metrics *m, sbuf *out) {
     rc |= one(out, "llm_prompt_tokens_cached_total", "counter", "Prompt tokens reused from a slot's cache instead of computed.",
               atomic_load(&m->cached_tokens));
     rc |= one(out, "llm_completion_tokens_total", "counter", "Tokens generated.", atomic_load(&m->completion_tokens));
+    rc |= one(out, "llm_shared_pass_tokens_total", "counter", "Generated tokens decoded in one pass with other slots'.",
+              atomic_load(&m->shared_tokens));
     rc |= one(out, "llm_queue_depth", "gauge", "Requests waiting for a slot.", (unsigned long long)atomic_load(&m->queue_depth));
     rc |= one(out, "llm_slots_busy", "gauge", "Slots generating.", (unsigned long long)atomic_load(&m->slots_busy));
     rc |= one(out, "llm_slots_total", "gauge", "Slots (-np).", (unsigned long long)m->slots_total);

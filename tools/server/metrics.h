@@ -1,6 +1,6 @@
 /* What llm-server counts, for GET /metrics in Prometheus's text format:
  * requests by status, tokens (prompt, reused from a slot's cache,
- * generated), queue depth and busy slots, and request latency as a
+ * generated, and decoded together with other slots'), queue depth and busy slots, and request latency as a
  * histogram. Counters are atomics, updated from any connection's thread. */
 #ifndef LLM_SERVER_METRICS_H
 #define LLM_SERVER_METRICS_H
@@ -16,6 +16,7 @@
 typedef struct metrics {
     atomic_ullong requests[METRICS_N_STATUS]; /* by the statuses of status_codes in metrics.c */
     atomic_ullong prompt_tokens, cached_tokens, completion_tokens;
+    atomic_ullong shared_tokens; /* decoded in passes with other slots' tokens (llm_decode_multi) */
     atomic_int queue_depth, slots_busy;
     int slots_total;
     atomic_ullong latency_bucket[METRICS_N_BUCKETS]; /* cumulative: <= each bound */

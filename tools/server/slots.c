@@ -16,6 +16,11 @@ typedef struct slot {
     int32_t *cache; /* the tokens in the KV cache, n_cache of them */
     int32_t n_cache;
     int busy;
+    /* a generated token handed to the stepper (under the pool's mutex) */
+    int handed;     /* tok waits for, or is in, a pass; 0 again once decoded */
+    int32_t tok;
+    llm_status st;  /* the pass's result for it, and err's message */
+    llm_error err;
 } slot;
 
 /* A request waiting for a slot, in line (on its thread's stack). */
@@ -33,6 +38,16 @@ struct pool {
     metrics *m;
     pthread_mutex_t mu;
     pthread_cond_t freed;
+    /* the stepper: one thread that decodes the tokens the generating jobs
+     * hand in, all of them in one llm_decode_multi pass */
+    pthread_t stepper;
+    int stepper_on, stepper_quit;
+    int n_handed;    /* slots handed in, waiting for a pass */
+    int n_gen;       /* jobs generating (prompt decoded, not finished) */
+    pthread_cond_t handed, decoded;
+    llm_ctx **pass_ctx; /* (n_slots) a pass's contexts and tokens */
+    int32_t *pass_tok;
+    slot **pass_slot;
 };
 
 struct job {
@@ -47,7 +62,10 @@ struct job {
     sbuf text;
     size_t held;     /* bytes of text's tail that may begin a stop string */
     const char *finish;
+    int generating;  /* counted in the pool's n_gen */
 };
+
+static void *stepper_main(void *arg);
 
 pool *pool_new(const llm_model *model, int n_slots, const llm_ctx_params *cp, int max_queue,
                metrics *m, llm_error *err) {
@@ -61,6 +79,11 @@ pool *pool_new(const llm_model *model, int n_slots, const llm_ctx_params *cp, in
     *p = (pool){.model = model, .slots = s, .n_slots = n_slots, .max_queue = max_queue, .m = m};
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->freed, NULL);
+    pthread_cond_init(&p->handed, NULL);
+    pthread_cond_init(&p->decoded, NULL);
+    p->pass_ctx = malloc((size_t)n_slots * sizeof *p->pass_ctx);
+    p->pass_tok = malloc((size_t)n_slots * sizeof *p->pass_tok);
+    p->pass_slot = malloc((size_t)n_slots * sizeof *p->pass_slot);
     for (int i = 0; i < n_slots; i++) {
         s[i].ctx = llm_ctx_new(model, cp, err);
         p->n_ctx = s[i].ctx ? llm_ctx_n_ctx(s[i].ctx) : 0;
@@ -71,6 +94,12 @@ pool *pool_new(const llm_model *model, int n_slots, const llm_ctx_params *cp, in
             return NULL;
         }
     }
+    if (!p->pass_ctx || !p->pass_tok || !p->pass_slot || pthread_create(&p->stepper, NULL, stepper_main, p)) {
+        if (err) *err = (llm_error){LLM_ERR_NOMEM, "cannot start the stepper thread"};
+        pool_free(p);
+        return NULL;
+    }
+    p->stepper_on = 1;
     m->slots_total = n_slots;
     return p;
 }
@@ -79,12 +108,24 @@ void pool_stop(pool *p) { atomic_store(&p->stopping, 1); }
 
 void pool_free(pool *p) {
     if (!p) return;
+    if (p->stepper_on) {
+        pthread_mutex_lock(&p->mu);
+        p->stepper_quit = 1;
+        pthread_cond_broadcast(&p->handed);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->stepper, NULL);
+    }
     for (int i = 0; i < p->n_slots; i++) {
         llm_ctx_free(p->slots[i].ctx);
         free(p->slots[i].cache);
     }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->freed);
+    pthread_cond_destroy(&p->handed);
+    pthread_cond_destroy(&p->decoded);
+    free(p->pass_ctx);
+    free(p->pass_tok);
+    free(p->pass_slot);
     free(p->slots);
     free(p);
 }
@@ -154,6 +195,94 @@ static void release(pool *p, slot *s) {
     atomic_fetch_sub(&p->m->slots_busy, 1);
     pthread_cond_broadcast(&p->freed); /* the first in line takes it */
     pthread_mutex_unlock(&p->mu);
+}
+
+/* ---------------------------------------------------------------- stepper */
+
+/* How long a pass waits for generating jobs that have not handed in
+ * their token yet (their clients still reading the last one), so that
+ * they join it rather than the next. */
+#define GATHER_NS 2000000
+
+/* Decodes the handed tokens of n slots: one llm_decode_multi over those
+ * with room (a full slot gets LLM_ERR_CONTEXT_FULL alone); when that is
+ * refused (reference kernels, an observer), each on its own. Runs
+ * without the mutex: the slots' jobs wait for it. */
+static void decode_pass(pool *p, int n) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        slot *s = p->pass_slot[i];
+        if (llm_ctx_pos(s->ctx) >= llm_ctx_n_ctx(s->ctx)) {
+            s->st = LLM_ERR_CONTEXT_FULL;
+            continue;
+        }
+        p->pass_slot[m] = s;
+        p->pass_ctx[m] = s->ctx;
+        p->pass_tok[m++] = s->tok;
+    }
+    if (!m) return;
+    llm_error err;
+    llm_status st = llm_decode_multi(p->pass_ctx, p->pass_tok, m, &err);
+    if (st == LLM_OK && m > 1) atomic_fetch_add(&p->m->shared_tokens, (unsigned long long)m);
+    for (int i = 0; i < m; i++) {
+        slot *s = p->pass_slot[i];
+        s->st = st == LLM_OK ? LLM_OK : llm_decode(s->ctx, &s->tok, 1, &s->err);
+    }
+}
+
+/* Waits for handed tokens, gathers the generating jobs' tokens for up to
+ * GATHER_NS more, decodes them together and wakes their jobs, until
+ * pool_free. */
+static void *stepper_main(void *arg) {
+    pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stepper_quit && !p->n_handed) pthread_cond_wait(&p->handed, &p->mu);
+        if (p->stepper_quit) break;
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += GATHER_NS;
+        if (t.tv_nsec >= 1000000000) t.tv_sec++, t.tv_nsec -= 1000000000;
+        while (p->n_handed < p->n_gen && !p->stepper_quit)
+            if (pthread_cond_timedwait(&p->handed, &p->mu, &t)) break;
+        int n = 0;
+        for (int i = 0; i < p->n_slots; i++)
+            if (p->slots[i].handed == 1) p->slots[i].handed = 2, p->pass_slot[n++] = &p->slots[i];
+        p->n_handed -= n;
+        pthread_mutex_unlock(&p->mu);
+        decode_pass(p, n);
+        pthread_mutex_lock(&p->mu);
+        for (int i = 0; i < n; i++) p->pass_slot[i]->handed = 0;
+        pthread_cond_broadcast(&p->decoded);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Hands tok of slot s to the stepper and waits for its pass: the status
+ * of decoding it, err filled on failure. */
+static llm_status step_decode(pool *p, slot *s, int32_t tok, llm_error *err) {
+    pthread_mutex_lock(&p->mu);
+    s->tok = tok;
+    s->handed = 1;
+    p->n_handed++;
+    pthread_cond_signal(&p->handed);
+    while (s->handed) pthread_cond_wait(&p->decoded, &p->mu);
+    llm_status st = s->st;
+    if (st != LLM_OK) *err = s->err;
+    pthread_mutex_unlock(&p->mu);
+    return st;
+}
+
+/* Counts j among the generating jobs (on), or no more (off): the stepper
+ * waits for the tokens of those counted. */
+static void set_generating(job *j, int on) {
+    if (j->generating == on || !j->s) return;
+    pthread_mutex_lock(&j->p->mu);
+    j->p->n_gen += on ? 1 : -1;
+    j->generating = on;
+    pthread_cond_signal(&j->p->handed); /* a pass waiting for j goes on without it */
+    pthread_mutex_unlock(&j->p->mu);
 }
 
 /* The sampler chain the request asks for; OpenAI's defaults (temperature
@@ -281,6 +410,7 @@ job *job_start(pool *p, const oai_request *r, const int32_t *toks, int32_t n, go
     if (!(j->smp = sampler_for(r, p->n_ctx, e))) goto fail;
     if (!(j->s = acquire(p, toks, n, gone, gone_arg, e))) goto fail;
     if (prefill(j, toks, e) || detok_prompt(j, toks, e)) goto fail;
+    set_generating(j, 1);
     return j;
 fail:
     job_end(j);
@@ -319,6 +449,7 @@ static void check_stops(job *j, size_t old_len) {
 static int finish(job *j, const char *why, oai_error *e) {
     char buf[1024];
     size_t len = 0;
+    set_generating(j, 0);
     if (!j->finish) {
         j->finish = why;
         if (llm_detok_flush(j->detok, buf, sizeof buf, &len) == LLM_OK && sbuf_add(&j->text, buf, len))
@@ -345,7 +476,7 @@ int job_step(job *j, oai_error *e) {
     if (j->finish) return finish(j, "stop", e);
     if (j->n_gen >= j->max_gen) return finish(j, "length", e);
     slot *s = j->s;
-    llm_status st = llm_decode(s->ctx, &tok, 1, &err);
+    llm_status st = step_decode(j->p, s, tok, &err);
     if (st == LLM_ERR_CONTEXT_FULL) return finish(j, "length", e);
     if (st != LLM_OK) return oai_fail(e, 500, NULL, NULL, "decoding failed: %s", err.msg);
     s->cache[s->n_cache++] = tok;
@@ -366,6 +497,7 @@ void job_tokens(const job *j, int32_t *prompt, int32_t *completion) {
 
 void job_end(job *j) {
     if (!j) return;
+    set_generating(j, 0);
     if (j->s) release(j->p, j->s);
     llm_sampler_free(j->smp);
     llm_detok_free(j->detok);

@@ -2,7 +2,11 @@
  * last conversation in its KV cache, and a bounded queue of requests
  * waiting for one. A job is one generation on one slot, advanced a token
  * at a time by the connection's thread, so a client that goes away stops
- * its generation at the next token and frees the slot. */
+ * its generation at the next token and frees the slot. The prompt is
+ * decoded on that thread; each generated token is handed to the pool's
+ * stepper thread, which decodes the tokens of all generating slots
+ * together (llm_decode_multi: the weights read once per step for all),
+ * and the connection's thread samples the next from its slot's logits. */
 #ifndef LLM_SERVER_SLOTS_H
 #define LLM_SERVER_SLOTS_H
 

@@ -287,4 +287,5 @@ const llm_kernels llm_kernels_avx512 = {
     .attn_exp = attn_exp,
     .gemv_scratch_size = llm_avx512_gemv_scratch_size,
     .gemv = llm_avx512_gemv,
+    .gemv_multi = llm_avx512_gemv_multi,
 };

@@ -52,6 +52,9 @@
  * 22% slower. */
 #define PREFETCH 2048
 
+/* Vectors llm_avx512_gemv_multi takes at once. */
+#define GEMV_VECS LLM_GEMV_VECS
+
 /* One segment's activations, laid out for the type at hand: per 512-bit
  * register of weight quants, the register of activation bytes it meets
  * (x), the starting values of its integer lanes (off) and the scale of
@@ -112,26 +115,32 @@ static void prep_q4_0(const block_q8_0 *x, int nb, act_seg *a) {
     }
 }
 
-/* Group g's share of a Q4_0 row, added to acc: q holds its 64 quant
- * bytes (block k's in 128-bit lane k), dw its blocks' scales, each over
- * its 4 lanes. */
-static inline __m512 group_q4_0(__m512i q, __m512 dw, const act_seg *a, int g, __m512 acc) {
-    const __m512i low = _mm512_set1_epi8(0x0f);
-    __m512i isum = _mm512_dpbusd_epi32(a->off[g], _mm512_and_si512(q, low), a->x[2 * g]);
-    isum = _mm512_dpbusd_epi32(isum, _mm512_and_si512(_mm512_srli_epi16(q, 4), low), a->x[2 * g + 1]);
+/* Group g's share of a Q4_0 row against one vector's segment, added to
+ * acc: ql and qh hold the low and high nibbles of its 64 quant bytes
+ * (block k's in 128-bit lane k), dw its blocks' scales, each over its 4
+ * lanes. */
+static inline __m512 group_q4_0(__m512i ql, __m512i qh, __m512 dw, const act_seg *a, int g, __m512 acc) {
+    __m512i isum = _mm512_dpbusd_epi32(a->off[g], ql, a->x[2 * g]);
+    isum = _mm512_dpbusd_epi32(isum, qh, a->x[2 * g + 1]);
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, a->dx[g]), acc);
 }
 
-/* A row of nb Q4_0 blocks: 144 bytes (8 blocks, two groups) per step,
- * into two accumulators, then the last group or two one at a time, the
- * very last one's loads masked to its blocks. Word permutes gather the
- * quant bytes and the block scales: over bytes 0-127 the first group's
- * quants and all 8 scales (the last block's scale is bytes 126-127),
- * over bytes 64-143 the second group's quants. Prefetches go every 48
- * bytes, so that every cache line of the row is asked for. */
-static float row_q4_0(int nb, const char *w, const act_seg *a) {
+/* A row of nb Q4_0 blocks against nv activation segments a[0..nv):
+ * 144 bytes (8 blocks, two groups) per step, into two accumulators per
+ * vector, then the last group or two one at a time, the very last one's
+ * loads masked to its blocks. Word permutes gather the quant bytes and
+ * the block scales: over bytes 0-127 the first group's quants and all 8
+ * scales (the last block's scale is bytes 126-127), over bytes 64-143
+ * the second group's quants. Prefetches go every 48 bytes, so that every
+ * cache line of the row is asked for. The unpacked quants meet each
+ * vector in turn with the same operations in the same order, so sums[v]
+ * is what the row gives with a[v] alone. */
+static inline __attribute__((always_inline)) void row_q4_0_n(int nv, int nb, const char *w, const act_seg *a,
+                                                             float *sums) {
     const __m512i qidx = word_index(9, 8, 1, 1), qidx2 = word_index(9, 8, 5, 1), didx = word_index(9, 4, 0, 0);
-    __m512 acc = _mm512_setzero_ps(), acc2 = _mm512_setzero_ps();
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    __m512 acc[GEMV_VECS], acc2[GEMV_VECS];
+    for (int v = 0; v < nv; v++) acc[v] = acc2[v] = _mm512_setzero_ps();
     int g = 0;
     for (; 4 * g + 8 <= nb; g += 2) {
         const char *p = w + (size_t)g * 4 * sizeof(block_q4_0);
@@ -139,9 +148,14 @@ static float row_q4_0(int nb, const char *w, const act_seg *a) {
         __m512i A = _mm512_loadu_si512(p), B = _mm512_loadu_si512(p + 64);
         __m512i C = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(p + 128)));
         __m512i d = _mm512_permutex2var_epi16(A, didx, B);
-        acc = group_q4_0(_mm512_permutex2var_epi16(A, qidx, B), _mm512_cvtph_ps(_mm512_castsi512_si256(d)), a, g, acc);
-        acc2 = group_q4_0(_mm512_permutex2var_epi16(B, qidx2, C), _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d, 1)), a,
-                          g + 1, acc2);
+        __m512i q = _mm512_permutex2var_epi16(A, qidx, B), q2 = _mm512_permutex2var_epi16(B, qidx2, C);
+        __m512i ql = _mm512_and_si512(q, low), qh = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+        __m512i ql2 = _mm512_and_si512(q2, low), qh2 = _mm512_and_si512(_mm512_srli_epi16(q2, 4), low);
+        __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(d)), dw2 = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d, 1));
+        for (int v = 0; v < nv; v++) {
+            acc[v] = group_q4_0(ql, qh, dw, &a[v], g, acc[v]);
+            acc2[v] = group_q4_0(ql2, qh2, dw2, &a[v], g + 1, acc2[v]);
+        }
     }
     for (; 4 * g < nb; g++) {
         const char *p = w + (size_t)g * 4 * sizeof(block_q4_0);
@@ -150,9 +164,17 @@ static float row_q4_0(int nb, const char *w, const act_seg *a) {
         __m512i A = full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(first_bytes((nb - 4 * g) * 18), p);
         __m512i B = full ? _mm512_zextsi128_si512(_mm_loadl_epi64((const __m128i *)(p + 64))) : _mm512_setzero_si512();
         __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(A, didx, B)));
-        acc = group_q4_0(_mm512_permutex2var_epi16(A, qidx, B), dw, a, g, acc);
+        __m512i q = _mm512_permutex2var_epi16(A, qidx, B);
+        __m512i ql = _mm512_and_si512(q, low), qh = _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
+        for (int v = 0; v < nv; v++) acc[v] = group_q4_0(ql, qh, dw, &a[v], g, acc[v]);
     }
-    return _mm512_reduce_add_ps(_mm512_add_ps(acc, acc2));
+    for (int v = 0; v < nv; v++) sums[v] = _mm512_reduce_add_ps(_mm512_add_ps(acc[v], acc2[v]));
+}
+
+static float row_q4_0(int nb, const char *w, const act_seg *a) {
+    float sum;
+    row_q4_0_n(1, nb, w, a, &sum);
+    return sum;
 }
 
 /* ------------------------------------------------------------ Q4_K, Q5_K */
@@ -266,7 +288,7 @@ static gemv_form form_of(uint32_t type) {
     }
 }
 
-size_t llm_avx512_gemv_scratch_size(void) { return sizeof(act_seg) + 64; }
+size_t llm_avx512_gemv_scratch_size(void) { return GEMV_VECS * sizeof(act_seg) + 64; }
 
 /* Q8_0 and Q6_K rows go to the dot products: their 256-bit loads
  * streamed from memory faster than 512-bit versions of the loop below
@@ -294,5 +316,40 @@ void llm_avx512_gemv(uint32_t type, int64_t n, const void *w, size_t w_stride, i
         const char *ws = (const char *)w + (size_t)(s / f.elems) * f.bytes;
         f.prep(x + s / QK8_0, nblk, a);
         for (int r = 0; r < nr; r++) out[r] += f.row(nblk, ws + (size_t)r * w_stride, a);
+    }
+}
+
+/* Rows of Q4_0 against nv vectors, segment by segment as in
+ * llm_avx512_gemv, each vector's segment laid out in its own part of the
+ * scratch; row_q4_0_n reads each weight register once for all of them,
+ * with the constant nv the compiler unrolls. */
+static void gemv_q4_0_n(int nv, int64_t n, const char *w, size_t w_stride, int nr, const char *xq, size_t x_stride,
+                        float *out, size_t out_stride, act_seg *a) {
+    for (int v = 0; v < nv; v++)
+        for (int r = 0; r < nr; r++) out[(size_t)v * out_stride + (size_t)r] = 0.0f;
+    for (int64_t s = 0; s < n; s += SEG) {
+        int nblk = (int)((n - s < SEG ? n - s : SEG) / QK4_0);
+        const char *ws = w + (size_t)(s / QK4_0) * sizeof(block_q4_0);
+        for (int v = 0; v < nv; v++) prep_q4_0((const block_q8_0 *)(xq + (size_t)v * x_stride) + s / QK8_0, nblk, &a[v]);
+        for (int r = 0; r < nr; r++) {
+            float sums[GEMV_VECS];
+            row_q4_0_n(nv, nblk, ws + (size_t)r * w_stride, a, sums);
+            for (int v = 0; v < nv; v++) out[(size_t)v * out_stride + (size_t)r] += sums[v];
+        }
+    }
+}
+
+void llm_avx512_gemv_multi(uint32_t type, int64_t n, const void *w, size_t w_stride, int nr, const void *xq,
+                           size_t x_stride, int nv, float *out, size_t out_stride, void *scratch) {
+    act_seg *a = (act_seg *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    switch (type == LLM_DT_Q4_0 ? nv : 0) {
+    case 2: gemv_q4_0_n(2, n, w, w_stride, nr, xq, x_stride, out, out_stride, a); return;
+    case 3: gemv_q4_0_n(3, n, w, w_stride, nr, xq, x_stride, out, out_stride, a); return;
+    case 4: gemv_q4_0_n(4, n, w, w_stride, nr, xq, x_stride, out, out_stride, a); return;
+    case 5: gemv_q4_0_n(5, n, w, w_stride, nr, xq, x_stride, out, out_stride, a); return;
+    default:
+        for (int v = 0; v < nv; v++)
+            llm_avx512_gemv(type, n, w, w_stride, nr, (const char *)xq + (size_t)v * x_stride, out + (size_t)v * out_stride,
+                            scratch);
     }
 }
