@@ -180,7 +180,9 @@ static const float *block_keys(const llm_attn *a, attn_scratch *w, int kvh, int 
     size_t at = key_block(a->n_ctx, a->head_dim, kvh, j0);
     if (a->kv_type == LLM_DT_F32) return (const float *)a->kc + at;
     const uint16_t *kc = (const uint16_t *)a->kc + at;
-    for (size_t d = 0; d < (size_t)a->head_dim; d++) a->k->f16_to_f32(nb, kc + d * ATTN_KEYS, w->kt + d * ATTN_KEYS);
+    if (nb == ATTN_KEYS) a->k->f16_to_f32((int64_t)a->head_dim * ATTN_KEYS, kc, w->kt); /* a whole block at once */
+    else
+        for (size_t d = 0; d < (size_t)a->head_dim; d++) a->k->f16_to_f32(nb, kc + d * ATTN_KEYS, w->kt + d * ATTN_KEYS);
     return w->kt;
 }
 
