@@ -218,6 +218,29 @@ static void check_kquant_dots(const llm_kernels *k, const llm_kernels *ref, int6
     free(x), free(xf), free(part), free(xq);
 }
 
+/* f16_to_f32 gives llm_f16_to_f32's bits (a NaN only as a NaN) for all
+ * 65536 halves, from an odd element offset too, leaving tails. */
+static void check_f16_to_f32(const llm_kernels *k) {
+    static uint16_t h[65537];
+    static float got[65537];
+    static const int64_t lengths[] = {0, 1, 3, 5, 17, 65536};
+    for (int i = 0; i <= 65536; i++) h[i] = (uint16_t)(i * 40503u);
+    for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++)
+        for (int off = 0; off < 2; off++) {
+            int64_t n = lengths[l];
+            k->f16_to_f32(n, h + off, got);
+            for (int64_t i = 0; i < n; i++) {
+                float want = llm_f16_to_f32(h[off + i]);
+                if (isnan(want) ? !isnan(got[i]) : memcmp(&want, &got[i], sizeof want) != 0) {
+                    printf("FAIL f16_to_f32 n=%lld: element %lld is %g, want %g\n", (long long)n, (long long)i,
+                           (double)got[i], (double)want);
+                    failures++;
+                    break;
+                }
+            }
+        }
+}
+
 int main(void) {
     const llm_kernels *k = &llm_kernels_neon, *ref = &llm_kernels_scalar;
     static const int64_t float_lengths[] = {0, 1, 3, 4, 7, 16, 31, 33, 100, 1023, 2048, 5632};
@@ -241,6 +264,7 @@ int main(void) {
         check_kquant_dots(k, ref, kquant_lengths[i]);
     check_edge_activations(k);
     check_attn(k, ref);
+    check_f16_to_f32(k);
 #ifdef __ARM_FEATURE_DOTPROD
     const char *path = "sdot";
 #else

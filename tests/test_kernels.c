@@ -556,6 +556,31 @@ static void test_kquant_dots(void **state) {
     }
 }
 
+/* f16_to_f32 gives llm_f16_to_f32's value, bit for bit (a NaN only as a
+ * NaN), for every one of the 65536 halves, from any element offset and
+ * for lengths that leave a tail past the last whole vector. */
+static void check_f16_to_f32(const llm_kernels *k) {
+    enum { ALL = 65536 };
+    uint16_t *h = xmalloc(sizeof(uint16_t) * (ALL + 1));
+    float *got = xmalloc(sizeof(float) * (ALL + 1));
+    for (int i = 0; i <= ALL; i++) h[i] = (uint16_t)(i * 40503u);
+    static const int64_t lengths[] = {0, 1, 7, 15, 17, 33, 100, ALL};
+    for (size_t l = 0; l < sizeof lengths / sizeof lengths[0]; l++)
+        for (int off = 0; off < 2 && off + lengths[l] <= ALL + 1; off++) {
+            int64_t n = lengths[l];
+            for (int64_t i = 0; i <= n && i <= ALL - off; i++) got[i] = -1.0f;
+            k->f16_to_f32(n, h + off, got);
+            for (int64_t i = 0; i < n; i++) {
+                float want = llm_f16_to_f32(h[off + i]);
+                if (isnan(want) ? !isnan(got[i]) : memcmp(&want, &got[i], sizeof want) != 0)
+                    fail_msg("%s f16_to_f32 n=%lld: element %lld (0x%04x) is %g, want %g", k->name, (long long)n,
+                             (long long)i, h[off + i], (double)got[i], (double)want);
+            }
+            if (n < ALL && got[n] != -1.0f) fail_msg("%s f16_to_f32 n=%lld wrote past the end", k->name, (long long)n);
+        }
+    free(h), free(got);
+}
+
 static void test_sets_against_scalar(void **state) {
     (void)state;
     const llm_kernels *ref = llm_kernels_get("scalar");
@@ -580,6 +605,7 @@ static void test_sets_against_scalar(void **state) {
         float *edge = edge_activations(&n);
         check_quantize_act(k, edge, n);
         free(edge);
+        check_f16_to_f32(k);
         tested++;
     }
     assert_true(tested >= 1);

@@ -96,21 +96,20 @@ void llm_attn_load_keys(const llm_kv_layout *kv, const void *kc, int pos, int n,
     copy_keys(kv, (void *)kc, pos, n, k, k_type, false);
 }
 
-/* Values are rows in the cache as they come: only the type changes. */
-static void copy_values(const llm_kv_layout *kv, void *vc, int pos, int n, float *v, bool to_cache) {
-    size_t row = (size_t)kv->n_head_kv * kv->head_dim, c = (size_t)pos * row;
-    for (size_t i = 0; i < (size_t)n * row; i++, c++) {
-        if (to_cache) elem_set(vc, kv->type, c, v[i]);
-        else v[i] = elem_get(vc, kv->type, c);
-    }
+/* Values are rows in the cache as they come: only the type changes, by
+ * the type table's row codecs (any alignment; exact from F16). */
+static size_t value_offset(const llm_kv_layout *kv, int pos) {
+    return (size_t)pos * (size_t)kv->n_head_kv * (size_t)kv->head_dim * llm_dtype(kv->type)->size;
 }
 
+static int64_t value_count(const llm_kv_layout *kv, int n) { return (int64_t)n * kv->n_head_kv * kv->head_dim; }
+
 void llm_attn_store_values(const llm_kv_layout *kv, void *vc, int pos, int n, const float *v) {
-    copy_values(kv, vc, pos, n, (float *)v, true);
+    llm_dtype(kv->type)->from_f32(v, (char *)vc + value_offset(kv, pos), value_count(kv, n));
 }
 
 void llm_attn_load_values(const llm_kv_layout *kv, const void *vc, int pos, int n, float *v) {
-    copy_values(kv, (void *)vc, pos, n, v, false);
+    llm_dtype(kv->type)->to_f32((const char *)vc + value_offset(kv, pos), v, value_count(kv, n));
 }
 
 /* How the batch is cut into tasks, each (token tile, KV head, head run). */
@@ -180,8 +179,10 @@ static void weigh_row(const llm_attn *a, attn_scratch *w, int r, int lo, int len
 static const float *block_keys(const llm_attn *a, attn_scratch *w, int kvh, int j0, int nb) {
     size_t at = key_block(a->n_ctx, a->head_dim, kvh, j0);
     if (a->kv_type == LLM_DT_F32) return (const float *)a->kc + at;
-    for (int d = 0; d < a->head_dim; d++)
-        for (int j = 0; j < nb; j++) w->kt[(size_t)d * ATTN_KEYS + j] = elem_get(a->kc, a->kv_type, at + (size_t)d * ATTN_KEYS + j);
+    const uint16_t *kc = (const uint16_t *)a->kc + at;
+    if (nb == ATTN_KEYS) a->k->f16_to_f32((int64_t)a->head_dim * ATTN_KEYS, kc, w->kt); /* a whole block at once */
+    else
+        for (size_t d = 0; d < (size_t)a->head_dim; d++) a->k->f16_to_f32(nb, kc + d * ATTN_KEYS, w->kt + d * ATTN_KEYS);
     return w->kt;
 }
 
@@ -193,8 +194,8 @@ static size_t block_values(const llm_attn *a, attn_scratch *w, int kvh, int j0, 
         *v = (const float *)a->vc + at;
         return kv_dim;
     }
-    for (int j = 0; j < nb; j++)
-        for (size_t d = 0; d < hd; d++) w->vt[(size_t)j * hd + d] = elem_get(a->vc, a->kv_type, at + (size_t)j * kv_dim + d);
+    const uint16_t *vc = (const uint16_t *)a->vc + at;
+    for (size_t j = 0; j < (size_t)nb; j++) a->k->f16_to_f32((int64_t)hd, vc + j * kv_dim, w->vt + j * hd);
     *v = w->vt;
     return hd;
 }

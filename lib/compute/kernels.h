@@ -69,6 +69,10 @@ typedef struct llm_kernels {
      * the largest x[i] (NaNs are skipped), replaces each x[i] with
      * exp(x[i] - *max) (within a few ulp of expf) and returns their sum. */
     float (*attn_exp)(int n, float *x, float *max);
+    /* n F16 elements (src 2-byte aligned) to floats, exactly: each the
+     * value llm_f16_to_f32 gives (a NaN stays a NaN, its payload bits may
+     * differ). Attention reads an F16 cache's blocks through it. */
+    void (*f16_to_f32)(int64_t n, const void *src, float *dst);
     /* Optional (NULL: the dot products). Matrix-vector products for
      * decoding: out[r] = row r of w (nr rows, w_stride bytes apart) times
      * the n/32 Q8_0 blocks xq, for the quantized types (Q8_0, Q4_0, Q4_K,

@@ -302,6 +302,14 @@ static float attn_exp(int n, float *x, float *max) {
     return hsum(sum);
 }
 
+/* Eight at a time by F16C (exact, as widening is), the rest by the
+ * reference. */
+static void f16_to_f32(int64_t n, const void *src, float *dst) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8_f16(src, i));
+    llm_kernels_scalar.f16_to_f32(n - i, (const uint16_t *)src + i, dst + i);
+}
+
 /* The set's table (kernels.h). Every set file names its own static
  * functions alike, so the tables of the sets read alike too. */
 const llm_kernels llm_kernels_avx2 = {
@@ -312,4 +320,5 @@ const llm_kernels llm_kernels_avx2 = {
     .quantize_act = quantize_act,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,
+    .f16_to_f32 = f16_to_f32,
 };

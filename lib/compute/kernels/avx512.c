@@ -187,6 +187,15 @@ static float attn_exp(int n, float *x, float *max) {
     return _mm512_reduce_add_ps(sum);
 }
 
+/* Sixteen at a time, the last few under a mask; widening is exact. */
+static void f16_to_f32(int64_t n, const void *src, float *dst) {
+    const uint16_t *h = src;
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 k = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(dst + i, k, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, h + i)));
+    }
+}
+
 /* ------------------------------------------------------------ K-quant dots */
 
 /* The K-quant dot products (kquant_x86.h) with VNNI's integer products. */
@@ -285,6 +294,7 @@ const llm_kernels llm_kernels_avx512 = {
     .gemm = gemm,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,
+    .f16_to_f32 = f16_to_f32,
     .gemv_scratch_size = llm_avx512_gemv_scratch_size,
     .gemv = llm_avx512_gemv,
     .gemv_multi = llm_avx512_gemv_multi,

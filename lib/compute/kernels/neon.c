@@ -336,6 +336,13 @@ static float attn_exp(int n, float *x, float *max) {
     return vaddvq_f32(sum);
 }
 
+/* Four at a time (widening is exact), the rest by the reference. */
+static void f16_to_f32(int64_t n, const void *src, float *dst) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(dst + i, load4_f16(src, i));
+    llm_kernels_scalar.f16_to_f32(n - i, (const uint16_t *)src + i, dst + i);
+}
+
 /* The set's table (kernels.h). Every set file names its own static
  * functions alike, so the tables of the sets read alike too. */
 const llm_kernels llm_kernels_neon = {
@@ -346,4 +353,5 @@ const llm_kernels llm_kernels_neon = {
     .quantize_act = quantize_act,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,
+    .f16_to_f32 = f16_to_f32,
 };

@@ -164,6 +164,9 @@ static float attn_exp(int n, float *x, float *max) {
     return sum;
 }
 
+/* The type table's codec (dtype.c), one element at a time. */
+static void f16_to_f32(int64_t n, const void *src, float *dst) { llm_dtype(LLM_DT_F16)->to_f32(src, dst, n); }
+
 /* The set's table (kernels.h). Every set file names its own static
  * functions alike, so the tables of the sets read alike too. */
 const llm_kernels llm_kernels_scalar = {
@@ -174,4 +177,5 @@ const llm_kernels llm_kernels_scalar = {
     .quantize_act = quantize_act,
     .attn_gemm = attn_gemm,
     .attn_exp = attn_exp,
+    .f16_to_f32 = f16_to_f32,
 };
