@@ -11,7 +11,7 @@
  * still fit the 16 ymm / 32 zmm registers with the two sources), it runs
  * on the same number of threads as the benchmark, each thread the same
  * count of instructions, timed from the first thread's start to the last
- * one's end, and the best of five runs counts (a run can only be slowed
+ * one's end, and the best of ten runs counts (a run can only be slowed
  * by other work, never sped up). The sums are returned and checked, so no
  * compiler may drop the loop.
  *
@@ -144,14 +144,14 @@ static void *probe_run(void *arg) {
     return NULL;
 }
 
-/* Instruction steps per second of fn on `threads` threads, best of five;
+/* Instruction steps per second of fn on `threads` threads, best of ten;
  * dies if a sum is not the one ITERS steps of 1 x 1 products give
  * (value: what one step adds over all lanes of one accumulator). */
 static double steps_per_sec(probe_fn fn, int threads, double value) {
     probe_job *job = xmalloc((size_t)threads * sizeof *job);
     pthread_t *tid = xmalloc((size_t)threads * sizeof *tid);
     double best = 0;
-    for (int run = 0; run < 5; run++) {
+    for (int run = 0; run < 10; run++) {
         double t0 = now();
         for (int i = 0; i < threads; i++) {
             job[i] = (probe_job){fn, 0};
