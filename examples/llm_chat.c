@@ -196,7 +196,7 @@ static int sync_cache(chat *c, const int32_t *toks, size_t n, int mid_reply) {
     while (keep < n && keep < c->n_cache && c->cache[keep] == toks[keep]) keep++;
     if (keep == n && n > 0) keep--;
     llm_error err;
-    if (llm_ctx_truncate(c->ctx, (int32_t)keep) != LLM_OK) return fail("%s", "cannot truncate the context");
+    if (llm_ctx_truncate(c->ctx, (int32_t)keep, &err) != LLM_OK) return fail("%s", err.msg);
     c->n_cache = c->kept = keep;
     if (c->o->verbose_prompt) {
         char what[32];

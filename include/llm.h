@@ -352,8 +352,11 @@ LLM_API int32_t llm_ctx_n_ctx(const llm_ctx *ctx); /* capacity in tokens */
 LLM_API int32_t llm_ctx_pos(const llm_ctx *ctx);   /* tokens in the cache */
 /* Name of the kernel set the context computes with ("avx2", ...). */
 LLM_API const char *llm_ctx_kernels(const llm_ctx *ctx);
-/* Forgets every token from position pos on (0 empties the cache). */
-LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos);
+/* Forgets every token from position pos on (0 empties the cache).
+ * Returns LLM_OK, or LLM_ERR_INVALID_ARG (err filled, when not NULL) for a
+ * NULL ctx or a pos outside 0 .. llm_ctx_pos(ctx); the cache is then
+ * unchanged. */
+LLM_API llm_status llm_ctx_truncate(llm_ctx *ctx, int32_t pos, llm_error *err);
 
 /* Context shift, for going on when the cache is full: keeps the first
  * keep positions, forgets the discard positions after them and moves the
@@ -558,22 +561,34 @@ LLM_API llm_sampler *llm_sampler_from_params(const llm_sampler_params *params,
                                      llm_error *err);
 LLM_API void llm_sampler_free(llm_sampler *s);
 
-LLM_API llm_status llm_sampler_add_penalty(llm_sampler *s, float penalty, int32_t last_n);
-LLM_API llm_status llm_sampler_add_top_k(llm_sampler *s, int32_t k);
-LLM_API llm_status llm_sampler_add_top_p(llm_sampler *s, float p);
-LLM_API llm_status llm_sampler_add_min_p(llm_sampler *s, float p);
-LLM_API llm_status llm_sampler_add_temperature(llm_sampler *s, float t);
-LLM_API llm_status llm_sampler_add_greedy(llm_sampler *s);
+/* Stages appended to the chain. Each returns LLM_OK, or, with err filled
+ * (when not NULL) by a message naming the argument and its range and the
+ * chain unchanged: LLM_ERR_INVALID_ARG for a NULL sampler or an argument
+ * out of range, LLM_ERR_NOMEM when the chain cannot grow.
+ *   penalty: repeat penalty, finite and > 0 (1 = off), over the last
+ *            last_n accepted tokens, last_n in 0 .. LLM_MAX_PENALTY_WINDOW;
+ *   top_k:   k >= 0 (0 = off);
+ *   top_p, min_p: p in 0 .. 1;
+ *   temperature: t finite (<= 0 = greedy). */
+LLM_API llm_status llm_sampler_add_penalty(llm_sampler *s, float penalty, int32_t last_n,
+                                           llm_error *err);
+LLM_API llm_status llm_sampler_add_top_k(llm_sampler *s, int32_t k, llm_error *err);
+LLM_API llm_status llm_sampler_add_top_p(llm_sampler *s, float p, llm_error *err);
+LLM_API llm_status llm_sampler_add_min_p(llm_sampler *s, float p, llm_error *err);
+LLM_API llm_status llm_sampler_add_temperature(llm_sampler *s, float t, llm_error *err);
+LLM_API llm_status llm_sampler_add_greedy(llm_sampler *s, llm_error *err);
 /* OpenAI-style penalties over the last last_n accepted tokens: a token
  * seen c > 0 times there loses presence + c * frequency from its logit.
- * Both must be finite; last_n in 0 .. LLM_MAX_PENALTY_WINDOW. */
+ * Both must be finite; last_n in 0 .. LLM_MAX_PENALTY_WINDOW. Returns as
+ * the stages above. */
 LLM_API llm_status llm_sampler_add_presence_frequency(llm_sampler *s, float presence,
-                                              float frequency, int32_t last_n);
+                                              float frequency, int32_t last_n, llm_error *err);
 /* Adds bias[i].bias to the logit of bias[i].token (the n entries are
  * copied). Tokens outside the vocabulary of a step are ignored; a NaN or
- * +inf bias is LLM_ERR_INVALID_ARG. */
+ * +inf bias, n < 0 or a NULL bias with n > 0 is LLM_ERR_INVALID_ARG
+ * (err filled, when not NULL). */
 LLM_API llm_status llm_sampler_add_logit_bias(llm_sampler *s, const llm_logit_bias *bias,
-                                      int32_t n);
+                                      int32_t n, llm_error *err);
 
 /* Picks the next token from n_vocab logits. Returns the token id, or
  * LLM_TOKEN_NULL with err filled on bad arguments or allocation failure.

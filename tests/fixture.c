@@ -62,14 +62,22 @@ static bool named(const char *field, const char *name) {
     return field && strcmp(field, name) == 0;
 }
 
+/* Biases (1-D like the norms) stay F32 whatever the norms' type. */
+static bool is_bias(const char *name) {
+    size_t n = strlen(name);
+    return n >= 5 && strcmp(name + n - 5, ".bias") == 0;
+}
+
 /* Fills n bytes of a tensor of `type` whose rows have ne0 elements: norms
  * near 1, other weights uniform with scale 1/sqrt(ne0) so activations stay
  * near unit size; types without a float encoding here get random bytes. */
 static void fill(builder *b, unsigned char *p, uint64_t n, uint32_t type, int64_t ne0, bool norm) {
+    bool round = norm && b->s->norms_f16;
     float scale = 1.0f / sqrtf((float)(ne0 > 0 ? ne0 : 1));
     uint32_t es = type == LLM_DT_F32 ? 4 : (type == LLM_DT_F16 || type == LLM_DT_BF16) ? 2 : 1;
     for (uint64_t i = 0; i + es <= n; i += es) {
         float x = norm ? 1.0f + 0.1f * rng_uniform(&b->rng) : scale * rng_uniform(&b->rng);
+        if (round) x = llm_f16_to_f32(llm_f32_to_f16(x));
         if (type == LLM_DT_F32) {
             memcpy(p + i, &x, 4);
         } else if (es == 2) {
@@ -92,7 +100,7 @@ static llm_status add_weight(builder *b, const char *name, int64_t ne0, int64_t 
         ne[0] = s->reshape_ne[0];
         ne[1] = s->reshape_ne[1];
     }
-    uint32_t type = named(s->retype, name) ? s->retype_to : norm ? LLM_DT_F32 : s->wtype;
+    uint32_t type = named(s->retype, name) ? s->retype_to : !norm ? s->wtype : is_bias(name) ? LLM_DT_F32 : s->ntype;
     uint64_t row;
     if (ne[0] < 0 || ne[1] < 0 || !llm_dtype_row_size(type, (uint64_t)ne[0], &row))
         return llm_fail(b->err, LLM_ERR_INVALID_ARG, "fixture: '%s' cannot have rows of %lld in type %s",

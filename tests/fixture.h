@@ -21,6 +21,8 @@
 typedef struct fixture_spec {
     int32_t dim, ffn, n_layer, n_head, n_head_kv, n_ctx; /* written as ARCH.* keys */
     uint32_t wtype;      /* LLM_DT_F32, F16 or BF16: the 2-D weights (norms stay F32) */
+    uint32_t ntype;      /* LLM_DT_F32 (0), F16 or BF16: the norm weights */
+    bool norms_f16;      /* the norms' values rounded to F16's, whatever ntype */
     bool tied;           /* no output.weight: the classifier is token_embd */
     uint64_t seed;
     const char *arch;    /* general.architecture; the hyper-parameters are ARCH.* keys */

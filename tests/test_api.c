@@ -13,6 +13,7 @@
 #include <cblas.h>
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "llm.h"
 #include "testutil.h"
 
@@ -35,7 +36,8 @@ static void test_null_args(void **state) {
     assert_int_equal(llm_decode(NULL, NULL, 1, &err), LLM_ERR_INVALID_ARG);
     assert_null(llm_logits(NULL));
     assert_int_equal(llm_model_n_vocab(NULL), 0);
-    assert_int_equal(llm_ctx_truncate(NULL, 0), LLM_ERR_INVALID_ARG);
+    assert_int_equal(llm_ctx_truncate(NULL, 0, NULL), LLM_ERR_INVALID_ARG);
+    assert_fails(llm_ctx_truncate(NULL, 0, err), LLM_ERR_INVALID_ARG, "llm_ctx_truncate: ctx is NULL");
     size_t n;
     assert_int_equal(llm_tokenize(NULL, "a", 1, NULL, 0, &n, 0, &err), LLM_ERR_INVALID_ARG);
     llm_model_free(NULL);
@@ -88,13 +90,14 @@ static void test_context_full(void **state) {
     assert_int_equal(llm_decode(c, toks, 1, &err), LLM_ERR_CONTEXT_FULL);
     assert_memory_equal(llm_logits(c), last, sizeof last);
     /* re-decoding the last token after truncation gives the same logits */
-    assert_int_equal(llm_ctx_truncate(c, 7), LLM_OK);
+    assert_int_equal(llm_ctx_truncate(c, 7, NULL), LLM_OK);
     assert_null(llm_logits(c));
     assert_int_equal(llm_decode(c, toks + 7, 1, &err), LLM_OK);
     assert_memory_equal(llm_logits(c), last, sizeof last);
-    assert_int_equal(llm_ctx_truncate(c, 9), LLM_ERR_INVALID_ARG);
+    assert_fails(llm_ctx_truncate(c, 9, err), LLM_ERR_INVALID_ARG, "llm_ctx_truncate: pos 9 outside 0..8");
+    assert_fails(llm_ctx_truncate(c, -1, err), LLM_ERR_INVALID_ARG, "llm_ctx_truncate: pos -1 outside 0..8");
     int32_t bad = 512;
-    assert_int_equal(llm_ctx_truncate(c, 0), LLM_OK);
+    assert_int_equal(llm_ctx_truncate(c, 0, NULL), LLM_OK);
     assert_int_equal(llm_decode(c, &bad, 1, &err), LLM_ERR_INVALID_ARG);
     bad = -1;
     assert_int_equal(llm_decode(c, &bad, 1, &err), LLM_ERR_INVALID_ARG);

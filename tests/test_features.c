@@ -270,6 +270,40 @@ static void check_case(const fixture_spec *spec, const ref_cfg *cfg, const ref_c
     free(img);
 }
 
+/* The model of spec, loaded from a file. */
+static llm_model *load_spec(const fixture_spec *spec) {
+    size_t size;
+    llm_error e = {0};
+    void *img = fixture_build(spec, &size, &e);
+    if (!img) fail_msg("fixture_build: %s", e.msg);
+    llm_model *m = llm_model_load(test_write_tmp(img, size), NULL, &e);
+    free(img);
+    if (!m) fail_msg("llm_model_load: %s", e.msg);
+    return m;
+}
+
+/* Norm weights stored as F16 (converted to floats once, at load) give
+ * bit for bit the logits of the same model with the norms stored as the
+ * F32 values the F16 ones stand for: one token per call and one batch,
+ * scalar and the CPU's best kernels. */
+static void test_f16_norms(void **state) {
+    (void)state;
+    fixture_spec s = small_spec();
+    s.norms_f16 = true;
+    llm_model *f32 = load_spec(&s);
+    s.ntype = LLM_DT_F16;
+    llm_model *f16 = load_spec(&s);
+    float a[FIXTURE_N_VOCAB], b[FIXTURE_N_VOCAB];
+    for (int run = 0; run < 4; run++) {
+        const char *kernels = run < 2 ? "scalar" : NULL;
+        lib_logits(f32, kernels, run % 2 == 0, a);
+        lib_logits(f16, kernels, run % 2 == 0, b);
+        assert_memory_equal(a, b, sizeof a);
+    }
+    llm_model_free(f32);
+    llm_model_free(f16);
+}
+
 /* ------------------------------------------------------------ cases */
 
 static const ref_cfg llama_cfg = {.rope_base = 10000.0, .rope_factor = 1.0};
@@ -411,6 +445,7 @@ static int cleanup(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_llama),
+        cmocka_unit_test(test_f16_norms),
         cmocka_unit_test(test_rope_freqs),
         cmocka_unit_test(test_linear_scaling),
         cmocka_unit_test(test_qwen2),

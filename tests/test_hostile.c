@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -638,6 +639,49 @@ static void test_model_corrupt_gguf(void **state) {
     free(img);
 }
 
+/* How many times needle occurs in hay. */
+static int occurrences(const char *hay, const char *needle) {
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle)) n++;
+    return n;
+}
+
+/* A load error names the path once, at the front: a parse error, a model
+ * error, and one whose own text happens to hold the path (the relative
+ * path "layers" beside the message "... layers 0"). */
+static void test_model_error_names_path_once(void **state) {
+    (void)state;
+    llm_error e = {0};
+    const char *path = test_write_tmp("GGUF\3\0\0\0", 8);
+    assert_null(load(path, &e));
+    if (occurrences(e.msg, path) != 1 || strncmp(e.msg, path, strlen(path)))
+        fail_msg("truncated GGUF: '%s'", e.msg);
+    fixture_spec spec = fixture_default();
+    spec.n_layer = 0;
+    path = fixture_write_tmp(&spec);
+    assert_null(load(path, &e));
+    if (occurrences(e.msg, path) != 1 || strncmp(e.msg, path, strlen(path)))
+        fail_msg("zero layers: '%s'", e.msg);
+    size_t size;
+    unsigned char *img = fixture_build(&spec, &size, NULL);
+    assert_non_null(img);
+    char dir[] = "/tmp/libllm-test-dir-XXXXXX", cwd[4096];
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    FILE *f = fopen("layers", "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(img, 1, size, f), size);
+    fclose(f);
+    free(img);
+    assert_null(load("layers", &e));
+    unlink("layers");
+    assert_int_equal(chdir(cwd), 0);
+    rmdir(dir);
+    expect_error("llm_model_load(layers)", e.code, &e, LLM_ERR_FORMAT, "layers 0");
+    if (strncmp(e.msg, "layers: ", 8)) fail_msg("not prefixed with the path: '%s'", e.msg);
+}
+
 static void test_model_load_args(void **state) {
     (void)state;
     llm_error e = {0};
@@ -866,6 +910,7 @@ int main(void) {
         cmocka_unit_test(test_model_heads),
         cmocka_unit_test(test_model_corrupt_gguf),
         cmocka_unit_test(test_model_load_args),
+        cmocka_unit_test(test_model_error_names_path_once),
         cmocka_unit_test(test_llama2c_header),
         cmocka_unit_test(test_llama2c_short),
         cmocka_unit_test(test_llama2c_truncated),

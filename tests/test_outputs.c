@@ -145,7 +145,7 @@ static void test_mask(void **state) {
     assert_int_equal(llm_decode(b, &next, 1, &err), LLM_OK);
     assert_non_null(llm_logits(b));
     assert_null(llm_logits_ith(b, -2));
-    assert_int_equal(llm_ctx_truncate(b, 3), LLM_OK);
+    assert_int_equal(llm_ctx_truncate(b, 3, NULL), LLM_OK);
     assert_null(llm_logits(b));
     llm_ctx_free(a);
     llm_ctx_free(b);
@@ -305,7 +305,7 @@ static void test_embeddings(void **state) {
         llm_ctx_free(p);
         llm_ctx_free(q);
     }
-    assert_int_equal(llm_ctx_truncate(c, 0), LLM_OK);
+    assert_int_equal(llm_ctx_truncate(c, 0, NULL), LLM_OK);
     assert_null(llm_get_embeddings(c));
     llm_ctx *plain = new_ctx(m, 16, 1);
     assert_int_equal(llm_decode(plain, toks, 4, &err), LLM_OK);

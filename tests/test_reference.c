@@ -99,7 +99,7 @@ static double compare_paths(const char *name, const llm_model *m, const int32_t 
     float *last = malloc(sizeof(float) * (size_t)nv);
     assert_non_null(last);
     memcpy(last, llm_logits(ref), sizeof(float) * (size_t)nv);
-    llm_ctx_truncate(ref, 0);
+    llm_ctx_truncate(ref, 0, NULL);
     decode(ref, toks, n);
     assert_memory_equal(last, llm_logits(ref), sizeof(float) * (size_t)nv);
     free(last);
@@ -251,7 +251,7 @@ static void test_observer(void **state) {
     int32_t other[8];
     memcpy(other, toks, sizeof other);
     other[n - 1] = (toks[n - 1] + 1) % nv;
-    llm_ctx_truncate(c, 0);
+    llm_ctx_truncate(c, 0, NULL);
     decode(c, other, n);
     for (int p = 0; p < n - 1; p++) assert_memory_equal(before[p], s->att0[p], sizeof(float) * (size_t)(p + 1));
     /* the logit lens of the last layer's stream is the output */

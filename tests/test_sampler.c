@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "fixture.h"
 #include "llm.h"
 #include "testutil.h"
 
@@ -84,8 +85,8 @@ static void test_empty_chain_is_greedy(void **state) {
 static void test_greedy_stage(void **state) {
     (void)state;
     llm_sampler *s = new_sampler(1);
-    assert_int_equal(llm_sampler_add_temperature(s, 1.0f), LLM_OK);
-    assert_int_equal(llm_sampler_add_greedy(s), LLM_OK);
+    assert_int_equal(llm_sampler_add_temperature(s, 1.0f, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_greedy(s, NULL), LLM_OK);
     float l[500];
     for (uint32_t k = 0; k < 20; k++) {
         random_logits(l, 500, 100 + k);
@@ -102,8 +103,8 @@ static void test_temperature_zero_is_greedy(void **state) {
     llm_sampler *a = llm_sampler_from_params(&p, &err);
     assert_non_null(a);
     llm_sampler *b = new_sampler(2), *c = new_sampler(3);
-    assert_int_equal(llm_sampler_add_temperature(b, 0.0f), LLM_OK);
-    assert_int_equal(llm_sampler_add_temperature(c, -1.0f), LLM_OK); /* <= 0: greedy */
+    assert_int_equal(llm_sampler_add_temperature(b, 0.0f, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_temperature(c, -1.0f, NULL), LLM_OK); /* <= 0: greedy */
     float l[2000];
     for (uint32_t k = 0; k < 20; k++) {
         random_logits(l, 2000, 200 + k);
@@ -120,8 +121,8 @@ static void test_temperature_zero_is_greedy(void **state) {
 static void test_top_k_1_is_greedy(void **state) {
     (void)state;
     llm_sampler *s = new_sampler(4);
-    assert_int_equal(llm_sampler_add_top_k(s, 1), LLM_OK);
-    assert_int_equal(llm_sampler_add_temperature(s, 1.0f), LLM_OK);
+    assert_int_equal(llm_sampler_add_top_k(s, 1, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_temperature(s, 1.0f, NULL), LLM_OK);
     float l[3000];
     for (uint32_t k = 0; k < 20; k++) {
         random_logits(l, 3000, 300 + k);
@@ -165,7 +166,7 @@ static void test_same_seed_same_sequence(void **state) {
 static void check_softmax_frequencies(float t) {
     const float l[4] = {1.0f, 2.0f, 0.5f, -1.0f};
     llm_sampler *s = new_sampler(99);
-    assert_int_equal(llm_sampler_add_temperature(s, t), LLM_OK);
+    assert_int_equal(llm_sampler_add_temperature(s, t, NULL), LLM_OK);
     int counts[4];
     const int draws = 100000;
     draw_counts(s, l, 4, draws, counts);
@@ -214,8 +215,8 @@ static void test_top_k_keeps_the_k_best(void **state) {
     for (int i = 0; i < K; i++) want[ids[i]] = true;
 
     llm_sampler *s = new_sampler(5);
-    assert_int_equal(llm_sampler_add_top_k(s, K), LLM_OK);
-    assert_int_equal(llm_sampler_add_temperature(s, 1000.0f), LLM_OK);
+    assert_int_equal(llm_sampler_add_top_k(s, K, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_temperature(s, 1000.0f, NULL), LLM_OK);
     int counts[N];
     draw_counts(s, l, N, 20000, counts);
     for (int i = 0; i < N; i++) assert_int_equal(counts[i] > 0, want[i]);
@@ -233,8 +234,8 @@ static void test_top_p(void **state) {
     float l[4];
     four_probs(l);
     llm_sampler *s = new_sampler(6);
-    assert_int_equal(llm_sampler_add_top_p(s, 0.75f), LLM_OK); /* 0.5 + 0.3 */
-    assert_int_equal(llm_sampler_add_temperature(s, 1.0f), LLM_OK);
+    assert_int_equal(llm_sampler_add_top_p(s, 0.75f, NULL), LLM_OK); /* 0.5 + 0.3 */
+    assert_int_equal(llm_sampler_add_temperature(s, 1.0f, NULL), LLM_OK);
     int counts[4];
     draw_counts(s, l, 4, 20000, counts);
     assert_int_equal(counts[2], 0);
@@ -243,7 +244,7 @@ static void test_top_p(void **state) {
     llm_sampler_free(s);
 
     s = new_sampler(6);
-    assert_int_equal(llm_sampler_add_top_p(s, 0.0f), LLM_OK); /* keeps one */
+    assert_int_equal(llm_sampler_add_top_p(s, 0.0f, NULL), LLM_OK); /* keeps one */
     draw_counts(s, l, 4, 1000, counts);
     assert_int_equal(counts[0], 1000);
     llm_sampler_free(s);
@@ -257,7 +258,7 @@ static void test_top_p_flat(void **state) {
     enum { N = 1000 };
     float l[N] = {0};
     llm_sampler *s = new_sampler(8);
-    assert_int_equal(llm_sampler_add_top_p(s, 0.4995f), LLM_OK);
+    assert_int_equal(llm_sampler_add_top_p(s, 0.4995f, NULL), LLM_OK);
     int counts[N];
     draw_counts(s, l, N, 50000, counts);
     for (int i = 0; i < N; i++) assert_int_equal(counts[i] > 0, i < 500);
@@ -269,7 +270,7 @@ static void test_min_p(void **state) {
     float l[4];
     four_probs(l);
     llm_sampler *s = new_sampler(9);
-    assert_int_equal(llm_sampler_add_min_p(s, 0.2f), LLM_OK); /* cut at 0.1 */
+    assert_int_equal(llm_sampler_add_min_p(s, 0.2f, NULL), LLM_OK); /* cut at 0.1 */
     int counts[4];
     draw_counts(s, l, 4, 20000, counts);
     assert_true(counts[0] > 0 && counts[1] > 0 && counts[2] > 0);
@@ -277,7 +278,7 @@ static void test_min_p(void **state) {
     llm_sampler_free(s);
 
     s = new_sampler(9);
-    assert_int_equal(llm_sampler_add_min_p(s, 1.0f), LLM_OK); /* only the best, */
+    assert_int_equal(llm_sampler_add_min_p(s, 1.0f, NULL), LLM_OK); /* only the best, */
     const float ties[4] = {1.0f, 0.5f, 1.0f, 0.0f};            /* all of them */
     draw_counts(s, ties, 4, 1000, counts);
     assert_true(counts[0] > 300 && counts[2] > 300 && counts[0] + counts[2] == 1000);
@@ -289,8 +290,8 @@ static void test_min_p(void **state) {
 static void test_penalty(void **state) {
     (void)state;
     llm_sampler *s = new_sampler(10);
-    assert_int_equal(llm_sampler_add_penalty(s, 2.0f, 2), LLM_OK);
-    assert_int_equal(llm_sampler_add_greedy(s), LLM_OK);
+    assert_int_equal(llm_sampler_add_penalty(s, 2.0f, 2, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_greedy(s, NULL), LLM_OK);
     const float l[3] = {1.0f, 3.0f, 2.0f};
     assert_int_equal(sample(s, l, 3), 1);
     llm_sampler_accept(s, 1);
@@ -328,12 +329,12 @@ static void test_penalty(void **state) {
 static void test_penalty_window_grows(void **state) {
     (void)state;
     llm_sampler *s = new_sampler(11);
-    assert_int_equal(llm_sampler_add_penalty(s, 1.0f, 2), LLM_OK); /* no-op stage */
+    assert_int_equal(llm_sampler_add_penalty(s, 1.0f, 2, NULL), LLM_OK); /* no-op stage */
     llm_sampler_accept(s, 0);
     llm_sampler_accept(s, 1);
     llm_sampler_accept(s, 2); /* the ring of 2 now holds 1, 2 */
-    assert_int_equal(llm_sampler_add_penalty(s, 4.0f, 8), LLM_OK);
-    assert_int_equal(llm_sampler_add_greedy(s), LLM_OK);
+    assert_int_equal(llm_sampler_add_penalty(s, 4.0f, 8, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_greedy(s, NULL), LLM_OK);
     const float l[4] = {2.0f, 3.0f, 2.5f, 1.0f};
     assert_int_equal(sample(s, l, 4), 0); /* 0.75, 0.625 penalized; 0 slid out */
     llm_sampler_free(s);
@@ -352,13 +353,13 @@ static void test_chain_order_matters(void **state) {
     l[1] = 1.9f;
     llm_sampler *penalty_first = new_sampler(12), *cut_first = new_sampler(12);
     llm_sampler *cut2_first = new_sampler(12);
-    assert_int_equal(llm_sampler_add_penalty(penalty_first, 1.5f, 8), LLM_OK);
-    assert_int_equal(llm_sampler_add_top_k(penalty_first, 1), LLM_OK);
-    assert_int_equal(llm_sampler_add_top_k(cut_first, 1), LLM_OK);
-    assert_int_equal(llm_sampler_add_penalty(cut_first, 1.5f, 8), LLM_OK);
-    assert_int_equal(llm_sampler_add_top_k(cut2_first, 2), LLM_OK);
-    assert_int_equal(llm_sampler_add_penalty(cut2_first, 1.5f, 8), LLM_OK);
-    assert_int_equal(llm_sampler_add_greedy(cut2_first), LLM_OK);
+    assert_int_equal(llm_sampler_add_penalty(penalty_first, 1.5f, 8, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_top_k(penalty_first, 1, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_top_k(cut_first, 1, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_penalty(cut_first, 1.5f, 8, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_top_k(cut2_first, 2, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_penalty(cut2_first, 1.5f, 8, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_greedy(cut2_first, NULL), LLM_OK);
     llm_sampler_accept(penalty_first, 0);
     llm_sampler_accept(cut_first, 0);
     llm_sampler_accept(cut2_first, 0);
@@ -389,7 +390,7 @@ static void test_from_params_penalty(void **state) {
 static void test_nan_and_inf_logits(void **state) {
     (void)state;
     llm_sampler *g = new_sampler(13), *d = new_sampler(13);
-    assert_int_equal(llm_sampler_add_temperature(d, 1.0f), LLM_OK);
+    assert_int_equal(llm_sampler_add_temperature(d, 1.0f, NULL), LLM_OK);
     const float nan4[4] = {NAN, 1.0f, NAN, 0.5f};
     assert_int_equal(sample(g, nan4, 4), 1);
     int counts[4];
@@ -411,8 +412,8 @@ static void test_nan_and_inf_logits(void **state) {
 static void test_vocab_size_changes(void **state) {
     (void)state;
     llm_sampler *s = new_sampler(14);
-    assert_int_equal(llm_sampler_add_top_k(s, 10), LLM_OK);
-    assert_int_equal(llm_sampler_add_temperature(s, 0.0f), LLM_OK);
+    assert_int_equal(llm_sampler_add_top_k(s, 10, NULL), LLM_OK);
+    assert_int_equal(llm_sampler_add_temperature(s, 0.0f, NULL), LLM_OK);
     static float l[5000];
     const int sizes[] = {4, 5000, 1, 37, 5000, 4};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
@@ -422,32 +423,39 @@ static void test_vocab_size_changes(void **state) {
     llm_sampler_free(s);
 }
 
-/* A failed add leaves the chain as it was (here: empty, so greedy). */
+/* A failed add leaves the chain as it was (here: empty, so greedy), and
+ * its message names the argument and its range. */
 static void test_invalid_stage_args(void **state) {
     (void)state;
     llm_sampler *s = new_sampler(15);
-    assert_int_equal(llm_sampler_add_top_k(s, -1), LLM_ERR_INVALID_ARG);
+    assert_fails(llm_sampler_add_top_k(s, -1, err), LLM_ERR_INVALID_ARG, "top-k -1 must be >= 0");
     const float bad_p[] = {NAN, -0.1f, 1.5f, INFINITY};
     for (size_t i = 0; i < sizeof bad_p / sizeof bad_p[0]; i++) {
-        assert_int_equal(llm_sampler_add_top_p(s, bad_p[i]), LLM_ERR_INVALID_ARG);
-        assert_int_equal(llm_sampler_add_min_p(s, bad_p[i]), LLM_ERR_INVALID_ARG);
+        assert_fails(llm_sampler_add_top_p(s, bad_p[i], err), LLM_ERR_INVALID_ARG, "must be in [0, 1]");
+        assert_fails(llm_sampler_add_min_p(s, bad_p[i], err), LLM_ERR_INVALID_ARG, "must be in [0, 1]");
+        assert_int_equal(llm_sampler_add_top_p(s, bad_p[i], NULL), LLM_ERR_INVALID_ARG); /* no error struct */
     }
-    assert_int_equal(llm_sampler_add_temperature(s, NAN), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_temperature(s, INFINITY), LLM_ERR_INVALID_ARG);
+    assert_fails(llm_sampler_add_top_p(s, 1.5f, err), LLM_ERR_INVALID_ARG, "top-p 1.5 must be in [0, 1]");
+    assert_fails(llm_sampler_add_min_p(s, -0.1f, err), LLM_ERR_INVALID_ARG, "min-p -0.1 must be in [0, 1]");
+    assert_fails(llm_sampler_add_temperature(s, NAN, err), LLM_ERR_INVALID_ARG, "temperature nan must be finite");
+    assert_fails(llm_sampler_add_temperature(s, INFINITY, err), LLM_ERR_INVALID_ARG, "temperature inf must be finite");
     const float bad_penalty[] = {0.0f, -1.0f, NAN, INFINITY};
     for (size_t i = 0; i < sizeof bad_penalty / sizeof bad_penalty[0]; i++)
-        assert_int_equal(llm_sampler_add_penalty(s, bad_penalty[i], 8), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_penalty(s, 1.1f, -1), LLM_ERR_INVALID_ARG);
+        assert_fails(llm_sampler_add_penalty(s, bad_penalty[i], 8, err), LLM_ERR_INVALID_ARG,
+                     "must be finite and > 0");
+    assert_fails(llm_sampler_add_penalty(s, 0.0f, 8, err), LLM_ERR_INVALID_ARG, "repeat penalty 0 must be");
+    assert_fails(llm_sampler_add_penalty(s, 1.1f, -1, err), LLM_ERR_INVALID_ARG, "repeat_last_n -1 must be in 0..");
     const float l[4] = {0.0f, 0.1f, 0.3f, 0.2f};
     for (int i = 0; i < 50; i++) assert_int_equal(sample(s, l, 4), 2);
     llm_sampler_free(s);
 
-    assert_int_equal(llm_sampler_add_penalty(NULL, 1.1f, 8), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_top_k(NULL, 1), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_top_p(NULL, 0.5f), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_min_p(NULL, 0.5f), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_temperature(NULL, 1.0f), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_greedy(NULL), LLM_ERR_INVALID_ARG);
+    assert_fails(llm_sampler_add_penalty(NULL, 1.1f, 8, err), LLM_ERR_INVALID_ARG, "sampler is NULL");
+    assert_fails(llm_sampler_add_top_k(NULL, 1, err), LLM_ERR_INVALID_ARG, "sampler is NULL");
+    assert_fails(llm_sampler_add_top_p(NULL, 0.5f, err), LLM_ERR_INVALID_ARG, "sampler is NULL");
+    assert_fails(llm_sampler_add_min_p(NULL, 0.5f, err), LLM_ERR_INVALID_ARG, "sampler is NULL");
+    assert_fails(llm_sampler_add_temperature(NULL, 1.0f, err), LLM_ERR_INVALID_ARG, "sampler is NULL");
+    assert_fails(llm_sampler_add_greedy(NULL, err), LLM_ERR_INVALID_ARG, "sampler is NULL");
+    assert_int_equal(llm_sampler_add_greedy(NULL, NULL), LLM_ERR_INVALID_ARG);
 }
 
 static void expect_params_error(const llm_sampler_params *p, const char *word) {
@@ -503,9 +511,9 @@ static void test_presence_frequency(void **state) {
     (void)state;
     for (int reorder = 0; reorder < 2; reorder++) {
         llm_sampler *s = new_sampler(12);
-        if (reorder) assert_int_equal(llm_sampler_add_top_k(s, 3), LLM_OK);
-        assert_int_equal(llm_sampler_add_presence_frequency(s, 0.5f, 0.25f, 8), LLM_OK);
-        assert_int_equal(llm_sampler_add_greedy(s), LLM_OK);
+        if (reorder) assert_int_equal(llm_sampler_add_top_k(s, 3, NULL), LLM_OK);
+        assert_int_equal(llm_sampler_add_presence_frequency(s, 0.5f, 0.25f, 8, NULL), LLM_OK);
+        assert_int_equal(llm_sampler_add_greedy(s, NULL), LLM_OK);
         const float l[3] = {2.0f, 2.6f, 1.0f};
         assert_int_equal(sample(s, l, 3), 1);
         llm_sampler_accept(s, 1); /* 2.6 - 0.75 = 1.85 < 2 */
@@ -522,7 +530,7 @@ static void test_presence_frequency(void **state) {
     }
     /* a negative presence penalty encourages repeats */
     llm_sampler *s = new_sampler(12);
-    assert_int_equal(llm_sampler_add_presence_frequency(s, -1.0f, 0.0f, 4), LLM_OK);
+    assert_int_equal(llm_sampler_add_presence_frequency(s, -1.0f, 0.0f, 4, NULL), LLM_OK);
     const float l[2] = {1.0f, 0.5f};
     llm_sampler_accept(s, 1);
     assert_int_equal(sample(s, l, 2), 1);
@@ -537,8 +545,8 @@ static void test_logit_bias(void **state) {
     for (int reorder = 0; reorder < 2; reorder++) {
         llm_logit_bias b[] = {{0, -INFINITY}, {2, 0.75f}, {9999, 5.0f}, {2, 0.75f}, {-3, 1.0f}};
         llm_sampler *s = new_sampler(13);
-        if (reorder) assert_int_equal(llm_sampler_add_top_k(s, 3), LLM_OK);
-        assert_int_equal(llm_sampler_add_logit_bias(s, b, 5), LLM_OK);
+        if (reorder) assert_int_equal(llm_sampler_add_top_k(s, 3, NULL), LLM_OK);
+        assert_int_equal(llm_sampler_add_logit_bias(s, b, 5, NULL), LLM_OK);
         b[0].bias = 100.0f;
         const float l[3] = {5.0f, 2.0f, 1.0f};
         assert_int_equal(sample(s, l, 3), 2); /* 1 + 1.5 > 2, and 0 is banned */
@@ -560,13 +568,18 @@ static void test_logit_bias(void **state) {
     /* bad entries are refused */
     s = new_sampler(13);
     llm_logit_bias nan = {1, NAN}, inf = {1, INFINITY};
-    assert_int_equal(llm_sampler_add_logit_bias(s, &nan, 1), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_logit_bias(s, &inf, 1), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_logit_bias(s, NULL, 1), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_logit_bias(s, &ban, -1), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_presence_frequency(s, NAN, 0.0f, 4), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_presence_frequency(s, 0.0f, INFINITY, 4), LLM_ERR_INVALID_ARG);
-    assert_int_equal(llm_sampler_add_presence_frequency(s, 0.0f, 0.0f, -1), LLM_ERR_INVALID_ARG);
+    assert_fails(llm_sampler_add_logit_bias(s, &nan, 1, err), LLM_ERR_INVALID_ARG,
+                 "logit bias nan of token 1 must be a number below +inf");
+    assert_fails(llm_sampler_add_logit_bias(s, &inf, 1, err), LLM_ERR_INVALID_ARG, "logit bias inf of token 1");
+    assert_fails(llm_sampler_add_logit_bias(s, NULL, 1, err), LLM_ERR_INVALID_ARG, "logit bias: 1 entries");
+    assert_fails(llm_sampler_add_logit_bias(s, &ban, -1, err), LLM_ERR_INVALID_ARG, "logit bias: -1 entries");
+    assert_fails(llm_sampler_add_presence_frequency(s, NAN, 0.0f, 4, err), LLM_ERR_INVALID_ARG,
+                 "presence penalty nan and frequency penalty 0 must be finite");
+    assert_fails(llm_sampler_add_presence_frequency(s, 0.0f, INFINITY, 4, err), LLM_ERR_INVALID_ARG,
+                 "frequency penalty inf");
+    assert_fails(llm_sampler_add_presence_frequency(s, 0.0f, 0.0f, -1, err), LLM_ERR_INVALID_ARG,
+                 "penalty window -1 must be in 0..");
+    assert_int_equal(llm_sampler_add_presence_frequency(s, 0.0f, 0.0f, -1, NULL), LLM_ERR_INVALID_ARG);
     p.n_logit_bias = 1;
     p.logit_bias = &nan;
     assert_null(llm_sampler_from_params(&p, &err));

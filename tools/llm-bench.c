@@ -104,7 +104,7 @@ static void decode(llm_ctx *ctx, const int32_t *toks, int32_t n) {
 /* Tokens per second of one batch of n_prompt ids into a context holding
  * the depth tokens of fill_depth. */
 static double run_pp(llm_ctx *ctx, const options *o, const int32_t *toks) {
-    llm_ctx_truncate(ctx, o->depth);
+    llm_ctx_truncate(ctx, o->depth, NULL);
     double t0 = now();
     decode(ctx, toks, o->n_prompt);
     return o->n_prompt / (now() - t0);
@@ -113,7 +113,7 @@ static double run_pp(llm_ctx *ctx, const options *o, const int32_t *toks) {
 /* Tokens per second of n_gen single-token steps after the depth tokens,
  * starting from BOS (or id 0) and feeding back the greedy choice. */
 static double run_tg(llm_ctx *ctx, const llm_model *m, const options *o, llm_sampler *greedy) {
-    llm_ctx_truncate(ctx, o->depth);
+    llm_ctx_truncate(ctx, o->depth, NULL);
     int32_t tok = llm_token_bos(m) != LLM_TOKEN_NULL ? llm_token_bos(m) : 0;
     llm_error err;
     double t0 = now();
@@ -144,7 +144,7 @@ static int32_t *random_tokens(int32_t n, int32_t n_vocab) {
 static void fill_depth(llm_ctx *ctx, const llm_model *m, const options *o) {
     if (!o->depth) return;
     int32_t *toks = random_tokens(o->depth, llm_model_n_vocab(m));
-    llm_ctx_truncate(ctx, 0);
+    llm_ctx_truncate(ctx, 0, NULL);
     decode(ctx, toks, o->depth);
     free(toks);
 }
@@ -433,7 +433,7 @@ static void bench_abort(const llm_model *m, const options *o) {
     for (int i = 0; i < o->reps; i++) {
         abort_req r = {.ms = o->abort_ms};
         atomic_init(&r.stop, false);
-        llm_ctx_truncate(ctx, 0);
+        llm_ctx_truncate(ctx, 0, NULL);
         llm_ctx_set_abort(ctx, abort_cb, &r);
         pthread_t th;
         if (pthread_create(&th, NULL, request_stop, &r) != 0) die("cannot start a thread");

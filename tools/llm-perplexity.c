@@ -88,7 +88,7 @@ static void runner_close(runner *r) {
  * set), keeping the logits of the positions want marks (NULL: the last). */
 static void runner_decode(runner *r, const int32_t *toks, int32_t n, const int8_t *want, int fresh) {
     llm_error err;
-    if (fresh && llm_ctx_truncate(r->ctx, 0) != LLM_OK) die("%s: cannot empty the context", r->path);
+    if (fresh && llm_ctx_truncate(r->ctx, 0, &err) != LLM_OK) die("%s: %s", r->path, err.msg);
     if (llm_decode_ex(r->ctx, toks, n, want, &err) != LLM_OK) die("%s: %s", r->path, err.msg);
 }
 

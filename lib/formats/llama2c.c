@@ -114,8 +114,7 @@ static llm_status load_vocab(llm_model *m, const char *path, const char *tok_pat
 
 llm_status llm_model_load_llama2c(llm_model *m, const char *path, const char *tok_path,
                                   llm_error *err) {
-    llm_status s = llm_map_open(&m->map, path, err);
-    if (s) return s;
+    llm_status s;
     m->arch = llm_arch_llama();
     bool shared = false;
     l2c_layout t;

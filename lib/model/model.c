@@ -350,6 +350,40 @@ static llm_status chat_template(const gguf_file *f, llm_model *m, llm_error *err
     return LLM_OK;
 }
 
+/* The norm views of layer l (l == n_layer: the output norm), n of them. */
+static int norm_views(llm_model *m, int l, llm_tensor **v) {
+    if (l == m->hp.n_layer) return v[0] = &m->output_norm, 1;
+    llm_layer *L = &m->layers[l];
+    v[0] = &L->attn_norm, v[1] = &L->attn_post_norm, v[2] = &L->ffn_norm, v[3] = &L->ffn_post_norm;
+    return 4;
+}
+
+/* Norm weights stored narrower than F32 (F16 or BF16 attn_norm, ffn_norm,
+ * post-norms, output_norm in some files; any readable type) are converted
+ * once here into
+ * m->norms, and their views become F32 views of it: the forward pass reads
+ * every norm as floats in place. The conversion is exact, so results are
+ * those of converting on each use. */
+static llm_status norms_to_f32(llm_model *m, llm_error *err) {
+    size_t n = 0;
+    llm_tensor *v[4];
+    for (int l = 0; l <= m->hp.n_layer; l++)
+        for (int i = 0, k = norm_views(m, l, v); i < k; i++)
+            if (v[i]->data && v[i]->type != LLM_DT_F32) n += (size_t)v[i]->ne[0];
+    if (n == 0) return LLM_OK;
+    if (!(m->norms = llm_malloc(n * sizeof *m->norms)))
+        return llm_fail(err, LLM_ERR_NOMEM, "out of memory for %zu norm weights as floats", n);
+    float *p = m->norms;
+    for (int l = 0; l <= m->hp.n_layer; l++)
+        for (int i = 0, k = norm_views(m, l, v); i < k; i++) {
+            if (!v[i]->data || v[i]->type == LLM_DT_F32) continue;
+            llm_dtype(v[i]->type)->to_f32(v[i]->data, p, v[i]->ne[0]);
+            *v[i] = (llm_tensor){p, LLM_DT_F32, {v[i]->ne[0], 1}};
+            p += v[i]->ne[0];
+        }
+    return LLM_OK;
+}
+
 llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
     const gguf_file *f = &m->gguf;
     gguf_str arch;
@@ -383,7 +417,7 @@ llm_status llm_model_from_gguf(llm_model *m, llm_error *err) {
         if ((s = layer_weights(f, m, l, &m->layers[l], err))) return s;
     llm_layer_rules(m);
     m->ftype = m->layers[0].wq.type;
-    return LLM_OK;
+    return norms_to_f32(m, err);
 }
 
 /* ---------------------------------------------------------------- public */
@@ -415,14 +449,17 @@ static llm_model *new_model(llm_error *err) {
 }
 
 /* The loaders' common end: the model, or NULL with the message naming
- * the source. */
+ * the source, which the parsers below never name themselves. */
 static llm_model *loaded(llm_model *m, llm_status s, const char *source, llm_error *err) {
     if (!s) return m;
-    if (err && !strstr(err->msg, source)) llm_error_prefix(err, source);
+    llm_error_prefix(err, source);
     llm_model_free(m);
     return NULL;
 }
 
+/* The file is mapped once, into m->map, and read by the loader its first
+ * bytes name. A failure to map is named with the path by llm_map_open;
+ * any later one gets the path prefixed by loaded(). */
 llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_error *err) {
     if (!path) {
         llm_fail(err, LLM_ERR_INVALID_ARG, "llm_model_load: path is NULL");
@@ -431,16 +468,15 @@ llm_model *llm_model_load(const char *path, const llm_model_params *params, llm_
     llm_model_params p = params ? *params : llm_model_default_params();
     llm_model *m = new_model(err);
     if (!m) return NULL;
-    llm_map probe;
-    llm_status s = llm_map_open(&probe, path, err);
-    if (s == LLM_OK) {
-        bool is_gguf = gguf_is_gguf(probe.data, probe.size);
-        llm_map_close(&probe);
-        if (is_gguf) {
-            if (!(s = gguf_open(&m->gguf, path, err))) s = from_gguf(m, &p, err);
-        } else if (!(s = llm_model_load_llama2c(m, path, p.tokenizer_path, err))) {
-            m->vocab_only = p.vocab_only;
-        }
+    if (llm_map_open(&m->map, path, err)) {
+        llm_model_free(m);
+        return NULL;
+    }
+    llm_status s;
+    if (gguf_is_gguf(m->map.data, m->map.size)) {
+        if (!(s = gguf_parse(&m->gguf, m->map.data, m->map.size, err))) s = from_gguf(m, &p, err);
+    } else if (!(s = llm_model_load_llama2c(m, path, p.tokenizer_path, err))) {
+        m->vocab_only = p.vocab_only;
     }
     return loaded(m, s, path, err);
 }
@@ -465,6 +501,7 @@ llm_model *llm_model_load_from_buffer(const void *data, size_t size, const llm_m
 void llm_model_free(llm_model *m) {
     if (!m) return;
     free(m->layers);
+    free(m->norms);
     free(m->chat_template);
     llm_vocab_free(&m->vocab);
     gguf_close(&m->gguf);

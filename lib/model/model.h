@@ -84,9 +84,11 @@ struct llm_model {
     llm_tensor rope_freqs_long; /* optional (n_rot / 2) LongRoPE's factors for contexts
                                    beyond hp.n_ctx_orig */
     llm_layer *layers;      /* (n_layer) */
+    float *norms;           /* the norm weights stored narrower than F32, as floats
+                               (their views point here); NULL when all are F32 */
     llm_vocab vocab;
     gguf_file gguf;         /* when loaded from GGUF */
-    llm_map map;            /* when loaded from a llama2.c checkpoint */
+    llm_map map;            /* the file llm_model_load mapped (either format) */
     const llm_arch *arch;   /* what the architecture's blocks consist of */
     char *chat_template;    /* tokenizer.chat_template (NUL-terminated), or NULL */
     uint32_t ftype;         /* dtype of most weights, for descriptions */
@@ -95,8 +97,10 @@ struct llm_model {
 
 /* Loaders, each filling a zeroed model (model.c calls them by format). */
 /* The GGUF loader: builds the model from m->gguf, already parsed
- * (gguf_open, or gguf_parse of an image that outlives m). */
+ * (gguf_parse of m->map, or of an image that outlives m). */
 llm_status llm_model_from_gguf(llm_model *m, llm_error *err);
+/* The llama2.c loader: builds the model from m->map, the file at path
+ * already mapped (path locates the default tokenizer.bin beside it). */
 llm_status llm_model_load_llama2c(llm_model *m, const char *path,
                                   const char *tokenizer_path, llm_error *err);
 /* Sets the views of tensor `which` of layer L from t, the whole tensor

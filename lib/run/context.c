@@ -48,7 +48,7 @@ static llm_status alloc_buffers(llm_ctx *c, int64_t max_in, llm_error *err) {
         {&c->x, b * dim}, {&c->xn, b * dim}, {&c->sub_out, b * dim}, {&c->q, b * q_dim}, {&c->k, b * kv_dim}, {&c->v, b * kv_dim},
         {&c->att_out, b * q_dim},
         {&c->hb, b * (uint64_t)h->n_ff}, {&c->hb2, b * (uint64_t)h->n_ff},
-        {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)}, {&c->norm_w, dim},
+        {&c->att, threads * (uint64_t)llm_attn_scratch_size(h->head_dim)},
         {&c->rope_freq, (uint64_t)h->n_rot},
         {&key_cache, keys}, {&value_cache, values},
         {&c->ref_row, (uint64_t)max_in}, {&c->ref_key, kv_dim}, {&c->ref_val, kv_dim},
@@ -192,8 +192,11 @@ llm_status llm_ctx_set_observer(llm_ctx *c, llm_observer_fn cb, void *ud) {
     return LLM_OK;
 }
 
-llm_status llm_ctx_truncate(llm_ctx *c, int32_t pos) {
-    if (!c || pos < 0 || pos > c->pos) return LLM_ERR_INVALID_ARG;
+llm_status llm_ctx_truncate(llm_ctx *c, int32_t pos, llm_error *err) {
+    if (!c) return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_truncate: ctx is NULL");
+    if (pos < 0 || pos > c->pos)
+        return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_truncate: pos %d outside 0..%d (the tokens in the cache)",
+                        (int)pos, (int)c->pos);
     c->pos = pos;
     c->has_logits = c->has_emb = false;
     return LLM_OK;

@@ -31,7 +31,6 @@ struct llm_ctx {
     float *hb;           /* (B, n_ff) */
     float *hb2;          /* (B, n_ff) */
     float *att;          /* (n_threads, llm_attn_scratch_size(head_dim)) attention scratch */
-    float *norm_w;       /* (dim) norm weights converted to float, if stored narrower */
     float *rope_freq;    /* (2, n_rot / 2) theta_i = scale * base^(-2i / n_rot) / factor_i: of the
                             global layers, then of the sliding-window ones (llm_layer.rope) */
     llm_kv_layout kv;    /* the caches' element type (llm_ctx_params.kv_type) and shape */

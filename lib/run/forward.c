@@ -14,14 +14,6 @@
 #include "dtype.h"
 #include "matmul.h"
 
-/* Norm weights as floats: used in place when stored as F32, else
- * converted into the context's scratch row. */
-static const float *norm_weights(llm_ctx *c, const llm_tensor *w) {
-    if (w->type == LLM_DT_F32) return w->data;
-    llm_tensor_row(w, 0, c->norm_w);
-    return c->norm_w;
-}
-
 static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
     float ss = 0.0f;
     for (int j = 0; j < n; j++) ss += x[j] * x[j];
@@ -31,9 +23,10 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) 
     for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
 }
 
-/* The same norm for each of n rows of dim values. */
+/* The same norm for each of n rows of dim values. Norm weights are F32
+ * (converted at load when the file stores them narrower). */
 static void rmsnorm_rows(llm_ctx *c, float *o, const float *x, const llm_tensor *w, int n) {
-    const float *wf = norm_weights(c, w);
+    const float *wf = w->data;
     int dim = c->model->hp.n_embd;
     for (int t = 0; t < n; t++) rmsnorm(o + (size_t)t * dim, x + (size_t)t * dim, wf, dim, c->model->hp.rms_eps);
 }
@@ -179,7 +172,7 @@ bool llm_forward(llm_ctx *c, const int32_t *tokens, int n) {
 int llm_forward_norm(llm_ctx *c, int from, int n, const int8_t *want, float *out) {
     const llm_model *m = c->model;
     int dim = m->hp.n_embd, rows = 0;
-    const float *w = norm_weights(c, &m->output_norm);
+    const float *w = m->output_norm.data;
     for (int t = from; t < n; t++)
         if (!want || want[t])
             rmsnorm(out + (size_t)rows++ * dim, c->x + (size_t)t * dim, w, dim, m->hp.rms_eps);

@@ -560,36 +560,36 @@ void llm_sampler_free(llm_sampler *s) {
     free(s);
 }
 
-llm_status llm_sampler_add_penalty(llm_sampler *s, float penalty, int32_t last_n) {
-    return add_stage(s, (stage){.kind = STAGE_PENALTY, .f = penalty, .n = last_n}, NULL);
+llm_status llm_sampler_add_penalty(llm_sampler *s, float penalty, int32_t last_n, llm_error *err) {
+    return add_stage(s, (stage){.kind = STAGE_PENALTY, .f = penalty, .n = last_n}, err);
 }
 
-llm_status llm_sampler_add_presence_frequency(llm_sampler *s, float presence, float frequency, int32_t last_n) {
-    return add_stage(s, (stage){.kind = STAGE_PRESENCE, .f = presence, .n = last_n, .f2 = frequency, .bias = NULL}, NULL);
+llm_status llm_sampler_add_presence_frequency(llm_sampler *s, float presence, float frequency, int32_t last_n, llm_error *err) {
+    return add_stage(s, (stage){.kind = STAGE_PRESENCE, .f = presence, .n = last_n, .f2 = frequency, .bias = NULL}, err);
 }
 
-llm_status llm_sampler_add_logit_bias(llm_sampler *s, const llm_logit_bias *bias, int32_t n) {
-    return add_stage(s, (stage){.kind = STAGE_BIAS, .f = 0.0f, .n = n, .f2 = 0.0f, .bias = bias}, NULL);
+llm_status llm_sampler_add_logit_bias(llm_sampler *s, const llm_logit_bias *bias, int32_t n, llm_error *err) {
+    return add_stage(s, (stage){.kind = STAGE_BIAS, .f = 0.0f, .n = n, .f2 = 0.0f, .bias = bias}, err);
 }
 
-llm_status llm_sampler_add_top_k(llm_sampler *s, int32_t k) {
-    return add_stage(s, (stage){.kind = STAGE_TOP_K, .f = 0.0f, .n = k}, NULL);
+llm_status llm_sampler_add_top_k(llm_sampler *s, int32_t k, llm_error *err) {
+    return add_stage(s, (stage){.kind = STAGE_TOP_K, .f = 0.0f, .n = k}, err);
 }
 
-llm_status llm_sampler_add_top_p(llm_sampler *s, float p) {
-    return add_stage(s, (stage){.kind = STAGE_TOP_P, .f = p, .n = 0}, NULL);
+llm_status llm_sampler_add_top_p(llm_sampler *s, float p, llm_error *err) {
+    return add_stage(s, (stage){.kind = STAGE_TOP_P, .f = p, .n = 0}, err);
 }
 
-llm_status llm_sampler_add_min_p(llm_sampler *s, float p) {
-    return add_stage(s, (stage){.kind = STAGE_MIN_P, .f = p, .n = 0}, NULL);
+llm_status llm_sampler_add_min_p(llm_sampler *s, float p, llm_error *err) {
+    return add_stage(s, (stage){.kind = STAGE_MIN_P, .f = p, .n = 0}, err);
 }
 
-llm_status llm_sampler_add_temperature(llm_sampler *s, float t) {
-    return add_stage(s, (stage){.kind = STAGE_TEMP, .f = t, .n = 0}, NULL);
+llm_status llm_sampler_add_temperature(llm_sampler *s, float t, llm_error *err) {
+    return add_stage(s, (stage){.kind = STAGE_TEMP, .f = t, .n = 0}, err);
 }
 
-llm_status llm_sampler_add_greedy(llm_sampler *s) {
-    return add_stage(s, (stage){.kind = STAGE_GREEDY, .f = 0.0f, .n = 0}, NULL);
+llm_status llm_sampler_add_greedy(llm_sampler *s, llm_error *err) {
+    return add_stage(s, (stage){.kind = STAGE_GREEDY, .f = 0.0f, .n = 0}, err);
 }
 
 static void apply_stage(llm_sampler *s, const stage *st) {

@@ -253,7 +253,7 @@ llm_status llm_ctx_copy_prefix(llm_ctx *dst, const llm_ctx *src, int32_t n, llm_
                         dst->n_ctx);
     if (dst->model != src->model && model_fingerprint(dst->model) != model_fingerprint(src->model))
         return llm_fail(err, LLM_ERR_INVALID_ARG, "llm_ctx_copy_prefix: the contexts are of different models");
-    if (dst == src) return n < dst->pos ? llm_ctx_truncate(dst, n) : LLM_OK; /* a prefix of itself */
+    if (dst == src) return n < dst->pos ? llm_ctx_truncate(dst, n, err) : LLM_OK; /* a prefix of itself */
     const llm_hparams *h = &dst->model->hp;
     bool logits = n == src->pos && llm_logits(src) != NULL;
     for (int l = 0; l < h->n_layer; l++) {

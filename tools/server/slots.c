@@ -190,14 +190,14 @@ static int prefill(job *j, const int32_t *toks, oai_error *e) {
     int32_t k = common_prefix(s->cache, s->n_cache, toks, j->n_prompt);
     if (k == j->n_prompt) k--;
     llm_error err;
-    llm_status st = llm_ctx_truncate(s->ctx, k);
+    llm_status st = llm_ctx_truncate(s->ctx, k, &err);
     s->n_cache = k;
     llm_ctx_set_abort(s->ctx, prefill_abort, j);
     if (st == LLM_OK) st = llm_decode(s->ctx, toks + k, j->n_prompt - k, &err);
     llm_ctx_set_abort(s->ctx, NULL, NULL);
     if (st == LLM_ERR_ABORTED) return e->status = 0, -1; /* nobody to answer */
     if (st != LLM_OK) {
-        llm_ctx_truncate(s->ctx, 0);
+        llm_ctx_truncate(s->ctx, 0, NULL);
         s->n_cache = 0;
         return oai_fail(e, 500, NULL, NULL, "cannot process the prompt: %s", err.msg);
     }
@@ -250,14 +250,14 @@ int pool_embed(pool *p, const int32_t *toks, int32_t n, float *out, gone_fn gone
     slot *s = acquire(p, toks, n, gone, gone_arg, e);
     if (!s) return free(no_logits), -1;
     llm_error err;
-    llm_status st = llm_ctx_truncate(s->ctx, 0);
+    llm_status st = llm_ctx_truncate(s->ctx, 0, &err);
     if (st == LLM_OK) st = llm_decode_ex(s->ctx, toks, n, no_logits, &err);
     const float *v = st == LLM_OK ? llm_get_embeddings(s->ctx) : NULL;
     if (v) {
         memcpy(out, v, (size_t)llm_model_n_embd(p->model) * sizeof *out);
         memcpy(s->cache, toks, (size_t)n * sizeof *toks);
     }
-    if (!v) llm_ctx_truncate(s->ctx, 0);
+    if (!v) llm_ctx_truncate(s->ctx, 0, NULL);
     s->n_cache = v ? n : 0;
     release(p, s);
     free(no_logits);
