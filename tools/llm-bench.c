@@ -23,6 +23,10 @@
  * step must stream every weight once: model bytes x tg t/s / bandwidth).
  * The probe runs before and after the tests and the larger figure counts:
  * on shared machines the bandwidth can change from minute to minute.
+ * Beside it, the compute peak of the context's kernel set (tools/peak.c)
+ * at the same thread count, and the fraction of it that pp reaches
+ * (2 operations per weight of the products per token; attention not
+ * counted, so the fraction is a lower bound of the work done).
  *
  * --tok-bench FILE measures the tokenizer instead: encode speed in MB/s.
  * --abort-after MS measures how soon an aborted prompt returns: a thread
@@ -45,6 +49,7 @@
 
 #include <llm.h>
 #include "opts.h"
+#include "peak.h"
 #include "toolutil.h"
 
 const char *const tool_name = "llm-bench";
@@ -260,6 +265,44 @@ static double probe_in_child(int threads) {
     return bw;
 }
 
+/* ---------------------------------------------------------------- peak */
+
+/* The weights that every token multiplies: the tensors of two and more
+ * dimensions except the token embedding, which is a lookup, unless there
+ * is no output.weight (the head then reuses it). *type gets the type
+ * holding most of them. */
+static double product_weights(const llm_model *m, uint32_t *type) {
+    double total = 0, embd = 0, by_type[64] = {0};
+    bool has_output = false;
+    for (int64_t i = 0; i < llm_model_n_tensors(m); i++) {
+        llm_tensor_info ti;
+        if (llm_model_tensor_info(m, i, &ti, NULL) != LLM_OK || ti.n_dims < 2) continue;
+        double elems = (double)ti.ne[0] * ti.ne[1] * ti.ne[2] * ti.ne[3];
+        bool is_embd = ti.name_len >= 10 && memcmp(ti.name, "token_embd", 10) == 0;
+        has_output |= ti.name_len == 13 && memcmp(ti.name, "output.weight", 13) == 0;
+        if (is_embd) embd = elems;
+        else total += elems;
+        if (!is_embd && ti.type < 64) by_type[ti.type] += elems;
+    }
+    *type = 0;
+    for (uint32_t t = 1; t < 64; t++)
+        if (by_type[t] > by_type[*type]) *type = t;
+    return has_output ? total : total + embd;
+}
+
+/* The peak that weights of this GGUF type meet: F32's FMA, F16's and
+ * BF16's BF16 products where the set has them (else FMA), the quantized
+ * types' int8 products; its name in *kind. */
+static double peak_for(const peak_ops *pk, uint32_t type, const char **kind) {
+    enum { GGUF_F32 = 0, GGUF_F16 = 1, GGUF_BF16 = 30 };
+    if (type == GGUF_F32 || ((type == GGUF_F16 || type == GGUF_BF16) && pk->bf16 == 0)) {
+        *kind = "f32";
+        return pk->f32;
+    }
+    *kind = type == GGUF_F16 || type == GGUF_BF16 ? "bf16" : "int8";
+    return type == GGUF_F16 || type == GGUF_BF16 ? pk->bf16 : pk->int8;
+}
+
 /* ---------------------------------------------------------------- output */
 
 /* s as a JSON string literal. */
@@ -306,6 +349,10 @@ typedef struct result {
     uint64_t peak_rss_bytes;
     double load_ms;
     char *desc;
+    const char *kernels;     /* the context's kernel set */
+    peak_ops peak;           /* its compute peak, operations/s */
+    const char *peak_kind;   /* the peak the main weight type meets */
+    double pp_fraction;      /* of that peak that pp reaches, 0 if none */
 } result;
 
 static void print_json(const options *o, const result *r) {
@@ -316,10 +363,15 @@ static void print_json(const options *o, const result *r) {
     printf(", \"size_bytes\": %llu, \"threads\": %d, \"reps\": %d, \"depth\": %d, \"pp_tokens\": %d, \"tg_tokens\": %d, "
            "\"pp_tps_mean\": %.3f, \"pp_tps_std\": %.3f, \"tg_tps_mean\": %.3f, \"tg_tps_std\": %.3f, "
            "\"bandwidth_gbs\": %.3f, \"bandwidth_before_gbs\": %.3f, \"bandwidth_after_gbs\": %.3f, "
-           "\"tg_bandwidth_fraction\": %.4f, \"peak_rss_bytes\": %llu, \"load_ms\": %.3f",
+           "\"tg_bandwidth_fraction\": %.4f, \"peak_rss_bytes\": %llu, \"load_ms\": %.3f, \"kernels\": ",
            (unsigned long long)r->size_bytes, o->threads, o->reps, o->depth, o->n_prompt, o->n_gen, r->pp.mean,
            r->pp.std, r->tg.mean, r->tg.std, r->bandwidth_gbs, r->bw_before, r->bw_after, r->tg_fraction,
            (unsigned long long)r->peak_rss_bytes, r->load_ms);
+    json_str(r->kernels);
+    printf(", \"peak_int8_gops\": %.1f, \"peak_bf16_gflops\": %.1f, \"peak_f32_gflops\": %.1f, \"pp_peak_kind\": ",
+           r->peak.int8 / 1e9, r->peak.bf16 / 1e9, r->peak.f32 / 1e9);
+    json_str(r->peak_kind);
+    printf(", \"pp_peak_fraction\": %.4f", r->pp_fraction);
     if (o->seqs > 1)
         printf(", \"seqs\": %d, \"tg_seqs_tps_mean\": %.3f, \"tg_seqs_tps_std\": %.3f, \"tg_seqs_ratio\": %.3f", o->seqs,
                r->tg_multi.mean, r->tg_multi.std, r->tg_multi.mean / r->tg.mean);
@@ -343,6 +395,10 @@ static void print_table(const options *o, const result *r) {
     printf("memory read bandwidth %.2f GB/s (%d threads; %.2f before the tests, %.2f after);\n"
            "tg streams the weights at %.1f%% of it\n",
            r->bandwidth_gbs, o->threads, r->bw_before, r->bw_after, 100.0 * r->tg_fraction);
+    printf("compute peak of the %s kernels (%d threads, register-only loops): int8 %.0f GOPS, bf16 %.0f GFLOPS,\n"
+           "f32 %.0f GFLOPS; pp reaches %.1f%% of the %s peak (2 x product weights x t/s)\n",
+           r->kernels, o->threads, r->peak.int8 / 1e9, r->peak.bf16 / 1e9, r->peak.f32 / 1e9,
+           100.0 * r->pp_fraction, r->peak_kind);
 }
 
 /* ---------------------------------------------------------------- modes */
@@ -356,6 +412,8 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
     /* One context for every run, as a program would keep it; a first
      * untimed prompt maps the weights and touches the cache's pages. */
     llm_ctx *ctx = new_ctx(m, o);
+    const char *kernels = llm_ctx_kernels(ctx);
+    peak_ops peak = peak_probe(kernels, o->threads);
     fill_depth(ctx, m, o);
     run_pp(ctx, o, prompt);
     /* --seqs: the first of the S contexts is ctx itself */
@@ -372,16 +430,20 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
         tg[i] = run_tg(ctx, m, o, greedy);
         if (o->seqs > 1) tgm[i] = run_tg_multi(cs, m, o, greedy);
     }
-    for (int32_t j = 0; j < o->seqs; j++) llm_ctx_free(cs[j]);
+    for (int32_t j = 1; j < o->seqs; j++) llm_ctx_free(cs[j]);
     free(cs);
     result r = {file_size(o->model), summarize(pp, o->reps), summarize(tg, o->reps),
                 o->seqs > 1 ? summarize(tgm, o->reps) : (stats){0, 0}, bw_before, 0, 0, 0,
-                peak_rss(), load_ms, model_desc(m)};
+                peak_rss(), load_ms, model_desc(m), kernels, peak, "", 0};
+    uint32_t wtype;
+    double weights = product_weights(m, &wtype), top = peak_for(&peak, wtype, &r.peak_kind);
+    r.pp_fraction = top > 0 ? 2 * weights * r.pp.mean / top : 0;
     r.bw_after = probe_bandwidth(o->threads); /* after peak_rss: its buffer is not the model's */
     r.bandwidth_gbs = r.bw_before > r.bw_after ? r.bw_before : r.bw_after;
     r.tg_fraction = (double)r.size_bytes * r.tg.mean / (r.bandwidth_gbs * 1e9);
     if (o->json) print_json(o, &r);
     else print_table(o, &r);
+    llm_ctx_free(ctx); /* after the output: r.kernels is the context's */
     free(r.desc);
     free(pp);
     free(tg);

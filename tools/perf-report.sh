@@ -82,17 +82,31 @@ model_file() { # SHAPE TYPE
     echo "$model"
 }
 
-# One line of $results per run: KEY TOOL PP TG BW RSS LOAD, where KEY
-# names the test (model, threads, depth) and a failed run leaves "fail".
+# One line of $results per run: KEY TOOL PP TG BW RSS SIZE PEAK FRAC, where
+# KEY names the test (model, threads, depth), PEAK is llm-bench's compute
+# peak (GOPS) of the instruction the weights meet and FRAC pp's fraction
+# of it, and a failed run leaves "fail".
 record() { echo "$*" >>"$results"; }
+
+# The compute peak in GOPS that pp is measured against in llm-bench's JSON
+# file $1: the int8, bf16 or f32 one, as its pp_peak_kind says.
+peak_of() { # JSON
+    case $(sed -n 's/.*"pp_peak_kind": "\([a-z0-9]*\)".*/\1/p' "$1") in
+    int8) field "$1" peak_int8_gops ;;
+    bf16) field "$1" peak_bf16_gflops ;;
+    f32) field "$1" peak_f32_gflops ;;
+    *) echo - ;;
+    esac
+}
 
 ours() { # KEY MODEL THREADS DEPTH P N [FLAG]
     json=$cache/ours.json
     echo "perf-report: [$(cut -d' ' -f1 /proc/loadavg)] llm-bench $2 -t $3 -d $4 ${7:-}" >&2
-    if "$build/tools/llm-bench" -m "$2" -t "$3" -d "$4" -p "$5" -n "$6" -r "$reps" ${7:-} --json >"$json" \
+    if "$build/tools/llm-bench" -m "$2" -t "$3" -d "$4" -p "$5" -n "$6" -r "$reps" ${7:+"$7"} --json >"$json" \
         2>"$cache/ours.err"; then
         record "$1" ours "$(field "$json" pp_tps_mean)" "$(field "$json" tg_tps_mean)" \
-            "$(field "$json" bandwidth_gbs)" "$(field "$json" peak_rss_bytes)" "$(field "$json" size_bytes)"
+            "$(field "$json" bandwidth_gbs)" "$(field "$json" peak_rss_bytes)" "$(field "$json" size_bytes)" \
+            "$(peak_of "$json")" "$(field "$json" pp_peak_fraction)"
     else
         echo "perf-report: llm-bench failed: $(cat "$cache/ours.err")" >&2
         record "$1" ours fail
@@ -108,6 +122,7 @@ theirs() { # KEY MODEL THREADS DEPTH P N
         -r "$reps" -o jsonl >"$jsonl" 2>"$cache/theirs.err"; then
         tps=$(field "$jsonl" avg_ts | tr '\n' ' ')
         [ "$5" -gt 0 ] || tps="- $tps"
+        # shellcheck disable=SC2086 # one field per test, split on purpose
         record "$1" theirs ${tps% } - "$(($(tail -n 1 "$cache/theirs.rss") * 1024))" -
     else
         echo "perf-report: llama-bench failed: $(tail -n 3 "$cache/theirs.err")" >&2
@@ -166,41 +181,48 @@ echo "perf-report: llm-bench --abort-after 2000 -p 2048" >&2
     2>"$cache/abort.err" || rm -f "$cache/abort.json"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
-# The medians over the rounds of test KEY: "pp tg bw rss size" for ours,
-# "pp tg rss" for theirs, "-" for a figure no run gave.
+# The medians over the rounds of test KEY: "pp tg bw rss size peak frac"
+# for ours, "pp tg rss" for theirs, "-" for a figure no run gave.
 medians() { # KEY TOOL
     awk -v key="$1" -v tool="$2" '
     function median(col,    n, i, j, v, t) {
         n = 0
-        for (i = 1; i <= rows; i++) if (val[i, col] != "fail" && val[i, col] != "") v[++n] = val[i, col] + 0
+        for (i = 1; i <= rows; i++) if (val[i, col] != "fail" && val[i, col] != "" && val[i, col] != "-") v[++n] = val[i, col] + 0
         if (!n) return "-"
         for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
         return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
     }
-    $1 == key && $2 == tool { rows++; for (c = 3; c <= 7; c++) val[rows, c] = $c }
+    $1 == key && $2 == tool { rows++; for (c = 3; c <= 9; c++) val[rows, c] = $c }
     END {
-        if (tool == "ours") print median(3), median(4), median(5), median(6), median(7)
+        if (tool == "ours") print median(3), median(4), median(5), median(6), median(7), median(8), median(9)
         else print median(3), median(4), median(6)
     }' "$results"
 }
 
-# One row of the main table: TYPE THREADS.
-row() { # KEY LABEL THREADS
+# One row of the main table: KEY LABEL THREADS [KEY1], KEY1 the same test
+# at one thread, for the ratio of pp at THREADS to pp at 1 ("-" without).
+row() { # KEY LABEL THREADS [KEY1]
+    pp1=-
+    if [ -n "${4:-}" ]; then pp1=$(medians "$4" ours | cut -d' ' -f1); fi
+    # shellcheck disable=SC2046 # the medians are split into fields on purpose
     set -- "$1" "$2" "$3" $(medians "$1" ours) $(medians "$1" theirs)
-    awk -v label="$2" -v t="$3" -v pp="$4" -v tg="$5" -v bw="$6" -v rss="$7" -v size="$8" \
-        -v lpp="$9" -v ltg="${10}" -v lrss="${11}" '
+    awk -v label="$2" -v t="$3" -v pp="$4" -v tg="$5" -v bw="$6" -v rss="$7" -v size="$8" -v peak="$9" \
+        -v frac="${10}" -v lpp="${11}" -v ltg="${12}" -v lrss="${13}" -v pp1="$pp1" '
     function f(x, d) { return x == "-" ? "-" : sprintf("%." d "f", x) }
     function ratio(a, b) { return a == "-" || b == "-" || b == 0 ? "-" : sprintf("**%.2fx**", a / b) }
     BEGIN {
-        frac = size == "-" || bw == "-" || tg == "-" ? "-" : sprintf("%.0f%%", 100 * size * tg / (bw * 1e9))
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label, t,
-               f(pp, 1), f(lpp, 1), ratio(pp, lpp), f(tg, 2), f(ltg, 2), ratio(tg, ltg), f(bw, 1), frac,
-               rss == "-" ? "-" : f(rss / 1048576, 0), lrss == "-" ? "-" : f(lrss / 1048576, 0)
+        frac_bw = size == "-" || bw == "-" || tg == "-" ? "-" : sprintf("%.0f%%", 100 * size * tg / (bw * 1e9))
+        scale = t == 1 || pp1 == "-" || pp1 == 0 || pp == "-" ? "-" : sprintf("%.2fx", pp / pp1)
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", label, t,
+               f(pp, 1), f(lpp, 1), ratio(pp, lpp), scale, f(peak, 0),
+               frac == "-" ? "-" : sprintf("%.0f%%", 100 * frac), f(tg, 2), f(ltg, 2), ratio(tg, ltg),
+               f(bw, 1), frac_bw, rss == "-" ? "-" : f(rss / 1048576, 0), lrss == "-" ? "-" : f(lrss / 1048576, 0)
     }'
 }
 
 # One row of the depth table: TYPE.
 depth_row() { # TYPE
+    # shellcheck disable=SC2046 # as in row
     set -- "$1" $(medians "$1-t2" ours) $(medians "$1-t2" theirs) $(medians "$1-d$depth" ours) \
         $(medians "$1-d$depth" theirs)
     awk -v type="$1" -v tg0="$3" -v ltg0="$8" -v tgd="${11}" -v ltgd="${16}" '
@@ -249,6 +271,13 @@ trap 'rm -f "$tmp"' EXIT
     echo "theirs, ours, ...). The table shows the median of the rounds' means; the ratio"
     echo "is ours / llama.cpp's from this run. The raw lines are in \`$results\`."
     echo
+    echo "*pp Nt/1t* is our pp at that thread count over our pp at one thread. *peak* is"
+    echo "\`llm-bench\`'s compute probe (\`tools/peak.c\`): the same thread count running the"
+    echo "kernel set's inner instruction in a register-only loop (int8 \`vpdpbusd\` for the"
+    echo "quantized types, \`vdpbf16ps\` for F16/BF16, FMA for F32; GOPS, a multiply-add"
+    echo "counting two), best of 10; *pp/peak* is 2 x the products' weights x pp t/s over it,"
+    echo "attention not counted: the share of the machine's arithmetic that pp uses."
+    echo
     echo "*bandwidth* is \`llm-bench\`'s own memory read probe (the same thread count"
     echo "summing 64-bit words over a buffer of max(1 GiB, 4 x LLC), best of 5, run"
     echo "before and after each of its runs, the larger counting); *tg/bw* is the fraction"
@@ -265,10 +294,16 @@ trap 'rm -f "$tmp"' EXIT
     echo
     echo "## TinyLlama 1.1B shape"
     echo
-    echo "| type | threads | pp t/s | llama.cpp pp | pp ratio | tg t/s | llama.cpp tg | tg ratio | bandwidth GB/s | tg/bw | RSS MiB | llama.cpp RSS MiB |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| type | threads | pp t/s | llama.cpp pp | pp ratio | pp Nt/1t | peak GOPS | pp/peak | tg t/s | llama.cpp tg | tg ratio | bandwidth GB/s | tg/bw | RSS MiB | llama.cpp RSS MiB |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for type in $types; do
-        for t in $threads; do if runs_at "$type" "$t"; then row "$type-t$t" "$(echo "$type" | tr a-z A-Z)" "$t"; fi; done
+        for t in $threads; do
+            if runs_at "$type" "$t"; then
+                one=
+                if runs_at "$type" 1; then one=$type-t1; fi
+                row "$type-t$t" "$(echo "$type" | tr '[:lower:]' '[:upper:]')" "$t" "$one"
+            fi
+        done
     done
     for shape in $shapes; do row "$shape-t2" "$shape shape Q4_0" 2; done
     row stories260K "stories260K F32" 1
