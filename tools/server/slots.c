@@ -205,15 +205,15 @@ static void release(pool *p, slot *s) {
 #define GATHER_NS 2000000
 
 /* Decodes the handed tokens of n slots: one llm_decode_multi over those
- * with room (a full slot gets LLM_ERR_CONTEXT_FULL alone); when that is
- * refused (reference kernels, an observer), each on its own. Runs
- * without the mutex: the slots' jobs wait for it. */
+ * with room (a full slot is decoded alone, for its LLM_ERR_CONTEXT_FULL
+ * and message); when that is refused (reference kernels, an observer),
+ * each on its own. Runs without the mutex: the slots' jobs wait for it. */
 static void decode_pass(pool *p, int n) {
     int m = 0;
     for (int i = 0; i < n; i++) {
         slot *s = p->pass_slot[i];
         if (llm_ctx_pos(s->ctx) >= llm_ctx_n_ctx(s->ctx)) {
-            s->st = LLM_ERR_CONTEXT_FULL;
+            s->st = llm_decode(s->ctx, &s->tok, 1, &s->err); /* LLM_ERR_CONTEXT_FULL, with its message */
             continue;
         }
         p->pass_slot[m] = s;
