@@ -9,7 +9,7 @@
 # people run (issue 15: Qwen3 0.6B, Gemma 3 1B, Phi-3.5 mini shapes in Q4_0
 # with Llama's vocabulary) at two, and stories260K at one thread; on the
 # Q8_0 file also the speed-up of scoring a text with per-position logits
-# and the abort latency.
+# and the abort latency; on the Q4_0 file, 4 sequences decoded together.
 # Each test runs ours, then theirs, round after round, so that a change in
 # the machine's load or memory bandwidth falls on both alike; the ratios
 # come from the same run. Writes docs/PERFORMANCE.md. The synthetic models
@@ -17,6 +17,7 @@
 # repository and reused.
 #
 # Environment:
+#   LLM_BENCH_SEQS   sequences decoded together in the --seqs test (default 4)
 #   LLM_BENCH_DIR    model cache and raw results (default /tmp/libllm-bench)
 #   LLM_BENCH_BUILD  build directory (default REPO_ROOT/build-perf)
 #   LLM_BENCH_REPS   repetitions inside each run of either tool (default 3)
@@ -179,6 +180,13 @@ ppl_time ppl-per-token --per-token
 echo "perf-report: llm-bench --abort-after 2000 -p 2048" >&2
 "$build/tools/llm-bench" -m "$q8" --abort-after 2000 -p 2048 -t 2 -r "$reps" --json >"$cache/abort.json" \
     2>"$cache/abort.err" || rm -f "$cache/abort.json"
+# Several sequences per pass: tg of S contexts decoded together by
+# llm_decode_multi against one alone, in the same llm-bench run.
+seqs=${LLM_BENCH_SEQS:-4}
+q4=$(model_file tinyllama-1.1B q4_0)
+echo "perf-report: llm-bench --seqs $seqs" >&2
+"$build/tools/llm-bench" -m "$q4" -t 2 -p 1 -n "$n" --seqs "$seqs" -r "$reps" --json >"$cache/seqs.json" \
+    2>"$cache/seqs.err" || rm -f "$cache/seqs.json"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # The medians over the rounds of test KEY: "pp tg bw rss size peak frac"
@@ -317,6 +325,20 @@ trap 'rm -f "$tmp"' EXIT
         echo "| type | tg d0 | tg d$depth | d$depth / d0 | llama.cpp d0 | llama.cpp d$depth | llama.cpp d$depth / d0 | ours / llama.cpp at d$depth |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|"
         for type in $depth_types; do depth_row "$type"; done
+    fi
+    echo
+    echo "## Several sequences per pass"
+    echo
+    echo "On TinyLlama 1.1B Q4_0, 2 threads: \`llm-bench --seqs $seqs\`, tg$n of $seqs contexts"
+    echo "decoded together by \`llm_decode_multi\` (one forward pass for all of them), summed"
+    echo "over the sequences, against tg$n of one context alone in the same run."
+    echo
+    if [ -f "$cache/seqs.json" ]; then
+        awk -v one="$(field "$cache/seqs.json" tg_tps_mean)" -v all="$(field "$cache/seqs.json" tg_seqs_tps_mean)" \
+            -v r="$(field "$cache/seqs.json" tg_seqs_ratio)" -v s="$seqs" \
+            'BEGIN { printf "- tg: %.2f t/s alone, %.2f t/s summed over %d sequences: **%.2fx**\n", one, all, s, r }'
+    else
+        echo "- failed: $(tr '\n' ' ' <"$cache/seqs.err")"
     fi
     echo
     echo "## Scoring a text, stopping a prompt"
