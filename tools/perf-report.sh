@@ -228,12 +228,14 @@ row() { # KEY LABEL THREADS [KEY1]
     }'
 }
 
-# One row of the depth table: TYPE.
+# One row of the depth table: TYPE. The fields after it are the medians
+# of ours at d0 (7, as medians prints them), theirs at d0 (3), ours at the
+# depth (7) and theirs there (3).
 depth_row() { # TYPE
     # shellcheck disable=SC2046 # as in row
     set -- "$1" $(medians "$1-t2" ours) $(medians "$1-t2" theirs) $(medians "$1-d$depth" ours) \
         $(medians "$1-d$depth" theirs)
-    awk -v type="$1" -v tg0="$3" -v ltg0="$8" -v tgd="${11}" -v ltgd="${16}" '
+    awk -v type="$1" -v tg0="$3" -v ltg0="${10}" -v tgd="${13}" -v ltgd="${20}" '
     function f(x) { return x == "-" ? "-" : sprintf("%.2f", x) }
     function ratio(a, b, bold) { return a == "-" || b == "-" || b == 0 ? "-" : sprintf(bold ? "**%.2fx**" : "%.0f%%", bold ? a / b : 100 * a / b) }
     BEGIN {
