@@ -32,6 +32,9 @@
 #   LLM_BENCH_SHAPES the other families' llm-synth shapes (default
 #                    "qwen3-0.6B gemma-3-1B phi-3.5-mini"; "" skips them)
 #   LLM_BENCH_NOTE   a sentence added to the report (e.g. why the load was high)
+#   LLM_BENCH_RENDER if set, nothing is built or run: the report is written
+#                    again from the raw results of the last run in the cache
+#                    (give it that run's settings and note)
 #   LLM_BENCH_OUT    the report (default REPO_ROOT/docs/PERFORMANCE.md)
 #   LLM_TEST_MODELS  fixtures (default REPO_ROOT/../shared/models)
 #   LLAMA_BENCH      llama.cpp's llama-bench (default: the anchors' wrapper)
@@ -53,14 +56,19 @@ depth=${LLM_BENCH_DEPTH:-4096}
 depth_types=${LLM_BENCH_DEPTH_TYPES:-q4_0}
 shapes=${LLM_BENCH_SHAPES-qwen3-0.6B gemma-3-1B phi-3.5-mini}
 out=${LLM_BENCH_OUT:-$root/docs/PERFORMANCE.md}
+seqs=${LLM_BENCH_SEQS:-4}
 
 [ -x "$llama_bench" ] || { echo "perf-report: no llama-bench at $llama_bench (set LLAMA_BENCH)" >&2; exit 1; }
-[ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release
-ninja -C "$build" tools/llm-bench tools/llm-synth tools/llm-quantize
+if [ -z "${LLM_BENCH_RENDER:-}" ]; then
+    [ -f "$build/build.ninja" ] || meson setup "$build" "$root" --buildtype=release
+    ninja -C "$build" tools/llm-bench tools/llm-synth tools/llm-quantize
+fi
 mkdir -p "$cache"
 results=$cache/results.tsv
-: >"$results"
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ -z "${LLM_BENCH_RENDER:-}" ]; then
+    : >"$results"
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+fi
 
 # The value of a numeric JSON field in the one-line objects of file $1.
 field() { sed -n "s/.*\"$2\": \([^,}]*\).*/\1/p" "$1"; }
@@ -149,45 +157,51 @@ pair() { # KEY MODEL THREADS DEPTH P N [FLAG]
     done
 }
 
-for type in $types; do
-    model=$(model_file tinyllama-1.1B "$type")
-    for t in $threads; do if runs_at "$type" "$t"; then pair "$type-t$t" "$model" "$t" 0 "$p" "$n"; fi; done
-done
-if [ "$depth" -gt 0 ]; then
-    for type in $depth_types; do pair "$type-d$depth" "$(model_file tinyllama-1.1B "$type")" 2 "$depth" 0 "$n" --kv-f16; done
-fi
-for shape in $shapes; do pair "$shape-t2" "$(model_file "$shape" q4_0)" 2 0 "$p" "$n"; done
-pair stories260K "$models/stories260K.gguf" 1 0 128 256
-
-# The embedder's figures on the Q8_0 file: a text scored with every
-# position's logits from one decode per chunk, against one decode per
-# token; and how soon a 2048-token prompt returns after an abort request.
-ninja -C "$build" tools/llm-perplexity
-q8=$(model_file tinyllama-1.1B q8_0)
-cat "$models"/../golden/stories260K/*.txt >"$cache/ppl-text.txt"
-ppl_time() { # NAME ARGS...: NAME.secs, the evaluation's seconds (llm-perplexity's stderr)
-    name=$1
-    shift
-    echo "perf-report: llm-perplexity $*" >&2
-    if "$build/tools/llm-perplexity" -m "$q8" -f "$cache/ppl-text.txt" -c 128 -t 2 "$@" >/dev/null 2>"$cache/$name.err"; then
-        sed -n 's/^evaluated .* in \([0-9.]*\) s.*/\1/p' "$cache/$name.err" >"$cache/$name.secs"
-    else
-        rm -f "$cache/$name.secs"
+if [ -z "${LLM_BENCH_RENDER:-}" ]; then
+    for type in $types; do
+        model=$(model_file tinyllama-1.1B "$type")
+        for t in $threads; do if runs_at "$type" "$t"; then pair "$type-t$t" "$model" "$t" 0 "$p" "$n"; fi; done
+    done
+    if [ "$depth" -gt 0 ]; then
+        for type in $depth_types; do pair "$type-d$depth" "$(model_file tinyllama-1.1B "$type")" 2 "$depth" 0 "$n" --kv-f16; done
     fi
-}
-ppl_time ppl-batch
-ppl_time ppl-per-token --per-token
-echo "perf-report: llm-bench --abort-after 2000 -p 2048" >&2
-"$build/tools/llm-bench" -m "$q8" --abort-after 2000 -p 2048 -t 2 -r "$reps" --json >"$cache/abort.json" \
-    2>"$cache/abort.err" || rm -f "$cache/abort.json"
-# Several sequences per pass: tg of S contexts decoded together by
-# llm_decode_multi against one alone, in the same llm-bench run.
-seqs=${LLM_BENCH_SEQS:-4}
-q4=$(model_file tinyllama-1.1B q4_0)
-echo "perf-report: llm-bench --seqs $seqs" >&2
-"$build/tools/llm-bench" -m "$q4" -t 2 -p 1 -n "$n" --seqs "$seqs" -r "$reps" --json >"$cache/seqs.json" \
-    2>"$cache/seqs.err" || rm -f "$cache/seqs.json"
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+    for shape in $shapes; do pair "$shape-t2" "$(model_file "$shape" q4_0)" 2 0 "$p" "$n"; done
+    pair stories260K "$models/stories260K.gguf" 1 0 128 256
+
+    # The embedder's figures on the Q8_0 file: a text scored with every
+    # position's logits from one decode per chunk, against one decode per
+    # token; and how soon a 2048-token prompt returns after an abort request.
+    ninja -C "$build" tools/llm-perplexity
+    q8=$(model_file tinyllama-1.1B q8_0)
+    cat "$models"/../golden/stories260K/*.txt >"$cache/ppl-text.txt"
+    ppl_time() { # NAME ARGS...: NAME.secs, the evaluation's seconds (llm-perplexity's stderr)
+        name=$1
+        shift
+        echo "perf-report: llm-perplexity $*" >&2
+        if "$build/tools/llm-perplexity" -m "$q8" -f "$cache/ppl-text.txt" -c 128 -t 2 "$@" >/dev/null 2>"$cache/$name.err"; then
+            sed -n 's/^evaluated .* in \([0-9.]*\) s.*/\1/p' "$cache/$name.err" >"$cache/$name.secs"
+        else
+            rm -f "$cache/$name.secs"
+        fi
+    }
+    ppl_time ppl-batch
+    ppl_time ppl-per-token --per-token
+    echo "perf-report: llm-bench --abort-after 2000 -p 2048" >&2
+    "$build/tools/llm-bench" -m "$q8" --abort-after 2000 -p 2048 -t 2 -r "$reps" --json >"$cache/abort.json" \
+        2>"$cache/abort.err" || rm -f "$cache/abort.json"
+    # Several sequences per pass: tg of S contexts decoded together by
+    # llm_decode_multi against one alone, in the same llm-bench run.
+    q4=$(model_file tinyllama-1.1B q4_0)
+    echo "perf-report: llm-bench --seqs $seqs" >&2
+    "$build/tools/llm-bench" -m "$q4" -t 2 -p 1 -n "$n" --seqs "$seqs" -r "$reps" --json >"$cache/seqs.json" \
+        2>"$cache/seqs.err" || rm -f "$cache/seqs.json"
+    load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+    commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    when=$(date -u '+%Y-%m-%d %H:%M UTC')
+    printf "%s\n%s\n%s\n%s\n" "$load_before" "$load_after" "$commit" "$when" >"$cache/run.txt"
+else
+    { read -r load_before && read -r load_after && read -r commit && read -r when; } <"$cache/run.txt"
+fi
 
 # The medians over the rounds of test KEY: "pp tg bw rss size peak frac"
 # for ours, "pp tg rss" for theirs, "-" for a figure no run gave.
@@ -245,13 +259,12 @@ depth_row() { # TYPE
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
-commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
 {
     echo "# Performance"
     echo
-    echo "Generated by \`tools/perf-report.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') at commit $commit"
+    echo "Generated by \`tools/perf-report.sh\` on $when at commit $commit"
     echo "(plus any uncommitted changes). Do not edit by hand: run the script again."
     echo
     echo "- CPU: ${cpu:-unknown}, $(nproc) online CPUs"
