@@ -66,8 +66,9 @@ check_json() { # FILE KEY...
 "$bench" -m "$dir/tiny-f32.gguf" -t 2 -p 8 -n 8 -r 1 --json >"$dir/bench.json"
 check_json "$dir/bench.json" model size_bytes threads pp_tokens tg_tokens pp_tps_mean pp_tps_std \
     tg_tps_mean tg_tps_std bandwidth_gbs tg_bandwidth_fraction peak_rss_bytes load_ms kernels \
-    peak_int8_gops peak_bf16_gflops peak_f32_gflops pp_peak_kind pp_peak_fraction
+    peak_int8_gops peak_bf16_gflops peak_f32_gflops pp_peak_kind pp_peak_fraction kv_bytes
 grep -q '"pp_tokens": 8, "tg_tokens": 8' "$dir/bench.json" || fail "wrong token counts: $(cat "$dir/bench.json")"
+grep -q '"kv_bytes": 0[,}]' "$dir/bench.json" && fail "no KV cache size: $(cat "$dir/bench.json")"
 # F32 weights meet the FMA peak, which every SIMD set has a probe for
 grep -q '"pp_peak_kind": "f32"' "$dir/bench.json" || fail "F32 weights not held to the f32 peak: $(cat "$dir/bench.json")"
 case $(cat "$dir/bench.json") in

@@ -89,6 +89,14 @@ static stats summarize(const double *x, int n) {
 
 /* ---------------------------------------------------------------- decode */
 
+/* The bytes of new_ctx's KV cache: a key and a value row per layer and
+ * position, n_head_kv x head_dim elements each. */
+static uint64_t kv_bytes(const llm_model *m, const options *o) {
+    uint64_t n_ctx = (uint64_t)o->depth + (uint64_t)o->n_prompt + (uint64_t)o->n_gen;
+    uint64_t row = (uint64_t)llm_model_n_head_kv(m) * (uint64_t)llm_model_head_dim(m) * (o->kv_f16 ? 2 : 4);
+    return n_ctx * (uint64_t)llm_model_n_layer(m) * 2 * row;
+}
+
 static llm_ctx *new_ctx(const llm_model *m, const options *o) {
     llm_ctx_params cp = llm_ctx_default_params();
     cp.n_ctx = o->depth + o->n_prompt + o->n_gen;
@@ -353,6 +361,7 @@ typedef struct result {
     peak_ops peak;           /* its compute peak, operations/s */
     const char *peak_kind;   /* the peak the main weight type meets */
     double pp_fraction;      /* of that peak that pp reaches, 0 if none */
+    uint64_t kv_bytes;       /* one context's KV cache */
 } result;
 
 static void print_json(const options *o, const result *r) {
@@ -371,7 +380,7 @@ static void print_json(const options *o, const result *r) {
     printf(", \"peak_int8_gops\": %.1f, \"peak_bf16_gflops\": %.1f, \"peak_f32_gflops\": %.1f, \"pp_peak_kind\": ",
            r->peak.int8 / 1e9, r->peak.bf16 / 1e9, r->peak.f32 / 1e9);
     json_str(r->peak_kind);
-    printf(", \"pp_peak_fraction\": %.4f", r->pp_fraction);
+    printf(", \"pp_peak_fraction\": %.4f, \"kv_bytes\": %llu", r->pp_fraction, (unsigned long long)r->kv_bytes);
     if (o->seqs > 1)
         printf(", \"seqs\": %d, \"tg_seqs_tps_mean\": %.3f, \"tg_seqs_tps_std\": %.3f, \"tg_seqs_ratio\": %.3f", o->seqs,
                r->tg_multi.mean, r->tg_multi.std, r->tg_multi.mean / r->tg.mean);
@@ -434,10 +443,11 @@ static void bench_model(const llm_model *m, const options *o, double load_ms) {
     free(cs);
     result r = {file_size(o->model), summarize(pp, o->reps), summarize(tg, o->reps),
                 o->seqs > 1 ? summarize(tgm, o->reps) : (stats){0, 0}, bw_before, 0, 0, 0,
-                peak_rss(), load_ms, model_desc(m), kernels, peak, "", 0};
+                peak_rss(), load_ms, model_desc(m), kernels, peak, "", 0, 0};
     uint32_t wtype;
     double weights = product_weights(m, &wtype), top = peak_for(&peak, wtype, &r.peak_kind);
     r.pp_fraction = top > 0 ? 2 * weights * r.pp.mean / top : 0;
+    r.kv_bytes = kv_bytes(m, o);
     r.bw_after = probe_bandwidth(o->threads); /* after peak_rss: its buffer is not the model's */
     r.bandwidth_gbs = r.bw_before > r.bw_after ? r.bw_before : r.bw_after;
     r.tg_fraction = (double)r.size_bytes * r.tg.mean / (r.bandwidth_gbs * 1e9);

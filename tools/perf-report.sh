@@ -91,10 +91,11 @@ model_file() { # SHAPE TYPE
     echo "$model"
 }
 
-# One line of $results per run: KEY TOOL PP TG BW RSS SIZE PEAK FRAC, where
-# KEY names the test (model, threads, depth), PEAK is llm-bench's compute
-# peak (GOPS) of the instruction the weights meet and FRAC pp's fraction
-# of it, and a failed run leaves "fail".
+# One line of $results per run: KEY TOOL PP TG BW RSS SIZE PEAK FRAC KV,
+# where KEY names the test (model, threads, depth), PEAK is llm-bench's
+# compute peak (GOPS) of the instruction the weights meet, FRAC pp's
+# fraction of it and KV the bytes of its KV cache; a failed run leaves
+# "fail".
 record() { echo "$*" >>"$results"; }
 
 # The compute peak in GOPS that pp is measured against in llm-bench's JSON
@@ -115,7 +116,7 @@ ours() { # KEY MODEL THREADS DEPTH P N [FLAG]
         2>"$cache/ours.err"; then
         record "$1" ours "$(field "$json" pp_tps_mean)" "$(field "$json" tg_tps_mean)" \
             "$(field "$json" bandwidth_gbs)" "$(field "$json" peak_rss_bytes)" "$(field "$json" size_bytes)" \
-            "$(peak_of "$json")" "$(field "$json" pp_peak_fraction)"
+            "$(peak_of "$json")" "$(field "$json" pp_peak_fraction)" "$(field "$json" kv_bytes)"
     else
         echo "perf-report: llm-bench failed: $(cat "$cache/ours.err")" >&2
         record "$1" ours fail
@@ -203,21 +204,19 @@ else
     { read -r load_before && read -r load_after && read -r commit && read -r when; } <"$cache/run.txt"
 fi
 
-# The medians over the rounds of test KEY: "pp tg bw rss size peak frac"
-# for ours, "pp tg rss" for theirs, "-" for a figure no run gave.
-medians() { # KEY TOOL
-    awk -v key="$1" -v tool="$2" '
-    function median(col,    n, i, j, v, t) {
-        n = 0
-        for (i = 1; i <= rows; i++) if (val[i, col] != "fail" && val[i, col] != "" && val[i, col] != "-") v[++n] = val[i, col] + 0
-        if (!n) return "-"
-        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
-        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-    }
-    $1 == key && $2 == tool { rows++; for (c = 3; c <= 9; c++) val[rows, c] = $c }
+# The median over the rounds of test KEY of one figure of TOOL's runs
+# (pp, tg, rss; ours also bw, size, peak, frac, kv), "-" when no run
+# gave it.
+med() { # KEY TOOL FIGURE
+    case $3 in
+    pp) col=3 ;; tg) col=4 ;; bw) col=5 ;; rss) col=6 ;; size) col=7 ;; peak) col=8 ;; frac) col=9 ;; kv) col=10 ;;
+    esac
+    awk -v key="$1" -v tool="$2" -v col="$col" '
+    $1 == key && $2 == tool && $col != "fail" && $col != "" && $col != "-" { v[++n] = $col + 0 }
     END {
-        if (tool == "ours") print median(3), median(4), median(5), median(6), median(7), median(8), median(9)
-        else print median(3), median(4), median(6)
+        if (!n) { print "-"; exit }
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        print n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
     }' "$results"
 }
 
@@ -225,11 +224,11 @@ medians() { # KEY TOOL
 # at one thread, for the ratio of pp at THREADS to pp at 1 ("-" without).
 row() { # KEY LABEL THREADS [KEY1]
     pp1=-
-    if [ -n "${4:-}" ]; then pp1=$(medians "$4" ours | cut -d' ' -f1); fi
-    # shellcheck disable=SC2046 # the medians are split into fields on purpose
-    set -- "$1" "$2" "$3" $(medians "$1" ours) $(medians "$1" theirs)
-    awk -v label="$2" -v t="$3" -v pp="$4" -v tg="$5" -v bw="$6" -v rss="$7" -v size="$8" -v peak="$9" \
-        -v frac="${10}" -v lpp="${11}" -v ltg="${12}" -v lrss="${13}" -v pp1="$pp1" '
+    if [ -n "${4:-}" ]; then pp1=$(med "$4" ours pp); fi
+    awk -v label="$2" -v t="$3" -v pp="$(med "$1" ours pp)" -v tg="$(med "$1" ours tg)" -v bw="$(med "$1" ours bw)" \
+        -v rss="$(med "$1" ours rss)" -v size="$(med "$1" ours size)" -v peak="$(med "$1" ours peak)" \
+        -v frac="$(med "$1" ours frac)" -v lpp="$(med "$1" theirs pp)" -v ltg="$(med "$1" theirs tg)" \
+        -v lrss="$(med "$1" theirs rss)" -v pp1="$pp1" '
     function f(x, d) { return x == "-" ? "-" : sprintf("%." d "f", x) }
     function ratio(a, b) { return a == "-" || b == "-" || b == 0 ? "-" : sprintf("**%.2fx**", a / b) }
     BEGIN {
@@ -242,19 +241,34 @@ row() { # KEY LABEL THREADS [KEY1]
     }'
 }
 
-# One row of the depth table: TYPE. The fields after it are the medians
-# of ours at d0 (7, as medians prints them), theirs at d0 (3), ours at the
-# depth (7) and theirs there (3).
+# One row of the depth table: TYPE.
 depth_row() { # TYPE
-    # shellcheck disable=SC2046 # as in row
-    set -- "$1" $(medians "$1-t2" ours) $(medians "$1-t2" theirs) $(medians "$1-d$depth" ours) \
-        $(medians "$1-d$depth" theirs)
-    awk -v type="$1" -v tg0="$3" -v ltg0="${10}" -v tgd="${13}" -v ltgd="${20}" '
+    awk -v type="$1" -v tg0="$(med "$1-t2" ours tg)" -v ltg0="$(med "$1-t2" theirs tg)" \
+        -v tgd="$(med "$1-d$depth" ours tg)" -v ltgd="$(med "$1-d$depth" theirs tg)" '
     function f(x) { return x == "-" ? "-" : sprintf("%.2f", x) }
     function ratio(a, b, bold) { return a == "-" || b == "-" || b == 0 ? "-" : sprintf(bold ? "**%.2fx**" : "%.0f%%", bold ? a / b : 100 * a / b) }
     BEGIN {
         printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", toupper(type), f(tg0), f(tgd), ratio(tgd, tg0, 0),
                f(ltg0), f(ltgd), ratio(ltgd, ltg0, 0), ratio(tgd, ltgd, 1)
+    }'
+}
+
+# One row of the targets table: TYPE, from its 2-thread test (and the
+# 1-thread one for the pp scaling).
+target_row() { # TYPE
+    awk -v type="$1" -v tg="$(med "$1-t2" ours tg)" -v ltg="$(med "$1-t2" theirs tg)" -v bw="$(med "$1-t2" ours bw)" \
+        -v size="$(med "$1-t2" ours size)" -v pp="$(med "$1-t2" ours pp)" -v lpp="$(med "$1-t2" theirs pp)" \
+        -v pp1="$(med "$1-t1" ours pp)" -v rss="$(med "$1-t2" ours rss)" -v kv="$(med "$1-t2" ours kv)" '
+    function known(a, b) { return a != "-" && b != "-" && b != 0 }
+    function cell(v, fmt, ok) { return sprintf(fmt " (%s)", v, ok ? "met" : "not met") }
+    function at_least(a, b, want, fmt, scale) {
+        return known(a, b) ? cell(scale * a / b, fmt, a / b >= want) : "-"
+    }
+    BEGIN {
+        over = rss == "-" || size == "-" || kv == "-" ? "-" : cell((rss - size - kv) / 1048576, "%.0f MiB", rss - size - kv <= 64 * 1048576)
+        printf "| %s | %s | %s | %s | %s | %s |\n", toupper(type), at_least(tg, ltg, 1.1, "%.2fx", 1),
+               known(size, bw) && tg != "-" ? at_least(size * tg, bw * 1e9, 0.85, "%.0f%%", 100) : "-",
+               at_least(pp, lpp, 2.5, "%.2fx", 1), at_least(pp, pp1, 1.7, "%.2fx", 1), over
     }'
 }
 
@@ -354,6 +368,34 @@ trap 'rm -f "$tmp"' EXIT
             'BEGIN { printf "- tg: %.2f t/s alone, %.2f t/s summed over %d sequences: **%.2fx**\n", one, all, s, r }'
     else
         echo "- failed: $(tr '\n' ' ' <"$cache/seqs.err")"
+    fi
+    echo
+    echo "## Issue 18's targets in this run"
+    echo
+    echo "Per type, 2 threads: tg >= 1.1x llama.cpp's and >= 85% of the bandwidth probe, pp >= 2.5x"
+    echo "llama.cpp's, pp at 2 threads >= 1.7x pp at 1, and the peak RSS at most 64 MiB above the file"
+    echo "and the KV cache (no weights repacked into anonymous memory). Where a target is not met,"
+    echo "docs/DESIGN.md (\"Speed: what limits it\") gives the measured reason."
+    echo
+    echo "| type | tg / llama.cpp | tg / bandwidth | pp / llama.cpp | pp 2t / 1t | RSS - file - KV |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for type in $types; do target_row "$type"; done
+    echo
+    if [ "$depth" -gt 0 ]; then
+        for type in $depth_types; do
+            awk -v type="$type" -v tg0="$(med "$type-t2" ours tg)" -v tgd="$(med "$type-d$depth" ours tg)" \
+                -v ltgd="$(med "$type-d$depth" theirs tg)" -v d="$depth" '
+            function yes(ok) { return ok ? "met" : "not met" }
+            BEGIN {
+                if (tg0 == "-" || tgd == "-" || ltgd == "-" || !tg0 || !ltgd) { printf "- %s at depth %d: no figures\n", toupper(type), d; exit }
+                printf "- %s, F16 cache, tg at depth %d >= 80%% of depth 0: %.0f%% (%s); ahead of llama.cpp there: %.2fx (%s)\n",
+                       toupper(type), d, 100 * tgd / tg0, yes(tgd >= 0.8 * tg0), tgd / ltgd, yes(tgd > ltgd)
+            }'
+        done
+    fi
+    if [ -f "$cache/seqs.json" ]; then
+        awk -v r="$(field "$cache/seqs.json" tg_seqs_ratio)" -v s="$seqs" \
+            'BEGIN { printf "- %d sequences decoded together >= 2.5x one alone: %.2fx (%s)\n", s, r, (r >= 2.5 ? "met" : "not met") }'
     fi
     echo
     echo "## Scoring a text, stopping a prompt"
